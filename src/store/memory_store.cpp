@@ -1,0 +1,286 @@
+// In-memory stores. Same observable semantics as the SQLite stores; the
+// conformance suite (tests/unit/store_conformance_test.cpp) runs both.
+#include "parley/memory_store.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace parley {
+namespace {
+
+Status require_id(const std::string& id, const char* what) {
+  if (!id.empty()) return Status::ok();
+  return error(Code::kInvalidArgument, std::string(what) + " is empty");
+}
+
+// (user_id, client_msg_id) -> where the original message is.
+using DedupKey = std::pair<std::string, std::string>;
+
+struct MessageRef {
+  std::string group_id;
+  uint64_t msg_id = 0;
+};
+
+struct GroupLog {
+  uint64_t epoch = 0;
+  std::vector<Message> messages;  // messages[i].msg_id == i + 1
+};
+
+class MemoryMessageStore final : public MessageStore {
+ public:
+  Status append(const std::vector<AppendRequest>& requests,
+                std::vector<AppendOutcome>* out) override {
+    Batch batch;
+    for (const AppendRequest& request : requests) {
+      if (Status s = stage(request, &batch); !s) return s;
+    }
+    commit(batch);
+    *out = std::move(batch.outcomes);
+    return Status::ok();
+  }
+
+  Status read(const std::string& group_id, uint64_t after, size_t limit,
+              std::vector<Message>* out) override {
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return Status::ok();
+    const std::vector<Message>& messages = it->second.messages;
+    if (after >= messages.size()) return Status::ok();
+    const size_t end = after + std::min<size_t>(limit, messages.size() - after);
+    out->insert(out->end(), messages.begin() + static_cast<ptrdiff_t>(after),
+                messages.begin() + static_cast<ptrdiff_t>(end));
+    return Status::ok();
+  }
+
+  Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override {
+    for (const std::string& group_id : group_ids) {
+      GroupHead head{group_id, 0, 0};
+      if (auto it = groups_.find(group_id); it != groups_.end()) {
+        head.head = it->second.messages.size();
+        head.epoch = it->second.epoch;
+      }
+      out->push_back(std::move(head));
+    }
+    return Status::ok();
+  }
+
+  Result<uint64_t> reset_group(const std::string& group_id) override {
+    if (Status s = require_id(group_id, "group_id"); !s) return s;
+    GroupLog& log = groups_[group_id];
+    for (const Message& m : log.messages) {
+      if (!m.client_msg_id.empty()) dedup_.erase({m.user_id, m.client_msg_id});
+    }
+    log.messages.clear();
+    return ++log.epoch;
+  }
+
+ private:
+  // What one append call would change, kept apart until every request passed.
+  struct Batch {
+    std::vector<AppendOutcome> outcomes;
+    std::map<std::string, uint64_t> heads;  // groups touched: their new head
+    std::map<DedupKey, size_t> dedup;       // -> index in outcomes
+  };
+
+  Status stage(const AppendRequest& request, Batch* batch) {
+    if (Status s = require_id(request.group_id, "group_id"); !s) return s;
+    if (Status s = require_id(request.user_id, "user_id"); !s) return s;
+    if (const Message* original = find_original(request, *batch)) {
+      batch->outcomes.push_back({*original, true});
+      return Status::ok();
+    }
+    auto [head, inserted] = batch->heads.try_emplace(request.group_id, 0);
+    if (inserted) head->second = current_head(request.group_id);
+    Message m{request.group_id, ++head->second, 0, request.timestamp_ms,
+              request.user_id,  request.contents, request.client_msg_id};
+    m.prev_msg_id = m.msg_id - 1;
+    if (!m.client_msg_id.empty()) {
+      batch->dedup.emplace(DedupKey{m.user_id, m.client_msg_id}, batch->outcomes.size());
+    }
+    batch->outcomes.push_back({std::move(m), false});
+    return Status::ok();
+  }
+
+  // The stored or staged message with the request's dedup key, or null.
+  const Message* find_original(const AppendRequest& request, const Batch& batch) const {
+    if (request.client_msg_id.empty()) return nullptr;
+    const DedupKey key{request.user_id, request.client_msg_id};
+    if (auto it = batch.dedup.find(key); it != batch.dedup.end()) {
+      return &batch.outcomes[it->second].message;
+    }
+    auto it = dedup_.find(key);
+    if (it == dedup_.end()) return nullptr;
+    return &groups_.at(it->second.group_id).messages[it->second.msg_id - 1];
+  }
+
+  uint64_t current_head(const std::string& group_id) const {
+    auto it = groups_.find(group_id);
+    return it == groups_.end() ? 0 : it->second.messages.size();
+  }
+
+  void commit(const Batch& batch) {
+    for (const AppendOutcome& outcome : batch.outcomes) {
+      if (outcome.duplicate) continue;
+      const Message& m = outcome.message;
+      GroupLog& log = groups_[m.group_id];
+      log.epoch = std::max<uint64_t>(log.epoch, 1);
+      log.messages.push_back(m);
+      if (!m.client_msg_id.empty()) {
+        dedup_.emplace(DedupKey{m.user_id, m.client_msg_id}, MessageRef{m.group_id, m.msg_id});
+      }
+    }
+  }
+
+  std::map<std::string, GroupLog> groups_;
+  std::map<DedupKey, MessageRef> dedup_;
+};
+
+class MemoryMembershipStore final : public MembershipStore {
+ public:
+  Status create_group(const std::string& group_id, const std::string& owner) override {
+    if (Status s = require_ids(group_id, owner); !s) return s;
+    if (groups_.count(group_id)) {
+      return error(Code::kAlreadyExists, "group '" + group_id + "' already exists");
+    }
+    groups_[group_id][owner] = Role::kOwner;
+    groups_by_user_[owner].insert(group_id);
+    return Status::ok();
+  }
+
+  Result<bool> group_exists(const std::string& group_id) override {
+    return groups_.count(group_id) > 0;
+  }
+
+  Status add(const std::string& group_id, const std::string& user_id, Role role) override {
+    if (Status s = require_ids(group_id, user_id); !s) return s;
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return no_group(group_id);
+    it->second[user_id] = role;
+    groups_by_user_[user_id].insert(group_id);
+    return Status::ok();
+  }
+
+  Status remove(const std::string& group_id, const std::string& user_id) override {
+    auto it = groups_.find(group_id);
+    if (it == groups_.end() || it->second.erase(user_id) == 0) {
+      return error(Code::kNotFound,
+                   "user '" + user_id + "' is not a member of group '" + group_id + "'");
+    }
+    auto user = groups_by_user_.find(user_id);
+    user->second.erase(group_id);
+    if (user->second.empty()) groups_by_user_.erase(user);
+    return Status::ok();
+  }
+
+  Result<std::vector<Member>> members(const std::string& group_id) override {
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return no_group(group_id);
+    std::vector<Member> out;
+    for (const auto& [user_id, role] : it->second) out.push_back({user_id, role});
+    return out;
+  }
+
+  Result<std::vector<std::string>> groups_of(const std::string& user_id) override {
+    auto it = groups_by_user_.find(user_id);
+    if (it == groups_by_user_.end()) return std::vector<std::string>{};
+    return std::vector<std::string>(it->second.begin(), it->second.end());
+  }
+
+  Result<std::optional<Role>> role_of(const std::string& group_id,
+                                      const std::string& user_id) override {
+    std::optional<Role> role;
+    if (auto group = groups_.find(group_id); group != groups_.end()) {
+      if (auto member = group->second.find(user_id); member != group->second.end()) {
+        role = member->second;
+      }
+    }
+    return role;
+  }
+
+ private:
+  static Status require_ids(const std::string& group_id, const std::string& user_id) {
+    if (Status s = require_id(group_id, "group_id"); !s) return s;
+    return require_id(user_id, "user_id");
+  }
+  static Status no_group(const std::string& group_id) {
+    return error(Code::kNotFound, "group '" + group_id + "' does not exist");
+  }
+
+  std::map<std::string, std::map<std::string, Role>> groups_;  // group -> members
+  std::map<std::string, std::set<std::string>> groups_by_user_;
+};
+
+class MemorySessionDirectory final : public SessionDirectory {
+ public:
+  Status put(const std::string& user_id, const std::string& node_id,
+             int64_t expires_at_ms) override {
+    if (Status s = require_id(user_id, "user_id"); !s) return s;
+    if (Status s = require_id(node_id, "node_id"); !s) return s;
+    entries_[user_id][node_id] = expires_at_ms;
+    users_by_node_[node_id].insert(user_id);
+    return Status::ok();
+  }
+
+  Status erase(const std::string& user_id, const std::string& node_id) override {
+    auto user = entries_.find(user_id);
+    if (user == entries_.end() || user->second.erase(node_id) == 0) return Status::ok();
+    if (user->second.empty()) entries_.erase(user);
+    auto node = users_by_node_.find(node_id);
+    node->second.erase(user_id);
+    if (node->second.empty()) users_by_node_.erase(node);
+    return Status::ok();
+  }
+
+  Status refresh_node(const std::string& node_id, int64_t expires_at_ms) override {
+    auto node = users_by_node_.find(node_id);
+    if (node == users_by_node_.end()) return Status::ok();
+    for (const std::string& user_id : node->second) entries_[user_id][node_id] = expires_at_ms;
+    return Status::ok();
+  }
+
+  Status drop_node(const std::string& node_id) override {
+    auto node = users_by_node_.find(node_id);
+    if (node == users_by_node_.end()) return Status::ok();
+    const std::set<std::string> users = node->second;  // a copy: erase() edits the index
+    for (const std::string& user_id : users) {
+      if (Status s = erase(user_id, node_id); !s) return s;
+    }
+    return Status::ok();
+  }
+
+  Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
+                  std::vector<std::vector<std::string>>* out) override {
+    std::vector<std::vector<std::string>> result(user_ids.size());
+    for (size_t i = 0; i < user_ids.size(); ++i) {
+      auto user = entries_.find(user_ids[i]);
+      if (user == entries_.end()) continue;
+      for (const auto& [node_id, expires_at_ms] : user->second) {
+        if (now_ms < expires_at_ms) result[i].push_back(node_id);
+      }
+    }
+    *out = std::move(result);
+    return Status::ok();
+  }
+
+ private:
+  // user -> node -> expires_at_ms; an entry is live while now_ms < expires_at_ms.
+  std::map<std::string, std::map<std::string, int64_t>> entries_;
+  std::map<std::string, std::set<std::string>> users_by_node_;
+};
+
+}  // namespace
+
+std::unique_ptr<MessageStore> make_memory_message_store() {
+  return std::make_unique<MemoryMessageStore>();
+}
+
+std::unique_ptr<MembershipStore> make_memory_membership_store() {
+  return std::make_unique<MemoryMembershipStore>();
+}
+
+std::unique_ptr<SessionDirectory> make_memory_session_directory() {
+  return std::make_unique<MemorySessionDirectory>();
+}
+
+}  // namespace parley
