@@ -1,0 +1,184 @@
+// Node: the sans-I/O chat engine of one server.
+//
+// A Node holds the sessions of the clients connected to this server and the
+// state of the groups they follow. It does no I/O and starts no threads: the
+// host feeds it events (a session opened or closed, a client frame, a batch
+// from a peer node, a timer fired) and it acts through the NodeHost interface
+// (write frames to a session, send a batch to a node, arm the timer), the
+// stores and the Notifier.
+//
+// What it guarantees, with the stores it is given (see docs/architecture.md):
+//  - per group, every subscribed session receives messages in msg_id order
+//    with no hole and no duplicate, across reconnects and node failures;
+//  - a send is acknowledged only after the store committed it; a resend with
+//    the same client_msg_id is acknowledged with the original msg_id;
+//  - forwarding to peers is batched, bounded and best effort; what is lost
+//    is healed from the store by gap detection and by syncing group heads
+//    about once a second;
+//  - each session has a bounded send queue; a session that falls behind is
+//    told so and closed, and resumes later.
+//
+// Turns: input calls only queue work; the host calls flush() after feeding a
+// batch of inputs (one turn of its loop). flush() commits every queued send in
+// one store transaction (group commit), fans out, and writes each session's
+// pending frames in one send_to_session call. on_timer() flushes by itself.
+//
+// Threading: a Node and everything it calls (host, stores, notifier) are used
+// from one thread. NodeHost methods are called on that thread, from inside
+// Node calls; they must not call back into the Node (queue and return).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parley/batching_forwarder.hpp"
+#include "parley/clock.hpp"
+#include "parley/delivery_policy.hpp"
+#include "parley/gap_detector.hpp"
+#include "parley/message.hpp"
+#include "parley/notifier.hpp"
+#include "parley/presence.hpp"
+#include "parley/protocol.hpp"
+#include "parley/status.hpp"
+#include "parley/store.hpp"
+
+namespace parley {
+
+using SessionId = uint64_t;
+
+class NodeHost {
+ public:
+  NodeHost() = default;
+  NodeHost(const NodeHost&) = delete;
+  NodeHost& operator=(const NodeHost&) = delete;
+  virtual ~NodeHost() = default;
+
+  // Writes `frames` to the session in order, as one write if it can. The
+  // frames are shared; keep the pointers, not copies. Report bytes actually
+  // written with Node::on_session_drained (that is the backpressure signal).
+  virtual void send_to_session(SessionId session, const std::vector<Frame>& frames) = 0;
+  // Closes a session the node gave up on (it fell behind). The node has
+  // already forgotten it.
+  virtual void close_session(SessionId session, const Status& reason) = 0;
+  // Sends a batch to a peer node. Report the outcome later with
+  // Node::on_peer_result(node_id, call_id, ok); a missing report counts as a
+  // failure after the forwarder's call timeout.
+  virtual void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) = 0;
+  // Asks for on_timer() at or soon after at_ms (replaces the previous request).
+  virtual void set_timer(int64_t at_ms) = 0;
+};
+
+// The stores a node works on; they must outlive it. Several nodes may share them.
+struct NodeStores {
+  MessageStore& messages;
+  MembershipStore& membership;
+  SessionDirectory& directory;
+};
+
+namespace detail {
+// Deliberate bugs, for proving that the simulation's checker catches them.
+// Never set outside tests.
+struct Mutations {
+  bool no_gap_detection = false;  // deliver whatever arrives, in arrival order
+  bool no_head_sync = false;      // never learn heads from the store
+  bool no_dedup = false;          // append without the client's idempotency key
+  bool ack_before_commit = false; // acknowledge sends on receipt
+};
+}  // namespace detail
+
+struct NodeOptions {
+  std::string node_id = "node-1";
+  Limits limits;
+  GapDetector::Options gap;
+  BatchingForwarder::Options forward;
+  DeliveryPolicy::Options policy;
+  Presence::Options presence;
+  size_t tail_per_group = 1024;           // messages cached per group
+  int64_t head_sync_ms = 1000;            // period of the group-head sync
+  int64_t directory_ttl_ms = 30000;       // session-directory entries; refreshed every third
+  int64_t route_ttl_ms = 1000;            // how long a group's route (peer nodes) is reused
+  size_t session_queue_bytes = 1 << 20;   // per-session bound on unwritten bytes
+  size_t catch_up_page = 256;             // messages per catch-up read
+  int64_t pull_hint_ms = 100;             // pull mode: hints per group at most this often
+  size_t notify_preview_bytes = 64;
+  uint64_t seed = 1;                      // for phases and jitter
+  detail::Mutations mutations;
+};
+
+struct NodeStats {
+  uint64_t sends = 0;             // sends received from clients
+  uint64_t acks = 0;
+  uint64_t duplicate_sends = 0;
+  uint64_t send_errors = 0;
+  uint64_t commits = 0;           // store transactions (group commits)
+  uint64_t deliveries = 0;        // message frames queued to sessions
+  uint64_t peer_batches_in = 0;
+  uint64_t peer_messages_in = 0;
+  uint64_t catch_ups = 0;         // gap catch-up reads
+  uint64_t catch_up_messages = 0;
+  uint64_t head_syncs = 0;
+  uint64_t mode_switches = 0;
+  uint64_t pull_hints = 0;
+  uint64_t pulls = 0;
+  uint64_t notifications = 0;
+  uint64_t fell_behind = 0;
+  uint64_t store_errors = 0;
+  uint64_t bad_frames = 0;
+};
+
+class Node {
+ public:
+  // `codec` encodes client frames (default: msgpack). `notifier` may be null.
+  Node(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock,
+       Notifier* notifier = nullptr, std::shared_ptr<const ClientCodec> codec = nullptr);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Drops directory entries a previous incarnation of this node left and arms
+  // the timers. Call once before anything else.
+  Status start();
+
+  // A client authenticated as `user_id` connected. kAlreadyExists if the id is
+  // in use; kInvalidArgument for a bad user id.
+  Status open_session(SessionId session, const std::string& user_id);
+  // The connection ended. `reason` ok: a clean close; otherwise the error
+  // (undelivered messages are notified, and the reason is reported to the
+  // user's next session on this node). Unknown ids are ignored.
+  void close_session(SessionId session, const Status& reason);
+  // One frame from the client; decoded with the codec. Bad frames are
+  // answered with an ErrorEv and change nothing.
+  void on_client_frame(SessionId session, const void* data, size_t size);
+  void on_client_request(SessionId session, const ClientRequest& request);
+  // The host wrote `bytes` of what send_to_session handed it.
+  void on_session_drained(SessionId session, size_t bytes);
+
+  // A batch from a peer node (the bytes another node's send_to_node sent).
+  // kInvalidArgument for a malformed batch (nothing is applied).
+  Status on_peer_batch(const void* data, size_t size);
+  void on_peer_result(const std::string& node_id, uint64_t call_id, bool ok);
+
+  // `user_id` left `group_id` (or was removed): its sessions here stop
+  // receiving the group at once. Call on every node (or let each learn it).
+  void member_removed(const std::string& group_id, const std::string& user_id);
+
+  void on_timer();
+  // Ends a turn: commits queued sends, fans out, writes frames, re-arms the timer.
+  void flush();
+
+  const NodeStats& stats() const;
+  const BatchingForwarder::Stats& forwarder_stats() const;
+  const std::string& id() const;
+  DeliveryMode mode(const std::string& group_id) const;
+  size_t session_count() const;
+  // Presence of a user as this node knows it.
+  PresenceStatus presence_of(const std::string& user_id) const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parley

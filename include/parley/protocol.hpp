@@ -1,0 +1,168 @@
+// The client protocol as values: requests a client sends to its node and
+// events the node sends back, plus the ClientCodec that turns them into bytes.
+//
+// The core speaks in these structs; a codec turns them into frames. The
+// library ships a msgpack codec (make_msgpack_codec); a host may supply its
+// own (the example server adds JSON). A node encodes each event once and
+// shares the bytes between every recipient session.
+//
+// Thread rules: codecs are stateless and may be shared between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "parley/message.hpp"
+#include "parley/status.hpp"
+
+namespace parley {
+
+// Bytes ready to be written to a session, shared by every recipient.
+using Frame = std::shared_ptr<const std::string>;
+
+enum class DeliveryMode : int { kPush = 0, kPull = 1 };
+enum class PresenceStatus : int { kOffline = 0, kOnline = 1, kAway = 2 };
+
+// ---- client -> node ----
+// Every request may carry a client-chosen rid echoed in its answer or error.
+
+// Append a message. Answered by Ack (also for a duplicate resend) or Error.
+struct SendReq {
+  uint64_t rid = 0;
+  std::string group_id;
+  std::string client_msg_id;
+  std::string contents;
+};
+// Subscribe to a group's live messages, first receiving every message after
+// `after` (after = last msg_id the client holds; 0 = from the beginning).
+// epoch = the epoch the client's copy belongs to (0 = none yet). Answered by
+// the missed messages, then Resumed, then live messages.
+struct ResumeReq {
+  uint64_t rid = 0;
+  std::string group_id;
+  uint64_t after = 0;
+  uint64_t epoch = 0;
+};
+// Stop receiving a group's live messages.
+struct UnsubscribeReq {
+  uint64_t rid = 0;
+  std::string group_id;
+};
+// Read up to `limit` messages after `after`. Answered by PullResult.
+struct PullReq {
+  uint64_t rid = 0;
+  std::string group_id;
+  uint64_t after = 0;
+  uint32_t limit = 100;
+};
+// "I am typing in this group." Throttled by the node.
+struct TypingReq {
+  uint64_t rid = 0;
+  std::string group_id;
+};
+// Set one's own status (online / away) and whether to receive presence
+// updates of co-members.
+struct PresenceReq {
+  uint64_t rid = 0;
+  PresenceStatus status = PresenceStatus::kOnline;
+  bool subscribe = true;
+};
+
+using ClientRequest =
+    std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq>;
+
+// ---- node -> client ----
+
+struct AckEv {
+  uint64_t rid = 0;
+  std::string group_id;
+  std::string client_msg_id;
+  uint64_t msg_id = 0;
+  int64_t timestamp_ms = 0;
+  bool duplicate = false;
+};
+struct MessageEv {
+  MessagePtr message;
+};
+// Catch-up for a ResumeReq is complete; live messages follow.
+struct ResumedEv {
+  uint64_t rid = 0;
+  std::string group_id;
+  uint64_t head = 0;
+  uint64_t epoch = 0;
+  DeliveryMode mode = DeliveryMode::kPush;
+};
+struct PullResultEv {
+  uint64_t rid = 0;
+  std::string group_id;
+  std::vector<MessagePtr> messages;
+  uint64_t head = 0;  // newest id the node knows; more to pull if > last
+};
+// The group switched between push and pull for this node.
+struct ModeEv {
+  std::string group_id;
+  DeliveryMode mode = DeliveryMode::kPush;
+  uint64_t head = 0;
+};
+// Pull mode: messages up to `head` are available; pull them.
+struct PullHintEv {
+  std::string group_id;
+  uint64_t head = 0;
+};
+struct PresenceEv {
+  std::string user_id;
+  std::string group_id;  // the shared group this update is for
+  PresenceStatus status = PresenceStatus::kOnline;
+  bool typing = false;
+  int64_t expires_at_ms = 0;  // typing: when to stop showing it
+};
+// The group's history was reset (restore from backup, data loss). Drop the
+// local copy of the group and resume from 0 with the new epoch.
+struct EpochEv {
+  std::string group_id;
+  uint64_t epoch = 0;
+  uint64_t head = 0;
+};
+// The session's send queue overflowed; the node closes it. Reconnect and resume.
+struct FellBehindEv {
+  uint64_t queued_bytes = 0;
+};
+struct ErrorEv {
+  uint64_t rid = 0;
+  Code code = Code::kInternal;
+  std::string message;
+  std::string group_id;
+  std::string client_msg_id;
+};
+
+using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv,
+                                 PresenceEv, EpochEv, FellBehindEv, ErrorEv>;
+
+class ClientCodec {
+ public:
+  ClientCodec() = default;
+  ClientCodec(const ClientCodec&) = delete;
+  ClientCodec& operator=(const ClientCodec&) = delete;
+  virtual ~ClientCodec() = default;
+
+  // Parses one client frame. Malformed input: kInvalidArgument with a
+  // message saying what is wrong. Never throws.
+  virtual Result<ClientRequest> decode_request(const void* data, size_t size,
+                                               const Limits& limits) const = 0;
+  virtual std::string encode_event(const ServerEvent& event) const = 0;
+
+  // The other direction, for clients and tests.
+  virtual std::string encode_request(const ClientRequest& request) const = 0;
+  virtual Result<ServerEvent> decode_event(const void* data, size_t size) const = 0;
+};
+
+// Compact msgpack maps with short keys; see docs/protocol-core.md.
+std::unique_ptr<ClientCodec> make_msgpack_codec();
+
+const char* delivery_mode_name(DeliveryMode mode);
+const char* presence_status_name(PresenceStatus status);
+
+}  // namespace parley

@@ -1,0 +1,136 @@
+// Storage interfaces: the message log, group membership and the session
+// directory (user -> nodes).
+//
+// All calls are synchronous and batch-friendly so a node can group-commit
+// everything that arrived in one turn of its loop. Implementations: memory
+// (memory_store.hpp, tests and simulations) and SQLite (sqlite_store.hpp, the
+// embedded default). Several nodes may share one store: sequencing and dedup
+// are the store's job and are atomic.
+//
+// Thread rules: an instance is used from one thread at a time unless the
+// implementation says otherwise. Failures come back as Status values; a
+// failed call changes nothing (append is all-or-nothing for the whole batch).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/message.hpp"
+#include "parley/status.hpp"
+
+namespace parley {
+
+// One message a client wants appended. The store assigns msg_id/prev_msg_id.
+struct AppendRequest {
+  std::string group_id;
+  std::string user_id;
+  std::string client_msg_id;  // empty: no dedup
+  std::string contents;
+  int64_t timestamp_ms = 0;
+};
+
+// What append did with one request, in request order.
+struct AppendOutcome {
+  Message message;         // as stored (for a duplicate: the original message)
+  bool duplicate = false;  // (user_id, client_msg_id) was already stored
+};
+
+// The newest msg_id of a group and the epoch of its log. head == 0: empty.
+struct GroupHead {
+  std::string group_id;
+  uint64_t head = 0;
+  uint64_t epoch = 0;  // 0: group unknown to the store
+};
+
+class MessageStore {
+ public:
+  MessageStore() = default;
+  MessageStore(const MessageStore&) = delete;
+  MessageStore& operator=(const MessageStore&) = delete;
+  virtual ~MessageStore() = default;
+
+  // Appends every request atomically: either all are stored (or recognised as
+  // duplicates) or none is. Each group's ids continue densely from its head;
+  // requests of one group in one batch get consecutive ids in request order.
+  // A request whose (user_id, client_msg_id) is already stored - in this
+  // batch or before - is not stored again; its outcome is the original
+  // message with duplicate = true. On success *out holds one outcome per
+  // request. A group appended to for the first time gets epoch 1.
+  virtual Status append(const std::vector<AppendRequest>& requests,
+                        std::vector<AppendOutcome>* out) = 0;
+
+  // Messages of `group` with msg_id > after, ascending, at most `limit`.
+  // Appends to *out (does not clear it). Unknown group: ok, nothing added.
+  virtual Status read(const std::string& group_id, uint64_t after, size_t limit,
+                      std::vector<Message>* out) = 0;
+
+  // Head and epoch of each group, in the order asked. Unknown groups get
+  // head 0, epoch 0.
+  virtual Status heads(const std::vector<std::string>& group_ids,
+                       std::vector<GroupHead>* out) = 0;
+
+  // Forgets a group's history and starts a new epoch (as after restoring a
+  // backup or losing data): head becomes 0, epoch increases. Returns the new
+  // epoch. Used by operations tools and tests.
+  virtual Result<uint64_t> reset_group(const std::string& group_id) = 0;
+};
+
+enum class Role : int { kMember = 1, kOwner = 2 };
+
+struct Member {
+  std::string user_id;
+  Role role = Role::kMember;
+};
+
+class MembershipStore {
+ public:
+  MembershipStore() = default;
+  MembershipStore(const MembershipStore&) = delete;
+  MembershipStore& operator=(const MembershipStore&) = delete;
+  virtual ~MembershipStore() = default;
+
+  // Creates a group with `owner` as its owner. kAlreadyExists if it exists.
+  virtual Status create_group(const std::string& group_id, const std::string& owner) = 0;
+  virtual Result<bool> group_exists(const std::string& group_id) = 0;
+  // Adds or changes a member. kNotFound if the group does not exist.
+  virtual Status add(const std::string& group_id, const std::string& user_id, Role role) = 0;
+  // Removes a member; kNotFound if not a member.
+  virtual Status remove(const std::string& group_id, const std::string& user_id) = 0;
+  // Members sorted by user_id. kNotFound if the group does not exist.
+  virtual Result<std::vector<Member>> members(const std::string& group_id) = 0;
+  // Groups of a user, sorted.
+  virtual Result<std::vector<std::string>> groups_of(const std::string& user_id) = 0;
+  // The user's role, or nullopt if not a member (or no such group).
+  virtual Result<std::optional<Role>> role_of(const std::string& group_id,
+                                              const std::string& user_id) = 0;
+};
+
+// user -> nodes hosting at least one live session of that user. Entries
+// expire, so a node that died without cleaning up drops out on its own.
+class SessionDirectory {
+ public:
+  SessionDirectory() = default;
+  SessionDirectory(const SessionDirectory&) = delete;
+  SessionDirectory& operator=(const SessionDirectory&) = delete;
+  virtual ~SessionDirectory() = default;
+
+  // Records that `node_id` hosts a session of `user_id` until expires_at_ms
+  // (inserts or extends).
+  virtual Status put(const std::string& user_id, const std::string& node_id,
+                     int64_t expires_at_ms) = 0;
+  // Removes one entry (missing is fine). Named erase, not remove, so one class
+  // can implement both this and MembershipStore.
+  virtual Status erase(const std::string& user_id, const std::string& node_id) = 0;
+  // Extends every entry of `node_id` to expires_at_ms (the node's heartbeat).
+  virtual Status refresh_node(const std::string& node_id, int64_t expires_at_ms) = 0;
+  // Removes every entry of `node_id` (a node starting afresh).
+  virtual Status drop_node(const std::string& node_id) = 0;
+  // For each user in order, the sorted node ids whose entries have not
+  // expired at now_ms. out->size() == user_ids.size() on success.
+  virtual Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
+                          std::vector<std::vector<std::string>>* out) = 0;
+};
+
+}  // namespace parley

@@ -1,0 +1,42 @@
+#include "parley/message_log.hpp"
+
+namespace parley {
+
+void MessageLog::append(Entry entry) {
+  std::deque<Entry>& tail = tails_[entry.message->group_id];
+  if (!tail.empty() && tail.back().message->msg_id + 1 != entry.message->msg_id) tail.clear();
+  tail.push_back(std::move(entry));
+  if (tail.size() > tail_per_group_) tail.pop_front();
+}
+
+uint64_t MessageLog::cached_head(const std::string& group_id) const {
+  auto it = tails_.find(group_id);
+  return it == tails_.end() || it->second.empty() ? 0 : it->second.back().message->msg_id;
+}
+
+Status MessageLog::read(const std::string& group_id, uint64_t after, size_t limit,
+                        std::vector<Entry>* out) {
+  auto it = tails_.find(group_id);
+  if (it != tails_.end() && !it->second.empty()) {
+    const std::deque<Entry>& tail = it->second;
+    const uint64_t first = tail.front().message->msg_id;
+    if (after + 1 >= first && after < tail.back().message->msg_id) {
+      ++stats_.cache_reads;
+      for (size_t i = after + 1 - first; i < tail.size() && limit > 0; ++i, --limit) {
+        out->push_back(tail[i]);
+      }
+      return Status::ok();
+    }
+    if (after >= tail.back().message->msg_id) {
+      ++stats_.cache_reads;
+      return Status::ok();
+    }
+  }
+  ++stats_.store_reads;
+  std::vector<Message> messages;
+  if (Status s = store_.read(group_id, after, limit, &messages); !s) return s;
+  for (Message& m : messages) out->push_back({std::make_shared<Message>(std::move(m)), nullptr});
+  return Status::ok();
+}
+
+}  // namespace parley

@@ -1,0 +1,58 @@
+// Small helpers over msgpack-cxx shared by the client and peer codecs.
+// Internal: never included by a public header.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "parley/status.hpp"
+
+namespace parley::detail {
+
+// Limits for unpacking untrusted bytes: bounded containers, strings, depth.
+inline msgpack::unpack_limit untrusted_limit(size_t max_array, size_t max_bytes) {
+  return msgpack::unpack_limit(max_array, /*map=*/64, max_bytes, max_bytes, /*ext=*/0, /*depth=*/4);
+}
+
+// Unpacks exactly one object occupying all of [data, data+size). Never throws.
+Status unpack_one(const void* data, size_t size, const msgpack::unpack_limit& limit,
+                  msgpack::object_handle* out);
+
+// A read-only view of a msgpack map with short string keys.
+class MapView {
+ public:
+  explicit MapView(const msgpack::object& o) : o_(o) {}
+  bool valid() const { return o_.type == msgpack::type::MAP; }
+  const msgpack::object* find(std::string_view key) const;
+  // Each getter: missing key -> `fallback` when optional, else error.
+  Status get_str(std::string_view key, std::string* out, bool required) const;
+  Status get_u64(std::string_view key, uint64_t* out, bool required) const;
+  Status get_i64(std::string_view key, int64_t* out, bool required) const;
+  Status get_bool(std::string_view key, bool* out, bool required) const;
+
+ private:
+  const msgpack::object& o_;
+};
+
+template <typename Packer>
+void pack_str(Packer& pk, std::string_view s) {
+  pk.pack_str(static_cast<uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+template <typename Packer>
+void pack_bin(Packer& pk, std::string_view s) {
+  pk.pack_bin(static_cast<uint32_t>(s.size()));
+  pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+// A packer target that appends to a std::string.
+struct StringBuffer {
+  std::string data;
+  void write(const char* p, size_t n) { data.append(p, n); }
+};
+
+}  // namespace parley::detail

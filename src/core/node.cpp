@@ -1,0 +1,908 @@
+#include "parley/node.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <deque>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "core/peer_codec.hpp"
+#include "parley/message_log.hpp"
+
+namespace parley {
+
+namespace {
+
+struct Subscription {
+  uint64_t cursor = 0;       // last msg_id this session holds
+  bool paused = false;       // pull mode, or waiting for the client to resume
+  bool resume_pending = false;
+  uint64_t resume_rid = 0;
+};
+
+struct Session {
+  SessionId id = 0;
+  std::string user;
+  std::unordered_map<std::string, Subscription> subs;
+  std::vector<Frame> outbox;
+  size_t outbox_bytes = 0;
+  size_t unacked = 0;          // handed to the host, not yet drained
+  uint64_t queued_total = 0;   // bytes ever queued
+  uint64_t drained_total = 0;  // bytes the host reported written
+  // Messages queued but not yet written, by the queued_total they end at.
+  std::deque<std::pair<uint64_t, MessagePtr>> undrained;
+  bool presence_sub = false;
+  bool closing = false;
+
+  size_t pending_bytes() const { return outbox_bytes + unacked; }
+};
+
+struct GroupState {
+  uint64_t epoch = 0;
+  std::vector<SessionId> subscribers;
+  bool hint_pending = false;
+  int64_t next_hint_at = 0;
+};
+
+struct Route {
+  std::vector<std::string> members;
+  std::vector<std::string> nodes;           // peers hosting members' sessions
+  std::vector<std::string> offline_members; // no session anywhere when computed
+  int64_t expires_at = 0;
+};
+
+struct PendingSend {
+  SessionId session;
+  uint64_t rid;
+  AppendRequest request;
+};
+
+// A committed message whose group members may need a notification.
+struct NotifyCandidate {
+  MessagePtr message;
+  std::vector<std::string> users;
+};
+
+}  // namespace
+
+class Node::Impl {
+ public:
+  Impl(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock,
+       Notifier* notifier, std::shared_ptr<const ClientCodec> codec)
+      : opt_(std::move(options)),
+        stores_(stores),
+        host_(host),
+        clock_(clock),
+        notifier_(notifier),
+        codec_(codec ? std::move(codec) : std::shared_ptr<const ClientCodec>(make_msgpack_codec())),
+        random_(opt_.seed),
+        detector_(opt_.gap),
+        forwarder_(opt_.node_id, opt_.forward, random_,
+                   [this](const std::string& dest, uint64_t call_id, const Frame& batch) {
+                     host_.send_to_node(dest, call_id, batch);
+                   }),
+        policy_(opt_.policy),
+        presence_(opt_.presence),
+        log_(stores.messages, opt_.tail_per_group) {}
+
+  // ---- lifecycle -------------------------------------------------------
+
+  Status start() {
+    if (Status s = validate_id(opt_.node_id, "node_id", opt_.limits); !s) return s;
+    if (Status s = stores_.directory.drop_node(opt_.node_id); !s) return s;
+    const int64_t now = clock_.now_ms();
+    next_head_sync_ = now + static_cast<int64_t>(random_.below(opt_.head_sync_ms + 1));
+    next_dir_refresh_ = now + opt_.directory_ttl_ms / 3;
+    started_ = true;
+    arm_timer();
+    return Status::ok();
+  }
+
+  // ---- sessions ----------------------------------------------------------
+
+  Status open_session(SessionId id, const std::string& user) {
+    if (Status s = validate_id(user, "user_id", opt_.limits); !s) return s;
+    if (sessions_.count(id)) return error(Code::kAlreadyExists, fmt::format("session {} is open", id));
+    Session& s = sessions_[id];
+    s.id = id;
+    s.user = user;
+    std::vector<SessionId>& mine = user_sessions_[user];
+    mine.push_back(id);
+    if (mine.size() == 1) {
+      if (Status st = stores_.directory.put(user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms); !st) {
+        ++stats_.store_errors;
+      }
+      if (presence_.set_local(user, PresenceStatus::kOnline)) broadcast_status(user, PresenceStatus::kOnline);
+    }
+    if (auto it = last_error_.find(user); it != last_error_.end()) {
+      queue_event(s, ErrorEv{0, it->second.code(),
+                             "your previous connection failed: " + it->second.message(), "", ""});
+      last_error_.erase(it);
+    }
+    return Status::ok();
+  }
+
+  void close_session(SessionId id, const Status& reason) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Session& s = it->second;
+    for (auto& [group_id, sub] : s.subs) drop_subscriber(group_id, id);
+    std::vector<SessionId>& mine = user_sessions_[s.user];
+    mine.erase(std::remove(mine.begin(), mine.end(), id), mine.end());
+    const bool last = mine.empty();
+    if (last) {
+      user_sessions_.erase(s.user);
+      if (Status st = stores_.directory.erase(s.user, opt_.node_id); !st) ++stats_.store_errors;
+      if (presence_.set_local(s.user, PresenceStatus::kOffline)) {
+        broadcast_status(s.user, PresenceStatus::kOffline);
+      }
+    }
+    if (!reason.is_ok()) {
+      last_error_[s.user] = reason;
+      if (last) notify_undelivered(s, reason);
+    }
+    sessions_.erase(it);
+    pump_set_.erase(id);
+    dirty_.erase(id);
+  }
+
+  void on_client_frame(SessionId id, const void* data, size_t size) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Result<ClientRequest> req = codec_->decode_request(data, size, opt_.limits);
+    if (!req) {
+      ++stats_.bad_frames;
+      Status st = req.status();
+      queue_event(it->second, ErrorEv{0, st.code(), st.message(), "", ""});
+      return;
+    }
+    on_client_request(id, *req);
+  }
+
+  void on_client_request(SessionId id, const ClientRequest& request) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Session& s = it->second;
+    std::visit([&](const auto& r) { handle(s, r); }, request);
+  }
+
+  void on_session_drained(SessionId id, size_t bytes) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    Session& s = it->second;
+    bytes = std::min(bytes, s.unacked);
+    s.unacked -= bytes;
+    s.drained_total += bytes;
+    while (!s.undrained.empty() && s.undrained.front().first <= s.drained_total) s.undrained.pop_front();
+    for (auto& [group_id, sub] : s.subs) {
+      if (needs_catch_up(group_id, sub)) pump_set_.insert(id);
+    }
+  }
+
+  // ---- client requests ---------------------------------------------------
+
+  // Membership check shared by every group request.
+  Status authorize(const Session& s, const std::string& group_id) {
+    if (Status st = validate_id(group_id, "group_id", opt_.limits); !st) return st;
+    Result<std::optional<Role>> role = stores_.membership.role_of(group_id, s.user);
+    if (!role) {
+      ++stats_.store_errors;
+      return role.status();
+    }
+    if (role->has_value()) return Status::ok();
+    Result<bool> exists = stores_.membership.group_exists(group_id);
+    if (exists && !*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+    return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", s.user, group_id));
+  }
+
+  void reply_error(Session& s, uint64_t rid, const Status& st, const std::string& group_id,
+                   const std::string& cid = "") {
+    queue_event(s, ErrorEv{rid, st.code(), st.message(), group_id, cid});
+  }
+
+  void handle(Session& s, const SendReq& r) {
+    ++stats_.sends;
+    Status st = validate_submission(r.group_id, s.user, r.client_msg_id, r.contents, opt_.limits);
+    if (st) st = authorize(s, r.group_id);
+    if (!st) {
+      ++stats_.send_errors;
+      reply_error(s, r.rid, st, r.group_id, r.client_msg_id);
+      return;
+    }
+    PendingSend p{s.id, r.rid, {r.group_id, s.user, r.client_msg_id, r.contents, clock_.now_ms()}};
+    if (opt_.mutations.no_dedup) p.request.client_msg_id.clear();
+    if (opt_.mutations.ack_before_commit) {
+      queue_event(s, AckEv{r.rid, r.group_id, r.client_msg_id, 0, p.request.timestamp_ms, false});
+      p.session = 0;  // nobody to answer after the commit
+    }
+    pending_.push_back(std::move(p));
+  }
+
+  void handle(Session& s, const ResumeReq& r) {
+    if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
+    Result<GroupState*> g = ensure_group(r.group_id);
+    if (!g) return reply_error(s, r.rid, g.status(), r.group_id);
+    GroupState& group = **g;
+    uint64_t after = r.after;
+    if (r.epoch != 0 && group.epoch != 0 && r.epoch != group.epoch) {
+      queue_event(s, EpochEv{r.group_id, group.epoch, detector_.delivered(r.group_id)});
+      after = 0;
+    }
+    if (after > detector_.known_head(r.group_id)) {
+      std::vector<GroupHead> heads;
+      if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
+        ++stats_.store_errors;
+        return reply_error(s, r.rid, st, r.group_id);
+      }
+      if (after > heads[0].head) {
+        return reply_error(s, r.rid,
+                           error(Code::kInvalidArgument,
+                                 fmt::format("after={} is beyond the head {} of '{}'", after,
+                                             heads[0].head, r.group_id)),
+                           r.group_id);
+      }
+      detector_.note_head(r.group_id, heads[0].head, clock_.now_ms());
+    }
+    auto [it, inserted] = s.subs.try_emplace(r.group_id);
+    if (inserted) group.subscribers.push_back(s.id);
+    Subscription& sub = it->second;
+    sub.cursor = after;
+    sub.paused = policy_.mode(r.group_id) == DeliveryMode::kPull;
+    sub.resume_pending = true;
+    sub.resume_rid = r.rid;
+    if (sub.paused) {
+      finish_resume(s, r.group_id, sub);
+      return;
+    }
+    pump_set_.insert(s.id);
+  }
+
+  void handle(Session& s, const UnsubscribeReq& r) {
+    if (s.subs.erase(r.group_id) == 0) {
+      return reply_error(s, r.rid, error(Code::kNotFound, "not subscribed to " + r.group_id), r.group_id);
+    }
+    drop_subscriber(r.group_id, s.id);
+  }
+
+  void handle(Session& s, const PullReq& r) {
+    ++stats_.pulls;
+    if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
+    const bool tracked = detector_.tracking(r.group_id);
+    uint64_t head = 0;
+    if (tracked) {
+      head = detector_.delivered(r.group_id);
+    } else {
+      std::vector<GroupHead> heads;
+      if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
+        ++stats_.store_errors;
+        return reply_error(s, r.rid, st, r.group_id);
+      }
+      head = heads[0].head;
+    }
+    std::vector<MessageLog::Entry> entries;
+    const size_t limit = std::min<size_t>(r.limit, opt_.limits.max_read_limit);
+    if (r.after < head) {
+      if (Status st = log_.read(r.group_id, r.after, std::min<uint64_t>(limit, head - r.after), &entries); !st) {
+        ++stats_.store_errors;
+        return reply_error(s, r.rid, st, r.group_id);
+      }
+    }
+    PullResultEv ev{r.rid, r.group_id, {}, head};
+    ev.messages.reserve(entries.size());
+    for (MessageLog::Entry& e : entries) {
+      if (e.message->msg_id > head) break;
+      ev.messages.push_back(std::move(e.message));
+    }
+    if (auto sub = s.subs.find(r.group_id); sub != s.subs.end() && !ev.messages.empty()) {
+      sub->second.cursor = std::max(sub->second.cursor, ev.messages.back()->msg_id);
+    }
+    queue_event(s, ev);
+  }
+
+  void handle(Session& s, const TypingReq& r) {
+    if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
+    int64_t expires = 0;
+    if (!presence_.typing(s.user, r.group_id, clock_.now_ms(), &expires)) return;
+    PresenceStatus status = presence_.status(s.user, clock_.now_ms());
+    broadcast_presence(PresenceEv{s.user, r.group_id, status, true, expires});
+  }
+
+  void handle(Session& s, const PresenceReq& r) {
+    s.presence_sub = r.subscribe;
+    if (presence_.set_local(s.user, r.status)) broadcast_status(s.user, r.status);
+  }
+
+  // ---- groups --------------------------------------------------------------
+
+  // Starts following a group (its head becomes the delivered point).
+  Result<GroupState*> ensure_group(const std::string& group_id) {
+    auto it = groups_.find(group_id);
+    if (it != groups_.end()) return &it->second;
+    std::vector<GroupHead> heads;
+    if (Status st = stores_.messages.heads({group_id}, &heads); !st) {
+      ++stats_.store_errors;
+      return st;
+    }
+    GroupState& g = groups_[group_id];
+    g.epoch = heads[0].epoch;
+    detector_.track(group_id, heads[0].head);
+    return &g;
+  }
+
+  void drop_subscriber(const std::string& group_id, SessionId id) {
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return;
+    std::vector<SessionId>& subs = it->second.subscribers;
+    subs.erase(std::remove(subs.begin(), subs.end(), id), subs.end());
+    if (!subs.empty()) return;
+    groups_.erase(it);
+    detector_.untrack(group_id);
+    log_.forget(group_id);
+    policy_.forget(group_id);
+  }
+
+  void member_removed(const std::string& group_id, const std::string& user) {
+    routes_.erase(group_id);
+    auto it = user_sessions_.find(user);
+    if (it == user_sessions_.end()) return;
+    for (SessionId id : it->second) {
+      Session& s = sessions_.at(id);
+      if (s.subs.erase(group_id)) drop_subscriber(group_id, id);
+    }
+  }
+
+  // Members, peer nodes and offline members of a group, cached for route_ttl_ms.
+  const Route* route_for(const std::string& group_id) {
+    const int64_t now = clock_.now_ms();
+    auto it = routes_.find(group_id);
+    if (it != routes_.end() && it->second.expires_at > now) return &it->second;
+    Result<std::vector<Member>> members = stores_.membership.members(group_id);
+    if (!members) {
+      ++stats_.store_errors;
+      return it == routes_.end() ? nullptr : &it->second;
+    }
+    Route r;
+    r.members.reserve(members->size());
+    for (Member& m : *members) r.members.push_back(std::move(m.user_id));
+    std::vector<std::vector<std::string>> nodes;
+    if (Status st = stores_.directory.nodes_of(r.members, now, &nodes); !st) {
+      ++stats_.store_errors;
+      return it == routes_.end() ? nullptr : &it->second;
+    }
+    std::set<std::string> peers;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].empty()) r.offline_members.push_back(r.members[i]);
+      for (std::string& n : nodes[i]) {
+        if (n != opt_.node_id) peers.insert(std::move(n));
+      }
+    }
+    r.nodes.assign(peers.begin(), peers.end());
+    r.expires_at = now + opt_.route_ttl_ms;
+    return &(routes_[group_id] = std::move(r));
+  }
+
+  // ---- the turn ------------------------------------------------------------
+
+  void flush() {
+    commit_pending();
+    run_catch_ups();
+    pump_sessions();
+    send_hints();
+    write_outboxes();
+    arm_timer();
+  }
+
+  void commit_pending() {
+    if (pending_.empty()) return;
+    std::vector<PendingSend> batch;
+    batch.swap(pending_);
+    std::vector<AppendRequest> requests;
+    requests.reserve(batch.size());
+    for (const PendingSend& p : batch) requests.push_back(p.request);
+    std::vector<AppendOutcome> outcomes;
+    ++stats_.commits;
+    Status st = stores_.messages.append(requests, &outcomes);
+    if (!st) {
+      ++stats_.store_errors;
+      for (const PendingSend& p : batch) {
+        if (Session* s = session(p.session)) {
+          ++stats_.send_errors;
+          reply_error(*s, p.rid, st, p.request.group_id, p.request.client_msg_id);
+        }
+      }
+      return;
+    }
+    std::vector<NotifyCandidate> candidates;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const AppendOutcome& o = outcomes[i];
+      if (Session* s = session(batch[i].session)) {
+        ++stats_.acks;
+        queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].request.client_msg_id,
+                              o.message.msg_id, o.message.timestamp_ms, o.duplicate});
+      }
+      if (o.duplicate) {
+        ++stats_.duplicate_sends;
+        continue;
+      }
+      auto m = std::make_shared<const Message>(o.message);
+      on_committed(m, &candidates);
+    }
+    notify_offline(candidates);
+  }
+
+  void on_committed(const MessagePtr& m, std::vector<NotifyCandidate>* candidates) {
+    const Route* route = route_for(m->group_id);
+    if (route && !route->nodes.empty()) {
+      Frame item = std::make_shared<const std::string>(detail::encode_message_item(*m));
+      const int64_t now = clock_.now_ms();
+      for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, now);
+    }
+    if (notifier_ && route) {
+      NotifyCandidate c{m, {}};
+      for (const std::string& u : route->offline_members) {
+        if (u != m->user_id) c.users.push_back(u);
+      }
+      if (!c.users.empty()) candidates->push_back(std::move(c));
+    }
+    accept(m);
+  }
+
+  // A message reached this node (committed here or forwarded by a peer).
+  void accept(const MessagePtr& m) {
+    if (!detector_.tracking(m->group_id)) return;
+    if (opt_.mutations.no_gap_detection) {
+      deliver(m);
+      return;
+    }
+    std::vector<MessagePtr> ready;
+    GapDetector::Offer offer = detector_.offer(m, clock_.now_ms(), &ready);
+    if (offer == GapDetector::Offer::kOverflow) run_catch_ups();
+    for (const MessagePtr& r : ready) deliver(r);
+  }
+
+  // Reads missing ranges from the store for groups whose gaps timed out.
+  void run_catch_ups() {
+    std::vector<CatchUpRequest> due;
+    detector_.due(clock_.now_ms(), &due);
+    for (const CatchUpRequest& c : due) catch_up(c);
+  }
+
+  void catch_up(const CatchUpRequest& c) {
+    ++stats_.catch_ups;
+    uint64_t after = c.after;
+    while (after < c.until && detector_.tracking(c.group_id)) {
+      std::vector<Message> got;
+      const size_t want = std::min<uint64_t>(opt_.catch_up_page, c.until - after);
+      if (Status st = stores_.messages.read(c.group_id, after, want, &got); !st) {
+        ++stats_.store_errors;
+        return;  // asked again after retry_ms
+      }
+      if (got.empty()) return;
+      std::vector<MessagePtr> ready;
+      for (Message& msg : got) {
+        after = msg.msg_id;
+        ++stats_.catch_up_messages;
+        detector_.offer(std::make_shared<const Message>(std::move(msg)), clock_.now_ms(), &ready);
+      }
+      for (const MessagePtr& r : ready) deliver(r);
+    }
+  }
+
+  // Fans one in-order message out to this node's sessions.
+  void deliver(const MessagePtr& m) {
+    auto git = groups_.find(m->group_id);
+    if (git == groups_.end()) return;
+    GroupState& g = git->second;
+    const int64_t now = clock_.now_ms();
+    const Route* route = route_for(m->group_id);
+    if (auto change = policy_.observe(m->group_id, route ? route->members.size() : 0, now)) {
+      switch_mode(m->group_id, g, *change);
+    }
+    MessageLog::Entry entry{m, nullptr};
+    if (policy_.mode(m->group_id) == DeliveryMode::kPull) {
+      g.hint_pending = true;
+    } else {
+      fan_out(g, entry);
+    }
+    log_.append(std::move(entry));
+  }
+
+  void fan_out(GroupState& g, MessageLog::Entry& entry) {
+    const Message& m = *entry.message;
+    std::vector<SessionId> behind;
+    for (SessionId id : g.subscribers) {
+      Session& s = sessions_.at(id);
+      Subscription& sub = s.subs.at(m.group_id);
+      if (sub.paused) continue;
+      if (opt_.mutations.no_gap_detection) {
+        if (m.msg_id <= sub.cursor && !sub.resume_pending) continue;
+      } else if (sub.cursor + 1 != m.msg_id || sub.resume_pending) {
+        continue;  // already has it, or is catching up (the pump fills it)
+      }
+      if (!entry.frame) entry.frame = encode(MessageEv{entry.message});
+      if (s.pending_bytes() + entry.frame->size() > opt_.session_queue_bytes) {
+        behind.push_back(id);
+        continue;
+      }
+      queue_message(s, entry);
+      sub.cursor = std::max(sub.cursor, m.msg_id);
+    }
+    for (SessionId id : behind) fell_behind(id);
+  }
+
+  void switch_mode(const std::string& group_id, GroupState& g, DeliveryMode mode) {
+    ++stats_.mode_switches;
+    Frame f = encode(ModeEv{group_id, mode, detector_.delivered(group_id)});
+    for (SessionId id : g.subscribers) {
+      Session& s = sessions_.at(id);
+      Subscription& sub = s.subs.at(group_id);
+      // Either way the client drives the next step: it pulls, or it resumes.
+      sub.paused = true;
+      sub.resume_pending = false;
+      queue_frame(s, f);
+    }
+  }
+
+  // Sends a PullHint to the subscribers of each pull-mode group that moved.
+  void send_hints() {
+    const int64_t now = clock_.now_ms();
+    for (auto& [group_id, g] : groups_) {
+      if (!g.hint_pending || g.next_hint_at > now) continue;
+      g.hint_pending = false;
+      g.next_hint_at = now + opt_.pull_hint_ms;
+      ++stats_.pull_hints;
+      Frame f = encode(PullHintEv{group_id, detector_.delivered(group_id)});
+      for (SessionId id : g.subscribers) queue_frame(sessions_.at(id), f);
+    }
+  }
+
+  bool needs_catch_up(const std::string& group_id, const Subscription& sub) const {
+    return !sub.paused && (sub.resume_pending || sub.cursor < detector_.delivered(group_id));
+  }
+
+  // Feeds sessions that are behind their groups from the log, a page at a
+  // time, while their send queues have room.
+  void pump_sessions() {
+    if (pump_set_.empty()) return;
+    std::vector<SessionId> ids(pump_set_.begin(), pump_set_.end());
+    pump_set_.clear();
+    for (SessionId id : ids) {
+      if (Session* s = session(id)) pump(*s);
+    }
+  }
+
+  void pump(Session& s) {
+    for (auto& [group_id, sub] : s.subs) {
+      while (needs_catch_up(group_id, sub)) {
+        const uint64_t head = detector_.delivered(group_id);
+        if (sub.cursor >= head) {
+          finish_resume(s, group_id, sub);
+          break;
+        }
+        if (s.pending_bytes() >= opt_.session_queue_bytes / 2) return;  // drained later
+        std::vector<MessageLog::Entry> page;
+        const size_t want = std::min<uint64_t>(opt_.catch_up_page, head - sub.cursor);
+        if (Status st = log_.read(group_id, sub.cursor, want, &page); !st || page.empty()) {
+          if (!st) ++stats_.store_errors;
+          retry_pump_at_ = clock_.now_ms() + opt_.gap.retry_ms;
+          pump_set_.insert(s.id);
+          return;
+        }
+        for (MessageLog::Entry& e : page) {
+          if (e.message->msg_id != sub.cursor + 1) break;
+          if (!e.frame) e.frame = encode(MessageEv{e.message});
+          queue_message(s, e);
+          sub.cursor = e.message->msg_id;
+        }
+      }
+    }
+  }
+
+  void finish_resume(Session& s, const std::string& group_id, Subscription& sub) {
+    if (!sub.resume_pending) return;
+    sub.resume_pending = false;
+    auto g = groups_.find(group_id);
+    queue_event(s, ResumedEv{sub.resume_rid, group_id, detector_.delivered(group_id),
+                             g == groups_.end() ? 0 : g->second.epoch, policy_.mode(group_id)});
+  }
+
+  // ---- peers ---------------------------------------------------------------
+
+  Status on_peer_batch(const void* data, size_t size) {
+    Result<detail::PeerBatch> batch = detail::decode_batch(data, size, opt_.limits);
+    if (!batch) return batch.status();
+    ++stats_.peer_batches_in;
+    stats_.peer_messages_in += batch->messages.size();
+    for (const MessagePtr& m : batch->messages) accept(m);
+    for (const PresenceEv& p : batch->presence) {
+      presence_.observe_remote(p, clock_.now_ms());
+      deliver_presence_locally(p);
+    }
+    return Status::ok();
+  }
+
+  // ---- presence ------------------------------------------------------------
+
+  void broadcast_status(const std::string& user, PresenceStatus status) {
+    Result<std::vector<std::string>> groups = stores_.membership.groups_of(user);
+    if (!groups) {
+      ++stats_.store_errors;
+      return;
+    }
+    for (const std::string& g : *groups) broadcast_presence(PresenceEv{user, g, status, false, 0});
+  }
+
+  void broadcast_presence(const PresenceEv& ev) {
+    deliver_presence_locally(ev);
+    const Route* route = route_for(ev.group_id);
+    if (!route || route->nodes.empty()) return;
+    Frame item = std::make_shared<const std::string>(detail::encode_presence_item(ev));
+    for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, clock_.now_ms());
+  }
+
+  void deliver_presence_locally(const PresenceEv& ev) {
+    auto it = groups_.find(ev.group_id);
+    if (it == groups_.end()) return;
+    Frame f;
+    for (SessionId id : it->second.subscribers) {
+      Session& s = sessions_.at(id);
+      if (!s.presence_sub || s.user == ev.user_id) continue;
+      if (!f) f = encode(ev);
+      queue_frame(s, f);
+    }
+  }
+
+  // ---- notifications -------------------------------------------------------
+
+  Notification notification_for(const std::string& user, const Message& m, std::string reason) {
+    return Notification{user, m.group_id, m.msg_id, m.user_id,
+                        m.contents.substr(0, opt_.notify_preview_bytes), std::move(reason)};
+  }
+
+  // Notifies members that were offline when their route was computed and
+  // still have no session anywhere (one directory read for the whole turn).
+  void notify_offline(const std::vector<NotifyCandidate>& candidates) {
+    if (candidates.empty()) return;
+    std::vector<std::string> users;
+    for (const NotifyCandidate& c : candidates) users.insert(users.end(), c.users.begin(), c.users.end());
+    std::sort(users.begin(), users.end());
+    users.erase(std::unique(users.begin(), users.end()), users.end());
+    std::vector<std::vector<std::string>> nodes;
+    if (Status st = stores_.directory.nodes_of(users, clock_.now_ms(), &nodes); !st) {
+      ++stats_.store_errors;
+      return;
+    }
+    std::unordered_set<std::string> offline;
+    for (size_t i = 0; i < users.size(); ++i) {
+      if (nodes[i].empty()) offline.insert(users[i]);
+    }
+    for (const NotifyCandidate& c : candidates) {
+      for (const std::string& u : c.users) {
+        if (!offline.count(u)) continue;
+        ++stats_.notifications;
+        notifier_->notify(notification_for(u, *c.message, "offline"));
+      }
+    }
+  }
+
+  // A failed session's queued messages go to the notifier, unless the user
+  // is still connected elsewhere.
+  void notify_undelivered(const Session& s, const Status& reason) {
+    if (!notifier_ || s.undrained.empty()) return;
+    std::vector<std::vector<std::string>> nodes;
+    if (Status st = stores_.directory.nodes_of({s.user}, clock_.now_ms(), &nodes); !st) {
+      ++stats_.store_errors;
+      return;
+    }
+    if (!nodes[0].empty()) return;
+    for (const auto& [end, m] : s.undrained) {
+      ++stats_.notifications;
+      notifier_->notify(notification_for(s.user, *m, reason.to_string()));
+    }
+  }
+
+  // ---- output ----------------------------------------------------------------
+
+  Frame encode(const ServerEvent& ev) { return std::make_shared<const std::string>(codec_->encode_event(ev)); }
+
+  void queue_frame(Session& s, const Frame& f) {
+    s.outbox.push_back(f);
+    s.outbox_bytes += f->size();
+    s.queued_total += f->size();
+    dirty_.insert(s.id);
+  }
+
+  void queue_message(Session& s, const MessageLog::Entry& e) {
+    queue_frame(s, e.frame);
+    ++stats_.deliveries;
+    if (notifier_) s.undrained.emplace_back(s.queued_total, e.message);
+  }
+
+  void queue_event(Session& s, const ServerEvent& ev) { queue_frame(s, encode(ev)); }
+
+  void fell_behind(SessionId id) {
+    Session* s = session(id);
+    if (!s) return;
+    ++stats_.fell_behind;
+    const size_t queued = s->pending_bytes();
+    write_outbox(*s);
+    host_.send_to_session(id, {encode(FellBehindEv{queued})});
+    Status reason = error(Code::kBackpressure,
+                          fmt::format("session fell behind with {} bytes unwritten", queued));
+    host_.close_session(id, reason);
+    close_session(id, reason);
+  }
+
+  void write_outbox(Session& s) {
+    if (s.outbox.empty()) return;
+    host_.send_to_session(s.id, s.outbox);
+    s.unacked += s.outbox_bytes;
+    s.outbox_bytes = 0;
+    s.outbox.clear();
+  }
+
+  void write_outboxes() {
+    for (SessionId id : dirty_) {
+      if (Session* s = session(id)) write_outbox(*s);
+    }
+    dirty_.clear();
+  }
+
+  Session* session(SessionId id) {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : &it->second;
+  }
+
+  // ---- time ----------------------------------------------------------------
+
+  void on_timer() {
+    const int64_t now = clock_.now_ms();
+    armed_at_ = INT64_MAX;
+    forwarder_.poll(now);
+    if (now >= next_head_sync_) head_sync(now);
+    if (now >= next_dir_refresh_) {
+      next_dir_refresh_ = now + opt_.directory_ttl_ms / 3;
+      if (Status st = stores_.directory.refresh_node(opt_.node_id, now + opt_.directory_ttl_ms); !st) {
+        ++stats_.store_errors;
+      }
+      presence_.expire(now);
+    }
+    if (retry_pump_at_ != 0 && retry_pump_at_ <= now) retry_pump_at_ = 0;
+    flush();
+  }
+
+  // Learns the heads of followed groups from the store: a lost last message
+  // becomes a gap, a new epoch resets the group.
+  void head_sync(int64_t now) {
+    const int64_t jitter = static_cast<int64_t>(random_.below(opt_.head_sync_ms / 10 + 1));
+    next_head_sync_ = now + opt_.head_sync_ms - opt_.head_sync_ms / 20 + jitter;
+    for (auto& [group_id, g] : groups_) {
+      const Route* route = route_for(group_id);
+      if (auto change = policy_.evaluate(group_id, route ? route->members.size() : 0, now)) {
+        switch_mode(group_id, g, *change);
+      }
+    }
+    if (opt_.mutations.no_head_sync || groups_.empty()) return;
+    ++stats_.head_syncs;
+    std::vector<std::string> ids;
+    ids.reserve(groups_.size());
+    for (const auto& [group_id, g] : groups_) ids.push_back(group_id);
+    std::vector<GroupHead> heads;
+    if (Status st = stores_.messages.heads(ids, &heads); !st) {
+      ++stats_.store_errors;
+      return;
+    }
+    for (const GroupHead& h : heads) {
+      auto it = groups_.find(h.group_id);
+      if (it == groups_.end()) continue;
+      if (it->second.epoch == 0) {
+        it->second.epoch = h.epoch;  // first append since we started following it
+        detector_.note_head(h.group_id, h.head, now);
+      } else if (h.epoch != it->second.epoch) {
+        reset_group(h);
+      } else {
+        detector_.note_head(h.group_id, h.head, now);
+      }
+    }
+  }
+
+  // The store says the group's history was replaced: every subscriber must resync.
+  void reset_group(const GroupHead& h) {
+    GroupState g = std::move(groups_.at(h.group_id));
+    groups_.erase(h.group_id);
+    detector_.untrack(h.group_id);
+    log_.forget(h.group_id);
+    policy_.forget(h.group_id);
+    Frame f = encode(EpochEv{h.group_id, h.epoch, h.head});
+    for (SessionId id : g.subscribers) {
+      Session& s = sessions_.at(id);
+      s.subs.erase(h.group_id);
+      queue_frame(s, f);
+    }
+  }
+
+  void arm_timer() {
+    if (!started_) return;
+    int64_t t = std::min({detector_.next_deadline(), forwarder_.next_deadline(), next_head_sync_,
+                          next_dir_refresh_});
+    if (retry_pump_at_ != 0) t = std::min(t, retry_pump_at_);
+    for (const auto& [group_id, g] : groups_) {
+      if (g.hint_pending) t = std::min(t, g.next_hint_at);
+    }
+    if (t == armed_at_) return;
+    armed_at_ = t;
+    host_.set_timer(t);
+  }
+
+  // ---- state -----------------------------------------------------------------
+
+  NodeOptions opt_;
+  NodeStores stores_;
+  NodeHost& host_;
+  const Clock& clock_;
+  Notifier* notifier_;
+  std::shared_ptr<const ClientCodec> codec_;
+  Random random_;
+  GapDetector detector_;
+  BatchingForwarder forwarder_;
+  DeliveryPolicy policy_;
+  Presence presence_;
+  MessageLog log_;
+
+  std::unordered_map<SessionId, Session> sessions_;
+  std::unordered_map<std::string, std::vector<SessionId>> user_sessions_;
+  std::unordered_map<std::string, GroupState> groups_;
+  std::unordered_map<std::string, Route> routes_;
+  std::unordered_map<std::string, Status> last_error_;
+  std::vector<PendingSend> pending_;
+  std::set<SessionId> pump_set_;
+  std::set<SessionId> dirty_;
+  int64_t next_head_sync_ = 0;
+  int64_t next_dir_refresh_ = 0;
+  int64_t retry_pump_at_ = 0;
+  int64_t armed_at_ = INT64_MAX;
+  bool started_ = false;
+  NodeStats stats_;
+
+  friend class Node;
+};
+
+Node::Node(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock,
+           Notifier* notifier, std::shared_ptr<const ClientCodec> codec)
+    : impl_(std::make_unique<Impl>(std::move(options), stores, host, clock, notifier, std::move(codec))) {}
+Node::~Node() = default;
+
+Status Node::start() { return impl_->start(); }
+Status Node::open_session(SessionId session, const std::string& user_id) {
+  return impl_->open_session(session, user_id);
+}
+void Node::close_session(SessionId session, const Status& reason) { impl_->close_session(session, reason); }
+void Node::on_client_frame(SessionId session, const void* data, size_t size) {
+  impl_->on_client_frame(session, data, size);
+}
+void Node::on_client_request(SessionId session, const ClientRequest& request) {
+  impl_->on_client_request(session, request);
+}
+void Node::on_session_drained(SessionId session, size_t bytes) { impl_->on_session_drained(session, bytes); }
+Status Node::on_peer_batch(const void* data, size_t size) { return impl_->on_peer_batch(data, size); }
+void Node::on_peer_result(const std::string& node_id, uint64_t call_id, bool ok) {
+  impl_->forwarder_.on_result(node_id, call_id, ok, impl_->clock_.now_ms());
+}
+void Node::member_removed(const std::string& group_id, const std::string& user_id) {
+  impl_->member_removed(group_id, user_id);
+}
+void Node::on_timer() { impl_->on_timer(); }
+void Node::flush() { impl_->flush(); }
+const NodeStats& Node::stats() const { return impl_->stats_; }
+const BatchingForwarder::Stats& Node::forwarder_stats() const { return impl_->forwarder_.stats(); }
+const std::string& Node::id() const { return impl_->opt_.node_id; }
+DeliveryMode Node::mode(const std::string& group_id) const { return impl_->policy_.mode(group_id); }
+size_t Node::session_count() const { return impl_->sessions_.size(); }
+PresenceStatus Node::presence_of(const std::string& user_id) const {
+  return impl_->presence_.status(user_id, impl_->clock_.now_ms());
+}
+
+}  // namespace parley

@@ -1,0 +1,151 @@
+#include "core/peer_codec.hpp"
+
+#include <fmt/format.h>
+
+#include "core/msgpack_util.hpp"
+#include "core/util.hpp"
+
+namespace parley::detail {
+
+namespace {
+using Packer = msgpack::packer<StringBuffer>;
+enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1 };
+
+Status bad(const std::string& what) {
+  return error(Code::kInvalidArgument, "peer batch: " + what);
+}
+
+// Typed access to element i of a msgpack array.
+struct ArrayView {
+  const msgpack::object_array& a;
+  Status str(uint32_t i, std::string* out) const {
+    const msgpack::object& o = a.ptr[i];
+    if (o.type == msgpack::type::STR) out->assign(o.via.str.ptr, o.via.str.size);
+    else if (o.type == msgpack::type::BIN) out->assign(o.via.bin.ptr, o.via.bin.size);
+    else return bad(fmt::format("element {} must be a string", i));
+    return Status::ok();
+  }
+  Status u64(uint32_t i, uint64_t* out) const {
+    const msgpack::object& o = a.ptr[i];
+    if (o.type != msgpack::type::POSITIVE_INTEGER) return bad(fmt::format("element {} must be an unsigned integer", i));
+    *out = o.via.u64;
+    return Status::ok();
+  }
+  Status i64(uint32_t i, int64_t* out) const {
+    const msgpack::object& o = a.ptr[i];
+    if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT64_MAX) *out = static_cast<int64_t>(o.via.u64);
+    else if (o.type == msgpack::type::NEGATIVE_INTEGER) *out = o.via.i64;
+    else return bad(fmt::format("element {} must be an integer", i));
+    return Status::ok();
+  }
+};
+
+Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
+  if (v.a.size != 8) return bad("a message item has 8 elements");
+  PARLEY_TRY(v.str(1, &m->group_id));
+  PARLEY_TRY(v.u64(2, &m->msg_id));
+  PARLEY_TRY(v.u64(3, &m->prev_msg_id));
+  PARLEY_TRY(v.i64(4, &m->timestamp_ms));
+  PARLEY_TRY(v.str(5, &m->user_id));
+  PARLEY_TRY(v.str(6, &m->contents));
+  PARLEY_TRY(v.str(7, &m->client_msg_id));
+  if (m->msg_id == 0 || m->prev_msg_id + 1 != m->msg_id) return bad("msg_id must be prev_msg_id + 1");
+  return validate_submission(m->group_id, m->user_id, m->client_msg_id, m->contents, limits);
+}
+
+Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) {
+  if (v.a.size != 6) return bad("a presence item has 6 elements");
+  uint64_t status = 0;
+  PARLEY_TRY(v.str(1, &p->user_id));
+  PARLEY_TRY(v.str(2, &p->group_id));
+  PARLEY_TRY(v.u64(3, &status));
+  if (status > static_cast<uint64_t>(PresenceStatus::kAway)) return bad("unknown presence status");
+  p->status = static_cast<PresenceStatus>(status);
+  const msgpack::object& typing = v.a.ptr[4];
+  if (typing.type != msgpack::type::BOOLEAN) return bad("typing must be a boolean");
+  p->typing = typing.via.boolean;
+  PARLEY_TRY(v.i64(5, &p->expires_at_ms));
+  PARLEY_TRY(validate_id(p->user_id, "user_id", limits));
+  return validate_id(p->group_id, "group_id", limits);
+}
+}  // namespace
+
+std::string encode_message_item(const Message& m) {
+  StringBuffer buf;
+  Packer pk(buf);
+  pk.pack_array(8);
+  pk.pack_uint64(kMessageItem);
+  pack_str(pk, m.group_id);
+  pk.pack_uint64(m.msg_id);
+  pk.pack_uint64(m.prev_msg_id);
+  pk.pack_int64(m.timestamp_ms);
+  pack_str(pk, m.user_id);
+  pack_bin(pk, m.contents);
+  pack_str(pk, m.client_msg_id);
+  return std::move(buf.data);
+}
+
+std::string encode_presence_item(const PresenceEv& p) {
+  StringBuffer buf;
+  Packer pk(buf);
+  pk.pack_array(6);
+  pk.pack_uint64(kPresenceItem);
+  pack_str(pk, p.user_id);
+  pack_str(pk, p.group_id);
+  pk.pack_uint64(static_cast<uint64_t>(p.status));
+  p.typing ? pk.pack_true() : pk.pack_false();
+  pk.pack_int64(p.expires_at_ms);
+  return std::move(buf.data);
+}
+
+std::string encode_batch(const std::string& from, const std::vector<Frame>& items) {
+  StringBuffer buf;
+  size_t total = 32 + from.size();
+  for (const Frame& f : items) total += f->size();
+  buf.data.reserve(total);
+  Packer pk(buf);
+  pk.pack_array(3);
+  pk.pack_uint64(1);
+  pack_str(pk, from);
+  pk.pack_array(static_cast<uint32_t>(items.size()));
+  for (const Frame& f : items) buf.data.append(*f);
+  return std::move(buf.data);
+}
+
+Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limits) {
+  const size_t max_bytes = limits.max_contents_bytes + 4 * limits.max_id_bytes + 64;
+  msgpack::object_handle oh;
+  PARLEY_TRY(unpack_one(data, size, untrusted_limit(limits.max_batch_messages, max_bytes), &oh));
+  const msgpack::object& root = oh.get();
+  if (root.type != msgpack::type::ARRAY || root.via.array.size != 3) return bad("must be a 3-element array");
+  ArrayView top{root.via.array};
+  uint64_t version = 0;
+  PeerBatch batch;
+  PARLEY_TRY(top.u64(0, &version));
+  if (version != 1) return bad(fmt::format("unsupported version {}", version));
+  PARLEY_TRY(top.str(1, &batch.from));
+  PARLEY_TRY(validate_id(batch.from, "from", limits));
+  const msgpack::object& items = root.via.array.ptr[2];
+  if (items.type != msgpack::type::ARRAY) return bad("items must be an array");
+  for (uint32_t i = 0; i < items.via.array.size; ++i) {
+    const msgpack::object& item = items.via.array.ptr[i];
+    if (item.type != msgpack::type::ARRAY || item.via.array.size == 0) return bad("an item must be a non-empty array");
+    ArrayView v{item.via.array};
+    uint64_t kind = 0;
+    PARLEY_TRY(v.u64(0, &kind));
+    if (kind == kMessageItem) {
+      auto m = std::make_shared<Message>();
+      PARLEY_TRY(decode_message(v, limits, m.get()));
+      batch.messages.push_back(std::move(m));
+    } else if (kind == kPresenceItem) {
+      PresenceEv p;
+      PARLEY_TRY(decode_presence(v, limits, &p));
+      batch.presence.push_back(std::move(p));
+    } else {
+      return bad(fmt::format("unknown item kind {}", kind));
+    }
+  }
+  return batch;
+}
+
+}  // namespace parley::detail

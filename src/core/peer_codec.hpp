@@ -1,0 +1,32 @@
+// The node-to-node batch format (msgpack). Internal to the library; hosts move
+// the bytes without looking inside.
+//
+// batch := [1, from_node_id, [item, ...]]
+// item  := [0, group, msg_id, prev_msg_id, ts, user, contents(bin), client_msg_id]   a message
+//        | [1, user, group, status, typing(bool), expires_at_ms]                     presence
+// Each item is encoded once and shared by every destination's batch.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "parley/message.hpp"
+#include "parley/protocol.hpp"
+#include "parley/status.hpp"
+
+namespace parley::detail {
+
+struct PeerBatch {
+  std::string from;
+  std::vector<MessagePtr> messages;
+  std::vector<PresenceEv> presence;
+};
+
+std::string encode_message_item(const Message& m);
+std::string encode_presence_item(const PresenceEv& p);
+// Concatenates pre-encoded items into one batch.
+std::string encode_batch(const std::string& from, const std::vector<Frame>& items);
+// Parses and validates a batch from another node. Never throws.
+Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limits);
+
+}  // namespace parley::detail

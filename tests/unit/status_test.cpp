@@ -1,0 +1,56 @@
+#include <doctest/doctest.h>
+
+#include "parley/clock.hpp"
+#include "parley/message.hpp"
+#include "parley/status.hpp"
+#include "parley/version.hpp"
+
+using namespace parley;
+
+TEST_CASE("status carries code and message") {
+  Status s = error(Code::kNotFound, "group 'g' does not exist");
+  CHECK_FALSE(s.is_ok());
+  CHECK(s.code() == Code::kNotFound);
+  CHECK(s.to_string() == "not_found: group 'g' does not exist");
+  CHECK(Status::ok().to_string() == "ok");
+  Result<int> r = 5;
+  CHECK(r.is_ok());
+  CHECK(*r == 5);
+  Result<int> e = error(Code::kTimeout, "slow");
+  CHECK_FALSE(e.is_ok());
+  CHECK(e.status().code() == Code::kTimeout);
+}
+
+TEST_CASE("validation names the bad field") {
+  Limits limits;
+  limits.max_contents_bytes = 10;
+  CHECK(validate_submission("g", "u", "", "short", limits).is_ok());
+  Status empty_group = validate_submission("", "u", "", "x", limits);
+  CHECK(empty_group.code() == Code::kInvalidArgument);
+  CHECK(empty_group.message().find("group_id") != std::string::npos);
+  CHECK(validate_submission("g", "u", "", std::string(11, 'x'), limits).code() == Code::kTooLarge);
+  CHECK(validate_submission("g", std::string(129, 'u'), "", "x", limits).code() == Code::kTooLarge);
+  CHECK(validate_submission("g", "u", std::string("a\nb"), "x", limits).code() ==
+        Code::kInvalidArgument);
+}
+
+TEST_CASE("random is reproducible from its seed") {
+  Random a(42), b(42), c(43);
+  bool differs = false;
+  for (int i = 0; i < 100; ++i) {
+    uint64_t x = a.next();
+    CHECK(x == b.next());
+    differs |= x != c.next();
+  }
+  CHECK(differs);
+  for (int i = 0; i < 1000; ++i) {
+    int64_t v = a.range(-3, 3);
+    CHECK(v >= -3);
+    CHECK(v <= 3);
+  }
+}
+
+TEST_CASE("header and library versions agree") {
+  CHECK(version_number() == PARLEY_VERSION_NUMBER);
+  CHECK(std::string(version_string()) == PARLEY_VERSION_STRING);
+}
