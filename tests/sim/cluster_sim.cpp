@@ -1,0 +1,801 @@
+#include "cluster_sim.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "parley/memory_store.hpp"
+
+namespace parley::sim {
+
+namespace {
+
+constexpr int64_t kChaosMs = 14000;   // traffic and faults
+constexpr int64_t kQuietMs = 6000;    // no faults, no traffic: everything must converge
+constexpr int64_t kBoundMs = 2000;    // delivery-time bound for continuously live devices
+constexpr int64_t kTurnMs = 1;        // a node's loop turn: inputs are flushed this much later
+
+// ---- event queue -----------------------------------------------------------
+
+class Scheduler {
+ public:
+  void at(int64_t t, std::function<void()> fn) { q_.push(Event{t, seq_++, std::move(fn)}); }
+  bool run_next(ManualClock& clock, int64_t until) {
+    if (q_.empty() || q_.top().time > until) return false;
+    Event e = q_.top();
+    q_.pop();
+    clock.set(std::max(clock.now_ms(), e.time));
+    e.fn();
+    return true;
+  }
+
+ private:
+  struct Event {
+    int64_t time;
+    uint64_t seq;
+    std::function<void()> fn;
+    bool operator<(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
+  };
+  std::priority_queue<Event> q_;
+  uint64_t seq_ = 0;
+};
+
+// ---- a message store that fails some appends and remembers commit times ----
+
+class FaultyStore final : public MessageStore {
+ public:
+  FaultyStore(MessageStore& inner, Random& random, const ManualClock& clock)
+      : inner_(inner), random_(random), clock_(clock) {}
+
+  Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override {
+    if (fail_rate > 0 && random_.chance(fail_rate)) {
+      ++failures;
+      return error(Code::kUnavailable, "injected store failure");
+    }
+    Status s = inner_.append(requests, out);
+    if (s) {
+      for (const AppendOutcome& o : *out) {
+        if (!o.duplicate) commit_time[{o.message.group_id, o.message.msg_id}] = clock_.now_ms();
+      }
+    }
+    return s;
+  }
+  Status read(const std::string& g, uint64_t after, size_t limit, std::vector<Message>* out) override {
+    return inner_.read(g, after, limit, out);
+  }
+  Status heads(const std::vector<std::string>& ids, std::vector<GroupHead>* out) override {
+    return inner_.heads(ids, out);
+  }
+  Result<uint64_t> reset_group(const std::string& g) override { return inner_.reset_group(g); }
+
+  double fail_rate = 0;
+  uint64_t failures = 0;
+  std::map<std::pair<std::string, uint64_t>, int64_t> commit_time;
+
+ private:
+  MessageStore& inner_;
+  Random& random_;
+  const ManualClock& clock_;
+};
+
+// ---- the world ---------------------------------------------------------------
+
+struct GroupView {
+  uint64_t cursor = 0;
+  std::vector<MessagePtr> got;                 // got[i]->msg_id == i + 1
+  std::vector<int64_t> got_at;                 // receive time of got[i]
+  std::vector<std::pair<int64_t, int64_t>> live;  // [from, to) intervals of being live
+  bool is_live = false;
+  bool pull_mode = false;
+  bool pull_in_flight = false;
+  uint64_t known_head = 0;
+};
+
+struct PendingSend {
+  std::string group;
+  std::string cid;
+  std::string contents;
+};
+
+struct Device {
+  int user = 0;
+  std::string name;
+  int node = -1;          // node index while connected
+  uint64_t node_gen = 0;  // generation of that node when connected
+  SessionId sid = 0;
+  bool connected = false;
+  bool stall_exempt = false;  // stalled at some point: excluded from the time bound
+  int64_t stall_until = 0;
+  int64_t link_free_at = 0;   // FIFO on the node -> device link
+  std::map<std::string, GroupView> groups;
+  std::vector<PendingSend> unacked;
+  std::map<std::string, uint64_t> acked;  // cid -> msg_id
+  std::map<std::string, std::string> sent_contents;  // cid -> contents
+  uint64_t next_rid = 1;
+  uint64_t sent = 0;
+};
+
+struct User {
+  std::string id;
+  std::vector<std::string> groups;
+  std::vector<int> devices;
+};
+
+class World;
+
+struct SimNode : NodeHost {
+  World* world = nullptr;
+  int index = 0;
+  uint64_t gen = 0;
+  bool up = false;
+  std::unique_ptr<Node> node;
+  bool flush_scheduled = false;
+  uint64_t timer_token = 0;
+
+  void send_to_session(SessionId session, const std::vector<Frame>& frames) override;
+  void close_session(SessionId session, const Status& reason) override;
+  void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) override;
+  void set_timer(int64_t at_ms) override;
+};
+
+class World {
+ public:
+  explicit World(const SimConfig& config)
+      : config_(config),
+        rng_(config.seed),
+        messages_(make_memory_message_store()),
+        membership_(make_memory_membership_store()),
+        directory_(make_memory_session_directory()),
+        store_(*messages_, rng_, clock_),
+        codec_(make_msgpack_codec()) {}
+
+  SimResult run() {
+    setup();
+    while (sched_.run_next(clock_, kChaosMs + kQuietMs)) {
+    }
+    check_final();
+    fill_result();
+    return std::move(result_);
+  }
+
+  // ---- host callbacks ----
+
+  void on_frames(SimNode& n, SessionId sid, const std::vector<Frame>& frames) {
+    auto it = sid_owner_.find(sid);
+    if (it == sid_owner_.end()) return;
+    Device& d = devices_[it->second];
+    int64_t t = std::max({clock_.now_ms() + rng_.range(1, 10), d.link_free_at, d.stall_until});
+    d.link_free_at = t;
+    const uint64_t gen = n.gen;
+    const int di = it->second;
+    sched_.at(t, [this, di, sid, gen, frames, ni = n.index] {
+      Device& dev = devices_[di];
+      if (!dev.connected || dev.sid != sid) return;
+      size_t bytes = 0;
+      for (const Frame& f : frames) {
+        bytes += f->size();
+        on_event(dev, *f);
+        if (!dev.connected || dev.sid != sid) return;
+      }
+      SimNode& node = nd(ni);
+      if (node.up && node.gen == gen) {
+        node.node->on_session_drained(sid, bytes);
+        schedule_flush(node);
+      }
+    });
+  }
+
+  void on_close(SimNode& n, SessionId sid) {
+    auto it = sid_owner_.find(sid);
+    if (it == sid_owner_.end()) return;
+    const int di = it->second;
+    ++result_.fell_behind;
+    int64_t t = std::max(clock_.now_ms() + 1, devices_[di].link_free_at);
+    (void)n;
+    sched_.at(t, [this, di, sid] {
+      Device& d = devices_[di];
+      if (d.connected && d.sid == sid) disconnect(d, /*tell_node=*/false);
+    });
+  }
+
+  void on_send_to_node(SimNode& from, const std::string& to_id, uint64_t call_id, const Frame& batch) {
+    const int to = node_index(to_id);
+    const uint64_t from_gen = from.gen;
+    const int fi = from.index;
+    auto fail_later = [this, fi, from_gen, to_id, call_id](int64_t delay) {
+      sched_.at(clock_.now_ms() + delay, [this, fi, from_gen, to_id, call_id] {
+        SimNode& f = nd(fi);
+        if (!f.up || f.gen != from_gen) return;
+        f.node->on_peer_result(to_id, call_id, false);
+        schedule_flush(f);
+      });
+    };
+    if (to < 0 || partitioned(fi, to) || rng_.chance(loss_)) {
+      // Refused quickly, or lost and left to the forwarder's timeout.
+      if (rng_.chance(0.5)) fail_later(rng_.range(1, 50));
+      return;
+    }
+    const int64_t arrive = clock_.now_ms() + rng_.range(0, max_delay_);
+    sched_.at(arrive, [this, fi, from_gen, to, to_id, call_id, batch, fail_later] {
+      SimNode& t = nd(to);
+      if (!t.up || partitioned(fi, to)) {
+        fail_later(rng_.range(1, 20));
+        return;
+      }
+      Status s = t.node->on_peer_batch(batch->data(), batch->size());
+      if (!s) violation(fmt::format("node {} rejected a peer batch: {}", to_id, s.to_string()));
+      schedule_flush(t);
+      if (rng_.chance(loss_)) return;  // the answer is lost
+      sched_.at(clock_.now_ms() + rng_.range(0, max_delay_ / 4), [this, fi, from_gen, to_id, call_id] {
+        SimNode& f = nd(fi);
+        if (!f.up || f.gen != from_gen) return;
+        f.node->on_peer_result(to_id, call_id, true);
+        schedule_flush(f);
+      });
+    });
+  }
+
+  void on_set_timer(SimNode& n, int64_t at) {
+    const uint64_t token = ++n.timer_token;
+    const uint64_t gen = n.gen;
+    const int ni = n.index;
+    sched_.at(std::max(at, clock_.now_ms()), [this, ni, gen, token] {
+      SimNode& node = nd(ni);
+      if (!node.up || node.gen != gen || node.timer_token != token) return;
+      node.node->on_timer();
+    });
+  }
+
+ private:
+  // ---- setup ---------------------------------------------------------------
+
+  void setup() {
+    const int n_nodes = static_cast<int>(rng_.range(3, 7));
+    const int n_users = static_cast<int>(rng_.range(20, 200));
+    loss_ = rng_.unit() * 0.2;
+    max_delay_ = rng_.range(0, 300);
+    store_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
+    forward_mode_ = rng_.chance(0.5) ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
+
+    for (int i = 0; i < n_users; ++i) {
+      User u;
+      u.id = fmt::format("u{}", i);
+      users_.push_back(u);
+    }
+    // One large busy group (switches to pull) and several small ones.
+    const int big = static_cast<int>(rng_.range(std::min(n_users, 40), n_users));
+    make_group("big", pick_users(big), /*busy=*/true);
+    const int n_small = static_cast<int>(rng_.range(3, 10));
+    for (int g = 0; g < n_small; ++g) {
+      const int size = static_cast<int>(rng_.range(2, std::min(n_users, 30)));
+      make_group(fmt::format("g{}", g), pick_users(size), false);
+    }
+
+    for (int i = 0; i < n_nodes; ++i) {
+      nodes_.push_back(std::make_unique<SimNode>());
+      nd(i).world = this;
+      nd(i).index = i;
+      start_node(i);
+    }
+    for (int u = 0; u < n_users; ++u) {
+      const int n_dev = static_cast<int>(rng_.range(1, 3));
+      for (int k = 0; k < n_dev; ++k) {
+        Device d;
+        d.user = u;
+        d.name = fmt::format("{}/d{}", users_[u].id, k);
+        for (const std::string& g : users_[u].groups) d.groups[g];
+        users_[u].devices.push_back(static_cast<int>(devices_.size()));
+        devices_.push_back(std::move(d));
+        const int di = static_cast<int>(devices_.size()) - 1;
+        sched_.at(rng_.range(0, 500), [this, di] { connect(devices_[di]); });
+      }
+    }
+    for (int di = 0; di < static_cast<int>(devices_.size()); ++di) schedule_next_send(di);
+    schedule_faults();
+  }
+
+  std::vector<int> pick_users(int count) {
+    std::vector<int> all(users_.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    for (size_t i = 0; i < all.size(); ++i) std::swap(all[i], all[i + rng_.below(all.size() - i)]);
+    all.resize(count);
+    return all;
+  }
+
+  void make_group(const std::string& id, const std::vector<int>& members, bool busy) {
+    Status s = membership_->create_group(id, users_[members[0]].id);
+    if (!s) violation("create_group: " + s.to_string());
+    for (size_t i = 1; i < members.size(); ++i) {
+      if (Status st = membership_->add(id, users_[members[i]].id, Role::kMember); !st) violation(st.to_string());
+    }
+    for (int m : members) users_[m].groups.push_back(id);
+    group_ids_.push_back(id);
+    if (busy) busy_group_ = id;
+    result_.largest_group = std::max<int>(result_.largest_group, static_cast<int>(members.size()));
+  }
+
+  NodeOptions node_options(int i) {
+    NodeOptions o;
+    o.node_id = fmt::format("n{}", i);
+    o.seed = config_.seed * 131 + static_cast<uint64_t>(i) * 7 + nd(i).gen;
+    o.forward.mode = forward_mode_;
+    o.policy.pull_min_members = 30;
+    o.policy.pull_enter_rate = 6;
+    o.policy.pull_exit_rate = 1.5;
+    o.policy.window_ms = 3000;
+    o.policy.min_dwell_ms = 2000;
+    o.session_queue_bytes = 48 * 1024;
+    o.catch_up_page = 64;
+    o.tail_per_group = 200;
+    o.mutations = config_.mutations;
+    return o;
+  }
+
+  void start_node(int i) {
+    SimNode& n = nd(i);
+    ++n.gen;
+    n.up = true;
+    n.flush_scheduled = false;
+    n.node = std::make_unique<Node>(node_options(i),
+                                    NodeStores{store_, *membership_, *directory_}, n, clock_, nullptr,
+                                    codec_);
+    if (Status s = n.node->start(); !s) violation("start: " + s.to_string());
+  }
+
+  void crash_node(int i) {
+    SimNode& n = nd(i);
+    if (!n.up) return;
+    ++result_.crashes;
+    accumulate_stats(n);
+    n.up = false;
+    n.node.reset();
+    for (Device& d : devices_) {
+      if (d.connected && d.node == i) disconnect(d, /*tell_node=*/false);
+    }
+    sched_.at(clock_.now_ms() + rng_.range(300, 3000), [this, i] { start_node(i); });
+  }
+
+  void schedule_faults() {
+    const int crashes = static_cast<int>(rng_.range(0, 3));
+    for (int c = 0; c < crashes; ++c) {
+      sched_.at(rng_.range(1000, kChaosMs - 3000), [this] { crash_node(static_cast<int>(rng_.below(nodes_.size()))); });
+    }
+    const int parts = static_cast<int>(rng_.range(0, 4));
+    for (int p = 0; p < parts; ++p) schedule_partition(rng_.range(500, kChaosMs - 1000));
+    // Often a partition right before the traffic stops: only head sync heals it.
+    if (rng_.chance(0.6)) schedule_partition(kChaosMs - rng_.range(500, 2000));
+    const int drops = static_cast<int>(rng_.range(5, 40));
+    for (int k = 0; k < drops; ++k) {
+      sched_.at(rng_.range(200, kChaosMs), [this] {
+        Device& d = devices_[static_cast<size_t>(rng_.below(devices_.size()))];
+        if (!d.connected) return;
+        // Half clean closes, half errors (the node notifies and remembers the reason).
+        Status reason = rng_.chance(0.5) ? Status::ok() : error(Code::kUnavailable, "connection reset");
+        disconnect(d, /*tell_node=*/true, reason);
+      });
+    }
+    const int stalls = static_cast<int>(rng_.range(0, 3));
+    for (int k = 0; k < stalls; ++k) {
+      sched_.at(rng_.range(500, kChaosMs - 3000), [this] {
+        Device& d = devices_[static_cast<size_t>(rng_.below(devices_.size()))];
+        d.stall_exempt = true;
+        d.stall_until = clock_.now_ms() + rng_.range(1000, 4000);
+      });
+    }
+  }
+
+  void schedule_partition(int64_t at) {
+    sched_.at(at, [this] {
+      ++result_.partitions;
+      const int a = static_cast<int>(rng_.below(nodes_.size()));
+      int b = rng_.chance(0.5) ? -1 : static_cast<int>(rng_.below(nodes_.size()));  // -1: isolate a
+      cuts_.insert({a, b});
+      const int64_t heal = std::min(clock_.now_ms() + rng_.range(500, 5000), kChaosMs);
+      sched_.at(heal, [this, a, b] { cuts_.erase({a, b}); });
+    });
+  }
+
+  bool partitioned(int a, int b) const {
+    for (const auto& [x, y] : cuts_) {
+      if (y < 0 && (x == a || x == b)) return true;
+      if ((x == a && y == b) || (x == b && y == a)) return true;
+    }
+    return false;
+  }
+
+  int node_index(const std::string& id) const {
+    const int i = id.size() > 1 && id[0] == 'n' ? std::atoi(id.c_str() + 1) : -1;
+    return i >= 0 && i < static_cast<int>(nodes_.size()) ? i : -1;
+  }
+
+  void schedule_flush(SimNode& n) {
+    if (n.flush_scheduled) return;
+    n.flush_scheduled = true;
+    const uint64_t gen = n.gen;
+    const int ni = n.index;
+    sched_.at(clock_.now_ms() + kTurnMs, [this, ni, gen] {
+      SimNode& node = nd(ni);
+      if (!node.up || node.gen != gen) return;
+      node.flush_scheduled = false;
+      node.node->flush();
+    });
+  }
+
+  // ---- devices ---------------------------------------------------------------
+
+  void connect(Device& d) {
+    if (d.connected || clock_.now_ms() >= kChaosMs + kQuietMs - 1) return;
+    std::vector<int> up;
+    for (const auto& n : nodes_) {
+      if (n->up) up.push_back(n->index);
+    }
+    if (up.empty()) {
+      const int di = static_cast<int>(&d - devices_.data());
+      sched_.at(clock_.now_ms() + 200, [this, di] { connect(devices_[di]); });
+      return;
+    }
+    SimNode& n = nd(up[rng_.below(up.size())]);
+    d.node = n.index;
+    d.node_gen = n.gen;
+    d.sid = next_sid_++;
+    d.connected = true;
+    d.link_free_at = 0;
+    sid_owner_[d.sid] = static_cast<int>(&d - devices_.data());
+    if (Status s = n.node->open_session(d.sid, users_[d.user].id); !s) violation("open_session: " + s.to_string());
+    request(d, PresenceReq{d.next_rid++, PresenceStatus::kOnline, true});
+    for (auto& [g, view] : d.groups) {
+      view.pull_in_flight = false;
+      request(d, ResumeReq{d.next_rid++, g, view.cursor, 0});
+    }
+    // Resend whatever was never acknowledged (the ack may have been lost),
+    // and now and then something that was (a client unsure of its ack).
+    for (const PendingSend& p : d.unacked) request(d, SendReq{d.next_rid++, p.group, p.cid, p.contents});
+    if (!d.acked.empty() && rng_.chance(0.3)) {
+      auto it = d.acked.begin();
+      std::advance(it, rng_.below(d.acked.size()));
+      ++result_.dup_resends;
+      const std::string& group = resend_group_[it->first];
+      request(d, SendReq{d.next_rid++, group, it->first, d.sent_contents[it->first]});
+    }
+  }
+
+  void disconnect(Device& d, bool tell_node, const Status& reason = Status::ok()) {
+    if (!d.connected) return;
+    const int64_t now = clock_.now_ms();
+    for (auto& [g, view] : d.groups) set_live(view, false, now);
+    d.connected = false;
+    sid_owner_.erase(d.sid);
+    SimNode& n = nd(d.node);
+    if (tell_node && n.up && n.gen == d.node_gen) {
+      n.node->close_session(d.sid, reason);
+      schedule_flush(n);
+    }
+    ++result_.reconnects;
+    const int di = static_cast<int>(&d - devices_.data());
+    sched_.at(now + rng_.range(50, 2000), [this, di] { connect(devices_[di]); });
+  }
+
+  void request(Device& d, const ClientRequest& req) {
+    std::string bytes = codec_->encode_request(req);
+    const int64_t t = clock_.now_ms() + rng_.range(1, 10);
+    const SessionId sid = d.sid;
+    const int ni = d.node;
+    const uint64_t gen = d.node_gen;
+    sched_.at(t, [this, sid, ni, gen, bytes = std::move(bytes)] {
+      SimNode& n = nd(ni);
+      if (!n.up || n.gen != gen || !sid_owner_.count(sid)) return;
+      n.node->on_client_frame(sid, bytes.data(), bytes.size());
+      schedule_flush(n);
+    });
+  }
+
+  void schedule_next_send(int di) {
+    Device& d = devices_[di];
+    if (users_[d.user].groups.empty()) return;
+    const bool in_big = d.groups.count(busy_group_) != 0;
+    const int64_t mean = in_big ? 2500 : 5000;
+    const int64_t t = clock_.now_ms() + rng_.range(mean / 4, mean * 2);
+    if (t >= kChaosMs) return;
+    sched_.at(t, [this, di] {
+      send_one(devices_[di]);
+      schedule_next_send(di);
+    });
+  }
+
+  void send_one(Device& d) {
+    const User& u = users_[d.user];
+    const std::string& group = (d.groups.count(busy_group_) && rng_.chance(0.6))
+                                   ? busy_group_
+                                   : u.groups[rng_.below(u.groups.size())];
+    PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent), fmt::format("hello {} from {}", d.sent, d.name)};
+    d.sent_contents[p.cid] = p.contents;
+    resend_group_[p.cid] = group;
+    d.unacked.push_back(p);
+    if (d.connected) request(d, SendReq{d.next_rid++, p.group, p.cid, p.contents});
+  }
+
+  void set_live(GroupView& v, bool live, int64_t now) {
+    if (live == v.is_live) return;
+    v.is_live = live;
+    if (live) v.live.push_back({now, INT64_MAX});
+    else v.live.back().second = now;
+  }
+
+  // ---- what a device receives --------------------------------------------------
+
+  void on_event(Device& d, const std::string& frame) {
+    Result<ServerEvent> ev = codec_->decode_event(frame.data(), frame.size());
+    if (!ev) return violation(fmt::format("{}: undecodable frame: {}", d.name, ev.status().to_string()));
+    std::visit([&](const auto& e) { handle(d, e); }, *ev);
+  }
+
+  void take(Device& d, GroupView& v, const MessagePtr& m, bool pushed) {
+    if (m->msg_id <= v.cursor) {
+      if (pushed) violation(fmt::format("{}: duplicate push of {}#{} (holds {})", d.name, m->group_id, m->msg_id, v.cursor));
+      return;
+    }
+    if (m->msg_id != v.cursor + 1) {
+      violation(fmt::format("{}: hole in {}: got #{} after #{}", d.name, m->group_id, m->msg_id, v.cursor));
+      return;
+    }
+    v.cursor = m->msg_id;
+    v.got.push_back(m);
+    v.got_at.push_back(clock_.now_ms());
+    ++result_.deliveries;
+  }
+
+  GroupView* view_of(Device& d, const std::string& g) {
+    auto it = d.groups.find(g);
+    if (it == d.groups.end()) {
+      violation(fmt::format("{}: received something of {}, not its group", d.name, g));
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  void handle(Device& d, const MessageEv& e) {
+    if (GroupView* v = view_of(d, e.message->group_id)) take(d, *v, e.message, true);
+  }
+
+  void handle(Device& d, const AckEv& e) {
+    if (config_.mutations.ack_before_commit && e.msg_id == 0) {
+      ack_unknown_id_.insert(e.client_msg_id);
+    } else {
+      auto [it, inserted] = d.acked.emplace(e.client_msg_id, e.msg_id);
+      if (!inserted && it->second != e.msg_id) {
+        violation(fmt::format("{}: {} acknowledged as #{} and as #{}", d.name, e.client_msg_id, it->second, e.msg_id));
+      }
+    }
+    acked_cids_[e.client_msg_id] = {e.group_id, e.msg_id};
+    auto& un = d.unacked;
+    un.erase(std::remove_if(un.begin(), un.end(), [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
+             un.end());
+  }
+
+  void handle(Device& d, const ResumedEv& e) {
+    GroupView* v = view_of(d, e.group_id);
+    if (!v) return;
+    v->pull_mode = e.mode == DeliveryMode::kPull;
+    v->known_head = e.head;
+    set_live(*v, true, clock_.now_ms());
+    if (v->pull_mode) {
+      result_.saw_pull_mode = true;
+      pull(d, e.group_id, *v);
+    }
+  }
+
+  void handle(Device& d, const ModeEv& e) {
+    GroupView* v = view_of(d, e.group_id);
+    if (!v) return;
+    v->pull_mode = e.mode == DeliveryMode::kPull;
+    v->known_head = std::max(v->known_head, e.head);
+    if (v->pull_mode) {
+      result_.saw_pull_mode = true;
+      pull(d, e.group_id, *v);
+    } else {
+      request(d, ResumeReq{d.next_rid++, e.group_id, v->cursor, 0});
+    }
+  }
+
+  void handle(Device& d, const PullHintEv& e) {
+    GroupView* v = view_of(d, e.group_id);
+    if (!v) return;
+    v->known_head = std::max(v->known_head, e.head);
+    pull(d, e.group_id, *v);
+  }
+
+  void handle(Device& d, const PullResultEv& e) {
+    GroupView* v = view_of(d, e.group_id);
+    if (!v) return;
+    ++result_.pulls;
+    v->pull_in_flight = false;
+    for (const MessagePtr& m : e.messages) take(d, *v, m, false);
+    v->known_head = std::max(v->known_head, e.head);
+    pull(d, e.group_id, *v);
+  }
+
+  void pull(Device& d, const std::string& g, GroupView& v) {
+    if (!v.pull_mode || v.pull_in_flight || v.known_head <= v.cursor) return;
+    v.pull_in_flight = true;
+    request(d, PullReq{d.next_rid++, g, v.cursor, 100});
+  }
+
+  void handle(Device& d, const ErrorEv& e) {
+    // Sends that failed stay in `unacked` and are retried at the next connect;
+    // retry a few now too.
+    if (e.code == Code::kUnavailable && !e.client_msg_id.empty() && d.connected) {
+      for (const PendingSend& p : d.unacked) {
+        if (p.cid == e.client_msg_id) {
+          const int di = static_cast<int>(&d - devices_.data());
+          const SessionId sid = d.sid;
+          PendingSend copy = p;
+          sched_.at(clock_.now_ms() + rng_.range(20, 200), [this, di, sid, copy] {
+            Device& dev = devices_[di];
+            if (dev.connected && dev.sid == sid) request(dev, SendReq{dev.next_rid++, copy.group, copy.cid, copy.contents});
+          });
+          return;
+        }
+      }
+      return;
+    }
+    if (e.code == Code::kUnavailable) return;
+    violation(fmt::format("{}: unexpected error {} for {}", d.name, Status(e.code, e.message).to_string(), e.group_id));
+  }
+
+  void handle(Device& d, const EpochEv& e) { violation(fmt::format("{}: unexpected epoch change of {}", d.name, e.group_id)); }
+  void handle(Device&, const PresenceEv&) {}
+  void handle(Device&, const FellBehindEv&) {}
+
+  // ---- checks ----------------------------------------------------------------
+
+  void violation(std::string what) {
+    if (result_.violations.size() < 20) result_.violations.push_back(fmt::format("t={} {}", clock_.now_ms(), what));
+  }
+
+  void check_final() {
+    std::map<std::string, std::vector<Message>> logs;
+    for (const std::string& g : group_ids_) {
+      std::vector<Message>& log = logs[g];
+      if (Status s = store_.read(g, 0, 1u << 30, &log); !s) violation(s.to_string());
+      std::set<std::pair<std::string, std::string>> seen;
+      for (size_t i = 0; i < log.size(); ++i) {
+        if (log[i].msg_id != i + 1) violation(fmt::format("store: {} has #{} at {}", g, log[i].msg_id, i));
+        if (!log[i].client_msg_id.empty() && !seen.insert({log[i].user_id, log[i].client_msg_id}).second) {
+          violation(fmt::format("store: {} stored twice in {}", log[i].client_msg_id, g));
+        }
+      }
+      result_.messages += log.size();
+    }
+    // Every acknowledged send is stored with its id.
+    for (const auto& [cid, where] : acked_cids_) {
+      const std::vector<Message>& log = logs[where.first];
+      if (ack_unknown_id_.count(cid)) {
+        bool found = std::any_of(log.begin(), log.end(), [&](const Message& m) { return m.client_msg_id == cid; });
+        if (!found) violation(fmt::format("acknowledged {} is not in the store", cid));
+        continue;
+      }
+      if (where.second == 0 || where.second > log.size() || log[where.second - 1].client_msg_id != cid) {
+        violation(fmt::format("acknowledged {} as {}#{} but the store disagrees", cid, where.first, where.second));
+      }
+    }
+    const int64_t end = clock_.now_ms();
+    for (Device& d : devices_) {
+      for (auto& [g, v] : d.groups) {
+        const std::vector<Message>& log = logs[g];
+        if (v.got.size() > log.size()) violation(fmt::format("{}: holds more of {} than stored", d.name, g));
+        for (size_t i = 0; i < v.got.size() && i < log.size(); ++i) {
+          const Message& a = *v.got[i];
+          const Message& b = log[i];
+          if (a.msg_id != b.msg_id || a.contents != b.contents || a.user_id != b.user_id) {
+            violation(fmt::format("{}: {}#{} differs from the store", d.name, g, b.msg_id));
+            break;
+          }
+        }
+        if (d.connected && v.is_live && v.got.size() != log.size()) {
+          violation(fmt::format("{}: live in {} at the end but holds {} of {}", d.name, g, v.got.size(), log.size()));
+        }
+        if (!d.stall_exempt) check_bound(d, g, v, log, end);
+      }
+    }
+  }
+
+  // Every message committed while the device was live, and that stayed live
+  // for kBoundMs after, was received within kBoundMs.
+  void check_bound(const Device& d, const std::string& g, const GroupView& v, const std::vector<Message>& log,
+                   int64_t end) {
+    for (const Message& m : log) {
+      auto ct = store_.commit_time.find({g, m.msg_id});
+      if (ct == store_.commit_time.end()) continue;
+      const int64_t t = ct->second;
+      if (t + kBoundMs > end) continue;
+      bool covered = false;
+      for (const auto& [from, to] : v.live) {
+        if (from <= t && to >= t + kBoundMs) covered = true;
+      }
+      if (!covered) continue;
+      const size_t i = m.msg_id - 1;
+      if (i >= v.got.size() || v.got_at[i] > t + kBoundMs) {
+        violation(fmt::format("{}: {}#{} committed at {} not received within {} ms (got {})", d.name, g, m.msg_id, t,
+                              kBoundMs, i < v.got.size() ? fmt::format("at {}", v.got_at[i]) : "never"));
+        return;
+      }
+    }
+  }
+
+  void accumulate_stats(const SimNode& n) {
+    if (!n.node) return;
+    const NodeStats& s = n.node->stats();
+    result_.mode_switches += s.mode_switches;
+    result_.catch_ups += s.catch_ups;
+  }
+
+  void fill_result() {
+    for (const auto& n : nodes_) accumulate_stats(*n);
+    result_.seed = config_.seed;
+    result_.nodes = static_cast<int>(nodes_.size());
+    result_.users = static_cast<int>(users_.size());
+    result_.devices = static_cast<int>(devices_.size());
+    result_.groups = static_cast<int>(group_ids_.size());
+    result_.store_failures = store_.failures;
+  }
+
+  SimConfig config_;
+  ManualClock clock_{0};
+  Random rng_;
+  Scheduler sched_;
+  std::unique_ptr<MessageStore> messages_;
+  std::unique_ptr<MembershipStore> membership_;
+  std::unique_ptr<SessionDirectory> directory_;
+  FaultyStore store_;
+  std::shared_ptr<const ClientCodec> codec_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  SimNode& nd(int i) { return *nodes_[static_cast<size_t>(i)]; }
+  std::vector<User> users_;
+  std::vector<Device> devices_;
+  std::vector<std::string> group_ids_;
+  std::string busy_group_;
+  std::map<SessionId, int> sid_owner_;
+  std::map<std::string, std::pair<std::string, uint64_t>> acked_cids_;
+  std::set<std::string> ack_unknown_id_;
+  std::map<std::string, std::string> resend_group_;
+  std::set<std::pair<int, int>> cuts_;
+  SessionId next_sid_ = 1;
+  double loss_ = 0;
+  int64_t max_delay_ = 0;
+  BatchingForwarder::Mode forward_mode_ = BatchingForwarder::Mode::kAdaptive;
+  SimResult result_;
+};
+
+void SimNode::send_to_session(SessionId session, const std::vector<Frame>& frames) {
+  world->on_frames(*this, session, frames);
+}
+void SimNode::close_session(SessionId session, const Status&) { world->on_close(*this, session); }
+void SimNode::send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) {
+  world->on_send_to_node(*this, node_id, call_id, batch);
+}
+void SimNode::set_timer(int64_t at_ms) { world->on_set_timer(*this, at_ms); }
+
+}  // namespace
+
+std::string SimResult::summary() const {
+  return fmt::format(
+      "seed {}: {} nodes, {} users, {} devices, {} groups (largest {}), {} messages, {} deliveries, {} crashes, "
+      "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} pulls, "
+      "{} cut off -> {}",
+      seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions, reconnects,
+      dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "", pulls, fell_behind,
+      violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
+}
+
+SimResult run_simulation(const SimConfig& config) {
+  World world(config);
+  return world.run();
+}
+
+}  // namespace parley::sim
