@@ -1,0 +1,819 @@
+// Store conformance: every contract of include/parley/store.hpp, checked
+// against every implementation (memory and SQLite), then what only the SQLite
+// store promises (persistence, schema, several connections and processes,
+// rollback, error codes, the sync option and group commit).
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "parley/memory_store.hpp"
+#include "parley/sqlite_store.hpp"
+
+using namespace parley;
+
+namespace {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/parley-store-XXXXXX";
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void require_ok(const Status& s) { REQUIRE_MESSAGE(s.is_ok(), s.to_string()); }
+
+template <typename T>
+T value_of(Result<T> r) {
+  REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+  return std::move(r.value());
+}
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path, const SqliteOptions& options = {}) {
+  return value_of(open_sqlite_store(path, options));
+}
+
+// The implementations under test. Each gives the three interfaces.
+struct MemoryStores {
+  std::unique_ptr<MessageStore> log_ = make_memory_message_store();
+  std::unique_ptr<MembershipStore> membership_ = make_memory_membership_store();
+  std::unique_ptr<SessionDirectory> directory_ = make_memory_session_directory();
+  MessageStore& log() { return *log_; }
+  MembershipStore& membership() { return *membership_; }
+  SessionDirectory& directory() { return *directory_; }
+};
+
+struct SqliteStores {
+  TempDir dir;
+  std::unique_ptr<SqliteStore> store = open_store(dir.file("parley.db"));
+  MessageStore& log() { return *store; }
+  MembershipStore& membership() { return *store; }
+  SessionDirectory& directory() { return *store; }
+};
+
+AppendRequest request(const std::string& group, const std::string& user,
+                      const std::string& client_msg_id, const std::string& contents = "hi",
+                      int64_t timestamp_ms = 1000) {
+  return AppendRequest{group, user, client_msg_id, contents, timestamp_ms};
+}
+
+std::vector<AppendOutcome> append_ok(MessageStore& log, const std::vector<AppendRequest>& batch) {
+  std::vector<AppendOutcome> out;
+  require_ok(log.append(batch, &out));
+  REQUIRE(out.size() == batch.size());
+  return out;
+}
+
+std::vector<Message> read_all(MessageStore& log, const std::string& group) {
+  std::vector<Message> out;
+  require_ok(log.read(group, 0, std::numeric_limits<size_t>::max(), &out));
+  return out;
+}
+
+GroupHead head_of(MessageStore& log, const std::string& group) {
+  std::vector<GroupHead> out;
+  require_ok(log.heads({group}, &out));
+  REQUIRE(out.size() == 1);
+  return out[0];
+}
+
+std::vector<uint64_t> ids_of(const std::vector<Message>& messages) {
+  std::vector<uint64_t> ids;
+  for (const Message& m : messages) ids.push_back(m.msg_id);
+  return ids;
+}
+
+std::vector<uint64_t> ids_of(const std::vector<AppendOutcome>& outcomes) {
+  std::vector<uint64_t> ids;
+  for (const AppendOutcome& o : outcomes) ids.push_back(o.message.msg_id);
+  return ids;
+}
+
+std::vector<uint64_t> one_to(uint64_t n) {
+  std::vector<uint64_t> ids(n);
+  for (uint64_t i = 0; i < n; ++i) ids[i] = i + 1;
+  return ids;
+}
+
+void check_stored_as_asked(const Message& m, const AppendRequest& r) {
+  CHECK(m.group_id == r.group_id);
+  CHECK(m.user_id == r.user_id);
+  CHECK(m.client_msg_id == r.client_msg_id);
+  CHECK(m.contents == r.contents);
+  CHECK(m.timestamp_ms == r.timestamp_ms);
+  CHECK(m.prev_msg_id == m.msg_id - 1);
+}
+
+void check_same(const Message& a, const Message& b) {
+  CHECK(a.msg_id == b.msg_id);
+  check_stored_as_asked(a, {b.group_id, b.user_id, b.client_msg_id, b.contents, b.timestamp_ms});
+}
+
+std::vector<std::vector<std::string>> nodes_of(SessionDirectory& directory,
+                                               const std::vector<std::string>& users,
+                                               int64_t now_ms) {
+  std::vector<std::vector<std::string>> out{{"stale"}};
+  require_ok(directory.nodes_of(users, now_ms, &out));
+  REQUIRE(out.size() == users.size());
+  return out;
+}
+
+using Nodes = std::vector<std::vector<std::string>>;
+
+}  // namespace
+
+TYPE_TO_STRING(MemoryStores);
+TYPE_TO_STRING(SqliteStores);
+
+#define ALL_STORES MemoryStores, SqliteStores
+
+// --- MessageStore ---
+
+TEST_CASE_TEMPLATE("store: ids are dense per group, across batches and groups", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  const std::string binary("a\0b\xff", 4);
+  const std::vector<AppendRequest> first = {
+      request("g1", "ann", "c1", binary, 5), request("g2", "bob", "", "x", 6),
+      request("g1", "bob", "c2", "", 7),     request("g2", "ann", "c3", "y", 8),
+      request("g1", "ann", "", "z", 9),
+  };
+  std::vector<AppendOutcome> out = append_ok(log, first);
+  CHECK(ids_of(out) == std::vector<uint64_t>{1, 1, 2, 2, 3});
+  for (size_t i = 0; i < first.size(); ++i) {
+    CHECK_FALSE(out[i].duplicate);
+    check_stored_as_asked(out[i].message, first[i]);
+  }
+
+  out = append_ok(log, {request("g2", "cy", ""), request("g1", "cy", ""), request("g1", "cy", "")});
+  CHECK(ids_of(out) == std::vector<uint64_t>{3, 4, 5});
+
+  const std::vector<Message> g1 = read_all(log, "g1");
+  CHECK(ids_of(g1) == one_to(5));
+  CHECK(ids_of(read_all(log, "g2")) == one_to(3));
+  check_stored_as_asked(g1[0], first[0]);
+  check_stored_as_asked(g1[1], first[2]);
+  check_stored_as_asked(g1[2], first[4]);
+  CHECK(g1[0].contents.size() == 4);
+}
+
+TEST_CASE_TEMPLATE("store: an empty batch succeeds and changes nothing", T, ALL_STORES) {
+  T stores;
+  std::vector<AppendOutcome> out(3);
+  require_ok(stores.log().append({}, &out));
+  CHECK(out.empty());
+  CHECK(head_of(stores.log(), "g").epoch == 0);
+}
+
+TEST_CASE_TEMPLATE("store: a batch with a bad request stores nothing", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  append_ok(log, {request("g", "ann", "c0")});
+  for (const AppendRequest& bad : {request("", "ann", "cb"), request("g", "", "cb")}) {
+    std::vector<AppendOutcome> out(1);
+    out[0].message.contents = "untouched";
+    const Status s = log.append(
+        {request("g", "ann", "c1"), request("new", "bob", "c2"), bad, request("g", "cy", "")},
+        &out);
+    CHECK(s.code() == Code::kInvalidArgument);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].message.contents == "untouched");
+  }
+  CHECK(ids_of(read_all(log, "g")) == one_to(1));
+  CHECK(read_all(log, "new").empty());
+  CHECK(head_of(log, "new").epoch == 0);
+  // The keys of the failed batch were not recorded.
+  std::vector<AppendOutcome> out = append_ok(log, {request("g", "ann", "c1"), request("new", "bob", "c2")});
+  CHECK_FALSE(out[0].duplicate);
+  CHECK_FALSE(out[1].duplicate);
+  CHECK(out[0].message.msg_id == 2);
+}
+
+TEST_CASE_TEMPLATE("store: duplicates within one batch", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  const std::vector<AppendOutcome> out = append_ok(log, {
+      request("g", "ann", "c1", "first", 1),
+      request("g", "ann", "c1", "resend", 2),  // same user and key: duplicate
+      request("g", "bob", "c1", "bob's", 3),   // same key, other user: new
+      request("g", "ann", "", "no key", 4),
+      request("g", "ann", "", "no key", 4),    // empty key: never a duplicate
+      request("g", "ann", "c1", "again", 5),
+  });
+  CHECK(ids_of(out) == std::vector<uint64_t>{1, 1, 2, 3, 4, 1});
+  CHECK(std::vector<bool>{out[0].duplicate, out[1].duplicate, out[2].duplicate, out[3].duplicate,
+                          out[4].duplicate, out[5].duplicate} ==
+        std::vector<bool>{false, true, false, false, false, true});
+  check_same(out[1].message, out[0].message);
+  check_same(out[5].message, out[0].message);
+  CHECK(out[1].message.contents == "first");
+  CHECK(head_of(log, "g").head == 4);
+  CHECK(ids_of(read_all(log, "g")) == one_to(4));
+}
+
+TEST_CASE_TEMPLATE("store: a resend in a later batch returns the original", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  const Message original = append_ok(log, {request("g", "ann", "c1", "first", 10)})[0].message;
+  append_ok(log, {request("g", "bob", "")});
+
+  const std::vector<AppendOutcome> out = append_ok(log, {
+      request("g", "cy", "k"),
+      request("g", "ann", "c1", "second", 20),
+      request("other", "ann", "c1", "elsewhere", 30),  // the key is per user, not per group
+      request("g", "dee", ""),
+  });
+  CHECK(ids_of(out) == std::vector<uint64_t>{3, 1, 1, 4});
+  CHECK(out[1].duplicate);
+  CHECK(out[2].duplicate);
+  check_same(out[1].message, original);
+  check_same(out[2].message, original);
+  CHECK(ids_of(read_all(log, "g")) == one_to(4));
+  CHECK(read_all(log, "g")[0].contents == "first");
+  CHECK(read_all(log, "other").empty());
+  CHECK(head_of(log, "other").epoch == 0);
+}
+
+TEST_CASE_TEMPLATE("store: read ranges and limits", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  std::vector<AppendRequest> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back(request("g", "ann", "", std::to_string(i)));
+  append_ok(log, batch);
+
+  const auto read = [&](uint64_t after, size_t limit) {
+    std::vector<Message> out;
+    require_ok(log.read("g", after, limit, &out));
+    return ids_of(out);
+  };
+  CHECK(read(0, 100) == one_to(6));
+  CHECK(read(2, 2) == std::vector<uint64_t>{3, 4});
+  CHECK(read(4, 100) == std::vector<uint64_t>{5, 6});
+  CHECK(read(0, 1) == std::vector<uint64_t>{1});
+  CHECK(read(0, 0).empty());
+  CHECK(read(6, 10).empty());
+  CHECK(read(7, 10).empty());
+  CHECK(read(std::numeric_limits<uint64_t>::max(), 10).empty());
+  CHECK(read(5, std::numeric_limits<size_t>::max()) == std::vector<uint64_t>{6});
+  CHECK(read_all(log, "g")[3].contents == "3");
+
+  // read appends to what *out already holds.
+  std::vector<Message> out(1);
+  out[0].contents = "kept";
+  require_ok(log.read("g", 4, 10, &out));
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].contents == "kept");
+  CHECK(out[2].msg_id == 6);
+
+  std::vector<Message> unknown;
+  require_ok(log.read("nope", 0, 10, &unknown));
+  CHECK(unknown.empty());
+}
+
+TEST_CASE_TEMPLATE("store: heads in the order asked; unknown groups are 0/0", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  append_ok(log, {request("a", "u", ""), request("b", "u", ""), request("b", "u", "")});
+  std::vector<GroupHead> out;
+  require_ok(log.heads({"b", "nope", "a", "b"}, &out));
+  REQUIRE(out.size() == 4);
+  CHECK(out[0].group_id == "b");
+  CHECK(out[0].head == 2);
+  CHECK(out[0].epoch == 1);
+  CHECK(out[1].group_id == "nope");
+  CHECK(out[1].head == 0);
+  CHECK(out[1].epoch == 0);
+  CHECK(out[2].group_id == "a");
+  CHECK(out[2].head == 1);
+  CHECK(out[3].group_id == "b");
+  CHECK(out[3].head == 2);
+
+  std::vector<GroupHead> none;
+  require_ok(log.heads({}, &none));
+  CHECK(none.empty());
+}
+
+TEST_CASE_TEMPLATE("store: reset starts a new epoch and forgets the history", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  CHECK(head_of(log, "g").epoch == 0);
+  append_ok(log, {request("g", "ann", "c1", "old"), request("g", "ann", ""),
+                  request("keep", "ann", "k1")});
+  CHECK(head_of(log, "g").epoch == 1);
+  CHECK(head_of(log, "g").head == 2);
+
+  CHECK(value_of(log.reset_group("g")) == 2);
+  CHECK(head_of(log, "g").head == 0);
+  CHECK(head_of(log, "g").epoch == 2);
+  CHECK(read_all(log, "g").empty());
+
+  // Ids restart at 1 in the new epoch; the forgotten message's key is free.
+  const std::vector<AppendOutcome> out = append_ok(log, {request("g", "ann", "c1", "new")});
+  CHECK_FALSE(out[0].duplicate);
+  CHECK(out[0].message.msg_id == 1);
+  CHECK(head_of(log, "g").epoch == 2);
+  CHECK(read_all(log, "g")[0].contents == "new");
+
+  // Other groups keep their history and their keys.
+  CHECK(ids_of(read_all(log, "keep")) == one_to(1));
+  CHECK(append_ok(log, {request("keep", "ann", "k1")})[0].duplicate);
+  CHECK(head_of(log, "keep").epoch == 1);
+
+  CHECK(value_of(log.reset_group("g")) == 3);
+  CHECK(value_of(log.reset_group("fresh")) == 1);
+  append_ok(log, {request("fresh", "ann", "")});
+  CHECK(head_of(log, "fresh").epoch == 1);
+  CHECK(head_of(log, "fresh").head == 1);
+}
+
+// --- MembershipStore ---
+
+TEST_CASE_TEMPLATE("store: create a group; its owner is its first member", T, ALL_STORES) {
+  T stores;
+  MembershipStore& m = stores.membership();
+  CHECK_FALSE(value_of(m.group_exists("g")));
+  require_ok(m.create_group("g", "owner"));
+  CHECK(value_of(m.group_exists("g")));
+  CHECK(value_of(m.role_of("g", "owner")) == Role::kOwner);
+  const std::vector<Member> members = value_of(m.members("g"));
+  REQUIRE(members.size() == 1);
+  CHECK(members[0].user_id == "owner");
+  CHECK(members[0].role == Role::kOwner);
+
+  CHECK(m.create_group("g", "other").code() == Code::kAlreadyExists);
+  CHECK_FALSE(value_of(m.role_of("g", "other")).has_value());
+  CHECK(m.create_group("", "owner").code() == Code::kInvalidArgument);
+  CHECK(m.create_group("h", "").code() == Code::kInvalidArgument);
+  CHECK_FALSE(value_of(m.group_exists("h")));
+}
+
+TEST_CASE_TEMPLATE("store: add, change and remove members", T, ALL_STORES) {
+  T stores;
+  MembershipStore& m = stores.membership();
+  require_ok(m.create_group("g", "owner"));
+  require_ok(m.create_group("a", "zed"));
+  for (const char* user : {"zed", "amy", "Bob", "\xc3\xa9mile", "amy"}) {
+    require_ok(m.add("g", user, Role::kMember));
+  }
+  require_ok(m.add("g", "Bob", Role::kOwner));
+
+  const std::vector<Member> members = value_of(m.members("g"));
+  std::vector<std::string> names;
+  for (const Member& member : members) names.push_back(member.user_id);
+  CHECK(names == std::vector<std::string>{"Bob", "amy", "owner", "zed", "\xc3\xa9mile"});
+  CHECK(members[0].role == Role::kOwner);
+  CHECK(members[1].role == Role::kMember);
+
+  CHECK(value_of(m.groups_of("zed")) == std::vector<std::string>{"a", "g"});
+  CHECK(value_of(m.groups_of("amy")) == std::vector<std::string>{"g"});
+  CHECK(value_of(m.groups_of("nobody")).empty());
+  CHECK(value_of(m.role_of("g", "Bob")) == Role::kOwner);
+  CHECK(value_of(m.role_of("g", "amy")) == Role::kMember);
+
+  require_ok(m.remove("g", "zed"));
+  CHECK_FALSE(value_of(m.role_of("g", "zed")).has_value());
+  CHECK(value_of(m.groups_of("zed")) == std::vector<std::string>{"a"});
+  CHECK(value_of(m.members("g")).size() == 4);
+  CHECK(m.remove("g", "zed").code() == Code::kNotFound);
+  CHECK(m.remove("nope", "amy").code() == Code::kNotFound);
+}
+
+TEST_CASE_TEMPLATE("store: membership of an unknown group", T, ALL_STORES) {
+  T stores;
+  MembershipStore& m = stores.membership();
+  CHECK(m.add("nope", "amy", Role::kMember).code() == Code::kNotFound);
+  CHECK_FALSE(value_of(m.group_exists("nope")));
+  CHECK(value_of(m.groups_of("amy")).empty());
+  CHECK(m.members("nope").status().code() == Code::kNotFound);
+  CHECK_FALSE(value_of(m.role_of("nope", "amy")).has_value());
+  require_ok(m.create_group("g", "owner"));
+  CHECK(m.add("g", "", Role::kMember).code() == Code::kInvalidArgument);
+  CHECK(value_of(m.members("g")).size() == 1);
+}
+
+// --- SessionDirectory ---
+
+TEST_CASE_TEMPLATE("store: directory entries expire at their time", T, ALL_STORES) {
+  T stores;
+  SessionDirectory& d = stores.directory();
+  require_ok(d.put("u1", "n2", 200));
+  require_ok(d.put("u1", "n1", 100));
+  require_ok(d.put("u2", "n1", 100));
+  CHECK(nodes_of(d, {"u1", "u2", "u3"}, 50) == Nodes{{"n1", "n2"}, {"n1"}, {}});
+  CHECK(nodes_of(d, {"u1", "u2"}, 99) == Nodes{{"n1", "n2"}, {"n1"}});
+  CHECK(nodes_of(d, {"u1", "u2"}, 100) == Nodes{{"n2"}, {}});
+  CHECK(nodes_of(d, {"u2", "u1"}, 200) == Nodes{{}, {}});
+  CHECK(nodes_of(d, {}, 0).empty());
+}
+
+TEST_CASE_TEMPLATE("store: put sets an entry's expiry; erase removes one entry", T, ALL_STORES) {
+  T stores;
+  SessionDirectory& d = stores.directory();
+  require_ok(d.put("u1", "n1", 100));
+  require_ok(d.put("u1", "n1", 300));
+  CHECK(nodes_of(d, {"u1"}, 250) == Nodes{{"n1"}});
+  require_ok(d.put("u1", "n1", 120));  // the newest put wins, even when earlier
+  CHECK(nodes_of(d, {"u1"}, 150) == Nodes{{}});
+
+  require_ok(d.put("u1", "n2", 500));
+  require_ok(d.put("u2", "n1", 500));
+  require_ok(d.erase("u1", "n2"));
+  require_ok(d.erase("u1", "n2"));
+  require_ok(d.erase("nobody", "n9"));
+  CHECK(nodes_of(d, {"u1", "u2"}, 0) == Nodes{{"n1"}, {"n1"}});
+  CHECK(d.put("", "n1", 1).code() == Code::kInvalidArgument);
+  CHECK(d.put("u1", "", 1).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE_TEMPLATE("store: a node's heartbeat and restart", T, ALL_STORES) {
+  T stores;
+  SessionDirectory& d = stores.directory();
+  require_ok(d.put("u1", "n1", 100));
+  require_ok(d.put("u2", "n1", 100));
+  require_ok(d.put("u1", "n2", 100));
+
+  require_ok(d.refresh_node("n1", 1000));
+  CHECK(nodes_of(d, {"u1", "u2"}, 500) == Nodes{{"n1"}, {"n1"}});
+  require_ok(d.refresh_node("unknown", 1000));
+
+  require_ok(d.drop_node("n1"));
+  CHECK(nodes_of(d, {"u1", "u2"}, 0) == Nodes{{"n2"}, {}});
+  require_ok(d.drop_node("n1"));
+  require_ok(d.put("u2", "n1", 100));
+  CHECK(nodes_of(d, {"u2"}, 0) == Nodes{{"n1"}});
+}
+
+// --- SQLite only ---
+
+namespace {
+
+// A raw connection for looking behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+  ~RawDb() { sqlite3_close(db_); }
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    const std::string message = err != nullptr ? err : "";
+    sqlite3_free(err);
+    REQUIRE_MESSAGE(rc == SQLITE_OK, message);
+  }
+  int64_t int_query(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const int64_t v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("sqlite store: reopening keeps everything") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  {
+    std::unique_ptr<SqliteStore> s = open_store(path);
+    append_ok(*s, {request("g", "ann", "c1", "one", 7), request("g", "bob", "")});
+    CHECK(value_of(s->reset_group("r")) == 1);
+    require_ok(s->create_group("g", "ann"));
+    require_ok(s->add("g", "bob", Role::kMember));
+    require_ok(s->put("ann", "n1", 100));
+  }
+  std::unique_ptr<SqliteStore> s = open_store(path);
+  const std::vector<Message> messages = read_all(*s, "g");
+  REQUIRE(ids_of(messages) == one_to(2));
+  check_stored_as_asked(messages[0], request("g", "ann", "c1", "one", 7));
+  CHECK(head_of(*s, "g").epoch == 1);
+  CHECK(head_of(*s, "r").epoch == 1);
+  CHECK(append_ok(*s, {request("g", "ann", "c1")})[0].duplicate);
+  CHECK(append_ok(*s, {request("g", "cy", "")})[0].message.msg_id == 3);
+  CHECK(value_of(s->members("g")).size() == 2);
+  CHECK(value_of(s->role_of("g", "ann")) == Role::kOwner);
+  CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
+}
+
+TEST_CASE("sqlite store: schema version 1, WAL, integrity ok") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  std::unique_ptr<SqliteStore> s = open_store(path);
+  CHECK(s->schema_version() == 1);
+  CHECK(SqliteStore::kSchemaVersion == 1);
+  append_ok(*s, {request("g", "ann", "c1")});
+  require_ok(s->integrity_check());
+  RawDb raw(path);
+  CHECK(raw.int_query("PRAGMA user_version") == 1);
+  CHECK(raw.int_query("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
+  CHECK(raw.int_query("SELECT head FROM groups_log WHERE group_id = 'g'") == 1);
+}
+
+// The code of a failed open of `path` (kOk if it opened).
+Code open_error(const std::string& path) {
+  return open_sqlite_store(path).status().code();
+}
+
+TEST_CASE("sqlite store: files it cannot use are refused") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  SUBCASE("a newer schema version") {
+    { RawDb(path).exec("PRAGMA user_version = 2"); }
+    CHECK(open_error(path) == Code::kInvalidArgument);
+  }
+  SUBCASE("not a database") {
+    std::ofstream(path) << std::string(8192, 'x');
+    CHECK(open_error(path) == Code::kCorruption);
+  }
+  SUBCASE("a directory in the way") {
+    std::filesystem::create_directory(path);
+    CHECK(open_error(path) == Code::kInternal);
+  }
+}
+
+TEST_CASE("sqlite store: an append that fails midway is rolled back") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  std::unique_ptr<SqliteStore> s = open_store(path);
+  append_ok(*s, {request("g", "ann", "c0")});
+  RawDb raw(path);
+  raw.exec("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN CAST(NEW.contents AS TEXT) = 'boom' "
+           "BEGIN SELECT RAISE(ABORT, 'boom refused'); END");
+
+  std::vector<AppendOutcome> out;
+  const Status st = s->append(
+      {request("g", "ann", "c1"), request("h", "bob", "c2"), request("g", "cy", "", "boom")}, &out);
+  CHECK(st.code() == Code::kInternal);
+  CHECK(st.message().find("boom refused") != std::string::npos);
+  CHECK(out.empty());
+  CHECK(head_of(*s, "g").head == 1);
+  CHECK(head_of(*s, "h").epoch == 0);
+  CHECK(raw.int_query("SELECT count(*) FROM messages") == 1);
+
+  raw.exec("DROP TRIGGER boom");
+  out = append_ok(*s, {request("g", "ann", "c1"), request("h", "bob", "c2")});
+  CHECK_FALSE(out[0].duplicate);
+  CHECK(out[0].message.msg_id == 2);
+  CHECK(out[1].message.msg_id == 1);
+  require_ok(s->integrity_check());
+}
+
+TEST_CASE("sqlite store: a held write lock is kUnavailable after the busy timeout") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  SqliteOptions options;
+  options.busy_timeout_ms = 0;
+  std::unique_ptr<SqliteStore> s = open_store(path, options);
+  RawDb raw(path);
+  raw.exec("BEGIN IMMEDIATE");
+  std::vector<AppendOutcome> out;
+  const Status st = s->append({request("g", "ann", "")}, &out);
+  CHECK(st.code() == Code::kUnavailable);
+  CHECK(st.message().find("locked") != std::string::npos);
+  CHECK(s->reset_group("g").status().code() == Code::kUnavailable);
+  CHECK(s->create_group("g", "ann").code() == Code::kUnavailable);
+  raw.exec("COMMIT");
+  CHECK(append_ok(*s, {request("g", "ann", "")})[0].message.msg_id == 1);
+  CHECK(value_of(s->reset_group("g")) == 2);
+}
+
+TEST_CASE("sqlite store: two connections on one file never share an id") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  std::unique_ptr<SqliteStore> a = open_store(path);
+  std::unique_ptr<SqliteStore> b = open_store(path);
+  std::set<uint64_t> seen;
+  for (int round = 0; round < 20; ++round) {
+    SqliteStore& s = round % 2 == 0 ? *a : *b;
+    std::vector<AppendRequest> batch;
+    for (int i = 0; i <= round % 3; ++i) batch.push_back(request("g", "u", ""));
+    for (const AppendOutcome& o : append_ok(s, batch)) CHECK(seen.insert(o.message.msg_id).second);
+  }
+  CHECK(ids_of(read_all(*a, "g")) == one_to(seen.size()));
+  CHECK(head_of(*b, "g").head == seen.size());
+
+  // A resend through the other connection is recognised.
+  const Message original = append_ok(*a, {request("g", "ann", "k")})[0].message;
+  const AppendOutcome resent = append_ok(*b, {request("g", "ann", "k")})[0];
+  CHECK(resent.duplicate);
+  check_same(resent.message, original);
+}
+
+namespace {
+
+// Child process body: appends `count` messages to "g" in batches of 1..4,
+// keys "<tag>-<i>". Exit status 0 on success.
+int append_in_child(const std::string& path, const std::string& tag, int count) {
+  SqliteOptions options;
+  options.busy_timeout_ms = 30000;
+  Result<std::unique_ptr<SqliteStore>> opened = open_sqlite_store(path, options);
+  if (!opened) return 2;
+  SqliteStore& s = **opened;
+  int i = 0;
+  while (i < count) {
+    std::vector<AppendRequest> batch;
+    for (int n = 0; n <= i % 4 && i < count; ++n, ++i) {
+      batch.push_back(request("g", tag, tag + "-" + std::to_string(i)));
+    }
+    std::vector<AppendOutcome> out;
+    if (!s.append(batch, &out).is_ok()) return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite store: two processes appending to one group get dense ids") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  open_store(path).reset();  // create the file before forking
+  constexpr int kEach = 300;
+  std::vector<pid_t> children;
+  for (const char* tag : {"p1", "p2"}) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(append_in_child(path, tag, kEach));
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+
+  std::unique_ptr<SqliteStore> s = open_store(path);
+  const std::vector<Message> messages = read_all(*s, "g");
+  CHECK(ids_of(messages) == one_to(2 * kEach));
+  // Each writer's messages are all there, in the order it sent them.
+  std::map<std::string, int> next;
+  for (const Message& m : messages) {
+    CHECK(m.client_msg_id == m.user_id + "-" + std::to_string(next[m.user_id]++));
+  }
+  CHECK(next == std::map<std::string, int>{{"p1", kEach}, {"p2", kEach}});
+  require_ok(s->integrity_check());
+}
+
+// --- fsync: a VFS that counts syncs on the main database and WAL files ---
+
+namespace {
+
+struct SyncCount {
+  int syncs = 0;
+};
+
+SyncCount& sync_count() {
+  static SyncCount c;
+  return c;
+}
+
+// A file of the counting VFS: the default VFS's file follows it in memory.
+struct CountingFile {
+  sqlite3_file base;
+  sqlite3_file* real;
+};
+
+sqlite3_file* real_file(sqlite3_file* f) { return reinterpret_cast<CountingFile*>(f)->real; }
+
+// Forward<decltype(&sqlite3_io_methods::xRead), &sqlite3_io_methods::xRead>::call
+// passes the call on to the real file.
+template <typename T, T Method>
+struct Forward;
+template <typename R, typename... Args, R (*sqlite3_io_methods::*Method)(sqlite3_file*, Args...)>
+struct Forward<R (*sqlite3_io_methods::*)(sqlite3_file*, Args...), Method> {
+  static R call(sqlite3_file* f, Args... args) {
+    return (real_file(f)->pMethods->*Method)(real_file(f), args...);
+  }
+};
+#define PARLEY_FORWARD(io, name) \
+  (io).name = Forward<decltype(&sqlite3_io_methods::name), &sqlite3_io_methods::name>::call
+
+int counting_sync(sqlite3_file* f, int flags) {
+  ++sync_count().syncs;
+  return real_file(f)->pMethods->xSync(real_file(f), flags);
+}
+
+const sqlite3_io_methods* counting_methods() {
+  static const sqlite3_io_methods methods = [] {
+    sqlite3_io_methods io{};
+    io.iVersion = 3;
+    PARLEY_FORWARD(io, xClose);
+    PARLEY_FORWARD(io, xRead);
+    PARLEY_FORWARD(io, xWrite);
+    PARLEY_FORWARD(io, xTruncate);
+    io.xSync = counting_sync;
+    PARLEY_FORWARD(io, xFileSize);
+    PARLEY_FORWARD(io, xLock);
+    PARLEY_FORWARD(io, xUnlock);
+    PARLEY_FORWARD(io, xCheckReservedLock);
+    PARLEY_FORWARD(io, xFileControl);
+    PARLEY_FORWARD(io, xSectorSize);
+    PARLEY_FORWARD(io, xDeviceCharacteristics);
+    PARLEY_FORWARD(io, xShmMap);
+    PARLEY_FORWARD(io, xShmLock);
+    PARLEY_FORWARD(io, xShmBarrier);
+    PARLEY_FORWARD(io, xShmUnmap);
+    PARLEY_FORWARD(io, xFetch);
+    PARLEY_FORWARD(io, xUnfetch);
+    return io;
+  }();
+  return &methods;
+}
+
+sqlite3_vfs* default_vfs() {
+  static sqlite3_vfs* vfs = sqlite3_vfs_find(nullptr);
+  return vfs;
+}
+
+int counting_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out) {
+  CountingFile* file = reinterpret_cast<CountingFile*>(f);
+  file->real = reinterpret_cast<sqlite3_file*>(file + 1);
+  const int rc = default_vfs()->xOpen(default_vfs(), name, file->real, flags, out);
+  file->base.pMethods = file->real->pMethods != nullptr ? counting_methods() : nullptr;
+  return rc;
+}
+
+// The default VFS with every file's xSync counted in sync_count().
+constexpr const char* kCountingVfs = "parley-counting";
+
+void install_counting_vfs() {
+  static sqlite3_vfs vfs = [] {
+    sqlite3_vfs v = *default_vfs();
+    v.zName = kCountingVfs;
+    v.szOsFile = static_cast<int>(sizeof(CountingFile)) + default_vfs()->szOsFile;
+    v.xOpen = counting_open;
+    return v;
+  }();
+  static const int rc = sqlite3_vfs_register(&vfs, 0);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+// Syncs done by one append of `batch_size` new messages.
+int syncs_for_append(SqliteStore& s, int batch_size) {
+  std::vector<AppendRequest> batch;
+  for (int i = 0; i < batch_size; ++i) batch.push_back(request("g", "u", ""));
+  const int before = sync_count().syncs;
+  append_ok(s, batch);
+  return sync_count().syncs - before;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite store: Sync::kFull syncs once per batch; kNormal does not sync commits") {
+  install_counting_vfs();
+  TempDir dir;
+  SqliteOptions options;
+  options.vfs = kCountingVfs;
+
+  SUBCASE("full") {
+    std::unique_ptr<SqliteStore> s = open_store(dir.file("full.db"), options);
+    syncs_for_append(*s, 1);  // the first commit into a fresh WAL also syncs its header
+    const int one = syncs_for_append(*s, 1);
+    CHECK(one >= 1);
+    CHECK(syncs_for_append(*s, 200) == one);  // group commit: not one per message
+  }
+  SUBCASE("normal") {
+    options.sync = SqliteOptions::Sync::kNormal;
+    std::unique_ptr<SqliteStore> s = open_store(dir.file("normal.db"), options);
+    CHECK(syncs_for_append(*s, 1) == 0);
+    CHECK(syncs_for_append(*s, 200) == 0);
+  }
+  SUBCASE("an unknown VFS is refused") {
+    options.vfs = "no-such-vfs";
+    CHECK_FALSE(open_sqlite_store(dir.file("x.db"), options).is_ok());
+  }
+}
