@@ -92,8 +92,8 @@ class MemoryMessageStore final : public MessageStore {
     }
     auto [head, inserted] = batch->heads.try_emplace(request.group_id, 0);
     if (inserted) head->second = current_head(request.group_id);
-    Message m{request.group_id, ++head->second, 0, request.timestamp_ms,
-              request.user_id,  request.contents, request.client_msg_id};
+    Message m{request.group_id, ++head->second,       0, request.timestamp_ms, request.user_id,
+              request.contents, request.client_msg_id};
     m.prev_msg_id = m.msg_id - 1;
     if (!m.client_msg_id.empty()) {
       batch->dedup.emplace(DedupKey{m.user_id, m.client_msg_id}, batch->outcomes.size());

@@ -162,8 +162,8 @@ class Query {
   }
 
   Query& bind(int index, const std::string& text) {
-    return check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC,
-                                     SQLITE_UTF8));
+    return check(
+        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
   Query& bind_blob(int index, const std::string& bytes) {
     return check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC));
@@ -483,8 +483,8 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads,
   state.epoch = std::max<uint64_t>(state.epoch, 1);
   state.advanced = true;
   Message& m = outcome->message;
-  m = {request.group_id, msg_id, msg_id - 1, request.timestamp_ms,
-       request.user_id, request.contents, request.client_msg_id};
+  m = {request.group_id, msg_id,           msg_id - 1,           request.timestamp_ms,
+       request.user_id,  request.contents, request.client_msg_id};
   outcome->duplicate = false;
   return Status::ok();
 }
@@ -609,9 +609,7 @@ Status SqliteStoreImpl::add(const std::string& group_id, const std::string& user
   int changed = 0;
   Status s = change(
       Sql::kUpsertMember,
-      [&](Query& q) {
-        q.bind(1, group_id).bind(2, user_id).bind(3, static_cast<int64_t>(role));
-      },
+      [&](Query& q) { q.bind(1, group_id).bind(2, user_id).bind(3, static_cast<int64_t>(role)); },
       &changed);
   if (!s) return s;
   if (changed == 0) {
@@ -639,7 +637,9 @@ Result<std::vector<Member>> SqliteStoreImpl::members(const std::string& group_id
   std::vector<Member> out;
   Status s = query(
       Sql::kSelectMembers, [&](Query& q) { q.bind(1, group_id); },
-      [&](const Query& q) { out.push_back({q.text_at(0), static_cast<Role>(q.int_at(1))}); });
+      [&](const Query& q) {
+        out.push_back({q.text_at(0), static_cast<Role>(q.int_at(1))});
+      });
   if (!s) return s;
   return out;
 }
@@ -647,8 +647,7 @@ Result<std::vector<Member>> SqliteStoreImpl::members(const std::string& group_id
 Result<std::vector<std::string>> SqliteStoreImpl::strings(Sql sql, const std::string& key) {
   std::vector<std::string> out;
   Status s = query(
-      sql, [&](Query& q) { q.bind(1, key); },
-      [&](const Query& q) { out.push_back(q.text_at(0)); });
+      sql, [&](Query& q) { q.bind(1, key); }, [&](const Query& q) { out.push_back(q.text_at(0)); });
   if (!s) return s;
   return out;
 }

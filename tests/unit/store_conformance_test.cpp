@@ -55,7 +55,8 @@ T value_of(Result<T> r) {
   return std::move(r.value());
 }
 
-std::unique_ptr<SqliteStore> open_store(const std::string& path, const SqliteOptions& options = {}) {
+std::unique_ptr<SqliteStore> open_store(const std::string& path,
+                                        const SqliteOptions& options = {}) {
   return value_of(open_sqlite_store(path, options));
 }
 
@@ -209,7 +210,8 @@ TEST_CASE_TEMPLATE("store: a batch with a bad request stores nothing", T, ALL_ST
   CHECK(read_all(log, "new").empty());
   CHECK(head_of(log, "new").epoch == 0);
   // The keys of the failed batch were not recorded.
-  std::vector<AppendOutcome> out = append_ok(log, {request("g", "ann", "c1"), request("new", "bob", "c2")});
+  std::vector<AppendOutcome> out =
+      append_ok(log, {request("g", "ann", "c1"), request("new", "bob", "c2")});
   CHECK_FALSE(out[0].duplicate);
   CHECK_FALSE(out[1].duplicate);
   CHECK(out[0].message.msg_id == 2);
@@ -218,14 +220,15 @@ TEST_CASE_TEMPLATE("store: a batch with a bad request stores nothing", T, ALL_ST
 TEST_CASE_TEMPLATE("store: duplicates within one batch", T, ALL_STORES) {
   T stores;
   MessageStore& log = stores.log();
-  const std::vector<AppendOutcome> out = append_ok(log, {
-      request("g", "ann", "c1", "first", 1),
-      request("g", "ann", "c1", "resend", 2),  // same user and key: duplicate
-      request("g", "bob", "c1", "bob's", 3),   // same key, other user: new
-      request("g", "ann", "", "no key", 4),
-      request("g", "ann", "", "no key", 4),    // empty key: never a duplicate
-      request("g", "ann", "c1", "again", 5),
-  });
+  const std::vector<AppendOutcome> out =
+      append_ok(log, {
+                         request("g", "ann", "c1", "first", 1),
+                         request("g", "ann", "c1", "resend", 2),  // same user and key: duplicate
+                         request("g", "bob", "c1", "bob's", 3),   // same key, other user: new
+                         request("g", "ann", "", "no key", 4),
+                         request("g", "ann", "", "no key", 4),  // empty key: never a duplicate
+                         request("g", "ann", "c1", "again", 5),
+                     });
   CHECK(ids_of(out) == std::vector<uint64_t>{1, 1, 2, 3, 4, 1});
   CHECK(std::vector<bool>{out[0].duplicate, out[1].duplicate, out[2].duplicate, out[3].duplicate,
                           out[4].duplicate, out[5].duplicate} ==
@@ -243,12 +246,14 @@ TEST_CASE_TEMPLATE("store: a resend in a later batch returns the original", T, A
   const Message original = append_ok(log, {request("g", "ann", "c1", "first", 10)})[0].message;
   append_ok(log, {request("g", "bob", "")});
 
-  const std::vector<AppendOutcome> out = append_ok(log, {
-      request("g", "cy", "k"),
-      request("g", "ann", "c1", "second", 20),
-      request("other", "ann", "c1", "elsewhere", 30),  // the key is per user, not per group
-      request("g", "dee", ""),
-  });
+  const std::vector<AppendOutcome> out = append_ok(
+      log,
+      {
+          request("g", "cy", "k"),
+          request("g", "ann", "c1", "second", 20),
+          request("other", "ann", "c1", "elsewhere", 30),  // the key is per user, not per group
+          request("g", "dee", ""),
+      });
   CHECK(ids_of(out) == std::vector<uint64_t>{3, 1, 1, 4});
   CHECK(out[1].duplicate);
   CHECK(out[2].duplicate);
@@ -544,9 +549,7 @@ TEST_CASE("sqlite store: schema version 1, WAL, integrity ok") {
 }
 
 // The code of a failed open of `path` (kOk if it opened).
-Code open_error(const std::string& path) {
-  return open_sqlite_store(path).status().code();
-}
+Code open_error(const std::string& path) { return open_sqlite_store(path).status().code(); }
 
 TEST_CASE("sqlite store: files it cannot use are refused") {
   TempDir dir;
@@ -571,8 +574,9 @@ TEST_CASE("sqlite store: an append that fails midway is rolled back") {
   std::unique_ptr<SqliteStore> s = open_store(path);
   append_ok(*s, {request("g", "ann", "c0")});
   RawDb raw(path);
-  raw.exec("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN CAST(NEW.contents AS TEXT) = 'boom' "
-           "BEGIN SELECT RAISE(ABORT, 'boom refused'); END");
+  raw.exec(
+      "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN CAST(NEW.contents AS TEXT) = 'boom' "
+      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END");
 
   std::vector<AppendOutcome> out;
   const Status st = s->append(
