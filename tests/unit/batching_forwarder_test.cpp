@@ -1,0 +1,142 @@
+#include <doctest/doctest.h>
+
+#include <climits>
+
+#include "core/peer_codec.hpp"
+#include "parley/batching_forwarder.hpp"
+
+using namespace parley;
+
+namespace {
+struct Sent {
+  std::string dest;
+  uint64_t call_id;
+  size_t items;
+};
+
+struct Harness {
+  Random rng{1};
+  std::vector<Sent> sent;
+  BatchingForwarder fwd;
+  explicit Harness(BatchingForwarder::Options o)
+      : fwd("self", o, rng, [this](const std::string& d, uint64_t id, const Frame& batch) {
+          auto b = detail::decode_batch(batch->data(), batch->size(), Limits{});
+          REQUIRE(b.is_ok());
+          CHECK(b->from == "self");
+          sent.push_back({d, id, b->messages.size()});
+        }) {}
+};
+
+Frame item(uint64_t id) {
+  Message m;
+  m.group_id = "g";
+  m.user_id = "u";
+  m.msg_id = id;
+  m.prev_msg_id = id - 1;
+  m.contents = "hello";
+  return std::make_shared<const std::string>(detail::encode_message_item(m));
+}
+}  // namespace
+
+TEST_CASE("adaptive: an idle link sends at once, a busy one batches") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kAdaptive;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent[0].items == 1);
+  for (uint64_t i = 2; i <= 10; ++i) h.fwd.enqueue("b", item(i), 1);
+  CHECK(h.sent.size() == 1);  // one call in flight at a time
+  h.fwd.on_result("b", h.sent[0].call_id, true, 5);
+  REQUIRE(h.sent.size() == 2);
+  CHECK(h.sent[1].items == 9);
+}
+
+TEST_CASE("fixed: flushes on the period, at a per-destination phase") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kFixed;
+  o.period_ms = 50;
+  Harness h(o);
+  for (uint64_t i = 1; i <= 5; ++i) h.fwd.enqueue("b", item(i), 0);
+  CHECK(h.sent.empty());
+  const int64_t t = h.fwd.next_deadline();
+  CHECK(t >= 0);
+  CHECK(t <= 50);
+  h.fwd.poll(t);
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent[0].items == 5);
+}
+
+TEST_CASE("fixed: a full queue flushes early") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kFixed;
+  o.max_items = 4;
+  Harness h(o);
+  for (uint64_t i = 1; i <= 4; ++i) h.fwd.enqueue("b", item(i), 0);
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent[0].items == 4);
+}
+
+TEST_CASE("failed calls are retried with backoff, then dropped") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kAdaptive;
+  o.max_attempts = 3;
+  o.backoff_ms = 10;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  int64_t now = 0;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    REQUIRE(h.sent.size() == static_cast<size_t>(attempt));
+    h.fwd.on_result("b", h.sent.back().call_id, false, now);
+    if (attempt < 3) {
+      now = h.fwd.next_deadline();
+      CHECK(now >= 10 << (attempt - 1));
+      h.fwd.poll(now);
+    }
+  }
+  CHECK(h.sent.size() == 3);
+  CHECK(h.fwd.stats().retries == 2);
+  CHECK(h.fwd.stats().batches_dropped == 1);
+  CHECK(h.fwd.stats().items_dropped == 1);
+  CHECK(h.fwd.next_deadline() == INT64_MAX);  // nothing queued forever
+}
+
+TEST_CASE("a call without an answer times out and counts as failed") {
+  BatchingForwarder::Options o;
+  o.call_timeout_ms = 100;
+  o.max_attempts = 1;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  CHECK(h.fwd.next_deadline() == 100);
+  h.fwd.poll(100);
+  CHECK(h.fwd.stats().timeouts == 1);
+  CHECK(h.fwd.stats().batches_dropped == 1);
+  // a late answer for the old call is ignored
+  h.fwd.on_result("b", h.sent[0].call_id, true, 150);
+  h.fwd.enqueue("b", item(2), 200);
+  CHECK(h.sent.size() == 2);
+}
+
+TEST_CASE("the queue is bounded: overflow drops the oldest items") {
+  BatchingForwarder::Options o;
+  o.max_queued_bytes = 200;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);  // in flight
+  for (uint64_t i = 2; i <= 50; ++i) h.fwd.enqueue("b", item(i), 0);
+  CHECK(h.fwd.queued_items("b") < 49);
+  CHECK(h.fwd.stats().items_dropped > 0);
+}
+
+TEST_CASE("peer batches reject malformed input") {
+  const std::string junk = "\x93\x01\xa1x\x91\x92\x00\x01";
+  CHECK(detail::decode_batch(junk.data(), junk.size(), Limits{}).status().code() == Code::kInvalidArgument);
+  CHECK(detail::decode_batch("", 0, Limits{}).status().code() == Code::kInvalidArgument);
+  Message m;
+  m.group_id = "g";
+  m.user_id = "u";
+  m.msg_id = 5;
+  m.prev_msg_id = 3;  // inconsistent
+  Frame bad = std::make_shared<const std::string>(detail::encode_message_item(m));
+  std::string batch = detail::encode_batch("a", {bad});
+  CHECK_FALSE(detail::decode_batch(batch.data(), batch.size(), Limits{}).is_ok());
+}

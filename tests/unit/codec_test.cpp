@@ -1,0 +1,90 @@
+#include <doctest/doctest.h>
+
+#include "parley/clock.hpp"
+#include "parley/protocol.hpp"
+
+using namespace parley;
+
+TEST_CASE("every request survives encode and decode") {
+  auto codec = make_msgpack_codec();
+  Limits limits;
+  std::vector<ClientRequest> reqs = {
+      SendReq{1, "g", "c1", std::string("bin\0ary", 7)},
+      ResumeReq{2, "g", 41, 3},
+      UnsubscribeReq{3, "g"},
+      PullReq{4, "g", 10, 50},
+      TypingReq{5, "g"},
+      PresenceReq{6, PresenceStatus::kAway, false},
+  };
+  for (const ClientRequest& r : reqs) {
+    std::string bytes = codec->encode_request(r);
+    Result<ClientRequest> back = codec->decode_request(bytes.data(), bytes.size(), limits);
+    REQUIRE(back.is_ok());
+    CHECK(back->index() == r.index());
+  }
+  std::string bytes = codec->encode_request(reqs[0]);
+  auto send = std::get<SendReq>(*codec->decode_request(bytes.data(), bytes.size(), limits));
+  CHECK(send.contents == std::string("bin\0ary", 7));
+  CHECK(send.client_msg_id == "c1");
+  bytes = codec->encode_request(reqs[1]);
+  auto resume = std::get<ResumeReq>(*codec->decode_request(bytes.data(), bytes.size(), limits));
+  CHECK(resume.after == 41);
+  CHECK(resume.epoch == 3);
+}
+
+TEST_CASE("every event survives encode and decode") {
+  auto codec = make_msgpack_codec();
+  auto m = std::make_shared<Message>(Message{"g", 7, 6, 1234, "u", "hi", "c"});
+  std::vector<ServerEvent> evs = {
+      AckEv{1, "g", "c", 7, 1234, true}, MessageEv{m}, ResumedEv{2, "g", 7, 1, DeliveryMode::kPull},
+      PullResultEv{3, "g", {m, m}, 9}, ModeEv{"g", DeliveryMode::kPull, 7}, PullHintEv{"g", 8},
+      PresenceEv{"u", "g", PresenceStatus::kAway, true, 99}, EpochEv{"g", 2, 0}, FellBehindEv{77},
+      ErrorEv{4, Code::kPermissionDenied, "no", "g", "c"},
+  };
+  for (const ServerEvent& e : evs) {
+    std::string bytes = codec->encode_event(e);
+    Result<ServerEvent> back = codec->decode_event(bytes.data(), bytes.size());
+    REQUIRE(back.is_ok());
+    CHECK(back->index() == e.index());
+  }
+  std::string bytes = codec->encode_event(evs[1]);
+  auto msg = std::get<MessageEv>(*codec->decode_event(bytes.data(), bytes.size()));
+  CHECK(msg.message->msg_id == 7);
+  CHECK(msg.message->prev_msg_id == 6);
+  CHECK(msg.message->contents == "hi");
+  bytes = codec->encode_event(evs[9]);
+  auto err = std::get<ErrorEv>(*codec->decode_event(bytes.data(), bytes.size()));
+  CHECK(err.code == Code::kPermissionDenied);
+}
+
+TEST_CASE("malformed requests get a clear error, never an exception") {
+  auto codec = make_msgpack_codec();
+  Limits limits;
+  auto decode = [&](const std::string& s) { return codec->decode_request(s.data(), s.size(), limits); };
+  CHECK(decode("").status().code() == Code::kInvalidArgument);
+  CHECK(decode("\xc1").status().code() == Code::kInvalidArgument);          // never-used byte
+  CHECK(decode("\x92\x01\x02").status().code() == Code::kInvalidArgument);  // not a map
+  CHECK(decode("\x81\xa1t\xa3zzz").status().message().find("unknown request type") != std::string::npos);
+  CHECK(decode("\x81\xa1t\xa4send").status().message().find("'g'") != std::string::npos);
+  CHECK(decode("\xdd\xff\xff\xff\xff").status().code() == Code::kInvalidArgument);  // huge array header
+  std::string big = codec->encode_request(SendReq{1, "g", "c", std::string(limits.max_contents_bytes + 1024, 'x')});
+  CHECK(decode(big).status().code() == Code::kTooLarge);
+  std::string trailing = codec->encode_request(TypingReq{1, "g"}) + "x";
+  CHECK(decode(trailing).status().message().find("trailing") != std::string::npos);
+  PullReq p{1, "g", 0, 0};
+  CHECK(decode(codec->encode_request(p)).status().message().find("limit") != std::string::npos);
+}
+
+TEST_CASE("random bytes never crash the decoder") {
+  auto codec = make_msgpack_codec();
+  Random rng(3);
+  std::string good = codec->encode_request(SendReq{1, "group", "cid", "contents"});
+  for (int i = 0; i < 20000; ++i) {
+    std::string s = good;
+    const int flips = 1 + static_cast<int>(rng.below(4));
+    for (int k = 0; k < flips; ++k) s[rng.below(s.size())] = static_cast<char>(rng.next());
+    if (rng.chance(0.3)) s.resize(rng.below(s.size() + 1));
+    auto r = codec->decode_request(s.data(), s.size(), Limits{});
+    if (!r.is_ok()) CHECK(r.status().code() != Code::kOk);
+  }
+}

@@ -1,0 +1,47 @@
+#include <doctest/doctest.h>
+
+#include "parley/delivery_policy.hpp"
+
+using namespace parley;
+
+namespace {
+DeliveryPolicy::Options opts() {
+  DeliveryPolicy::Options o;
+  o.pull_min_members = 100;
+  o.pull_enter_rate = 10;
+  o.pull_exit_rate = 2;
+  o.window_ms = 10000;
+  o.min_dwell_ms = 5000;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("small groups stay in push whatever their rate") {
+  DeliveryPolicy p(opts());
+  for (int i = 0; i < 1000; ++i) CHECK_FALSE(p.observe("g", 10, i * 10).has_value());
+  CHECK(p.mode("g") == DeliveryMode::kPush);
+}
+
+TEST_CASE("a large busy group switches to pull, and back when it quiets down") {
+  DeliveryPolicy p(opts());
+  std::optional<DeliveryMode> change;
+  int64_t t = 0;
+  for (; t < 20000 && !change; t += 50) change = p.observe("g", 500, t);  // 20 msg/s
+  REQUIRE(change.has_value());
+  CHECK(*change == DeliveryMode::kPull);
+  CHECK(p.rate("g", t) >= 10);
+  // Quiet: the rate decays; the mode holds for the dwell time, then flips.
+  CHECK_FALSE(p.evaluate("g", 500, t + 1000).has_value());
+  auto back = p.evaluate("g", 500, t + 20000);
+  REQUIRE(back.has_value());
+  CHECK(*back == DeliveryMode::kPush);
+}
+
+TEST_CASE("hysteresis: a rate between the thresholds changes nothing") {
+  DeliveryPolicy p(opts());
+  int64_t t = 0;
+  for (; t < 20000; t += 50) p.observe("g", 500, t);
+  REQUIRE(p.mode("g") == DeliveryMode::kPull);
+  for (int64_t u = t; u < t + 30000; u += 200) CHECK_FALSE(p.observe("g", 500, u).has_value());  // 5 msg/s
+  CHECK(p.mode("g") == DeliveryMode::kPull);
+}

@@ -1,0 +1,370 @@
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "parley/memory_store.hpp"
+#include "parley/node.hpp"
+
+using namespace parley;
+
+namespace {
+
+// Records everything a node does; sessions drain instantly unless stalled.
+struct TestHost : NodeHost {
+  std::shared_ptr<ClientCodec> codec = make_msgpack_codec();
+  std::map<SessionId, std::vector<ServerEvent>> events;
+  std::map<SessionId, int> writes;
+  std::map<SessionId, size_t> written;
+  std::vector<std::pair<std::string, Frame>> peer_calls;
+  std::map<SessionId, Status> closed;
+  int64_t timer = INT64_MAX;
+
+  void send_to_session(SessionId s, const std::vector<Frame>& frames) override {
+    ++writes[s];
+    for (const Frame& f : frames) {
+      auto ev = codec->decode_event(f->data(), f->size());
+      REQUIRE(ev.is_ok());
+      events[s].push_back(*ev);
+      written[s] += f->size();
+    }
+  }
+  void close_session(SessionId s, const Status& reason) override { closed[s] = reason; }
+  void send_to_node(const std::string& n, uint64_t, const Frame& batch) override { peer_calls.push_back({n, batch}); }
+  void set_timer(int64_t at) override { timer = at; }
+
+  template <typename T>
+  std::vector<T> of(SessionId s) {
+    std::vector<T> out;
+    for (const ServerEvent& e : events[s]) {
+      if (auto* x = std::get_if<T>(&e)) out.push_back(*x);
+    }
+    return out;
+  }
+};
+
+struct Fixture {
+  ManualClock clock{1000};
+  std::unique_ptr<MessageStore> messages = make_memory_message_store();
+  std::unique_ptr<MembershipStore> members = make_memory_membership_store();
+  std::unique_ptr<SessionDirectory> directory = make_memory_session_directory();
+  RecordingNotifier notifier;
+  TestHost host;
+  std::unique_ptr<Node> node;
+
+  explicit Fixture(NodeOptions o = {}) {
+    node = std::make_unique<Node>(o, NodeStores{*messages, *members, *directory}, host, clock, &notifier);
+    REQUIRE(node->start().is_ok());
+    REQUIRE(members->create_group("g", "alice").is_ok());
+    REQUIRE(members->add("g", "bob", Role::kMember).is_ok());
+    REQUIRE(members->add("g", "carol", Role::kMember).is_ok());
+  }
+  void send(SessionId s, const std::string& cid, const std::string& text, const std::string& g = "g") {
+    node->on_client_request(s, SendReq{0, g, cid, text});
+  }
+  void drain(SessionId s) { node->on_session_drained(s, host.written[s]); host.written[s] = 0; }
+};
+
+}  // namespace
+
+TEST_CASE("a send is acknowledged only after the store committed it") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  f.send(1, "c1", "hello");
+  CHECK(f.host.of<AckEv>(1).empty());
+  std::vector<Message> stored;
+  REQUIRE(f.messages->read("g", 0, 10, &stored).is_ok());
+  CHECK(stored.empty());  // nothing committed before the turn ends
+  f.node->flush();
+  auto acks = f.host.of<AckEv>(1);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].msg_id == 1);
+  REQUIRE(f.messages->read("g", 0, 10, &stored).is_ok());
+  CHECK(stored.size() == 1);
+}
+
+TEST_CASE("one turn is one group commit, and each session gets one write") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  const int writes_before = f.host.writes[2];
+  for (int i = 0; i < 10; ++i) f.send(1, "c" + std::to_string(i), "m");
+  f.node->flush();
+  CHECK(f.node->stats().commits == 1);
+  CHECK(f.host.writes[2] == writes_before + 1);
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 10);
+  for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].message->msg_id == i + 1);
+}
+
+TEST_CASE("a resend with the same client_msg_id returns the original id") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  f.send(1, "c1", "hello");
+  f.node->flush();
+  f.send(1, "c1", "hello");
+  f.node->flush();
+  auto acks = f.host.of<AckEv>(1);
+  REQUIRE(acks.size() == 2);
+  CHECK(acks[1].msg_id == acks[0].msg_id);
+  CHECK(acks[1].duplicate);
+  std::vector<GroupHead> heads;
+  REQUIRE(f.messages->heads({"g"}, &heads).is_ok());
+  CHECK(heads[0].head == 1);
+}
+
+TEST_CASE("bad requests get a clear error and change nothing") {
+  Fixture f;
+  REQUIRE(f.members->create_group("other", "bob").is_ok());
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  f.send(1, "c1", "x", "other");          // not a member
+  f.send(1, "c2", "x", "nope");           // unknown group
+  f.send(1, "c3", std::string(70000, 'x'));  // too large
+  f.node->on_client_request(1, ResumeReq{0, "other", 0, 0});
+  f.node->on_client_request(1, PullReq{0, "other", 0, 10});
+  f.node->on_client_request(1, TypingReq{0, "other"});
+  f.node->on_client_request(1, ResumeReq{0, "g", 99, 0});  // beyond the head
+  const std::string junk = "\x81\xa1t\xa3zzz";
+  f.node->on_client_frame(1, junk.data(), junk.size());
+  f.node->flush();
+  auto errors = f.host.of<ErrorEv>(1);
+  REQUIRE(errors.size() == 8);
+  CHECK(errors[0].code == Code::kPermissionDenied);
+  CHECK(errors[1].code == Code::kNotFound);
+  CHECK(errors[2].code == Code::kTooLarge);
+  CHECK(errors[3].code == Code::kPermissionDenied);
+  CHECK(errors[4].code == Code::kPermissionDenied);
+  CHECK(errors[5].code == Code::kPermissionDenied);
+  CHECK(errors[6].code == Code::kInvalidArgument);
+  CHECK(errors[7].code == Code::kInvalidArgument);
+  std::vector<GroupHead> heads;
+  REQUIRE(f.messages->heads({"g", "other"}, &heads).is_ok());
+  CHECK(heads[0].head == 0);
+  CHECK(heads[1].head == 0);
+  CHECK(f.host.of<MessageEv>(1).empty());
+}
+
+TEST_CASE("resume delivers what was missed, then Resumed, then live messages") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  for (int i = 0; i < 5; ++i) f.send(1, "c" + std::to_string(i), "m" + std::to_string(i));
+  f.node->flush();
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{9, "g", 2, 0});
+  f.node->flush();
+  f.send(1, "late", "live");
+  f.node->flush();
+  std::vector<uint64_t> ids;
+  bool resumed_before_live = false;
+  for (const ServerEvent& e : f.host.events[2]) {
+    if (auto* m = std::get_if<MessageEv>(&e)) ids.push_back(m->message->msg_id);
+    if (auto* r = std::get_if<ResumedEv>(&e)) {
+      CHECK(r->rid == 9);
+      CHECK(r->head == 5);
+      resumed_before_live = ids.size() == 3;
+    }
+  }
+  CHECK(ids == std::vector<uint64_t>{3, 4, 5, 6});
+  CHECK(resumed_before_live);
+}
+
+TEST_CASE("a session that falls behind is told so and closed; others are unaffected") {
+  NodeOptions o;
+  o.session_queue_bytes = 4096;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());    // never drains
+  REQUIRE(f.node->open_session(3, "carol").is_ok());  // drains
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->on_client_request(3, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  for (int i = 0; i < 100; ++i) {
+    f.send(1, "c" + std::to_string(i), std::string(100, 'x'));
+    f.node->flush();
+    f.drain(3);
+  }
+  CHECK(f.host.closed.count(2) == 1);
+  CHECK(f.host.closed[2].code() == Code::kBackpressure);
+  CHECK(f.host.of<FellBehindEv>(2).size() == 1);
+  CHECK(f.host.of<MessageEv>(3).size() == 100);
+  CHECK(f.node->stats().fell_behind == 1);
+}
+
+TEST_CASE("offline members are notified; online ones are not") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.send(1, "c1", "ping");
+  f.node->flush();
+  REQUIRE(f.notifier.sent.size() == 1);
+  CHECK(f.notifier.sent[0].user_id == "carol");
+  CHECK(f.notifier.sent[0].reason == "offline");
+  CHECK(f.notifier.sent[0].preview == "ping");
+}
+
+TEST_CASE("a failed session's unwritten messages are notified and the reason is reported next time") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  REQUIRE(f.node->open_session(3, "carol").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  f.drain(2);
+  f.send(1, "c1", "first");
+  f.node->flush();
+  f.drain(2);  // bob got "first"
+  f.send(1, "c2", "second");
+  f.node->flush();  // queued to bob, not written
+  f.node->close_session(2, error(Code::kUnavailable, "connection reset"));
+  f.node->flush();
+  REQUIRE(f.notifier.sent.size() == 1);
+  CHECK(f.notifier.sent[0].user_id == "bob");
+  CHECK(f.notifier.sent[0].msg_id == 2);
+  CHECK(f.notifier.sent[0].reason.find("connection reset") != std::string::npos);
+  REQUIRE(f.node->open_session(4, "bob").is_ok());
+  f.node->flush();
+  auto errors = f.host.of<ErrorEv>(4);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].message.find("connection reset") != std::string::npos);
+}
+
+TEST_CASE("presence updates reach online co-members who asked, and typing is throttled") {
+  Fixture f;
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, PresenceReq{0, PresenceStatus::kOnline, true});
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  REQUIRE(f.members->create_group("secret", "dave").is_ok());
+  REQUIRE(f.members->add("secret", "alice", Role::kMember).is_ok());
+  f.node->flush();
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  f.node->on_client_request(1, TypingReq{0, "g"});
+  f.node->on_client_request(1, TypingReq{0, "g"});  // throttled
+  f.node->flush();
+  auto updates = f.host.of<PresenceEv>(2);
+  REQUIRE(updates.size() == 2);  // alice online (in g only, not "secret"), alice typing
+  CHECK(updates[0].user_id == "alice");
+  CHECK(updates[0].group_id == "g");
+  CHECK(updates[0].status == PresenceStatus::kOnline);
+  CHECK(updates[1].typing);
+  CHECK(f.node->presence_of("alice") == PresenceStatus::kOnline);
+}
+
+TEST_CASE("messages from a peer are delivered in order; a lost one is caught up from the store") {
+  NodeOptions o;
+  o.gap.grace_ms = 100;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  // Another node appended 1..3 and forwarded only 1 and 3.
+  std::vector<AppendOutcome> out;
+  REQUIRE(f.messages->append({{"g", "alice", "a", "1", 0}, {"g", "alice", "b", "2", 0}, {"g", "alice", "c", "3", 0}}, &out).is_ok());
+  // A peer node on the same stores builds the batch, as in a cluster.
+  TestHost peer_host;
+  NodeOptions po;
+  po.node_id = "peer";
+  Node peer(po, NodeStores{*f.messages, *f.members, *f.directory}, peer_host, f.clock);
+  REQUIRE(peer.start().is_ok());
+  REQUIRE(peer.open_session(10, "alice").is_ok());
+  peer.on_client_request(10, SendReq{0, "g", "d", "4"});
+  peer.flush();
+  // The first call (alice's presence) is in flight; its answer releases the message.
+  REQUIRE(peer_host.peer_calls.size() == 1);
+  peer.on_peer_result("node-1", 1, true);
+  peer.flush();
+  REQUIRE(peer_host.peer_calls.size() == 2);
+  CHECK(peer_host.peer_calls[1].first == "node-1");  // bob is here
+  // Message 4 arrives while 1..3 never came: held, then caught up after the grace period.
+  for (const auto& [dest, batch] : peer_host.peer_calls) {
+    REQUIRE(f.node->on_peer_batch(batch->data(), batch->size()).is_ok());
+  }
+  f.node->flush();
+  CHECK(f.node->stats().peer_messages_in == 1);
+  CHECK(f.host.of<MessageEv>(2).empty());
+  f.clock.advance(100);
+  f.node->on_timer();
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 4);
+  for (size_t i = 0; i < 4; ++i) CHECK(msgs[i].message->msg_id == i + 1);
+  CHECK(f.node->stats().catch_ups >= 1);
+  // The same batch again changes nothing.
+  const Frame& batch = peer_host.peer_calls[1].second;
+  REQUIRE(f.node->on_peer_batch(batch->data(), batch->size()).is_ok());
+  f.node->flush();
+  CHECK(f.host.of<MessageEv>(2).size() == 4);
+  CHECK(f.node->on_peer_batch("junk", 4).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("head sync finds a message nobody forwarded") {
+  NodeOptions o;
+  o.head_sync_ms = 1000;
+  o.gap.grace_ms = 50;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  std::vector<AppendOutcome> out;
+  REQUIRE(f.messages->append({{"g", "alice", "a", "lost", 0}}, &out).is_ok());
+  for (int i = 0; i < 40 && f.host.of<MessageEv>(2).empty(); ++i) {
+    f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
+    f.node->on_timer();
+  }
+  REQUIRE(f.host.of<MessageEv>(2).size() == 1);
+  CHECK(f.clock.now_ms() <= 1000 + 1100 + 50);
+}
+
+TEST_CASE("an epoch change makes subscribers resync") {
+  NodeOptions o;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  f.send(1, "c1", "before");
+  f.node->on_client_request(1, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  f.clock.advance(1500);
+  f.node->on_timer();  // learns epoch 1
+  REQUIRE(f.messages->reset_group("g").is_ok());
+  f.clock.advance(1500);
+  f.node->on_timer();
+  auto epochs = f.host.of<EpochEv>(1);
+  REQUIRE(epochs.size() == 1);
+  CHECK(epochs[0].epoch == 2);
+  // Resuming with the old epoch is told the new one and starts from 0.
+  f.node->on_client_request(1, ResumeReq{0, "g", 1, 1});
+  f.node->flush();
+  CHECK(f.host.of<EpochEv>(1).size() == 2);
+}
+
+TEST_CASE("pull mode: large busy groups get hints and pull from the tail") {
+  NodeOptions o;
+  o.policy.pull_min_members = 3;
+  o.policy.pull_enter_rate = 5;
+  o.policy.window_ms = 1000;
+  o.policy.min_dwell_ms = 0;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  for (int i = 0; i < 20; ++i) {
+    f.send(1, "c" + std::to_string(i), "m");
+    f.node->flush();
+    f.drain(2);
+    f.clock.advance(10);
+  }
+  CHECK(f.node->mode("g") == DeliveryMode::kPull);
+  auto modes = f.host.of<ModeEv>(2);
+  REQUIRE(modes.size() == 1);
+  const size_t pushed = f.host.of<MessageEv>(2).size();
+  CHECK(pushed < 20);
+  f.clock.advance(200);
+  f.node->on_timer();
+  REQUIRE_FALSE(f.host.of<PullHintEv>(2).empty());
+  f.node->on_client_request(2, PullReq{5, "g", pushed, 100});
+  f.node->flush();
+  auto pulls = f.host.of<PullResultEv>(2);
+  REQUIRE(pulls.size() == 1);
+  CHECK(pulls[0].messages.size() == 20 - pushed);
+  CHECK(pulls[0].messages.front()->msg_id == pushed + 1);
+  CHECK(pulls[0].head == 20);
+}
