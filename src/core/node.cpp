@@ -329,7 +329,19 @@ class Node::Impl {
     GroupState& g = groups_[group_id];
     g.epoch = heads[0].epoch;
     detector_.track(group_id, heads[0].head);
+    announce_interest(group_id);
     return &g;
+  }
+
+  // Peers that cached this group's route before this node had a member
+  // session forget it, so they forward to this node from now on rather than
+  // when their cache expires.
+  void announce_interest(const std::string& group_id) {
+    routes_.erase(group_id);
+    const Route* route = route_for(group_id);
+    if (!route || route->nodes.empty()) return;
+    Frame item = std::make_shared<const std::string>(detail::encode_interest_item(group_id));
+    for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, clock_.now_ms());
   }
 
   void drop_subscriber(const std::string& group_id, SessionId id) {
@@ -617,7 +629,11 @@ class Node::Impl {
     ++stats_.peer_batches_in;
     stats_.peer_messages_in += batch->messages.size();
     for (const MessagePtr& m : batch->messages) accept(m);
+    // A peer's user came or went, or a peer started following a group: the
+    // group's cached route is out of date.
+    for (const std::string& g : batch->interest) routes_.erase(g);
     for (const PresenceEv& p : batch->presence) {
+      if (!p.typing) routes_.erase(p.group_id);
       presence_.observe_remote(p, clock_.now_ms());
       deliver_presence_locally(p);
     }
@@ -632,7 +648,10 @@ class Node::Impl {
       ++stats_.store_errors;
       return;
     }
-    for (const std::string& g : *groups) broadcast_presence(PresenceEv{user, g, status, false, 0});
+    for (const std::string& g : *groups) {
+      routes_.erase(g);  // a member's node set changed
+      broadcast_presence(PresenceEv{user, g, status, false, 0});
+    }
   }
 
   void broadcast_presence(const PresenceEv& ev) {

@@ -9,7 +9,7 @@ namespace parley::detail {
 
 namespace {
 using Packer = msgpack::packer<StringBuffer>;
-enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1 };
+enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1, kInterestItem = 2 };
 
 Status bad(const std::string& what) {
   return error(Code::kInvalidArgument, "peer batch: " + what);
@@ -98,6 +98,15 @@ std::string encode_presence_item(const PresenceEv& p) {
   return std::move(buf.data);
 }
 
+std::string encode_interest_item(const std::string& group_id) {
+  StringBuffer buf;
+  Packer pk(buf);
+  pk.pack_array(2);
+  pk.pack_uint64(kInterestItem);
+  pack_str(pk, group_id);
+  return std::move(buf.data);
+}
+
 std::string encode_batch(const std::string& from, const std::vector<Frame>& items) {
   StringBuffer buf;
   size_t total = 32 + from.size();
@@ -141,6 +150,12 @@ Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limi
       PresenceEv p;
       PARLEY_TRY(decode_presence(v, limits, &p));
       batch.presence.push_back(std::move(p));
+    } else if (kind == kInterestItem) {
+      std::string group_id;
+      if (v.a.size != 2) return bad("an interest item has 2 elements");
+      PARLEY_TRY(v.str(1, &group_id));
+      PARLEY_TRY(validate_id(group_id, "group_id", limits));
+      batch.interest.push_back(std::move(group_id));
     } else {
       return bad(fmt::format("unknown item kind {}", kind));
     }

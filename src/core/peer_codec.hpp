@@ -4,6 +4,7 @@
 // batch := [1, from_node_id, [item, ...]]
 // item  := [0, group, msg_id, prev_msg_id, ts, user, contents(bin), client_msg_id]   a message
 //        | [1, user, group, status, typing(bool), expires_at_ms]                     presence
+//        | [2, group]                     the sender started following the group
 // Each item is encoded once and shared by every destination's batch.
 #pragma once
 
@@ -20,10 +21,12 @@ struct PeerBatch {
   std::string from;
   std::vector<MessagePtr> messages;
   std::vector<PresenceEv> presence;
+  std::vector<std::string> interest;  // groups the sender started following
 };
 
 std::string encode_message_item(const Message& m);
 std::string encode_presence_item(const PresenceEv& p);
+std::string encode_interest_item(const std::string& group_id);
 // Concatenates pre-encoded items into one batch.
 std::string encode_batch(const std::string& from, const std::vector<Frame>& items);
 // Parses and validates a batch from another node. Never throws.

@@ -5,11 +5,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "core/event_queue.hpp"
 #include "parley/memory_store.hpp"
 
 namespace parley::sim {
@@ -20,31 +20,6 @@ constexpr int64_t kChaosMs = 14000;   // traffic and faults
 constexpr int64_t kQuietMs = 6000;    // no faults, no traffic: everything must converge
 constexpr int64_t kBoundMs = 2000;    // delivery-time bound for continuously live devices
 constexpr int64_t kTurnMs = 1;        // a node's loop turn: inputs are flushed this much later
-
-// ---- event queue -----------------------------------------------------------
-
-class Scheduler {
- public:
-  void at(int64_t t, std::function<void()> fn) { q_.push(Event{t, seq_++, std::move(fn)}); }
-  bool run_next(ManualClock& clock, int64_t until) {
-    if (q_.empty() || q_.top().time > until) return false;
-    Event e = q_.top();
-    q_.pop();
-    clock.set(std::max(clock.now_ms(), e.time));
-    e.fn();
-    return true;
-  }
-
- private:
-  struct Event {
-    int64_t time;
-    uint64_t seq;
-    std::function<void()> fn;
-    bool operator<(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
-  };
-  std::priority_queue<Event> q_;
-  uint64_t seq_ = 0;
-};
 
 // ---- a message store that fails some appends and remembers commit times ----
 
@@ -748,7 +723,7 @@ class World {
   SimConfig config_;
   ManualClock clock_{0};
   Random rng_;
-  Scheduler sched_;
+  detail::EventQueue sched_;
   std::unique_ptr<MessageStore> messages_;
   std::unique_ptr<MembershipStore> membership_;
   std::unique_ptr<SessionDirectory> directory_;
