@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (doctest), the store conformance suite, the
+# cluster simulation (500 seeds) and its mutants, the kill -9 durability test;
+# then the unit tests and 100 simulation seeds again under ASan+UBSan.
+#   scripts/test.sh [--no-sanitizers]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+sanitize=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-sanitizers) sanitize=0 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+"$root/scripts/install-deps.sh"
+
+echo "== build (RelWithDebInfo)"
+"$root/scripts/build.sh" "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_BUILD_TESTS=ON
+echo "== tests"
+ctest --test-dir "$root/build" -j "$(nproc)" --output-on-failure --timeout 900
+
+if [ "$sanitize" -eq 1 ]; then
+  echo "== build (ASan+UBSan)"
+  "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON \
+    -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=100 -DPARLEY_SIM_SHARDS=2
+  echo "== tests under ASan+UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^durability/'
+fi
