@@ -46,9 +46,11 @@ class TempDb {
 };
 
 // The client_msg_id of the n-th message; both variants build it the same way.
-void set_key(std::string* key, uint64_t n) { key->assign("k").append(std::to_string(n)); }
+void set_key(std::string* key, uint64_t n) {
+  key->assign("k").append(std::to_string(n));
+}
 
-void BM_StoreAppend(benchmark::State& state) {
+void store_append(benchmark::State& state) {
   const auto batch_size = static_cast<size_t>(state.range(0));
   TempDb db;
   auto opened = parley::open_sqlite_store(db.path());
@@ -102,8 +104,7 @@ class BareDb {
       sqlite3_bind_int64(insert_, 3, static_cast<sqlite3_int64>(id - 1));
       sqlite3_bind_text(insert_, 4, "u", 1, SQLITE_STATIC);
       sqlite3_bind_text(insert_, 5, key->data(), static_cast<int>(key->size()), SQLITE_STATIC);
-      sqlite3_bind_blob(insert_, 6, contents.data(), static_cast<int>(contents.size()),
-                        SQLITE_STATIC);
+      sqlite3_bind_blob(insert_, 6, contents.data(), static_cast<int>(contents.size()), SQLITE_STATIC);
       if (!run(insert_)) return false;
     }
     return run(commit_);
@@ -126,7 +127,7 @@ class BareDb {
   bool ok_ = false;
 };
 
-void BM_BareInsert(benchmark::State& state) {
+void bare_insert(benchmark::State& state) {
   const auto batch_size = static_cast<size_t>(state.range(0));
   TempDb db;
   BareDb bare(db.path());
@@ -149,8 +150,8 @@ void batch_sizes(benchmark::internal::Benchmark* b) {
   b->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK(BM_StoreAppend)->Apply(batch_sizes);
-BENCHMARK(BM_BareInsert)->Apply(batch_sizes);
+BENCHMARK(store_append)->Apply(batch_sizes);
+BENCHMARK(bare_insert)->Apply(batch_sizes);
 
 // The console report, then the store/bare ratio of median time per batch
 // (of the single run's time when there is one repetition).
@@ -174,8 +175,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::printf("\n%-6s %12s %12s %8s %12s %12s %8s\n", "batch", "store real", "bare real", "ratio",
                 "store cpu", "bare cpu", "ratio");
     for (const auto& [batch, times] : medians_) {
-      auto store = times.find("BM_StoreAppend");
-      auto bare = times.find("BM_BareInsert");
+      auto store = times.find("store_append");
+      auto bare = times.find("bare_insert");
       if (store == times.end() || bare == times.end()) continue;
       const Times& s = store->second;
       const Times& b = bare->second;

@@ -30,8 +30,7 @@ struct GroupLog {
 
 class MemoryMessageStore final : public MessageStore {
  public:
-  Status append(const std::vector<AppendRequest>& requests,
-                std::vector<AppendOutcome>* out) override {
+  Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override {
     Batch batch;
     for (const AppendRequest& request : requests) {
       if (Status s = stage(request, &batch); !s) return s;
@@ -41,8 +40,7 @@ class MemoryMessageStore final : public MessageStore {
     return Status::ok();
   }
 
-  Status read(const std::string& group_id, uint64_t after, size_t limit,
-              std::vector<Message>* out) override {
+  Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override {
     auto it = groups_.find(group_id);
     if (it == groups_.end()) return Status::ok();
     const std::vector<Message>& messages = it->second.messages;
@@ -148,9 +146,7 @@ class MemoryMembershipStore final : public MembershipStore {
     return Status::ok();
   }
 
-  Result<bool> group_exists(const std::string& group_id) override {
-    return groups_.count(group_id) > 0;
-  }
+  Result<bool> group_exists(const std::string& group_id) override { return groups_.count(group_id) > 0; }
 
   Status add(const std::string& group_id, const std::string& user_id, Role role) override {
     if (Status s = require_ids(group_id, user_id); !s) return s;
@@ -164,8 +160,7 @@ class MemoryMembershipStore final : public MembershipStore {
   Status remove(const std::string& group_id, const std::string& user_id) override {
     auto it = groups_.find(group_id);
     if (it == groups_.end() || it->second.erase(user_id) == 0) {
-      return error(Code::kNotFound,
-                   "user '" + user_id + "' is not a member of group '" + group_id + "'");
+      return error(Code::kNotFound, "user '" + user_id + "' is not a member of group '" + group_id + "'");
     }
     auto user = groups_by_user_.find(user_id);
     user->second.erase(group_id);
@@ -187,8 +182,7 @@ class MemoryMembershipStore final : public MembershipStore {
     return std::vector<std::string>(it->second.begin(), it->second.end());
   }
 
-  Result<std::optional<Role>> role_of(const std::string& group_id,
-                                      const std::string& user_id) override {
+  Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) override {
     std::optional<Role> role;
     if (auto group = groups_.find(group_id); group != groups_.end()) {
       if (auto member = group->second.find(user_id); member != group->second.end()) {
@@ -213,8 +207,7 @@ class MemoryMembershipStore final : public MembershipStore {
 
 class MemorySessionDirectory final : public SessionDirectory {
  public:
-  Status put(const std::string& user_id, const std::string& node_id,
-             int64_t expires_at_ms) override {
+  Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) override {
     if (Status s = require_id(user_id, "user_id"); !s) return s;
     if (Status s = require_id(node_id, "node_id"); !s) return s;
     entries_[user_id][node_id] = expires_at_ms;

@@ -162,8 +162,7 @@ class Query {
   }
 
   Query& bind(int index, const std::string& text) {
-    return check(
-        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
+    return check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
   Query& bind_blob(int index, const std::string& bytes) {
     return check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC));
@@ -258,10 +257,8 @@ class SqliteStoreImpl final : public SqliteStore {
   int schema_version() const override { return schema_version_; }
   Status integrity_check() override;
 
-  Status append(const std::vector<AppendRequest>& requests,
-                std::vector<AppendOutcome>* out) override;
-  Status read(const std::string& group_id, uint64_t after, size_t limit,
-              std::vector<Message>* out) override;
+  Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override;
+  Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override;
   Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override;
   Result<uint64_t> reset_group(const std::string& group_id) override;
 
@@ -271,11 +268,9 @@ class SqliteStoreImpl final : public SqliteStore {
   Status remove(const std::string& group_id, const std::string& user_id) override;
   Result<std::vector<Member>> members(const std::string& group_id) override;
   Result<std::vector<std::string>> groups_of(const std::string& user_id) override;
-  Result<std::optional<Role>> role_of(const std::string& group_id,
-                                      const std::string& user_id) override;
+  Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) override;
 
-  Status put(const std::string& user_id, const std::string& node_id,
-             int64_t expires_at_ms) override;
+  Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) override;
   Status erase(const std::string& user_id, const std::string& node_id) override;
   Status refresh_node(const std::string& node_id, int64_t expires_at_ms) override;
   Status drop_node(const std::string& node_id) override;
@@ -363,8 +358,8 @@ Status Transaction::commit() {
 Result<sqlite3_stmt*> SqliteStoreImpl::statement(Sql sql) {
   sqlite3_stmt*& slot = stmts_[static_cast<size_t>(sql)];
   if (slot != nullptr) return slot;
-  const int rc = sqlite3_prepare_v3(db_, kSql[static_cast<size_t>(sql)], -1,
-                                    SQLITE_PREPARE_PERSISTENT, &slot, nullptr);
+  const int rc =
+      sqlite3_prepare_v3(db_, kSql[static_cast<size_t>(sql)], -1, SQLITE_PREPARE_PERSISTENT, &slot, nullptr);
   if (rc != SQLITE_OK) return sqlite_error(db_, rc, "prepare");
   return slot;
 }
@@ -405,8 +400,8 @@ Status SqliteStoreImpl::migrate() {
   if (!version) return version.status();
   if (*version > kSchemaVersion || *version < 0) {
     return error(Code::kInvalidArgument,
-                 fmt::format("database schema version {} is newer than this library's ({})",
-                             *version, kSchemaVersion));
+                 fmt::format("database schema version {} is newer than this library's ({})", *version,
+                             kSchemaVersion));
   }
   for (int64_t v = *version; v < kSchemaVersion; ++v) {
     if (Status s = exec(kMigrations[v]); !s) return s;
@@ -432,8 +427,7 @@ Status SqliteStoreImpl::integrity_check() {
 
 // --- MessageStore ---
 
-Status SqliteStoreImpl::append(const std::vector<AppendRequest>& requests,
-                               std::vector<AppendOutcome>* out) {
+Status SqliteStoreImpl::append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) {
   std::vector<AppendOutcome> outcomes(requests.size());
   Heads heads;
   Transaction tx(this);
@@ -447,8 +441,7 @@ Status SqliteStoreImpl::append(const std::vector<AppendRequest>& requests,
   return Status::ok();
 }
 
-Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads,
-                                   AppendOutcome* outcome) {
+Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, AppendOutcome* outcome) {
   if (Status s = require_id(request.group_id, "group_id"); !s) return s;
   if (Status s = require_id(request.user_id, "user_id"); !s) return s;
   auto found = heads->find(request.group_id);
@@ -502,10 +495,11 @@ Result<SqliteStoreImpl::HeadState> SqliteStoreImpl::load_head(const std::string&
 }
 
 Status SqliteStoreImpl::store_heads(const Heads& heads) {
-  for (const auto& [group_id, state] : heads) {
+  for (const auto& entry : heads) {  // not structured bindings: C++17 lambdas cannot capture them
+    const HeadState& state = entry.second;
     if (!state.advanced) continue;
     Status s = change(Sql::kUpsertHead, [&](Query& q) {
-      q.bind(1, group_id)
+      q.bind(1, entry.first)
           .bind(2, static_cast<int64_t>(state.head))
           .bind(3, static_cast<int64_t>(state.epoch));
     });
@@ -522,9 +516,8 @@ Result<Message> SqliteStoreImpl::find_by_dedup_key(const std::string& user_id,
       [&](const Query& q) { found = message_from(q); });
   if (!s) return s;
   if (!found) {
-    return error(Code::kInternal,
-                 fmt::format("append conflicted but no message has dedup key ({}, {})", user_id,
-                             client_msg_id));
+    return error(Code::kInternal, fmt::format("append conflicted but no message has dedup key ({}, {})",
+                                              user_id, client_msg_id));
   }
   return std::move(*found);
 }
@@ -534,18 +527,14 @@ Status SqliteStoreImpl::read(const std::string& group_id, uint64_t after, size_t
   std::vector<Message> messages;
   Status s = query(
       Sql::kSelectRange,
-      [&](Query& q) {
-        q.bind(1, group_id).bind(2, clamp_to_int64(after)).bind(3, clamp_to_int64(limit));
-      },
+      [&](Query& q) { q.bind(1, group_id).bind(2, clamp_to_int64(after)).bind(3, clamp_to_int64(limit)); },
       [&](const Query& q) { messages.push_back(message_from(q)); });
   if (!s) return s;
-  out->insert(out->end(), std::make_move_iterator(messages.begin()),
-              std::make_move_iterator(messages.end()));
+  out->insert(out->end(), std::make_move_iterator(messages.begin()), std::make_move_iterator(messages.end()));
   return Status::ok();
 }
 
-Status SqliteStoreImpl::heads(const std::vector<std::string>& group_ids,
-                              std::vector<GroupHead>* out) {
+Status SqliteStoreImpl::heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) {
   std::vector<GroupHead> result;
   result.reserve(group_ids.size());
   for (const std::string& group_id : group_ids) {
@@ -553,8 +542,7 @@ Status SqliteStoreImpl::heads(const std::vector<std::string>& group_ids,
     if (!state) return state.status();
     result.push_back({group_id, state->head, state->epoch});
   }
-  out->insert(out->end(), std::make_move_iterator(result.begin()),
-              std::make_move_iterator(result.end()));
+  out->insert(out->end(), std::make_move_iterator(result.begin()), std::make_move_iterator(result.end()));
   return Status::ok();
 }
 
@@ -597,8 +585,7 @@ Status SqliteStoreImpl::create_group(const std::string& group_id, const std::str
 Result<bool> SqliteStoreImpl::group_exists(const std::string& group_id) {
   bool exists = false;
   Status s = query(
-      Sql::kSelectGroup, [&](Query& q) { q.bind(1, group_id); },
-      [&](const Query&) { exists = true; });
+      Sql::kSelectGroup, [&](Query& q) { q.bind(1, group_id); }, [&](const Query&) { exists = true; });
   if (!s) return s;
   return exists;
 }
@@ -609,8 +596,7 @@ Status SqliteStoreImpl::add(const std::string& group_id, const std::string& user
   int changed = 0;
   Status s = change(
       Sql::kUpsertMember,
-      [&](Query& q) { q.bind(1, group_id).bind(2, user_id).bind(3, static_cast<int64_t>(role)); },
-      &changed);
+      [&](Query& q) { q.bind(1, group_id).bind(2, user_id).bind(3, static_cast<int64_t>(role)); }, &changed);
   if (!s) return s;
   if (changed == 0) {
     return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
@@ -624,8 +610,7 @@ Status SqliteStoreImpl::remove(const std::string& group_id, const std::string& u
       Sql::kDeleteMember, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); }, &removed);
   if (!s) return s;
   if (removed == 0) {
-    return error(Code::kNotFound,
-                 fmt::format("user '{}' is not a member of group '{}'", user_id, group_id));
+    return error(Code::kNotFound, fmt::format("user '{}' is not a member of group '{}'", user_id, group_id));
   }
   return Status::ok();
 }
@@ -668,8 +653,7 @@ Result<std::optional<Role>> SqliteStoreImpl::role_of(const std::string& group_id
 
 // --- SessionDirectory ---
 
-Status SqliteStoreImpl::put(const std::string& user_id, const std::string& node_id,
-                            int64_t expires_at_ms) {
+Status SqliteStoreImpl::put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) {
   if (Status s = require_id(user_id, "user_id"); !s) return s;
   if (Status s = require_id(node_id, "node_id"); !s) return s;
   return change(Sql::kUpsertSession,
@@ -710,8 +694,8 @@ Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const std::string& path,
                                                        const SqliteOptions& options) {
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, flags,
-                                 options.vfs.empty() ? nullptr : options.vfs.c_str());
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, flags, options.vfs.empty() ? nullptr : options.vfs.c_str());
   // The store owns the handle from here, even a failed one (closing it is
   // the only cleanup SQLite asks for).
   auto store = std::make_unique<SqliteStoreImpl>(db);

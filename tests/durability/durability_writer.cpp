@@ -39,8 +39,8 @@ std::vector<parley::AppendRequest> next_batch(parley::Random& random, const std:
     r.user_id = "writer";
     r.timestamp_ms = static_cast<int64_t>(*counter);
     const bool resend = !acknowledged.empty() && random.chance(0.05);
-    r.client_msg_id = resend ? acknowledged[random.below(acknowledged.size())]
-                             : prefix + std::to_string((*counter)++);
+    r.client_msg_id =
+        resend ? acknowledged[random.below(acknowledged.size())] : prefix + std::to_string((*counter)++);
     r.contents = std::string(random.range(0, 300), 'a' + static_cast<char>(random.below(26)));
   }
   return batch;
@@ -63,14 +63,12 @@ int main(int argc, char** argv) {
   uint64_t counter = 0;
   std::vector<std::string> acknowledged;
   for (;;) {
-    const std::vector<parley::AppendRequest> batch =
-        next_batch(random, prefix, &counter, acknowledged);
+    const std::vector<parley::AppendRequest> batch = next_batch(random, prefix, &counter, acknowledged);
     std::vector<parley::AppendOutcome> out;
     if (parley::Status s = store.append(batch, &out); !s) return fail(s);
     for (const parley::AppendOutcome& o : out) {
       std::printf("ack %s %llu %s\n", o.message.group_id.c_str(),
-                  static_cast<unsigned long long>(o.message.msg_id),
-                  o.message.client_msg_id.c_str());
+                  static_cast<unsigned long long>(o.message.msg_id), o.message.client_msg_id.c_str());
       if (!o.duplicate) acknowledged.push_back(o.message.client_msg_id);
     }
     std::fflush(stdout);

@@ -127,8 +127,8 @@ std::string record(const Ack& ack, Acked* acked) {
   auto [it, inserted] =
       acked->try_emplace(ack.group_id).first->second.try_emplace(ack.msg_id, ack.client_msg_id);
   if (inserted || it->second == ack.client_msg_id) return "";
-  return "acks disagree on " + ack.group_id + "/" + std::to_string(ack.msg_id) + ": '" +
-         it->second + "' vs '" + ack.client_msg_id + "'";
+  return "acks disagree on " + ack.group_id + "/" + std::to_string(ack.msg_id) + ": '" + it->second +
+         "' vs '" + ack.client_msg_id + "'";
 }
 
 std::string check_group(parley::SqliteStore& store, const std::string& group_id,
@@ -140,22 +140,19 @@ std::string check_group(parley::SqliteStore& store, const std::string& group_id,
   const std::string where = "group " + group_id + ": ";
   if (heads[0].epoch != 1) return where + "epoch " + std::to_string(heads[0].epoch);
   if (messages.size() != heads[0].head) {
-    return where + std::to_string(messages.size()) + " messages, head " +
-           std::to_string(heads[0].head);
+    return where + std::to_string(messages.size()) + " messages, head " + std::to_string(heads[0].head);
   }
   for (size_t i = 0; i < messages.size(); ++i) {
     const parley::Message& m = messages[i];
     if (m.msg_id != i + 1)
       return where + "id " + std::to_string(m.msg_id) + " at position " + std::to_string(i + 1);
-    if (!keys->insert(m.client_msg_id).second)
-      return where + "key stored twice: " + m.client_msg_id;
+    if (!keys->insert(m.client_msg_id).second) return where + "key stored twice: " + m.client_msg_id;
   }
   for (const auto& [msg_id, key] : acked) {
-    if (msg_id > messages.size())
-      return where + "acknowledged id " + std::to_string(msg_id) + " lost";
+    if (msg_id > messages.size()) return where + "acknowledged id " + std::to_string(msg_id) + " lost";
     if (messages[msg_id - 1].client_msg_id != key) {
-      return where + "id " + std::to_string(msg_id) + " holds '" +
-             messages[msg_id - 1].client_msg_id + "', acknowledged as '" + key + "'";
+      return where + "id " + std::to_string(msg_id) + " holds '" + messages[msg_id - 1].client_msg_id +
+             "', acknowledged as '" + key + "'";
     }
   }
   return "";
@@ -180,8 +177,8 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 }
 
 // One round: returns "" or what went wrong.
-std::string run_round(const std::string& writer_exe, const std::string& db_path, uint64_t seed,
-                      size_t target, Acked* acked, size_t* acked_this_round) {
+std::string run_round(const std::string& writer_exe, const std::string& db_path, uint64_t seed, size_t target,
+                      Acked* acked, size_t* acked_this_round) {
   std::vector<Ack> acks;
   Writer writer(writer_exe, db_path, seed);
   if (!writer.started()) return "could not start the writer";
@@ -204,8 +201,8 @@ int main(int argc, char** argv) {
   }
   const uint64_t seed = env_or("PARLEY_DURABILITY_SEED", std::random_device{}());
   const uint64_t rounds = env_or("PARLEY_DURABILITY_ROUNDS", 100);
-  std::printf("durability/sqlite_kill9: seed %llu, %llu rounds\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(rounds));
+  std::printf("durability/sqlite_kill9: seed %llu, %llu rounds\n", static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(rounds));
   std::fflush(stdout);
 
   std::string dir = std::filesystem::temp_directory_path().string() + "/parley-kill9-XXXXXX";

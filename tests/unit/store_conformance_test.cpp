@@ -47,7 +47,9 @@ class TempDir {
   std::string path_;
 };
 
-void require_ok(const Status& s) { REQUIRE_MESSAGE(s.is_ok(), s.to_string()); }
+void require_ok(const Status& s) {
+  REQUIRE_MESSAGE(s.is_ok(), s.to_string());
+}
 
 template <typename T>
 T value_of(Result<T> r) {
@@ -55,8 +57,7 @@ T value_of(Result<T> r) {
   return std::move(r.value());
 }
 
-std::unique_ptr<SqliteStore> open_store(const std::string& path,
-                                        const SqliteOptions& options = {}) {
+std::unique_ptr<SqliteStore> open_store(const std::string& path, const SqliteOptions& options = {}) {
   return value_of(open_sqlite_store(path, options));
 }
 
@@ -78,9 +79,8 @@ struct SqliteStores {
   SessionDirectory& directory() { return *store; }
 };
 
-AppendRequest request(const std::string& group, const std::string& user,
-                      const std::string& client_msg_id, const std::string& contents = "hi",
-                      int64_t timestamp_ms = 1000) {
+AppendRequest request(const std::string& group, const std::string& user, const std::string& client_msg_id,
+                      const std::string& contents = "hi", int64_t timestamp_ms = 1000) {
   return AppendRequest{group, user, client_msg_id, contents, timestamp_ms};
 }
 
@@ -106,12 +106,14 @@ GroupHead head_of(MessageStore& log, const std::string& group) {
 
 std::vector<uint64_t> ids_of(const std::vector<Message>& messages) {
   std::vector<uint64_t> ids;
+  ids.reserve(messages.size());
   for (const Message& m : messages) ids.push_back(m.msg_id);
   return ids;
 }
 
 std::vector<uint64_t> ids_of(const std::vector<AppendOutcome>& outcomes) {
   std::vector<uint64_t> ids;
+  ids.reserve(outcomes.size());
   for (const AppendOutcome& o : outcomes) ids.push_back(o.message.msg_id);
   return ids;
 }
@@ -137,8 +139,7 @@ void check_same(const Message& a, const Message& b) {
 }
 
 std::vector<std::vector<std::string>> nodes_of(SessionDirectory& directory,
-                                               const std::vector<std::string>& users,
-                                               int64_t now_ms) {
+                                               const std::vector<std::string>& users, int64_t now_ms) {
   std::vector<std::vector<std::string>> out{{"stale"}};
   require_ok(directory.nodes_of(users, now_ms, &out));
   REQUIRE(out.size() == users.size());
@@ -200,8 +201,7 @@ TEST_CASE_TEMPLATE("store: a batch with a bad request stores nothing", T, ALL_ST
     std::vector<AppendOutcome> out(1);
     out[0].message.contents = "untouched";
     const Status s = log.append(
-        {request("g", "ann", "c1"), request("new", "bob", "c2"), bad, request("g", "cy", "")},
-        &out);
+        {request("g", "ann", "c1"), request("new", "bob", "c2"), bad, request("g", "cy", "")}, &out);
     CHECK(s.code() == Code::kInvalidArgument);
     REQUIRE(out.size() == 1);
     CHECK(out[0].message.contents == "untouched");
@@ -210,8 +210,7 @@ TEST_CASE_TEMPLATE("store: a batch with a bad request stores nothing", T, ALL_ST
   CHECK(read_all(log, "new").empty());
   CHECK(head_of(log, "new").epoch == 0);
   // The keys of the failed batch were not recorded.
-  std::vector<AppendOutcome> out =
-      append_ok(log, {request("g", "ann", "c1"), request("new", "bob", "c2")});
+  std::vector<AppendOutcome> out = append_ok(log, {request("g", "ann", "c1"), request("new", "bob", "c2")});
   CHECK_FALSE(out[0].duplicate);
   CHECK_FALSE(out[1].duplicate);
   CHECK(out[0].message.msg_id == 2);
@@ -231,8 +230,8 @@ TEST_CASE_TEMPLATE("store: duplicates within one batch", T, ALL_STORES) {
                      });
   CHECK(ids_of(out) == std::vector<uint64_t>{1, 1, 2, 3, 4, 1});
   CHECK(std::vector<bool>{out[0].duplicate, out[1].duplicate, out[2].duplicate, out[3].duplicate,
-                          out[4].duplicate, out[5].duplicate} ==
-        std::vector<bool>{false, true, false, false, false, true});
+                          out[4].duplicate,
+                          out[5].duplicate} == std::vector<bool>{false, true, false, false, false, true});
   check_same(out[1].message, out[0].message);
   check_same(out[5].message, out[0].message);
   CHECK(out[1].message.contents == "first");
@@ -247,13 +246,12 @@ TEST_CASE_TEMPLATE("store: a resend in a later batch returns the original", T, A
   append_ok(log, {request("g", "bob", "")});
 
   const std::vector<AppendOutcome> out = append_ok(
-      log,
-      {
-          request("g", "cy", "k"),
-          request("g", "ann", "c1", "second", 20),
-          request("other", "ann", "c1", "elsewhere", 30),  // the key is per user, not per group
-          request("g", "dee", ""),
-      });
+      log, {
+               request("g", "cy", "k"),
+               request("g", "ann", "c1", "second", 20),
+               request("other", "ann", "c1", "elsewhere", 30),  // the key is per user, not per group
+               request("g", "dee", ""),
+           });
   CHECK(ids_of(out) == std::vector<uint64_t>{3, 1, 1, 4});
   CHECK(out[1].duplicate);
   CHECK(out[2].duplicate);
@@ -268,8 +266,8 @@ TEST_CASE_TEMPLATE("store: a resend in a later batch returns the original", T, A
 TEST_CASE_TEMPLATE("store: read ranges and limits", T, ALL_STORES) {
   T stores;
   MessageStore& log = stores.log();
-  std::vector<AppendRequest> batch;
-  for (int i = 0; i < 6; ++i) batch.push_back(request("g", "ann", "", std::to_string(i)));
+  std::vector<AppendRequest> batch(6, request("g", "ann", ""));
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].contents = std::to_string(i);
   append_ok(log, batch);
 
   const auto read = [&](uint64_t after, size_t limit) {
@@ -328,8 +326,7 @@ TEST_CASE_TEMPLATE("store: reset starts a new epoch and forgets the history", T,
   T stores;
   MessageStore& log = stores.log();
   CHECK(head_of(log, "g").epoch == 0);
-  append_ok(log, {request("g", "ann", "c1", "old"), request("g", "ann", ""),
-                  request("keep", "ann", "k1")});
+  append_ok(log, {request("g", "ann", "c1", "old"), request("g", "ann", ""), request("keep", "ann", "k1")});
   CHECK(head_of(log, "g").epoch == 1);
   CHECK(head_of(log, "g").head == 2);
 
@@ -390,6 +387,7 @@ TEST_CASE_TEMPLATE("store: add, change and remove members", T, ALL_STORES) {
 
   const std::vector<Member> members = value_of(m.members("g"));
   std::vector<std::string> names;
+  names.reserve(members.size());
   for (const Member& member : members) names.push_back(member.user_id);
   CHECK(names == std::vector<std::string>{"Bob", "amy", "owner", "zed", "\xc3\xa9mile"});
   CHECK(members[0].role == Role::kOwner);
@@ -549,7 +547,9 @@ TEST_CASE("sqlite store: schema version 1, WAL, integrity ok") {
 }
 
 // The code of a failed open of `path` (kOk if it opened).
-Code open_error(const std::string& path) { return open_sqlite_store(path).status().code(); }
+Code open_error(const std::string& path) {
+  return open_sqlite_store(path).status().code();
+}
 
 TEST_CASE("sqlite store: files it cannot use are refused") {
   TempDir dir;
@@ -579,8 +579,8 @@ TEST_CASE("sqlite store: an append that fails midway is rolled back") {
       "BEGIN SELECT RAISE(ABORT, 'boom refused'); END");
 
   std::vector<AppendOutcome> out;
-  const Status st = s->append(
-      {request("g", "ann", "c1"), request("h", "bob", "c2"), request("g", "cy", "", "boom")}, &out);
+  const Status st =
+      s->append({request("g", "ann", "c1"), request("h", "bob", "c2"), request("g", "cy", "", "boom")}, &out);
   CHECK(st.code() == Code::kInternal);
   CHECK(st.message().find("boom refused") != std::string::npos);
   CHECK(out.empty());
@@ -682,7 +682,7 @@ TEST_CASE("sqlite store: two processes appending to one group get dense ids") {
 
   std::unique_ptr<SqliteStore> s = open_store(path);
   const std::vector<Message> messages = read_all(*s, "g");
-  CHECK(ids_of(messages) == one_to(2 * kEach));
+  CHECK(ids_of(messages) == one_to(uint64_t{2} * kEach));
   // Each writer's messages are all there, in the order it sent them.
   std::map<std::string, int> next;
   for (const Message& m : messages) {
@@ -711,7 +711,9 @@ struct CountingFile {
   sqlite3_file* real;
 };
 
-sqlite3_file* real_file(sqlite3_file* f) { return reinterpret_cast<CountingFile*>(f)->real; }
+sqlite3_file* real_file(sqlite3_file* f) {
+  return reinterpret_cast<CountingFile*>(f)->real;
+}
 
 // Forward<decltype(&sqlite3_io_methods::xRead), &sqlite3_io_methods::xRead>::call
 // passes the call on to the real file.
@@ -787,9 +789,8 @@ void install_counting_vfs() {
 }
 
 // Syncs done by one append of `batch_size` new messages.
-int syncs_for_append(SqliteStore& s, int batch_size) {
-  std::vector<AppendRequest> batch;
-  for (int i = 0; i < batch_size; ++i) batch.push_back(request("g", "u", ""));
+int syncs_for_append(SqliteStore& s, size_t batch_size) {
+  const std::vector<AppendRequest> batch(batch_size, request("g", "u", ""));
   const int before = sync_count().syncs;
   append_ok(s, batch);
   return sync_count().syncs - before;
