@@ -169,7 +169,7 @@ TEST_CASE("resume delivers what was missed, then Resumed, then live messages") {
   CHECK(resumed_before_live);
 }
 
-TEST_CASE("a session that falls behind is told so and closed; others are unaffected") {
+TEST_CASE("a session that falls behind is told so and closed, and others are unaffected") {
   NodeOptions o;
   o.session_queue_bytes = 4096;
   Fixture f(o);
@@ -191,7 +191,7 @@ TEST_CASE("a session that falls behind is told so and closed; others are unaffec
   CHECK(f.node->stats().fell_behind == 1);
 }
 
-TEST_CASE("offline members are notified; online ones are not") {
+TEST_CASE("offline members are notified, online ones are not") {
   Fixture f;
   REQUIRE(f.node->open_session(1, "alice").is_ok());
   REQUIRE(f.node->open_session(2, "bob").is_ok());
@@ -250,7 +250,7 @@ TEST_CASE("presence updates reach online co-members who asked, and typing is thr
   CHECK(f.node->presence_of("alice") == PresenceStatus::kOnline);
 }
 
-TEST_CASE("messages from a peer are delivered in order; a lost one is caught up from the store") {
+TEST_CASE("messages from a peer are delivered in order and a lost one is caught up from the store") {
   NodeOptions o;
   o.gap.grace_ms = 100;
   Fixture f(o);
