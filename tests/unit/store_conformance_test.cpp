@@ -299,7 +299,7 @@ TEST_CASE_TEMPLATE("store: read ranges and limits", T, ALL_STORES) {
   CHECK(unknown.empty());
 }
 
-TEST_CASE_TEMPLATE("store: heads in the order asked; unknown groups are 0/0", T, ALL_STORES) {
+TEST_CASE_TEMPLATE("store: heads in the order asked, unknown groups are 0/0", T, ALL_STORES) {
   T stores;
   MessageStore& log = stores.log();
   append_ok(log, {request("a", "u", ""), request("b", "u", ""), request("b", "u", "")});
@@ -356,7 +356,7 @@ TEST_CASE_TEMPLATE("store: reset starts a new epoch and forgets the history", T,
 
 // --- MembershipStore ---
 
-TEST_CASE_TEMPLATE("store: create a group; its owner is its first member", T, ALL_STORES) {
+TEST_CASE_TEMPLATE("store: create a group, its owner is its first member", T, ALL_STORES) {
   T stores;
   MembershipStore& m = stores.membership();
   CHECK_FALSE(value_of(m.group_exists("g")));
@@ -435,7 +435,7 @@ TEST_CASE_TEMPLATE("store: directory entries expire at their time", T, ALL_STORE
   CHECK(nodes_of(d, {}, 0).empty());
 }
 
-TEST_CASE_TEMPLATE("store: put sets an entry's expiry; erase removes one entry", T, ALL_STORES) {
+TEST_CASE_TEMPLATE("store: put sets an entry's expiry, erase removes one entry", T, ALL_STORES) {
   T stores;
   SessionDirectory& d = stores.directory();
   require_ok(d.put("u1", "n1", 100));
@@ -798,7 +798,7 @@ int syncs_for_append(SqliteStore& s, size_t batch_size) {
 
 }  // namespace
 
-TEST_CASE("sqlite store: Sync::kFull syncs once per batch; kNormal does not sync commits") {
+TEST_CASE("sqlite store: Sync::kFull syncs once per batch, kNormal does not sync commits") {
   install_counting_vfs();
   TempDir dir;
   SqliteOptions options;
