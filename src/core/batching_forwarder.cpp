@@ -25,8 +25,9 @@ void BatchingForwarder::enqueue(const std::string& dest, const Frame& item, int6
   auto [it, inserted] = dests_.try_emplace(dest);
   Dest& d = it->second;
   if (inserted) d.next_flush = now_ms + static_cast<int64_t>(random_.below(options_.period_ms + 1));
-  if (d.next_flush <= now_ms) {
-    // An idle queue keeps its phase: the next flush is the next tick of it.
+  if (d.queue.empty() && d.next_flush <= now_ms) {
+    // An idle queue keeps its phase: its first item waits for the next tick.
+    // (A non-empty queue past its tick is flushed by the next poll.)
     d.next_flush += ((now_ms - d.next_flush) / options_.period_ms + 1) * options_.period_ms;
   }
   d.queue.push_back(item);
@@ -78,7 +79,12 @@ void BatchingForwarder::done(const std::string& dest, Dest& d, int64_t now_ms) {
   d.timeout_at = 0;
   d.retry_at = 0;
   const bool full = d.queue.size() >= options_.max_items || d.queued_bytes >= options_.max_bytes;
-  if (options_.mode == Mode::kAdaptive || full) flush(dest, d, now_ms);
+  if (options_.mode == Mode::kAdaptive || full) {
+    flush(dest, d, now_ms);
+  } else if (d.next_flush <= now_ms) {  // the tick passed while the call was out
+    d.next_flush = now_ms + jittered_period();
+    flush(dest, d, now_ms);
+  }
 }
 
 void BatchingForwarder::fail(const std::string& dest, Dest& d, int64_t now_ms) {
@@ -113,7 +119,7 @@ void BatchingForwarder::poll(int64_t now_ms) {
       fail(dest, d, now_ms);
     }
     if (d.retry_at != 0 && d.retry_at <= now_ms) transmit(dest, d, now_ms);
-    if (options_.mode == Mode::kFixed && d.next_flush <= now_ms) {
+    if (options_.mode == Mode::kFixed && !d.busy && d.next_flush <= now_ms) {
       d.next_flush = now_ms + jittered_period();
       flush(dest, d, now_ms);
     }
@@ -125,7 +131,7 @@ int64_t BatchingForwarder::next_deadline() const {
   for (const auto& [dest, d] : dests_) {
     if (d.timeout_at != 0) t = std::min(t, d.timeout_at);
     if (d.retry_at != 0) t = std::min(t, d.retry_at);
-    if (options_.mode == Mode::kFixed && !d.queue.empty()) t = std::min(t, d.next_flush);
+    if (options_.mode == Mode::kFixed && !d.busy && !d.queue.empty()) t = std::min(t, d.next_flush);
   }
   return t;
 }

@@ -35,14 +35,21 @@ struct Session {
   // Messages queued but not yet written, by the queued_total they end at.
   std::deque<std::pair<uint64_t, MessagePtr>> undrained;
   bool presence_sub = false;
-  bool closing = false;
+  bool dirty = false;  // has frames to write at the end of the turn
 
   size_t pending_bytes() const { return outbox_bytes + unacked; }
 };
 
+// Pointers into the node's session and subscription maps (stable: they are
+// node-based), so fan-out does no lookups. drop_subscriber keeps them valid.
+struct Subscriber {
+  Session* session;
+  Subscription* sub;
+};
+
 struct GroupState {
   uint64_t epoch = 0;
-  std::vector<SessionId> subscribers;
+  std::vector<Subscriber> subscribers;
   bool hint_pending = false;
   int64_t next_hint_at = 0;
 };
@@ -146,7 +153,6 @@ class Node::Impl {
     }
     sessions_.erase(it);
     pump_set_.erase(id);
-    dirty_.erase(id);
   }
 
   void on_client_frame(SessionId id, const void* data, size_t size) {
@@ -247,7 +253,7 @@ class Node::Impl {
       detector_.note_head(r.group_id, heads[0].head, clock_.now_ms());
     }
     auto [it, inserted] = s.subs.try_emplace(r.group_id);
-    if (inserted) group.subscribers.push_back(s.id);
+    if (inserted) group.subscribers.push_back({&s, &it->second});
     Subscription& sub = it->second;
     sub.cursor = after;
     sub.paused = policy_.mode(r.group_id) == DeliveryMode::kPull;
@@ -347,8 +353,9 @@ class Node::Impl {
   void drop_subscriber(const std::string& group_id, SessionId id) {
     auto it = groups_.find(group_id);
     if (it == groups_.end()) return;
-    std::vector<SessionId>& subs = it->second.subscribers;
-    subs.erase(std::remove(subs.begin(), subs.end(), id), subs.end());
+    std::vector<Subscriber>& subs = it->second.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(), [id](const Subscriber& x) { return x.session->id == id; }),
+               subs.end());
     if (!subs.empty()) return;
     groups_.erase(it);
     detector_.untrack(group_id);
@@ -525,9 +532,9 @@ class Node::Impl {
   void fan_out(GroupState& g, MessageLog::Entry& entry) {
     const Message& m = *entry.message;
     std::vector<SessionId> behind;
-    for (SessionId id : g.subscribers) {
-      Session& s = sessions_.at(id);
-      Subscription& sub = s.subs.at(m.group_id);
+    for (const Subscriber& x : g.subscribers) {
+      Session& s = *x.session;
+      Subscription& sub = *x.sub;
       if (sub.paused) continue;
       if (opt_.mutations.no_gap_detection) {
         if (m.msg_id <= sub.cursor && !sub.resume_pending) continue;
@@ -536,7 +543,7 @@ class Node::Impl {
       }
       if (!entry.frame) entry.frame = encode(MessageEv{entry.message});
       if (s.pending_bytes() + entry.frame->size() > opt_.session_queue_bytes) {
-        behind.push_back(id);
+        behind.push_back(s.id);
         continue;
       }
       queue_message(s, entry);
@@ -548,9 +555,9 @@ class Node::Impl {
   void switch_mode(const std::string& group_id, GroupState& g, DeliveryMode mode) {
     ++stats_.mode_switches;
     Frame f = encode(ModeEv{group_id, mode, detector_.delivered(group_id)});
-    for (SessionId id : g.subscribers) {
-      Session& s = sessions_.at(id);
-      Subscription& sub = s.subs.at(group_id);
+    for (const Subscriber& x : g.subscribers) {
+      Session& s = *x.session;
+      Subscription& sub = *x.sub;
       // Either way the client drives the next step: it pulls, or it resumes.
       sub.paused = true;
       sub.resume_pending = false;
@@ -567,7 +574,7 @@ class Node::Impl {
       g.next_hint_at = now + opt_.pull_hint_ms;
       ++stats_.pull_hints;
       Frame f = encode(PullHintEv{group_id, detector_.delivered(group_id)});
-      for (SessionId id : g.subscribers) queue_frame(sessions_.at(id), f);
+      for (const Subscriber& x : g.subscribers) queue_frame(*x.session, f);
     }
   }
 
@@ -666,8 +673,8 @@ class Node::Impl {
     auto it = groups_.find(ev.group_id);
     if (it == groups_.end()) return;
     Frame f;
-    for (SessionId id : it->second.subscribers) {
-      Session& s = sessions_.at(id);
+    for (const Subscriber& x : it->second.subscribers) {
+      Session& s = *x.session;
       if (!s.presence_sub || s.user == ev.user_id) continue;
       if (!f) f = encode(ev);
       queue_frame(s, f);
@@ -731,7 +738,10 @@ class Node::Impl {
     s.outbox.push_back(f);
     s.outbox_bytes += f->size();
     s.queued_total += f->size();
-    dirty_.insert(s.id);
+    if (!s.dirty) {
+      s.dirty = true;
+      dirty_.push_back(s.id);
+    }
   }
 
   void queue_message(Session& s, const MessageLog::Entry& e) {
@@ -765,7 +775,10 @@ class Node::Impl {
 
   void write_outboxes() {
     for (SessionId id : dirty_) {
-      if (Session* s = session(id)) write_outbox(*s);
+      if (Session* s = session(id)) {
+        s->dirty = false;
+        write_outbox(*s);
+      }
     }
     dirty_.clear();
   }
@@ -836,8 +849,8 @@ class Node::Impl {
     log_.forget(h.group_id);
     policy_.forget(h.group_id);
     Frame f = encode(EpochEv{h.group_id, h.epoch, h.head});
-    for (SessionId id : g.subscribers) {
-      Session& s = sessions_.at(id);
+    for (const Subscriber& x : g.subscribers) {
+      Session& s = *x.session;
       s.subs.erase(h.group_id);
       queue_frame(s, f);
     }
@@ -878,7 +891,7 @@ class Node::Impl {
   std::unordered_map<std::string, Status> last_error_;
   std::vector<PendingSend> pending_;
   std::set<SessionId> pump_set_;
-  std::set<SessionId> dirty_;
+  std::vector<SessionId> dirty_;  // sessions with frames to write, each once
   int64_t next_head_sync_ = 0;
   int64_t next_dir_refresh_ = 0;
   int64_t retry_pump_at_ = 0;

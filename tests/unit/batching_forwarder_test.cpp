@@ -67,6 +67,25 @@ TEST_CASE("fixed: flushes on the period, at a per-destination phase") {
   CHECK(h.sent[0].items == 5);
 }
 
+TEST_CASE("fixed: a steady stream is flushed once per period, not postponed by new items") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kFixed;
+  o.period_ms = 50;
+  Harness h(o);
+  uint64_t id = 0;
+  for (int64_t t = 0; t < 2000; ++t) {  // one item per ms, answers after 2 ms
+    h.fwd.enqueue("b", item(++id), t);
+    h.fwd.poll(t);
+    if (!h.sent.empty() && t % 2 == 0) h.fwd.on_result("b", h.sent.back().call_id, true, t);
+  }
+  // 2000 ms at 50 ms +- 20 %: about 40 calls.
+  CHECK(h.sent.size() >= 33);
+  CHECK(h.sent.size() <= 50);
+  size_t items = 0;
+  for (const Sent& s : h.sent) items += s.items;
+  CHECK(items >= 1900);
+}
+
 TEST_CASE("fixed: a full queue flushes early") {
   BatchingForwarder::Options o;
   o.mode = BatchingForwarder::Mode::kFixed;
