@@ -35,7 +35,8 @@ struct Session {
   // Messages queued but not yet written, by the queued_total they end at.
   std::deque<std::pair<uint64_t, MessagePtr>> undrained;
   bool presence_sub = false;
-  bool dirty = false;  // has frames to write at the end of the turn
+  bool dirty = false;   // has frames to write at the end of the turn
+  bool behind = false;  // over its send-queue bound: cut off at the end of the turn
 
   size_t pending_bytes() const { return outbox_bytes + unacked; }
 };
@@ -255,7 +256,9 @@ class Node::Impl {
     auto [it, inserted] = s.subs.try_emplace(r.group_id);
     if (inserted) group.subscribers.push_back({&s, &it->second});
     Subscription& sub = it->second;
-    sub.cursor = after;
+    // Within one session nothing sent is lost, so a second resume (after a
+    // mode switch, or racing a pull answer) never sends anything twice.
+    sub.cursor = inserted ? after : std::max(after, sub.cursor);
     sub.paused = policy_.mode(r.group_id) == DeliveryMode::kPull;
     sub.resume_pending = true;
     sub.resume_rid = r.rid;
@@ -410,6 +413,7 @@ class Node::Impl {
     run_catch_ups();
     pump_sessions();
     send_hints();
+    cut_off_behind();
     write_outboxes();
     arm_timer();
   }
@@ -531,25 +535,19 @@ class Node::Impl {
 
   void fan_out(GroupState& g, MessageLog::Entry& entry) {
     const Message& m = *entry.message;
-    std::vector<SessionId> behind;
     for (const Subscriber& x : g.subscribers) {
       Session& s = *x.session;
       Subscription& sub = *x.sub;
-      if (sub.paused) continue;
+      if (sub.paused || s.behind) continue;
       if (opt_.mutations.no_gap_detection) {
         if (m.msg_id <= sub.cursor && !sub.resume_pending) continue;
       } else if (sub.cursor + 1 != m.msg_id || sub.resume_pending) {
         continue;  // already has it, or is catching up (the pump fills it)
       }
       if (!entry.frame) entry.frame = encode(MessageEv{entry.message});
-      if (s.pending_bytes() + entry.frame->size() > opt_.session_queue_bytes) {
-        behind.push_back(s.id);
-        continue;
-      }
       queue_message(s, entry);
       sub.cursor = std::max(sub.cursor, m.msg_id);
     }
-    for (SessionId id : behind) fell_behind(id);
   }
 
   void switch_mode(const std::string& group_id, GroupState& g, DeliveryMode mode) {
@@ -734,13 +732,20 @@ class Node::Impl {
 
   Frame encode(const ServerEvent& ev) { return std::make_shared<const std::string>(codec_->encode_event(ev)); }
 
+  // Every frame to a session goes through here, so this is where the
+  // session's send queue is bounded.
   void queue_frame(Session& s, const Frame& f) {
+    if (s.behind) return;
     s.outbox.push_back(f);
     s.outbox_bytes += f->size();
     s.queued_total += f->size();
     if (!s.dirty) {
       s.dirty = true;
       dirty_.push_back(s.id);
+    }
+    if (s.pending_bytes() > opt_.session_queue_bytes) {
+      s.behind = true;
+      behind_.push_back(s.id);
     }
   }
 
@@ -752,12 +757,21 @@ class Node::Impl {
 
   void queue_event(Session& s, const ServerEvent& ev) { queue_frame(s, encode(ev)); }
 
+  // Cuts off the sessions that went over their bound this turn: what they
+  // have not been handed is dropped (and notified), they are told, and closed.
+  void cut_off_behind() {
+    std::vector<SessionId> ids;
+    ids.swap(behind_);
+    for (SessionId id : ids) fell_behind(id);
+  }
+
   void fell_behind(SessionId id) {
     Session* s = session(id);
     if (!s) return;
     ++stats_.fell_behind;
     const size_t queued = s->pending_bytes();
-    write_outbox(*s);
+    s->outbox.clear();
+    s->outbox_bytes = 0;
     host_.send_to_session(id, {encode(FellBehindEv{queued})});
     Status reason = error(Code::kBackpressure,
                           fmt::format("session fell behind with {} bytes unwritten", queued));
@@ -891,7 +905,8 @@ class Node::Impl {
   std::unordered_map<std::string, Status> last_error_;
   std::vector<PendingSend> pending_;
   std::set<SessionId> pump_set_;
-  std::vector<SessionId> dirty_;  // sessions with frames to write, each once
+  std::vector<SessionId> dirty_;
+  std::vector<SessionId> behind_;  // sessions with frames to write, each once
   int64_t next_head_sync_ = 0;
   int64_t next_dir_refresh_ = 0;
   int64_t retry_pump_at_ = 0;

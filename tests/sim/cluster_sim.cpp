@@ -104,12 +104,20 @@ struct User {
 
 class World;
 
+// Checks each notification when it is made: none for a message that one of
+// the user's live sessions already holds.
+struct CheckingNotifier final : Notifier {
+  World* world = nullptr;
+  void notify(const Notification& n) override;
+};
+
 struct SimNode : NodeHost {
   World* world = nullptr;
   int index = 0;
   uint64_t gen = 0;
   bool up = false;
   std::unique_ptr<Node> node;
+  CheckingNotifier notifier;
   bool flush_scheduled = false;
   uint64_t timer_token = 0;
 
@@ -255,6 +263,7 @@ class World {
     for (int i = 0; i < n_nodes; ++i) {
       nodes_.push_back(std::make_unique<SimNode>());
       nd(i).world = this;
+      nd(i).notifier.world = this;
       nd(i).index = i;
       start_node(i);
     }
@@ -305,7 +314,7 @@ class World {
     o.policy.pull_exit_rate = 1.5;
     o.policy.window_ms = 3000;
     o.policy.min_dwell_ms = 2000;
-    o.session_queue_bytes = 48 * 1024;
+    o.session_queue_bytes = 8 * 1024;
     o.catch_up_page = 64;
     o.tail_per_group = 200;
     o.mutations = config_.mutations;
@@ -318,7 +327,7 @@ class World {
     n.up = true;
     n.flush_scheduled = false;
     n.node = std::make_unique<Node>(node_options(i),
-                                    NodeStores{store_, *membership_, *directory_}, n, clock_, nullptr,
+                                    NodeStores{store_, *membership_, *directory_}, n, clock_, &n.notifier,
                                     codec_);
     if (Status s = n.node->start(); !s) violation("start: " + s.to_string());
   }
@@ -620,11 +629,44 @@ class World {
       return;
     }
     if (e.code == Code::kUnavailable) return;
+    if (e.rid == 0 && e.group_id.empty() && e.code == Code::kBackpressure) {
+      ++result_.failure_reports;  // why this user's previous session was cut off
+      return;
+    }
     violation(fmt::format("{}: unexpected error {} for {}", d.name, Status(e.code, e.message).to_string(), e.group_id));
   }
 
   void handle(Device& d, const EpochEv& e) { violation(fmt::format("{}: unexpected epoch change of {}", d.name, e.group_id)); }
-  void handle(Device&, const PresenceEv&) {}
+  void handle(Device& d, const PresenceEv& e) {
+    ++result_.presence_updates;
+    if (!view_of(d, e.group_id)) return;
+    const auto& groups = users_[static_cast<size_t>(user_index(e.user_id))].groups;
+    if (std::find(groups.begin(), groups.end(), e.group_id) == groups.end()) {
+      violation(fmt::format("{}: presence of {} in {}, which {} is not a member of", d.name, e.user_id, e.group_id,
+                            e.user_id));
+    }
+  }
+
+ public:
+  void on_notification(const Notification& n) {
+    ++result_.notifications;
+    const int u = user_index(n.user_id);
+    if (u < 0) return violation("notification for unknown user " + n.user_id);
+    for (int di : users_[static_cast<size_t>(u)].devices) {
+      const Device& d = devices_[static_cast<size_t>(di)];
+      auto it = d.groups.find(n.group_id);
+      if (it == d.groups.end()) return violation(fmt::format("{} notified of {}, not its group", n.user_id, n.group_id));
+      if (d.connected && it->second.cursor >= n.msg_id) {
+        violation(fmt::format("{} notified of {}#{} that live device {} holds", n.user_id, n.group_id, n.msg_id,
+                              d.name));
+      }
+    }
+  }
+
+ private:
+  int user_index(const std::string& id) const {
+    return id.size() > 1 && id[0] == 'u' ? std::atoi(id.c_str() + 1) : -1;
+  }
   void handle(Device&, const FellBehindEv&) {}
 
   // ---- checks ----------------------------------------------------------------
@@ -747,6 +789,8 @@ class World {
   SimResult result_;
 };
 
+void CheckingNotifier::notify(const Notification& n) { world->on_notification(n); }
+
 void SimNode::send_to_session(SessionId session, const std::vector<Frame>& frames) {
   world->on_frames(*this, session, frames);
 }
@@ -762,9 +806,9 @@ std::string SimResult::summary() const {
   return fmt::format(
       "seed {}: {} nodes, {} users, {} devices, {} groups (largest {}), {} messages, {} deliveries, {} crashes, "
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} pulls, "
-      "{} cut off -> {}",
+      "{} cut off ({} told on reconnect), {} notifications, {} presence updates -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions, reconnects,
-      dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "", pulls, fell_behind,
+      dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "", pulls, fell_behind, failure_reports, notifications, presence_updates,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

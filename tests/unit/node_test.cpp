@@ -368,3 +368,20 @@ TEST_CASE("pull mode: large busy groups get hints and pull from the tail") {
   CHECK(pulls[0].messages.front()->msg_id == pushed + 1);
   CHECK(pulls[0].head == 20);
 }
+
+TEST_CASE("a second resume in the same session never sends a message twice") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  for (int i = 0; i < 5; ++i) f.send(1, "c" + std::to_string(i), "m");
+  f.node->flush();
+  REQUIRE(f.host.of<MessageEv>(2).size() == 5);
+  // The client resumes from an older point (its answer to a pull was in flight).
+  f.node->on_client_request(2, ResumeReq{0, "g", 2, 0});
+  f.send(1, "c5", "m");
+  f.node->flush();
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 6);
+  for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].message->msg_id == i + 1);
+}
