@@ -101,7 +101,8 @@ void BM_FanOut(benchmark::State& state) {
       node.flush();
     }
   }
-  if (host.frames < state.iterations() * kChunk * static_cast<uint64_t>(n)) state.SkipWithError("deliveries missing");
+  if (host.frames < state.iterations() * kChunk * static_cast<uint64_t>(n))
+    state.SkipWithError("deliveries missing");
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kChunk * n));
 }
 BENCHMARK(BM_FanOut)->Arg(10)->Arg(100)->Arg(1000)->ArgName("sessions");

@@ -57,11 +57,11 @@ Outcome run(BatchingForwarder::Mode mode, int rate) {
     const int64_t arrive = std::max(clock.now_ms() + kLinkUs, receiver_free_at);
     receiver_free_at = arrive + 20 + static_cast<int64_t>(b->messages.size());
     q.at(arrive, [&, b = std::move(b)] {
-      for (const MessagePtr& m : b->messages) added_ms.push_back((clock.now_ms() - sent_at[m->msg_id] - kLinkUs) / 1000.0);
+      for (const MessagePtr& m : b->messages)
+        added_ms.push_back((clock.now_ms() - sent_at[m->msg_id] - kLinkUs) / 1000.0);
     });
-    q.at(receiver_free_at + kLinkUs, [&, dest, call_id] {
-      fwd_ptr->on_result(dest, call_id, true, clock.now_ms());
-    });
+    q.at(receiver_free_at + kLinkUs,
+         [&, dest, call_id] { fwd_ptr->on_result(dest, call_id, true, clock.now_ms()); });
   });
   fwd_ptr = &fwd;
   const int64_t gap_us = 1000000 / rate;
@@ -94,12 +94,14 @@ Outcome run(BatchingForwarder::Mode mode, int rate) {
 }  // namespace
 
 int main() {
-  std::printf("%-9s %9s %8s %16s %14s %14s\n", "mode", "msgs/s", "calls", "msgs/call p50", "added p50 ms", "added p99 ms");
+  std::printf("%-9s %9s %8s %16s %14s %14s\n", "mode", "msgs/s", "calls", "msgs/call p50", "added p50 ms",
+              "added p99 ms");
   for (auto mode : {BatchingForwarder::Mode::kFixed, BatchingForwarder::Mode::kAdaptive}) {
     for (int rate : {1000, 10000, 100000}) {
       Outcome o = run(mode, rate);
-      std::printf("%-9s %9d %8llu %16.0f %14.2f %14.2f\n", mode == BatchingForwarder::Mode::kFixed ? "fixed" : "adaptive",
-                  rate, static_cast<unsigned long long>(o.calls), o.items_per_call_median, o.added_ms_p50,
+      std::printf("%-9s %9d %8llu %16.0f %14.2f %14.2f\n",
+                  mode == BatchingForwarder::Mode::kFixed ? "fixed" : "adaptive", rate,
+                  static_cast<unsigned long long>(o.calls), o.items_per_call_median, o.added_ms_p50,
                   o.added_ms_p99);
     }
   }

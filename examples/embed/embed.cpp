@@ -35,7 +35,8 @@ int main() {
   auto members = make_memory_membership_store();
   auto directory = make_memory_session_directory();
   check(members->create_group("general", "alice"), "create general");
-  for (const char* u : {"bob", "carol", "dave", "erin"}) check(members->add("general", u, Role::kMember), "join");
+  for (const char* u : {"bob", "carol", "dave", "erin"})
+    check(members->add("general", u, Role::kMember), "join");
   check(members->create_group("ops", "alice"), "create ops");
   check(members->add("ops", "dave", Role::kMember), "join ops");
 
@@ -52,17 +53,17 @@ int main() {
   auto on_event = [&](SessionId s, const ServerEvent& ev) {
     const auto& [user, node] = who[s];
     if (auto* m = std::get_if<MessageEv>(&ev)) {
-      std::printf("  [%5lld ms] %s -> %-6s %s#%llu from %s: \"%s\"\n", static_cast<long long>(cluster.now_ms()),
-                  node.c_str(), user.c_str(), m->message->group_id.c_str(),
-                  static_cast<unsigned long long>(m->message->msg_id), m->message->user_id.c_str(),
-                  m->message->contents.c_str());
+      std::printf("  [%5lld ms] %s -> %-6s %s#%llu from %s: \"%s\"\n",
+                  static_cast<long long>(cluster.now_ms()), node.c_str(), user.c_str(),
+                  m->message->group_id.c_str(), static_cast<unsigned long long>(m->message->msg_id),
+                  m->message->user_id.c_str(), m->message->contents.c_str());
     } else if (auto* a = std::get_if<AckEv>(&ev)) {
       std::printf("  [%5lld ms] %s -> %-6s ack %s = %s#%llu\n", static_cast<long long>(cluster.now_ms()),
                   node.c_str(), user.c_str(), a->client_msg_id.c_str(), a->group_id.c_str(),
                   static_cast<unsigned long long>(a->msg_id));
     } else if (auto* e = std::get_if<ErrorEv>(&ev)) {
-      std::printf("  [%5lld ms] %s -> %-6s error %s: %s\n", static_cast<long long>(cluster.now_ms()), node.c_str(),
-                  user.c_str(), code_name(e->code), e->message.c_str());
+      std::printf("  [%5lld ms] %s -> %-6s error %s: %s\n", static_cast<long long>(cluster.now_ms()),
+                  node.c_str(), user.c_str(), code_name(e->code), e->message.c_str());
     }
   };
   auto connect = [&](size_t node, const std::string& user) {

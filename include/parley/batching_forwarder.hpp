@@ -36,8 +36,8 @@ class BatchingForwarder {
   struct Options {
     Mode mode = Mode::kAdaptive;
     int64_t period_ms = 50;
-    double jitter = 0.2;             // each period is period_ms * (1 +- jitter)
-    size_t max_items = 512;          // early flush / batch size cap
+    double jitter = 0.2;     // each period is period_ms * (1 +- jitter)
+    size_t max_items = 512;  // early flush / batch size cap
     size_t max_bytes = 512 * 1024;
     int max_attempts = 4;            // sends of one batch before it is dropped
     int64_t backoff_ms = 50;         // first retry delay, doubled each time

@@ -29,7 +29,7 @@ class DeliveryPolicy {
     size_t pull_min_members = 100;
     double pull_enter_rate = 20.0;  // messages per second
     double pull_exit_rate = 5.0;
-    int64_t window_ms = 10000;      // split into kBuckets buckets
+    int64_t window_ms = 10000;  // split into kBuckets buckets
     int64_t min_dwell_ms = 5000;
   };
   static constexpr int kBuckets = 10;

@@ -32,9 +32,9 @@ struct CatchUpRequest {
 class GapDetector {
  public:
   struct Options {
-    int64_t grace_ms = 150;    // how long an early message waits for the gap to fill
-    int64_t retry_ms = 250;    // re-ask while a gap stays open (failed or short read)
-    size_t max_held = 1024;    // per group; overflow -> immediate catch-up
+    int64_t grace_ms = 150;  // how long an early message waits for the gap to fill
+    int64_t retry_ms = 250;  // re-ask while a gap stays open (failed or short read)
+    size_t max_held = 1024;  // per group; overflow -> immediate catch-up
   };
   enum class Offer { kDelivered, kDuplicate, kHeld, kOverflow, kUntracked };
 

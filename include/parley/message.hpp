@@ -16,22 +16,22 @@ namespace parley {
 
 struct Message {
   std::string group_id;
-  uint64_t msg_id = 0;       // 1, 2, 3 ... per group
-  uint64_t prev_msg_id = 0;  // msg_id - 1; carried so receivers can detect gaps
-  int64_t timestamp_ms = 0;  // server clock at append
-  std::string user_id;       // the sender
-  std::string contents;      // opaque bytes
-  std::string client_msg_id; // sender's idempotency key; may be empty (no dedup)
+  uint64_t msg_id = 0;        // 1, 2, 3 ... per group
+  uint64_t prev_msg_id = 0;   // msg_id - 1; carried so receivers can detect gaps
+  int64_t timestamp_ms = 0;   // server clock at append
+  std::string user_id;        // the sender
+  std::string contents;       // opaque bytes
+  std::string client_msg_id;  // sender's idempotency key; may be empty (no dedup)
 };
 
 using MessagePtr = std::shared_ptr<const Message>;
 
 // Size limits. Defaults suit chat; hosts may tighten or widen them.
 struct Limits {
-  size_t max_id_bytes = 128;          // group_id, user_id, client_msg_id, node ids
+  size_t max_id_bytes = 128;  // group_id, user_id, client_msg_id, node ids
   size_t max_contents_bytes = 64 * 1024;
-  size_t max_batch_messages = 4096;   // messages in one peer batch
-  size_t max_read_limit = 1000;       // messages in one read/pull answer
+  size_t max_batch_messages = 4096;  // messages in one peer batch
+  size_t max_read_limit = 1000;      // messages in one read/pull answer
 };
 
 // Checks an identifier: non-empty, at most limits.max_id_bytes, printable

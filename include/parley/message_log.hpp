@@ -34,8 +34,7 @@ class MessageLog {
     uint64_t store_reads = 0;
   };
 
-  MessageLog(MessageStore& store, size_t tail_per_group)
-      : store_(store), tail_per_group_(tail_per_group) {}
+  MessageLog(MessageStore& store, size_t tail_per_group) : store_(store), tail_per_group_(tail_per_group) {}
 
   // Adds the next message of its group (msg_id == cached head + 1, or the
   // tail restarts there).

@@ -81,10 +81,10 @@ namespace detail {
 // Deliberate bugs, for proving that the simulation's checker catches them.
 // Never set outside tests.
 struct Mutations {
-  bool no_gap_detection = false;  // deliver whatever arrives, in arrival order
-  bool no_head_sync = false;      // never learn heads from the store
-  bool no_dedup = false;          // append without the client's idempotency key
-  bool ack_before_commit = false; // acknowledge sends on receipt
+  bool no_gap_detection = false;   // deliver whatever arrives, in arrival order
+  bool no_head_sync = false;       // never learn heads from the store
+  bool no_dedup = false;           // append without the client's idempotency key
+  bool ack_before_commit = false;  // acknowledge sends on receipt
 };
 }  // namespace detail
 
@@ -95,28 +95,28 @@ struct NodeOptions {
   BatchingForwarder::Options forward;
   DeliveryPolicy::Options policy;
   Presence::Options presence;
-  size_t tail_per_group = 1024;           // messages cached per group
-  int64_t head_sync_ms = 1000;            // period of the group-head sync
-  int64_t directory_ttl_ms = 30000;       // session-directory entries; refreshed every third
-  int64_t route_ttl_ms = 1000;            // how long a group's route (peer nodes) is reused
-  size_t session_queue_bytes = 1 << 20;   // per-session bound on unwritten bytes
-  size_t catch_up_page = 256;             // messages per catch-up read
-  int64_t pull_hint_ms = 100;             // pull mode: hints per group at most this often
+  size_t tail_per_group = 1024;          // messages cached per group
+  int64_t head_sync_ms = 1000;           // period of the group-head sync
+  int64_t directory_ttl_ms = 30000;      // session-directory entries; refreshed every third
+  int64_t route_ttl_ms = 1000;           // how long a group's route (peer nodes) is reused
+  size_t session_queue_bytes = 1 << 20;  // per-session bound on unwritten bytes
+  size_t catch_up_page = 256;            // messages per catch-up read
+  int64_t pull_hint_ms = 100;            // pull mode: hints per group at most this often
   size_t notify_preview_bytes = 64;
-  uint64_t seed = 1;                      // for phases and jitter
+  uint64_t seed = 1;  // for phases and jitter
   detail::Mutations mutations;
 };
 
 struct NodeStats {
-  uint64_t sends = 0;             // sends received from clients
+  uint64_t sends = 0;  // sends received from clients
   uint64_t acks = 0;
   uint64_t duplicate_sends = 0;
   uint64_t send_errors = 0;
-  uint64_t commits = 0;           // store transactions (group commits)
-  uint64_t deliveries = 0;        // message frames queued to sessions
+  uint64_t commits = 0;     // store transactions (group commits)
+  uint64_t deliveries = 0;  // message frames queued to sessions
   uint64_t peer_batches_in = 0;
   uint64_t peer_messages_in = 0;
-  uint64_t catch_ups = 0;         // gap catch-up reads
+  uint64_t catch_ups = 0;  // gap catch-up reads
   uint64_t catch_up_messages = 0;
   uint64_t head_syncs = 0;
   uint64_t mode_switches = 0;

@@ -17,12 +17,12 @@
 namespace parley {
 
 struct Notification {
-  std::string user_id;     // who to notify
+  std::string user_id;  // who to notify
   std::string group_id;
   uint64_t msg_id = 0;
   std::string sender_id;
-  std::string preview;     // the first bytes of the contents
-  std::string reason;      // "offline", or why the user's session failed
+  std::string preview;  // the first bytes of the contents
+  std::string reason;   // "offline", or why the user's session failed
 };
 
 class Notifier {

@@ -71,8 +71,7 @@ struct PresenceReq {
   bool subscribe = true;
 };
 
-using ClientRequest =
-    std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq>;
+using ClientRequest = std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq>;
 
 // ---- node -> client ----
 
@@ -138,8 +137,8 @@ struct ErrorEv {
   std::string client_msg_id;
 };
 
-using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv,
-                                 PresenceEv, EpochEv, FellBehindEv, ErrorEv>;
+using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv, PresenceEv,
+                                 EpochEv, FellBehindEv, ErrorEv>;
 
 class ClientCodec {
  public:
@@ -150,8 +149,7 @@ class ClientCodec {
 
   // Parses one client frame. Malformed input: kInvalidArgument with a
   // message saying what is wrong. Never throws.
-  virtual Result<ClientRequest> decode_request(const void* data, size_t size,
-                                               const Limits& limits) const = 0;
+  virtual Result<ClientRequest> decode_request(const void* data, size_t size, const Limits& limits) const = 0;
   virtual std::string encode_event(const ServerEvent& event) const = 0;
 
   // The other direction, for clients and tests.

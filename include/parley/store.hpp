@@ -58,8 +58,7 @@ class MessageStore {
   // batch or before - is not stored again; its outcome is the original
   // message with duplicate = true. On success *out holds one outcome per
   // request. A group appended to for the first time gets epoch 1.
-  virtual Status append(const std::vector<AppendRequest>& requests,
-                        std::vector<AppendOutcome>* out) = 0;
+  virtual Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) = 0;
 
   // Messages of `group` with msg_id > after, ascending, at most `limit`.
   // Appends to *out (does not clear it). Unknown group: ok, nothing added.
@@ -68,8 +67,7 @@ class MessageStore {
 
   // Head and epoch of each group, in the order asked. Unknown groups get
   // head 0, epoch 0.
-  virtual Status heads(const std::vector<std::string>& group_ids,
-                       std::vector<GroupHead>* out) = 0;
+  virtual Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) = 0;
 
   // Forgets a group's history and starts a new epoch (as after restoring a
   // backup or losing data): head becomes 0, epoch increases. Returns the new
@@ -103,8 +101,7 @@ class MembershipStore {
   // Groups of a user, sorted.
   virtual Result<std::vector<std::string>> groups_of(const std::string& user_id) = 0;
   // The user's role, or nullopt if not a member (or no such group).
-  virtual Result<std::optional<Role>> role_of(const std::string& group_id,
-                                              const std::string& user_id) = 0;
+  virtual Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) = 0;
 };
 
 // user -> nodes hosting at least one live session of that user. Entries
@@ -118,8 +115,7 @@ class SessionDirectory {
 
   // Records that `node_id` hosts a session of `user_id` until expires_at_ms
   // (inserts or extends).
-  virtual Status put(const std::string& user_id, const std::string& node_id,
-                     int64_t expires_at_ms) = 0;
+  virtual Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) = 0;
   // Removes one entry (missing is fine). Named erase, not remove, so one class
   // can implement both this and MembershipStore.
   virtual Status erase(const std::string& user_id, const std::string& node_id) = 0;

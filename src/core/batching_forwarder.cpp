@@ -7,8 +7,7 @@
 
 namespace parley {
 
-BatchingForwarder::BatchingForwarder(std::string self_id, Options options, Random& random,
-                                     SendFn send)
+BatchingForwarder::BatchingForwarder(std::string self_id, Options options, Random& random, SendFn send)
     : self_id_(std::move(self_id)), options_(options), random_(random), send_(std::move(send)) {}
 
 int64_t BatchingForwarder::jittered_period() {
@@ -99,8 +98,7 @@ void BatchingForwarder::fail(const std::string& dest, Dest& d, int64_t now_ms) {
   d.retry_at = now_ms + backoff + static_cast<int64_t>(random_.below(backoff / 2 + 1));
 }
 
-void BatchingForwarder::on_result(const std::string& dest, uint64_t call_id, bool ok,
-                                  int64_t now_ms) {
+void BatchingForwarder::on_result(const std::string& dest, uint64_t call_id, bool ok, int64_t now_ms) {
   auto it = dests_.find(dest);
   if (it == dests_.end()) return;
   Dest& d = it->second;
@@ -136,6 +134,8 @@ int64_t BatchingForwarder::next_deadline() const {
   return t;
 }
 
-void BatchingForwarder::forget(const std::string& dest) { dests_.erase(dest); }
+void BatchingForwarder::forget(const std::string& dest) {
+  dests_.erase(dest);
+}
 
 }  // namespace parley

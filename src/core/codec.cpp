@@ -251,17 +251,24 @@ struct RequestEncoder {
 };
 
 Status parse_mode(const std::string& s, DeliveryMode* out) {
-  if (s == "push") *out = DeliveryMode::kPush;
-  else if (s == "pull") *out = DeliveryMode::kPull;
-  else return error(Code::kInvalidArgument, fmt::format("unknown mode '{}'", s));
+  if (s == "push")
+    *out = DeliveryMode::kPush;
+  else if (s == "pull")
+    *out = DeliveryMode::kPull;
+  else
+    return error(Code::kInvalidArgument, fmt::format("unknown mode '{}'", s));
   return Status::ok();
 }
 
 Status parse_status(const std::string& s, PresenceStatus* out) {
-  if (s == "online") *out = PresenceStatus::kOnline;
-  else if (s == "away") *out = PresenceStatus::kAway;
-  else if (s == "offline") *out = PresenceStatus::kOffline;
-  else return error(Code::kInvalidArgument, fmt::format("unknown presence status '{}'", s));
+  if (s == "online")
+    *out = PresenceStatus::kOnline;
+  else if (s == "away")
+    *out = PresenceStatus::kAway;
+  else if (s == "offline")
+    *out = PresenceStatus::kOffline;
+  else
+    return error(Code::kInvalidArgument, fmt::format("unknown presence status '{}'", s));
   return Status::ok();
 }
 
@@ -300,8 +307,7 @@ Result<ClientRequest> decode_request_map(const MapView& m, const Limits& limits)
     uint64_t limit = r.limit;
     PARLEY_TRY(m.get_u64("limit", &limit, false));
     if (limit == 0 || limit > limits.max_read_limit) {
-      return error(Code::kInvalidArgument,
-                   fmt::format("limit must be 1..{}", limits.max_read_limit));
+      return error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", limits.max_read_limit));
     }
     r.limit = static_cast<uint32_t>(limit);
     return ClientRequest(std::move(r));
@@ -423,8 +429,7 @@ Result<ServerEvent> decode_event_map(const MapView& m) {
 
 class MsgpackCodec final : public ClientCodec {
  public:
-  Result<ClientRequest> decode_request(const void* data, size_t size,
-                                       const Limits& limits) const override {
+  Result<ClientRequest> decode_request(const void* data, size_t size, const Limits& limits) const override {
     size_t max_frame = limits.max_contents_bytes + 4 * limits.max_id_bytes + 256;
     if (size > max_frame) {
       return error(Code::kTooLarge, fmt::format("frame is {} bytes; the limit is {}", size, max_frame));
@@ -461,6 +466,8 @@ class MsgpackCodec final : public ClientCodec {
 
 }  // namespace
 
-std::unique_ptr<ClientCodec> make_msgpack_codec() { return std::make_unique<MsgpackCodec>(); }
+std::unique_ptr<ClientCodec> make_msgpack_codec() {
+  return std::make_unique<MsgpackCodec>();
+}
 
 }  // namespace parley

@@ -69,8 +69,7 @@ GapDetector::Offer GapDetector::offer(const MessagePtr& message, int64_t now_ms,
   }
   ready->push_back(message);
   g.delivered = id;
-  for (auto h = g.held.begin(); h != g.held.end() && h->first == g.delivered + 1;
-       h = g.held.erase(h)) {
+  for (auto h = g.held.begin(); h != g.held.end() && h->first == g.delivered + 1; h = g.held.erase(h)) {
     ready->push_back(std::move(h->second));
     g.delivered = h->first;
   }

@@ -16,7 +16,8 @@ class LoopbackCluster::Impl {
     EventFn on_event;
   };
 
-  Impl(NodeStores stores, int64_t latency, int64_t start) : stores_(stores), latency_(latency), clock_(start) {}
+  Impl(NodeStores stores, int64_t latency, int64_t start)
+      : stores_(stores), latency_(latency), clock_(start) {}
 
   struct Host final : NodeHost {
     Impl* impl = nullptr;
@@ -41,16 +42,17 @@ class LoopbackCluster::Impl {
     }
     void close_session(SessionId s, const Status&) override { impl->clients_.erase(s); }
     void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) override {
-      impl->queue_.at(impl->clock_.now_ms() + impl->latency_, [impl = impl, from = index, node_id, call_id, batch] {
-        const size_t to = impl->index_of(node_id);
-        const bool ok = to < impl->hosts_.size() &&
-                        impl->host(to).node->on_peer_batch(batch->data(), batch->size()).is_ok();
-        if (ok) impl->schedule_flush(to);
-        impl->queue_.at(impl->clock_.now_ms() + impl->latency_, [impl, from, node_id, call_id, ok] {
-          impl->host(from).node->on_peer_result(node_id, call_id, ok);
-          impl->schedule_flush(from);
-        });
-      });
+      impl->queue_.at(
+          impl->clock_.now_ms() + impl->latency_, [impl = impl, from = index, node_id, call_id, batch] {
+            const size_t to = impl->index_of(node_id);
+            const bool ok = to < impl->hosts_.size() &&
+                            impl->host(to).node->on_peer_batch(batch->data(), batch->size()).is_ok();
+            if (ok) impl->schedule_flush(to);
+            impl->queue_.at(impl->clock_.now_ms() + impl->latency_, [impl, from, node_id, call_id, ok] {
+              impl->host(from).node->on_peer_result(node_id, call_id, ok);
+              impl->schedule_flush(from);
+            });
+          });
     }
     void set_timer(int64_t at) override {
       const uint64_t token = ++timer_token;
@@ -96,17 +98,23 @@ Result<size_t> LoopbackCluster::add_node(NodeOptions options, Notifier* notifier
   auto h = std::make_unique<Impl::Host>();
   h->impl = impl_.get();
   h->index = impl_->hosts_.size();
-  h->node = std::make_unique<Node>(std::move(options), impl_->stores_, *h, impl_->clock_, notifier, impl_->codec_);
+  h->node =
+      std::make_unique<Node>(std::move(options), impl_->stores_, *h, impl_->clock_, notifier, impl_->codec_);
   if (Status s = h->node->start(); !s) return s;
   impl_->hosts_.push_back(std::move(h));
   return impl_->hosts_.size() - 1;
 }
 
-Node& LoopbackCluster::node(size_t index) { return *impl_->host(index).node; }
-size_t LoopbackCluster::node_count() const { return impl_->hosts_.size(); }
+Node& LoopbackCluster::node(size_t index) {
+  return *impl_->host(index).node;
+}
+size_t LoopbackCluster::node_count() const {
+  return impl_->hosts_.size();
+}
 
 Result<SessionId> LoopbackCluster::connect(size_t node_index, const std::string& user_id, EventFn on_event) {
-  if (node_index >= impl_->hosts_.size()) return error(Code::kNotFound, fmt::format("no node {}", node_index));
+  if (node_index >= impl_->hosts_.size())
+    return error(Code::kNotFound, fmt::format("no node {}", node_index));
   const SessionId id = impl_->next_session_++;
   if (Status s = node(node_index).open_session(id, user_id); !s) return s;
   impl_->clients_[id] = Impl::Client{node_index, std::move(on_event)};
@@ -141,6 +149,8 @@ void LoopbackCluster::run_for(int64_t ms) {
   impl_->clock_.set(until);
 }
 
-int64_t LoopbackCluster::now_ms() const { return impl_->clock_.now_ms(); }
+int64_t LoopbackCluster::now_ms() const {
+  return impl_->clock_.now_ms();
+}
 
 }  // namespace parley

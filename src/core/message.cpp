@@ -6,8 +6,12 @@
 
 namespace parley {
 
-int version_number() { return PARLEY_VERSION_NUMBER; }
-const char* version_string() { return PARLEY_VERSION_STRING; }
+int version_number() {
+  return PARLEY_VERSION_NUMBER;
+}
+const char* version_string() {
+  return PARLEY_VERSION_STRING;
+}
 
 Status validate_id(const std::string& id, const char* what, const Limits& limits) {
   if (id.empty()) return error(Code::kInvalidArgument, fmt::format("{} is empty", what));
@@ -32,8 +36,8 @@ Status validate_submission(const std::string& group_id, const std::string& user_
     if (Status s = validate_id(client_msg_id, "client_msg_id", limits); !s) return s;
   }
   if (contents.size() > limits.max_contents_bytes) {
-    return error(Code::kTooLarge, fmt::format("contents is {} bytes; the limit is {}",
-                                              contents.size(), limits.max_contents_bytes));
+    return error(Code::kTooLarge, fmt::format("contents is {} bytes; the limit is {}", contents.size(),
+                                              limits.max_contents_bytes));
   }
   return Status::ok();
 }

@@ -14,8 +14,7 @@ uint64_t MessageLog::cached_head(const std::string& group_id) const {
   return it == tails_.end() || it->second.empty() ? 0 : it->second.back().message->msg_id;
 }
 
-Status MessageLog::read(const std::string& group_id, uint64_t after, size_t limit,
-                        std::vector<Entry>* out) {
+Status MessageLog::read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out) {
   auto it = tails_.find(group_id);
   if (it != tails_.end() && !it->second.empty()) {
     const std::deque<Entry>& tail = it->second;

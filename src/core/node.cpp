@@ -17,8 +17,8 @@ namespace parley {
 namespace {
 
 struct Subscription {
-  uint64_t cursor = 0;       // last msg_id this session holds
-  bool paused = false;       // pull mode, or waiting for the client to resume
+  uint64_t cursor = 0;  // last msg_id this session holds
+  bool paused = false;  // pull mode, or waiting for the client to resume
   bool resume_pending = false;
   uint64_t resume_rid = 0;
 };
@@ -57,8 +57,8 @@ struct GroupState {
 
 struct Route {
   std::vector<std::string> members;
-  std::vector<std::string> nodes;           // peers hosting members' sessions
-  std::vector<std::string> offline_members; // no session anywhere when computed
+  std::vector<std::string> nodes;            // peers hosting members' sessions
+  std::vector<std::string> offline_members;  // no session anywhere when computed
   int64_t expires_at = 0;
 };
 
@@ -78,8 +78,8 @@ struct NotifyCandidate {
 
 class Node::Impl {
  public:
-  Impl(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock,
-       Notifier* notifier, std::shared_ptr<const ClientCodec> codec)
+  Impl(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock, Notifier* notifier,
+       std::shared_ptr<const ClientCodec> codec)
       : opt_(std::move(options)),
         stores_(stores),
         host_(host),
@@ -120,14 +120,15 @@ class Node::Impl {
     std::vector<SessionId>& mine = user_sessions_[user];
     mine.push_back(id);
     if (mine.size() == 1) {
-      if (Status st = stores_.directory.put(user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms); !st) {
+      if (Status st = stores_.directory.put(user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms);
+          !st) {
         ++stats_.store_errors;
       }
       if (presence_.set_local(user, PresenceStatus::kOnline)) broadcast_status(user, PresenceStatus::kOnline);
     }
     if (auto it = last_error_.find(user); it != last_error_.end()) {
-      queue_event(s, ErrorEv{0, it->second.code(),
-                             "your previous connection failed: " + it->second.message(), "", ""});
+      queue_event(s, ErrorEv{0, it->second.code(), "your previous connection failed: " + it->second.message(),
+                             "", ""});
       last_error_.erase(it);
     }
     return Status::ok();
@@ -246,9 +247,8 @@ class Node::Impl {
       }
       if (after > heads[0].head) {
         return reply_error(s, r.rid,
-                           error(Code::kInvalidArgument,
-                                 fmt::format("after={} is beyond the head {} of '{}'", after,
-                                             heads[0].head, r.group_id)),
+                           error(Code::kInvalidArgument, fmt::format("after={} is beyond the head {} of '{}'",
+                                                                     after, heads[0].head, r.group_id)),
                            r.group_id);
       }
       detector_.note_head(r.group_id, heads[0].head, clock_.now_ms());
@@ -294,7 +294,8 @@ class Node::Impl {
     std::vector<MessageLog::Entry> entries;
     const size_t limit = std::min<size_t>(r.limit, opt_.limits.max_read_limit);
     if (r.after < head) {
-      if (Status st = log_.read(r.group_id, r.after, std::min<uint64_t>(limit, head - r.after), &entries); !st) {
+      if (Status st = log_.read(r.group_id, r.after, std::min<uint64_t>(limit, head - r.after), &entries);
+          !st) {
         ++stats_.store_errors;
         return reply_error(s, r.rid, st, r.group_id);
       }
@@ -357,8 +358,9 @@ class Node::Impl {
     auto it = groups_.find(group_id);
     if (it == groups_.end()) return;
     std::vector<Subscriber>& subs = it->second.subscribers;
-    subs.erase(std::remove_if(subs.begin(), subs.end(), [id](const Subscriber& x) { return x.session->id == id; }),
-               subs.end());
+    subs.erase(
+        std::remove_if(subs.begin(), subs.end(), [id](const Subscriber& x) { return x.session->id == id; }),
+        subs.end());
     if (!subs.empty()) return;
     groups_.erase(it);
     detector_.untrack(group_id);
@@ -682,8 +684,12 @@ class Node::Impl {
   // ---- notifications -------------------------------------------------------
 
   Notification notification_for(const std::string& user, const Message& m, std::string reason) {
-    return Notification{user, m.group_id, m.msg_id, m.user_id,
-                        m.contents.substr(0, opt_.notify_preview_bytes), std::move(reason)};
+    return Notification{user,
+                        m.group_id,
+                        m.msg_id,
+                        m.user_id,
+                        m.contents.substr(0, opt_.notify_preview_bytes),
+                        std::move(reason)};
   }
 
   // Notifies members that were offline when their route was computed and
@@ -730,7 +736,9 @@ class Node::Impl {
 
   // ---- output ----------------------------------------------------------------
 
-  Frame encode(const ServerEvent& ev) { return std::make_shared<const std::string>(codec_->encode_event(ev)); }
+  Frame encode(const ServerEvent& ev) {
+    return std::make_shared<const std::string>(codec_->encode_event(ev));
+  }
 
   // Every frame to a session goes through here, so this is where the
   // session's send queue is bounded.
@@ -773,8 +781,8 @@ class Node::Impl {
     s->outbox.clear();
     s->outbox_bytes = 0;
     host_.send_to_session(id, {encode(FellBehindEv{queued})});
-    Status reason = error(Code::kBackpressure,
-                          fmt::format("session fell behind with {} bytes unwritten", queued));
+    Status reason =
+        error(Code::kBackpressure, fmt::format("session fell behind with {} bytes unwritten", queued));
     host_.close_session(id, reason);
     close_session(id, reason);
   }
@@ -872,8 +880,8 @@ class Node::Impl {
 
   void arm_timer() {
     if (!started_) return;
-    int64_t t = std::min({detector_.next_deadline(), forwarder_.next_deadline(), next_head_sync_,
-                          next_dir_refresh_});
+    int64_t t =
+        std::min({detector_.next_deadline(), forwarder_.next_deadline(), next_head_sync_, next_dir_refresh_});
     if (retry_pump_at_ != 0) t = std::min(t, retry_pump_at_);
     for (const auto& [group_id, g] : groups_) {
       if (g.hint_pending) t = std::min(t, g.next_hint_at);
@@ -917,37 +925,59 @@ class Node::Impl {
   friend class Node;
 };
 
-Node::Node(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock,
-           Notifier* notifier, std::shared_ptr<const ClientCodec> codec)
+Node::Node(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock, Notifier* notifier,
+           std::shared_ptr<const ClientCodec> codec)
     : impl_(std::make_unique<Impl>(std::move(options), stores, host, clock, notifier, std::move(codec))) {}
 Node::~Node() = default;
 
-Status Node::start() { return impl_->start(); }
+Status Node::start() {
+  return impl_->start();
+}
 Status Node::open_session(SessionId session, const std::string& user_id) {
   return impl_->open_session(session, user_id);
 }
-void Node::close_session(SessionId session, const Status& reason) { impl_->close_session(session, reason); }
+void Node::close_session(SessionId session, const Status& reason) {
+  impl_->close_session(session, reason);
+}
 void Node::on_client_frame(SessionId session, const void* data, size_t size) {
   impl_->on_client_frame(session, data, size);
 }
 void Node::on_client_request(SessionId session, const ClientRequest& request) {
   impl_->on_client_request(session, request);
 }
-void Node::on_session_drained(SessionId session, size_t bytes) { impl_->on_session_drained(session, bytes); }
-Status Node::on_peer_batch(const void* data, size_t size) { return impl_->on_peer_batch(data, size); }
+void Node::on_session_drained(SessionId session, size_t bytes) {
+  impl_->on_session_drained(session, bytes);
+}
+Status Node::on_peer_batch(const void* data, size_t size) {
+  return impl_->on_peer_batch(data, size);
+}
 void Node::on_peer_result(const std::string& node_id, uint64_t call_id, bool ok) {
   impl_->forwarder_.on_result(node_id, call_id, ok, impl_->clock_.now_ms());
 }
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
 }
-void Node::on_timer() { impl_->on_timer(); }
-void Node::flush() { impl_->flush(); }
-const NodeStats& Node::stats() const { return impl_->stats_; }
-const BatchingForwarder::Stats& Node::forwarder_stats() const { return impl_->forwarder_.stats(); }
-const std::string& Node::id() const { return impl_->opt_.node_id; }
-DeliveryMode Node::mode(const std::string& group_id) const { return impl_->policy_.mode(group_id); }
-size_t Node::session_count() const { return impl_->sessions_.size(); }
+void Node::on_timer() {
+  impl_->on_timer();
+}
+void Node::flush() {
+  impl_->flush();
+}
+const NodeStats& Node::stats() const {
+  return impl_->stats_;
+}
+const BatchingForwarder::Stats& Node::forwarder_stats() const {
+  return impl_->forwarder_.stats();
+}
+const std::string& Node::id() const {
+  return impl_->opt_.node_id;
+}
+DeliveryMode Node::mode(const std::string& group_id) const {
+  return impl_->policy_.mode(group_id);
+}
+size_t Node::session_count() const {
+  return impl_->sessions_.size();
+}
 PresenceStatus Node::presence_of(const std::string& user_id) const {
   return impl_->presence_.status(user_id, impl_->clock_.now_ms());
 }

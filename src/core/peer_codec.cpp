@@ -20,22 +20,29 @@ struct ArrayView {
   const msgpack::object_array& a;
   Status str(uint32_t i, std::string* out) const {
     const msgpack::object& o = a.ptr[i];
-    if (o.type == msgpack::type::STR) out->assign(o.via.str.ptr, o.via.str.size);
-    else if (o.type == msgpack::type::BIN) out->assign(o.via.bin.ptr, o.via.bin.size);
-    else return bad(fmt::format("element {} must be a string", i));
+    if (o.type == msgpack::type::STR)
+      out->assign(o.via.str.ptr, o.via.str.size);
+    else if (o.type == msgpack::type::BIN)
+      out->assign(o.via.bin.ptr, o.via.bin.size);
+    else
+      return bad(fmt::format("element {} must be a string", i));
     return Status::ok();
   }
   Status u64(uint32_t i, uint64_t* out) const {
     const msgpack::object& o = a.ptr[i];
-    if (o.type != msgpack::type::POSITIVE_INTEGER) return bad(fmt::format("element {} must be an unsigned integer", i));
+    if (o.type != msgpack::type::POSITIVE_INTEGER)
+      return bad(fmt::format("element {} must be an unsigned integer", i));
     *out = o.via.u64;
     return Status::ok();
   }
   Status i64(uint32_t i, int64_t* out) const {
     const msgpack::object& o = a.ptr[i];
-    if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT64_MAX) *out = static_cast<int64_t>(o.via.u64);
-    else if (o.type == msgpack::type::NEGATIVE_INTEGER) *out = o.via.i64;
-    else return bad(fmt::format("element {} must be an integer", i));
+    if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT64_MAX)
+      *out = static_cast<int64_t>(o.via.u64);
+    else if (o.type == msgpack::type::NEGATIVE_INTEGER)
+      *out = o.via.i64;
+    else
+      return bad(fmt::format("element {} must be an integer", i));
     return Status::ok();
   }
 };
@@ -138,7 +145,8 @@ Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limi
   if (items.type != msgpack::type::ARRAY) return bad("items must be an array");
   for (uint32_t i = 0; i < items.via.array.size; ++i) {
     const msgpack::object& item = items.via.array.ptr[i];
-    if (item.type != msgpack::type::ARRAY || item.via.array.size == 0) return bad("an item must be a non-empty array");
+    if (item.type != msgpack::type::ARRAY || item.via.array.size == 0)
+      return bad("an item must be a non-empty array");
     ArrayView v{item.via.array};
     uint64_t kind = 0;
     PARLEY_TRY(v.u64(0, &kind));

@@ -16,10 +16,10 @@ namespace parley::sim {
 
 namespace {
 
-constexpr int64_t kChaosMs = 14000;   // traffic and faults
-constexpr int64_t kQuietMs = 6000;    // no faults, no traffic: everything must converge
-constexpr int64_t kBoundMs = 2000;    // delivery-time bound for continuously live devices
-constexpr int64_t kTurnMs = 1;        // a node's loop turn: inputs are flushed this much later
+constexpr int64_t kChaosMs = 14000;  // traffic and faults
+constexpr int64_t kQuietMs = 6000;   // no faults, no traffic: everything must converge
+constexpr int64_t kBoundMs = 2000;   // delivery-time bound for continuously live devices
+constexpr int64_t kTurnMs = 1;       // a node's loop turn: inputs are flushed this much later
 
 // ---- a message store that fails some appends and remembers commit times ----
 
@@ -63,8 +63,8 @@ class FaultyStore final : public MessageStore {
 
 struct GroupView {
   uint64_t cursor = 0;
-  std::vector<MessagePtr> got;                 // got[i]->msg_id == i + 1
-  std::vector<int64_t> got_at;                 // receive time of got[i]
+  std::vector<MessagePtr> got;                    // got[i]->msg_id == i + 1
+  std::vector<int64_t> got_at;                    // receive time of got[i]
   std::vector<std::pair<int64_t, int64_t>> live;  // [from, to) intervals of being live
   bool is_live = false;
   bool pull_mode = false;
@@ -87,10 +87,10 @@ struct Device {
   bool connected = false;
   bool stall_exempt = false;  // stalled at some point: excluded from the time bound
   int64_t stall_until = 0;
-  int64_t link_free_at = 0;   // FIFO on the node -> device link
+  int64_t link_free_at = 0;  // FIFO on the node -> device link
   std::map<std::string, GroupView> groups;
   std::vector<PendingSend> unacked;
-  std::map<std::string, uint64_t> acked;  // cid -> msg_id
+  std::map<std::string, uint64_t> acked;             // cid -> msg_id
   std::map<std::string, std::string> sent_contents;  // cid -> contents
   uint64_t next_rid = 1;
   uint64_t sent = 0;
@@ -296,7 +296,8 @@ class World {
     Status s = membership_->create_group(id, users_[members[0]].id);
     if (!s) violation("create_group: " + s.to_string());
     for (size_t i = 1; i < members.size(); ++i) {
-      if (Status st = membership_->add(id, users_[members[i]].id, Role::kMember); !st) violation(st.to_string());
+      if (Status st = membership_->add(id, users_[members[i]].id, Role::kMember); !st)
+        violation(st.to_string());
     }
     for (int m : members) users_[m].groups.push_back(id);
     group_ids_.push_back(id);
@@ -326,9 +327,8 @@ class World {
     ++n.gen;
     n.up = true;
     n.flush_scheduled = false;
-    n.node = std::make_unique<Node>(node_options(i),
-                                    NodeStores{store_, *membership_, *directory_}, n, clock_, &n.notifier,
-                                    codec_);
+    n.node = std::make_unique<Node>(node_options(i), NodeStores{store_, *membership_, *directory_}, n, clock_,
+                                    &n.notifier, codec_);
     if (Status s = n.node->start(); !s) violation("start: " + s.to_string());
   }
 
@@ -348,7 +348,8 @@ class World {
   void schedule_faults() {
     const int crashes = static_cast<int>(rng_.range(0, 3));
     for (int c = 0; c < crashes; ++c) {
-      sched_.at(rng_.range(1000, kChaosMs - 3000), [this] { crash_node(static_cast<int>(rng_.below(nodes_.size()))); });
+      sched_.at(rng_.range(1000, kChaosMs - 3000),
+                [this] { crash_node(static_cast<int>(rng_.below(nodes_.size()))); });
     }
     const int parts = static_cast<int>(rng_.range(0, 4));
     for (int p = 0; p < parts; ++p) schedule_partition(rng_.range(500, kChaosMs - 1000));
@@ -431,7 +432,8 @@ class World {
     d.connected = true;
     d.link_free_at = 0;
     sid_owner_[d.sid] = static_cast<int>(&d - devices_.data());
-    if (Status s = n.node->open_session(d.sid, users_[d.user].id); !s) violation("open_session: " + s.to_string());
+    if (Status s = n.node->open_session(d.sid, users_[d.user].id); !s)
+      violation("open_session: " + s.to_string());
     request(d, PresenceReq{d.next_rid++, PresenceStatus::kOnline, true});
     for (auto& [g, view] : d.groups) {
       view.pull_in_flight = false;
@@ -497,7 +499,8 @@ class World {
     const std::string& group = (d.groups.count(busy_group_) && rng_.chance(0.6))
                                    ? busy_group_
                                    : u.groups[rng_.below(u.groups.size())];
-    PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent), fmt::format("hello {} from {}", d.sent, d.name)};
+    PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent),
+                  fmt::format("hello {} from {}", d.sent, d.name)};
     d.sent_contents[p.cid] = p.contents;
     resend_group_[p.cid] = group;
     d.unacked.push_back(p);
@@ -507,8 +510,10 @@ class World {
   void set_live(GroupView& v, bool live, int64_t now) {
     if (live == v.is_live) return;
     v.is_live = live;
-    if (live) v.live.push_back({now, INT64_MAX});
-    else v.live.back().second = now;
+    if (live)
+      v.live.push_back({now, INT64_MAX});
+    else
+      v.live.back().second = now;
   }
 
   // ---- what a device receives --------------------------------------------------
@@ -521,7 +526,9 @@ class World {
 
   void take(Device& d, GroupView& v, const MessagePtr& m, bool pushed) {
     if (m->msg_id <= v.cursor) {
-      if (pushed) violation(fmt::format("{}: duplicate push of {}#{} (holds {})", d.name, m->group_id, m->msg_id, v.cursor));
+      if (pushed)
+        violation(
+            fmt::format("{}: duplicate push of {}#{} (holds {})", d.name, m->group_id, m->msg_id, v.cursor));
       return;
     }
     if (m->msg_id != v.cursor + 1) {
@@ -553,13 +560,15 @@ class World {
     } else {
       auto [it, inserted] = d.acked.emplace(e.client_msg_id, e.msg_id);
       if (!inserted && it->second != e.msg_id) {
-        violation(fmt::format("{}: {} acknowledged as #{} and as #{}", d.name, e.client_msg_id, it->second, e.msg_id));
+        violation(fmt::format("{}: {} acknowledged as #{} and as #{}", d.name, e.client_msg_id, it->second,
+                              e.msg_id));
       }
     }
     acked_cids_[e.client_msg_id] = {e.group_id, e.msg_id};
     auto& un = d.unacked;
-    un.erase(std::remove_if(un.begin(), un.end(), [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
-             un.end());
+    un.erase(
+        std::remove_if(un.begin(), un.end(), [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
+        un.end());
   }
 
   void handle(Device& d, const ResumedEv& e) {
@@ -621,7 +630,8 @@ class World {
           PendingSend copy = p;
           sched_.at(clock_.now_ms() + rng_.range(20, 200), [this, di, sid, copy] {
             Device& dev = devices_[di];
-            if (dev.connected && dev.sid == sid) request(dev, SendReq{dev.next_rid++, copy.group, copy.cid, copy.contents});
+            if (dev.connected && dev.sid == sid)
+              request(dev, SendReq{dev.next_rid++, copy.group, copy.cid, copy.contents});
           });
           return;
         }
@@ -633,17 +643,20 @@ class World {
       ++result_.failure_reports;  // why this user's previous session was cut off
       return;
     }
-    violation(fmt::format("{}: unexpected error {} for {}", d.name, Status(e.code, e.message).to_string(), e.group_id));
+    violation(fmt::format("{}: unexpected error {} for {}", d.name, Status(e.code, e.message).to_string(),
+                          e.group_id));
   }
 
-  void handle(Device& d, const EpochEv& e) { violation(fmt::format("{}: unexpected epoch change of {}", d.name, e.group_id)); }
+  void handle(Device& d, const EpochEv& e) {
+    violation(fmt::format("{}: unexpected epoch change of {}", d.name, e.group_id));
+  }
   void handle(Device& d, const PresenceEv& e) {
     ++result_.presence_updates;
     if (!view_of(d, e.group_id)) return;
     const auto& groups = users_[static_cast<size_t>(user_index(e.user_id))].groups;
     if (std::find(groups.begin(), groups.end(), e.group_id) == groups.end()) {
-      violation(fmt::format("{}: presence of {} in {}, which {} is not a member of", d.name, e.user_id, e.group_id,
-                            e.user_id));
+      violation(fmt::format("{}: presence of {} in {}, which {} is not a member of", d.name, e.user_id,
+                            e.group_id, e.user_id));
     }
   }
 
@@ -655,10 +668,11 @@ class World {
     for (int di : users_[static_cast<size_t>(u)].devices) {
       const Device& d = devices_[static_cast<size_t>(di)];
       auto it = d.groups.find(n.group_id);
-      if (it == d.groups.end()) return violation(fmt::format("{} notified of {}, not its group", n.user_id, n.group_id));
+      if (it == d.groups.end())
+        return violation(fmt::format("{} notified of {}, not its group", n.user_id, n.group_id));
       if (d.connected && it->second.cursor >= n.msg_id) {
-        violation(fmt::format("{} notified of {}#{} that live device {} holds", n.user_id, n.group_id, n.msg_id,
-                              d.name));
+        violation(fmt::format("{} notified of {}#{} that live device {} holds", n.user_id, n.group_id,
+                              n.msg_id, d.name));
       }
     }
   }
@@ -672,7 +686,8 @@ class World {
   // ---- checks ----------------------------------------------------------------
 
   void violation(std::string what) {
-    if (result_.violations.size() < 20) result_.violations.push_back(fmt::format("t={} {}", clock_.now_ms(), what));
+    if (result_.violations.size() < 20)
+      result_.violations.push_back(fmt::format("t={} {}", clock_.now_ms(), what));
   }
 
   void check_final() {
@@ -693,12 +708,14 @@ class World {
     for (const auto& [cid, where] : acked_cids_) {
       const std::vector<Message>& log = logs[where.first];
       if (ack_unknown_id_.count(cid)) {
-        bool found = std::any_of(log.begin(), log.end(), [&](const Message& m) { return m.client_msg_id == cid; });
+        bool found =
+            std::any_of(log.begin(), log.end(), [&](const Message& m) { return m.client_msg_id == cid; });
         if (!found) violation(fmt::format("acknowledged {} is not in the store", cid));
         continue;
       }
       if (where.second == 0 || where.second > log.size() || log[where.second - 1].client_msg_id != cid) {
-        violation(fmt::format("acknowledged {} as {}#{} but the store disagrees", cid, where.first, where.second));
+        violation(
+            fmt::format("acknowledged {} as {}#{} but the store disagrees", cid, where.first, where.second));
       }
     }
     const int64_t end = clock_.now_ms();
@@ -715,7 +732,8 @@ class World {
           }
         }
         if (d.connected && v.is_live && v.got.size() != log.size()) {
-          violation(fmt::format("{}: live in {} at the end but holds {} of {}", d.name, g, v.got.size(), log.size()));
+          violation(fmt::format("{}: live in {} at the end but holds {} of {}", d.name, g, v.got.size(),
+                                log.size()));
         }
         if (!d.stall_exempt) check_bound(d, g, v, log, end);
       }
@@ -738,8 +756,9 @@ class World {
       if (!covered) continue;
       const size_t i = m.msg_id - 1;
       if (i >= v.got.size() || v.got_at[i] > t + kBoundMs) {
-        violation(fmt::format("{}: {}#{} committed at {} not received within {} ms (got {})", d.name, g, m.msg_id, t,
-                              kBoundMs, i < v.got.size() ? fmt::format("at {}", v.got_at[i]) : "never"));
+        violation(fmt::format("{}: {}#{} committed at {} not received within {} ms (got {})", d.name, g,
+                              m.msg_id, t, kBoundMs,
+                              i < v.got.size() ? fmt::format("at {}", v.got_at[i]) : "never"));
         return;
       }
     }
@@ -789,26 +808,35 @@ class World {
   SimResult result_;
 };
 
-void CheckingNotifier::notify(const Notification& n) { world->on_notification(n); }
+void CheckingNotifier::notify(const Notification& n) {
+  world->on_notification(n);
+}
 
 void SimNode::send_to_session(SessionId session, const std::vector<Frame>& frames) {
   world->on_frames(*this, session, frames);
 }
-void SimNode::close_session(SessionId session, const Status&) { world->on_close(*this, session); }
+void SimNode::close_session(SessionId session, const Status&) {
+  world->on_close(*this, session);
+}
 void SimNode::send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) {
   world->on_send_to_node(*this, node_id, call_id, batch);
 }
-void SimNode::set_timer(int64_t at_ms) { world->on_set_timer(*this, at_ms); }
+void SimNode::set_timer(int64_t at_ms) {
+  world->on_set_timer(*this, at_ms);
+}
 
 }  // namespace
 
 std::string SimResult::summary() const {
   return fmt::format(
-      "seed {}: {} nodes, {} users, {} devices, {} groups (largest {}), {} messages, {} deliveries, {} crashes, "
-      "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} pulls, "
+      "seed {}: {} nodes, {} users, {} devices, {} groups (largest {}), {} messages, {} deliveries, {} "
+      "crashes, "
+      "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
+      "pulls, "
       "{} cut off ({} told on reconnect), {} notifications, {} presence updates -> {}",
-      seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions, reconnects,
-      dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "", pulls, fell_behind, failure_reports, notifications, presence_updates,
+      seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
+      reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
+      pulls, fell_behind, failure_reports, notifications, presence_updates,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

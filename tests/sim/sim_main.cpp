@@ -18,11 +18,16 @@ using parley::sim::SimResult;
 namespace {
 
 bool set_mutant(const std::string& name, parley::detail::Mutations* m) {
-  if (name == "no_gap_detection") m->no_gap_detection = true;
-  else if (name == "no_head_sync") m->no_head_sync = true;
-  else if (name == "no_dedup") m->no_dedup = true;
-  else if (name == "ack_before_commit") m->ack_before_commit = true;
-  else return false;
+  if (name == "no_gap_detection")
+    m->no_gap_detection = true;
+  else if (name == "no_head_sync")
+    m->no_head_sync = true;
+  else if (name == "no_dedup")
+    m->no_dedup = true;
+  else if (name == "ack_before_commit")
+    m->ack_before_commit = true;
+  else
+    return false;
   return true;
 }
 
@@ -41,12 +46,18 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
-    if (a == "--seeds" && (v = next())) count = std::strtoull(v, nullptr, 10);
-    else if (a == "--from" && (v = next())) from = std::strtoull(v, nullptr, 10);
-    else if (a == "--seed" && (v = next())) from = std::strtoull(v, nullptr, 10), count = 1, single = true;
-    else if (a == "--mutant" && (v = next())) mutant = v;
-    else if (a == "--verbose") verbose = true;
-    else return usage();
+    if (a == "--seeds" && (v = next()))
+      count = std::strtoull(v, nullptr, 10);
+    else if (a == "--from" && (v = next()))
+      from = std::strtoull(v, nullptr, 10);
+    else if (a == "--seed" && (v = next()))
+      from = std::strtoull(v, nullptr, 10), count = 1, single = true;
+    else if (a == "--mutant" && (v = next()))
+      mutant = v;
+    else if (a == "--verbose")
+      verbose = true;
+    else
+      return usage();
   }
   if (count == 0) return usage();
   SimConfig base;
@@ -77,11 +88,13 @@ int main(int argc, char** argv) {
     std::printf("  replay: scripts/sim.sh --seed %llu\n", (unsigned long long)seed);
   }
   if (!mutant.empty()) {
-    std::printf("mutant %s survived %llu seeds: the checker missed it\n", mutant.c_str(), (unsigned long long)count);
+    std::printf("mutant %s survived %llu seeds: the checker missed it\n", mutant.c_str(),
+                (unsigned long long)count);
     std::printf("0 passed, 1 failed\n");
     return 1;
   }
-  std::printf("simulation seeds %llu..%llu\n", (unsigned long long)from, (unsigned long long)(from + count - 1));
+  std::printf("simulation seeds %llu..%llu\n", (unsigned long long)from,
+              (unsigned long long)(from + count - 1));
   std::printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
   return failed == 0 ? 0 : 1;
 }

@@ -36,9 +36,15 @@ TEST_CASE("every event survives encode and decode") {
   auto codec = make_msgpack_codec();
   auto m = std::make_shared<Message>(Message{"g", 7, 6, 1234, "u", "hi", "c"});
   std::vector<ServerEvent> evs = {
-      AckEv{1, "g", "c", 7, 1234, true}, MessageEv{m}, ResumedEv{2, "g", 7, 1, DeliveryMode::kPull},
-      PullResultEv{3, "g", {m, m}, 9}, ModeEv{"g", DeliveryMode::kPull, 7}, PullHintEv{"g", 8},
-      PresenceEv{"u", "g", PresenceStatus::kAway, true, 99}, EpochEv{"g", 2, 0}, FellBehindEv{77},
+      AckEv{1, "g", "c", 7, 1234, true},
+      MessageEv{m},
+      ResumedEv{2, "g", 7, 1, DeliveryMode::kPull},
+      PullResultEv{3, "g", {m, m}, 9},
+      ModeEv{"g", DeliveryMode::kPull, 7},
+      PullHintEv{"g", 8},
+      PresenceEv{"u", "g", PresenceStatus::kAway, true, 99},
+      EpochEv{"g", 2, 0},
+      FellBehindEv{77},
       ErrorEv{4, Code::kPermissionDenied, "no", "g", "c"},
   };
   for (const ServerEvent& e : evs) {
@@ -67,7 +73,8 @@ TEST_CASE("malformed requests get a clear error, never an exception") {
   CHECK(decode("\x81\xa1t\xa3zzz").status().message().find("unknown request type") != std::string::npos);
   CHECK(decode("\x81\xa1t\xa4send").status().message().find("'g'") != std::string::npos);
   CHECK(decode("\xdd\xff\xff\xff\xff").status().code() == Code::kInvalidArgument);  // huge array header
-  std::string big = codec->encode_request(SendReq{1, "g", "c", std::string(limits.max_contents_bytes + 1024, 'x')});
+  std::string big =
+      codec->encode_request(SendReq{1, "g", "c", std::string(limits.max_contents_bytes + 1024, 'x')});
   CHECK(decode(big).status().code() == Code::kTooLarge);
   std::string trailing = codec->encode_request(TypingReq{1, "g"}) + "x";
   CHECK(decode(trailing).status().message().find("trailing") != std::string::npos);

@@ -29,7 +29,9 @@ struct TestHost : NodeHost {
     }
   }
   void close_session(SessionId s, const Status& reason) override { closed[s] = reason; }
-  void send_to_node(const std::string& n, uint64_t, const Frame& batch) override { peer_calls.push_back({n, batch}); }
+  void send_to_node(const std::string& n, uint64_t, const Frame& batch) override {
+    peer_calls.push_back({n, batch});
+  }
   void set_timer(int64_t at) override { timer = at; }
 
   template <typename T>
@@ -61,7 +63,10 @@ struct Fixture {
   void send(SessionId s, const std::string& cid, const std::string& text, const std::string& g = "g") {
     node->on_client_request(s, SendReq{0, g, cid, text});
   }
-  void drain(SessionId s) { node->on_session_drained(s, host.written[s]); host.written[s] = 0; }
+  void drain(SessionId s) {
+    node->on_session_drained(s, host.written[s]);
+    host.written[s] = 0;
+  }
 };
 
 }  // namespace
@@ -118,8 +123,8 @@ TEST_CASE("bad requests get a clear error and change nothing") {
   Fixture f;
   REQUIRE(f.members->create_group("other", "bob").is_ok());
   REQUIRE(f.node->open_session(1, "alice").is_ok());
-  f.send(1, "c1", "x", "other");          // not a member
-  f.send(1, "c2", "x", "nope");           // unknown group
+  f.send(1, "c1", "x", "other");             // not a member
+  f.send(1, "c2", "x", "nope");              // unknown group
   f.send(1, "c3", std::string(70000, 'x'));  // too large
   f.node->on_client_request(1, ResumeReq{0, "other", 0, 0});
   f.node->on_client_request(1, PullReq{0, "other", 0, 10});
@@ -259,7 +264,11 @@ TEST_CASE("messages from a peer are delivered in order and a lost one is caught 
   f.node->flush();
   // Another node appended 1..3 and forwarded only 1 and 3.
   std::vector<AppendOutcome> out;
-  REQUIRE(f.messages->append({{"g", "alice", "a", "1", 0}, {"g", "alice", "b", "2", 0}, {"g", "alice", "c", "3", 0}}, &out).is_ok());
+  REQUIRE(
+      f.messages
+          ->append({{"g", "alice", "a", "1", 0}, {"g", "alice", "b", "2", 0}, {"g", "alice", "c", "3", 0}},
+                   &out)
+          .is_ok());
   // A peer node on the same stores builds the batch, as in a cluster.
   TestHost peer_host;
   NodeOptions po;

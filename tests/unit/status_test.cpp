@@ -30,8 +30,7 @@ TEST_CASE("validation names the bad field") {
   CHECK(empty_group.message().find("group_id") != std::string::npos);
   CHECK(validate_submission("g", "u", "", std::string(11, 'x'), limits).code() == Code::kTooLarge);
   CHECK(validate_submission("g", std::string(129, 'u'), "", "x", limits).code() == Code::kTooLarge);
-  CHECK(validate_submission("g", "u", std::string("a\nb"), "x", limits).code() ==
-        Code::kInvalidArgument);
+  CHECK(validate_submission("g", "u", std::string("a\nb"), "x", limits).code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("random is reproducible from its seed") {
