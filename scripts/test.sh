@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (doctest), the store conformance suite, the
-# cluster simulation (500 seeds) and its mutants, the kill -9 durability test;
+# cluster simulation (500 seeds on the memory stores, 40 on SQLite) and its mutants, the kill -9 durability test;
 # then the unit tests and 100 simulation seeds again under ASan+UBSan.
 #   scripts/test.sh [--no-sanitizers]
 set -euo pipefail
@@ -22,7 +22,7 @@ ctest --test-dir "$root/build" -j "$(nproc)" --output-on-failure --timeout 900
 if [ "$sanitize" -eq 1 ]; then
   echo "== build (ASan+UBSan)"
   "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=ON \
-    -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=100 -DPARLEY_SIM_SHARDS=2
+    -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=100 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^durability/'

@@ -11,6 +11,7 @@
 
 #include "core/event_queue.hpp"
 #include "parley/memory_store.hpp"
+#include "parley/sqlite_store.hpp"
 
 namespace parley::sim {
 
@@ -23,20 +24,27 @@ constexpr int64_t kTurnMs = 1;       // a node's loop turn: inputs are flushed t
 
 // ---- a message store that fails some appends and remembers commit times ----
 
+// What the faulty stores of all nodes share.
+struct StoreFaults {
+  double fail_rate = 0;
+  uint64_t failures = 0;
+  std::map<std::pair<std::string, uint64_t>, int64_t> commit_time;
+};
+
 class FaultyStore final : public MessageStore {
  public:
-  FaultyStore(MessageStore& inner, Random& random, const ManualClock& clock)
-      : inner_(inner), random_(random), clock_(clock) {}
+  FaultyStore(MessageStore& inner, StoreFaults& faults, Random& random, const ManualClock& clock)
+      : inner_(inner), faults_(faults), random_(random), clock_(clock) {}
 
   Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override {
-    if (fail_rate > 0 && random_.chance(fail_rate)) {
-      ++failures;
+    if (faults_.fail_rate > 0 && random_.chance(faults_.fail_rate)) {
+      ++faults_.failures;
       return error(Code::kUnavailable, "injected store failure");
     }
     Status s = inner_.append(requests, out);
     if (s) {
       for (const AppendOutcome& o : *out) {
-        if (!o.duplicate) commit_time[{o.message.group_id, o.message.msg_id}] = clock_.now_ms();
+        if (!o.duplicate) faults_.commit_time[{o.message.group_id, o.message.msg_id}] = clock_.now_ms();
       }
     }
     return s;
@@ -49,12 +57,9 @@ class FaultyStore final : public MessageStore {
   }
   Result<uint64_t> reset_group(const std::string& g) override { return inner_.reset_group(g); }
 
-  double fail_rate = 0;
-  uint64_t failures = 0;
-  std::map<std::pair<std::string, uint64_t>, int64_t> commit_time;
-
  private:
   MessageStore& inner_;
+  StoreFaults& faults_;
   Random& random_;
   const ManualClock& clock_;
 };
@@ -117,6 +122,8 @@ struct SimNode : NodeHost {
   uint64_t gen = 0;
   bool up = false;
   std::unique_ptr<Node> node;
+  std::unique_ptr<SqliteStore> sqlite;  // this node's connection, when on SQLite
+  std::unique_ptr<FaultyStore> messages;
   CheckingNotifier notifier;
   bool flush_scheduled = false;
   uint64_t timer_token = 0;
@@ -130,15 +137,13 @@ struct SimNode : NodeHost {
 class World {
  public:
   explicit World(const SimConfig& config)
-      : config_(config),
-        rng_(config.seed),
-        messages_(make_memory_message_store()),
-        membership_(make_memory_membership_store()),
-        directory_(make_memory_session_directory()),
-        store_(*messages_, rng_, clock_),
-        codec_(make_msgpack_codec()) {}
+      : config_(config), rng_(config.seed), codec_(make_msgpack_codec()) {}
 
   SimResult run() {
+    if (Status s = open_admin_stores(); !s) {
+      violation("opening the stores: " + s.to_string());
+      return std::move(result_);
+    }
     setup();
     while (sched_.run_next(clock_, kChaosMs + kQuietMs)) {
     }
@@ -238,12 +243,37 @@ class World {
  private:
   // ---- setup ---------------------------------------------------------------
 
+  static SqliteOptions sqlite_options() {
+    SqliteOptions o;
+    o.sync = SqliteOptions::Sync::kNormal;  // power loss is not simulated here
+    return o;
+  }
+
+  Status open_admin_stores() {
+    if (config_.sqlite_path.empty()) {
+      memory_messages_ = make_memory_message_store();
+      memory_membership_ = make_memory_membership_store();
+      memory_directory_ = make_memory_session_directory();
+      admin_messages_ = memory_messages_.get();
+      admin_membership_ = memory_membership_.get();
+      admin_directory_ = memory_directory_.get();
+      return Status::ok();
+    }
+    auto opened = open_sqlite_store(config_.sqlite_path, sqlite_options());
+    if (!opened) return opened.status();
+    admin_sqlite_ = std::move(*opened);
+    admin_messages_ = admin_sqlite_.get();
+    admin_membership_ = admin_sqlite_.get();
+    admin_directory_ = admin_sqlite_.get();
+    return Status::ok();
+  }
+
   void setup() {
     const int n_nodes = static_cast<int>(rng_.range(3, 7));
     const int n_users = static_cast<int>(rng_.range(20, 200));
     loss_ = rng_.unit() * 0.2;
     max_delay_ = rng_.range(0, 300);
-    store_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
+    faults_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
     forward_mode_ = rng_.chance(0.5) ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
 
     for (int i = 0; i < n_users; ++i) {
@@ -293,10 +323,10 @@ class World {
   }
 
   void make_group(const std::string& id, const std::vector<int>& members, bool busy) {
-    Status s = membership_->create_group(id, users_[members[0]].id);
+    Status s = admin_membership_->create_group(id, users_[members[0]].id);
     if (!s) violation("create_group: " + s.to_string());
     for (size_t i = 1; i < members.size(); ++i) {
-      if (Status st = membership_->add(id, users_[members[i]].id, Role::kMember); !st)
+      if (Status st = admin_membership_->add(id, users_[members[i]].id, Role::kMember); !st)
         violation(st.to_string());
     }
     for (int m : members) users_[m].groups.push_back(id);
@@ -327,8 +357,22 @@ class World {
     ++n.gen;
     n.up = true;
     n.flush_scheduled = false;
-    n.node = std::make_unique<Node>(node_options(i), NodeStores{store_, *membership_, *directory_}, n, clock_,
-                                    &n.notifier, codec_);
+    // Each node is its own process: on SQLite it opens its own connection to
+    // the shared file (and reopens it after a crash).
+    MessageStore* messages = admin_messages_;
+    MembershipStore* membership = admin_membership_;
+    SessionDirectory* directory = admin_directory_;
+    if (!config_.sqlite_path.empty()) {
+      auto opened = open_sqlite_store(config_.sqlite_path, sqlite_options());
+      if (!opened) return violation("node opens sqlite: " + opened.status().to_string());
+      n.sqlite = std::move(*opened);
+      messages = n.sqlite.get();
+      membership = n.sqlite.get();
+      directory = n.sqlite.get();
+    }
+    n.messages = std::make_unique<FaultyStore>(*messages, faults_, rng_, clock_);
+    n.node = std::make_unique<Node>(node_options(i), NodeStores{*n.messages, *membership, *directory}, n,
+                                    clock_, &n.notifier, codec_);
     if (Status s = n.node->start(); !s) violation("start: " + s.to_string());
   }
 
@@ -339,6 +383,8 @@ class World {
     accumulate_stats(n);
     n.up = false;
     n.node.reset();
+    n.messages.reset();
+    n.sqlite.reset();
     for (Device& d : devices_) {
       if (d.connected && d.node == i) disconnect(d, /*tell_node=*/false);
     }
@@ -694,7 +740,7 @@ class World {
     std::map<std::string, std::vector<Message>> logs;
     for (const std::string& g : group_ids_) {
       std::vector<Message>& log = logs[g];
-      if (Status s = store_.read(g, 0, 1u << 30, &log); !s) violation(s.to_string());
+      if (Status s = admin_messages_->read(g, 0, 1u << 30, &log); !s) violation(s.to_string());
       std::set<std::pair<std::string, std::string>> seen;
       for (size_t i = 0; i < log.size(); ++i) {
         if (log[i].msg_id != i + 1) violation(fmt::format("store: {} has #{} at {}", g, log[i].msg_id, i));
@@ -745,8 +791,8 @@ class World {
   void check_bound(const Device& d, const std::string& g, const GroupView& v, const std::vector<Message>& log,
                    int64_t end) {
     for (const Message& m : log) {
-      auto ct = store_.commit_time.find({g, m.msg_id});
-      if (ct == store_.commit_time.end()) continue;
+      auto ct = faults_.commit_time.find({g, m.msg_id});
+      if (ct == faults_.commit_time.end()) continue;
       const int64_t t = ct->second;
       if (t + kBoundMs > end) continue;
       bool covered = false;
@@ -778,17 +824,23 @@ class World {
     result_.users = static_cast<int>(users_.size());
     result_.devices = static_cast<int>(devices_.size());
     result_.groups = static_cast<int>(group_ids_.size());
-    result_.store_failures = store_.failures;
+    result_.store_failures = faults_.failures;
   }
 
   SimConfig config_;
   ManualClock clock_{0};
   Random rng_;
   detail::EventQueue sched_;
-  std::unique_ptr<MessageStore> messages_;
-  std::unique_ptr<MembershipStore> membership_;
-  std::unique_ptr<SessionDirectory> directory_;
-  FaultyStore store_;
+  // The stores setup and the checker use: the memory stores every node
+  // shares, or a connection of their own to the SQLite file.
+  std::unique_ptr<MessageStore> memory_messages_;
+  std::unique_ptr<MembershipStore> memory_membership_;
+  std::unique_ptr<SessionDirectory> memory_directory_;
+  std::unique_ptr<SqliteStore> admin_sqlite_;
+  MessageStore* admin_messages_ = nullptr;
+  MembershipStore* admin_membership_ = nullptr;
+  SessionDirectory* admin_directory_ = nullptr;
+  StoreFaults faults_;
   std::shared_ptr<const ClientCodec> codec_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   SimNode& nd(int i) { return *nodes_[static_cast<size_t>(i)]; }

@@ -25,6 +25,9 @@ struct SimConfig {
   uint64_t seed = 1;
   detail::Mutations mutations;
   bool verbose = false;
+  // Empty: the memory stores. Otherwise a fresh SQLite file every node opens
+  // its own connection to, as separate processes would.
+  std::string sqlite_path;
 };
 
 struct SimResult {

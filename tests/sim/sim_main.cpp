@@ -2,6 +2,8 @@
 //
 //   parley_sim --seeds N [--from S]     run seeds S..S+N-1 (default S=1); fail on any violation
 //   parley_sim --seed S [--verbose]     replay one seed, printing its violations
+//   parley_sim ... --sqlite             run on a SQLite file (one connection per node)
+//                                       instead of the memory stores
 //   parley_sim --mutant NAME --seeds N  expect the checker to catch the named bug
 //                                       within N seeds (no_gap_detection, no_head_sync,
 //                                       no_dedup, ack_before_commit)
@@ -9,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include <unistd.h>
 
 #include "cluster_sim.hpp"
 
@@ -32,7 +36,8 @@ bool set_mutant(const std::string& name, parley::detail::Mutations* m) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: parley_sim (--seeds N [--from S] | --seed S) [--mutant NAME] [--verbose]\n");
+  std::fprintf(
+      stderr, "usage: parley_sim (--seeds N [--from S] | --seed S) [--mutant NAME] [--sqlite] [--verbose]\n");
   return 2;
 }
 
@@ -40,7 +45,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   uint64_t from = 1, count = 0;
-  bool single = false, verbose = false;
+  bool single = false, verbose = false, sqlite = false;
   std::string mutant;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -56,6 +61,8 @@ int main(int argc, char** argv) {
       mutant = v;
     else if (a == "--verbose")
       verbose = true;
+    else if (a == "--sqlite")
+      sqlite = true;
     else
       return usage();
   }
@@ -65,12 +72,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown mutant '%s'\n", mutant.c_str());
     return 2;
   }
+  std::string dir;
+  if (sqlite) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/parley-sim-XXXXXX";
+    if (!mkdtemp(tmpl.data())) {
+      std::perror("mkdtemp");
+      return 2;
+    }
+    dir = tmpl;
+  }
+  auto remove_db = [](const std::string& path) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::remove((path + suffix).c_str());
+  };
   uint64_t passed = 0, failed = 0;
   for (uint64_t seed = from; seed < from + count; ++seed) {
     SimConfig config = base;
     config.seed = seed;
     config.verbose = verbose;
+    if (sqlite) config.sqlite_path = dir + "/seed-" + std::to_string(seed) + ".db";
     SimResult r = run_simulation(config);
+    if (sqlite) remove_db(config.sqlite_path);
     if (r.violations.empty()) {
       ++passed;
       if (single || verbose) std::printf("%s\n", r.summary().c_str());
@@ -81,12 +103,15 @@ int main(int argc, char** argv) {
       std::printf("mutant %s caught by seed %llu: %s\n", mutant.c_str(), (unsigned long long)seed,
                   r.violations.front().c_str());
       std::printf("1 passed, 0 failed\n");
+      if (sqlite) rmdir(dir.c_str());
       return 0;
     }
     std::printf("FAILED %s\n", r.summary().c_str());
     for (const std::string& v : r.violations) std::printf("  %s\n", v.c_str());
-    std::printf("  replay: scripts/sim.sh --seed %llu\n", (unsigned long long)seed);
+    std::printf("  replay: scripts/sim.sh --seed %llu%s\n", (unsigned long long)seed,
+                sqlite ? " --sqlite" : "");
   }
+  if (sqlite) rmdir(dir.c_str());
   if (!mutant.empty()) {
     std::printf("mutant %s survived %llu seeds: the checker missed it\n", mutant.c_str(),
                 (unsigned long long)count);
