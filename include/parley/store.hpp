@@ -123,6 +123,10 @@ class SessionDirectory {
   virtual Status refresh_node(const std::string& node_id, int64_t expires_at_ms) = 0;
   // Removes every entry of `node_id` (a node starting afresh).
   virtual Status drop_node(const std::string& node_id) = 0;
+  // Deletes the entries that expired at now_ms (of nodes that died and never
+  // came back), so the directory does not grow without bound. Nodes call it
+  // with their heartbeat.
+  virtual Status prune(int64_t now_ms) = 0;
   // For each user in order, the sorted node ids whose entries have not
   // expired at now_ms. out->size() == user_ids.size() on success.
   virtual Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,

@@ -822,10 +822,19 @@ class Node::Impl {
       if (Status st = stores_.directory.refresh_node(opt_.node_id, now + opt_.directory_ttl_ms); !st) {
         ++stats_.store_errors;
       }
+      if (Status st = stores_.directory.prune(now); !st) ++stats_.store_errors;
+      prune_routes(now);
       presence_.expire(now);
     }
     if (retry_pump_at_ != 0 && retry_pump_at_ <= now) retry_pump_at_ = 0;
     flush();
+  }
+
+  // Forgets cached routes that expired (groups nobody here sends to any more).
+  void prune_routes(int64_t now) {
+    for (auto it = routes_.begin(); it != routes_.end();) {
+      it = it->second.expires_at <= now ? routes_.erase(it) : std::next(it);
+    }
   }
 
   // Learns the heads of followed groups from the store: a lost last message

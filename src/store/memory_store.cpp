@@ -242,6 +242,19 @@ class MemorySessionDirectory final : public SessionDirectory {
     return Status::ok();
   }
 
+  Status prune(int64_t now_ms) override {
+    std::vector<std::pair<std::string, std::string>> expired;
+    for (const auto& [user_id, nodes] : entries_) {
+      for (const auto& [node_id, expires_at_ms] : nodes) {
+        if (expires_at_ms <= now_ms) expired.emplace_back(user_id, node_id);
+      }
+    }
+    for (const auto& [user_id, node_id] : expired) {
+      if (Status s = erase(user_id, node_id); !s) return s;
+    }
+    return Status::ok();
+  }
+
   Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
                   std::vector<std::vector<std::string>>* out) override {
     std::vector<std::vector<std::string>> result(user_ids.size());

@@ -88,6 +88,7 @@ enum class Sql : size_t {
   kDeleteSession,
   kRefreshNode,
   kDropNode,
+  kPruneSessions,
   kSelectNodes,
   kCount,
 };
@@ -121,6 +122,7 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "DELETE FROM sessions WHERE user_id = ?1 AND node_id = ?2",
     "UPDATE sessions SET expires_ms = ?2 WHERE node_id = ?1",
     "DELETE FROM sessions WHERE node_id = ?1",
+    "DELETE FROM sessions WHERE expires_ms <= ?1",
     "SELECT node_id FROM sessions WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY node_id",
 };
 
@@ -274,6 +276,7 @@ class SqliteStoreImpl final : public SqliteStore {
   Status erase(const std::string& user_id, const std::string& node_id) override;
   Status refresh_node(const std::string& node_id, int64_t expires_at_ms) override;
   Status drop_node(const std::string& node_id) override;
+  Status prune(int64_t now_ms) override;
   Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
                   std::vector<std::vector<std::string>>* out) override;
 
@@ -670,6 +673,10 @@ Status SqliteStoreImpl::refresh_node(const std::string& node_id, int64_t expires
 
 Status SqliteStoreImpl::drop_node(const std::string& node_id) {
   return change(Sql::kDropNode, [&](Query& q) { q.bind(1, node_id); });
+}
+
+Status SqliteStoreImpl::prune(int64_t now_ms) {
+  return change(Sql::kPruneSessions, [&](Query& q) { q.bind(1, now_ms); });
 }
 
 Status SqliteStoreImpl::nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,

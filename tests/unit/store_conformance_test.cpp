@@ -454,6 +454,20 @@ TEST_CASE_TEMPLATE("store: put sets an entry's expiry, erase removes one entry",
   CHECK(d.put("u1", "", 1).code() == Code::kInvalidArgument);
 }
 
+TEST_CASE_TEMPLATE("store: prune deletes expired entries only", T, ALL_STORES) {
+  T stores;
+  SessionDirectory& d = stores.directory();
+  require_ok(d.put("u1", "dead", 100));
+  require_ok(d.put("u1", "alive", 1000));
+  require_ok(d.put("u2", "dead", 100));
+  require_ok(d.prune(100));
+  // Gone for good: a heartbeat of the dead node no longer brings them back.
+  require_ok(d.refresh_node("dead", 5000));
+  CHECK(nodes_of(d, {"u1", "u2"}, 200) == Nodes{{"alive"}, {}});
+  require_ok(d.prune(999));
+  CHECK(nodes_of(d, {"u1"}, 200) == Nodes{{"alive"}});
+}
+
 TEST_CASE_TEMPLATE("store: a node's heartbeat and restart", T, ALL_STORES) {
   T stores;
   SessionDirectory& d = stores.directory();
