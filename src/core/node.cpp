@@ -62,10 +62,12 @@ struct Route {
   int64_t expires_at = 0;
 };
 
+// Who to answer for a queued append (the request itself waits in
+// pending_requests_, at the same index, ready for the store).
 struct PendingSend {
   SessionId session;
   uint64_t rid;
-  AppendRequest request;
+  std::string client_msg_id;  // as the client sent it
 };
 
 // A committed message whose group members may need a notification.
@@ -220,13 +222,15 @@ class Node::Impl {
       reply_error(s, r.rid, st, r.group_id, r.client_msg_id);
       return;
     }
-    PendingSend p{s.id, r.rid, {r.group_id, s.user, r.client_msg_id, r.contents, clock_.now_ms()}};
-    if (opt_.mutations.no_dedup) p.request.client_msg_id.clear();
+    const int64_t now = clock_.now_ms();
+    PendingSend p{s.id, r.rid, r.client_msg_id};
     if (opt_.mutations.ack_before_commit) {
-      queue_event(s, AckEv{r.rid, r.group_id, r.client_msg_id, 0, p.request.timestamp_ms, false});
+      queue_event(s, AckEv{r.rid, r.group_id, r.client_msg_id, 0, now, false});
       p.session = 0;  // nobody to answer after the commit
     }
     pending_.push_back(std::move(p));
+    pending_requests_.push_back(
+        {r.group_id, s.user, opt_.mutations.no_dedup ? std::string() : r.client_msg_id, r.contents, now});
   }
 
   void handle(Session& s, const ResumeReq& r) {
@@ -423,36 +427,35 @@ class Node::Impl {
   void commit_pending() {
     if (pending_.empty()) return;
     std::vector<PendingSend> batch;
-    batch.swap(pending_);
     std::vector<AppendRequest> requests;
-    requests.reserve(batch.size());
-    for (const PendingSend& p : batch) requests.push_back(p.request);
+    batch.swap(pending_);
+    requests.swap(pending_requests_);
     std::vector<AppendOutcome> outcomes;
     ++stats_.commits;
     Status st = stores_.messages.append(requests, &outcomes);
     if (!st) {
       ++stats_.store_errors;
-      for (const PendingSend& p : batch) {
-        if (Session* s = session(p.session)) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (Session* s = session(batch[i].session)) {
           ++stats_.send_errors;
-          reply_error(*s, p.rid, st, p.request.group_id, p.request.client_msg_id);
+          reply_error(*s, batch[i].rid, st, requests[i].group_id, batch[i].client_msg_id);
         }
       }
       return;
     }
     std::vector<NotifyCandidate> candidates;
     for (size_t i = 0; i < batch.size(); ++i) {
-      const AppendOutcome& o = outcomes[i];
+      AppendOutcome& o = outcomes[i];
       if (Session* s = session(batch[i].session)) {
         ++stats_.acks;
-        queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].request.client_msg_id,
-                              o.message.msg_id, o.message.timestamp_ms, o.duplicate});
+        queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
+                              o.message.timestamp_ms, o.duplicate});
       }
       if (o.duplicate) {
         ++stats_.duplicate_sends;
         continue;
       }
-      auto m = std::make_shared<const Message>(o.message);
+      auto m = std::make_shared<const Message>(std::move(o.message));
       on_committed(m, &candidates);
     }
     notify_offline(candidates);
@@ -921,6 +924,7 @@ class Node::Impl {
   std::unordered_map<std::string, Route> routes_;
   std::unordered_map<std::string, Status> last_error_;
   std::vector<PendingSend> pending_;
+  std::vector<AppendRequest> pending_requests_;  // the next group commit
   std::set<SessionId> pump_set_;
   std::vector<SessionId> dirty_;
   std::vector<SessionId> behind_;  // sessions with frames to write, each once
