@@ -325,6 +325,9 @@ class Node::Impl {
   }
 
   void handle(Session& s, const PresenceReq& r) {
+    if (r.status == PresenceStatus::kOffline) {
+      return reply_error(s, r.rid, error(Code::kInvalidArgument, "status must be online or away"), "");
+    }
     s.presence_sub = r.subscribe;
     if (presence_.set_local(s.user, r.status)) broadcast_status(s.user, r.status);
   }

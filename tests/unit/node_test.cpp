@@ -132,9 +132,12 @@ TEST_CASE("bad requests get a clear error and change nothing") {
   f.node->on_client_request(1, ResumeReq{0, "g", 99, 0});  // beyond the head
   const std::string junk = "\x81\xa1t\xa3zzz";
   f.node->on_client_frame(1, junk.data(), junk.size());
+  f.node->on_client_request(1, PresenceReq{0, PresenceStatus::kOffline, true});
   f.node->flush();
   auto errors = f.host.of<ErrorEv>(1);
-  REQUIRE(errors.size() == 8);
+  REQUIRE(errors.size() == 9);
+  CHECK(errors[8].code == Code::kInvalidArgument);
+  CHECK(f.node->presence_of("alice") == PresenceStatus::kOnline);
   CHECK(errors[0].code == Code::kPermissionDenied);
   CHECK(errors[1].code == Code::kNotFound);
   CHECK(errors[2].code == Code::kTooLarge);
