@@ -3,7 +3,9 @@
 //
 // msg_id is dense per group and starts at 1; it is assigned by the
 // MessageStore at append (never by a node), so prev_msg_id == msg_id - 1 for
-// every stored message. Plain value type; no thread rules.
+// every stored message. (group_id, epoch, msg_id) names one message for good:
+// after a group's history is reset, ids start again in a new epoch. Plain
+// value type; no thread rules.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@ struct Message {
   std::string user_id;        // the sender
   std::string contents;       // opaque bytes
   std::string client_msg_id;  // sender's idempotency key; may be empty (no dedup)
+  uint64_t epoch = 0;         // the group log's epoch (>= 1 once stored); 0: unknown
 };
 
 using MessagePtr = std::shared_ptr<const Message>;

@@ -85,6 +85,7 @@ struct Mutations {
   bool no_head_sync = false;       // never learn heads from the store
   bool no_dedup = false;           // append without the client's idempotency key
   bool ack_before_commit = false;  // acknowledge sends on receipt
+  bool ignore_epochs = false;      // treat every epoch as the one followed
 };
 }  // namespace detail
 

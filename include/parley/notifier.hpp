@@ -19,6 +19,7 @@ namespace parley {
 struct Notification {
   std::string user_id;  // who to notify
   std::string group_id;
+  uint64_t epoch = 0;  // of the group's history msg_id belongs to
   uint64_t msg_id = 0;
   std::string sender_id;
   std::string preview;  // the first bytes of the contents

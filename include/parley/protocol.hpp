@@ -51,12 +51,15 @@ struct UnsubscribeReq {
   uint64_t rid = 0;
   std::string group_id;
 };
-// Read up to `limit` messages after `after`. Answered by PullResult.
+// Read up to `limit` messages after `after`. Answered by PullResult, or by
+// an epoch_mismatch error when `epoch` (that of the client's copy, 0 = none)
+// is not the group's: `after` then means nothing.
 struct PullReq {
   uint64_t rid = 0;
   std::string group_id;
   uint64_t after = 0;
   uint32_t limit = 100;
+  uint64_t epoch = 0;
 };
 // "I am typing in this group." Throttled by the node.
 struct TypingReq {
@@ -82,6 +85,7 @@ struct AckEv {
   uint64_t msg_id = 0;
   int64_t timestamp_ms = 0;
   bool duplicate = false;
+  uint64_t epoch = 0;  // of the group's log the message is in
 };
 struct MessageEv {
   MessagePtr message;

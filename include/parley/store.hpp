@@ -62,6 +62,8 @@ class MessageStore {
 
   // Messages of `group` with msg_id > after, ascending, at most `limit`.
   // Appends to *out (does not clear it). Unknown group: ok, nothing added.
+  // Every message the store returns (here and from append) carries the
+  // group's current epoch.
   virtual Status read(const std::string& group_id, uint64_t after, size_t limit,
                       std::vector<Message>* out) = 0;
 

@@ -117,8 +117,9 @@ void pack_message_fields(Packer& pk, const Message& m) {
   pack_str(pk, "u"), pack_str(pk, m.user_id);
   pack_str(pk, "c"), pack_bin(pk, m.contents);
   pack_str(pk, "cid"), pack_str(pk, m.client_msg_id);
+  pack_str(pk, "ep"), pk.pack_uint64(m.epoch);
 }
-constexpr uint32_t kMessageFields = 7;
+constexpr uint32_t kMessageFields = 8;
 
 Status read_message_fields(const MapView& m, Message* out) {
   PARLEY_TRY(m.get_str("g", &out->group_id, true));
@@ -127,6 +128,7 @@ Status read_message_fields(const MapView& m, Message* out) {
   PARLEY_TRY(m.get_i64("ts", &out->timestamp_ms, true));
   PARLEY_TRY(m.get_str("u", &out->user_id, true));
   PARLEY_TRY(m.get_str("c", &out->contents, true));
+  PARLEY_TRY(m.get_u64("ep", &out->epoch, false));
   return m.get_str("cid", &out->client_msg_id, false);
 }
 
@@ -138,13 +140,14 @@ void begin(Packer& pk, const char* type, uint32_t fields) {
 struct EventEncoder {
   Packer& pk;
   void operator()(const AckEv& e) {
-    begin(pk, "ack", 6);
+    begin(pk, "ack", 7);
     pack_str(pk, "rid"), pk.pack_uint64(e.rid);
     pack_str(pk, "g"), pack_str(pk, e.group_id);
     pack_str(pk, "cid"), pack_str(pk, e.client_msg_id);
     pack_str(pk, "id"), pk.pack_uint64(e.msg_id);
     pack_str(pk, "ts"), pk.pack_int64(e.timestamp_ms);
     pack_str(pk, "dup"), e.duplicate ? pk.pack_true() : pk.pack_false();
+    pack_str(pk, "ep"), pk.pack_uint64(e.epoch);
   }
   void operator()(const MessageEv& e) {
     begin(pk, "msg", kMessageFields);
@@ -231,11 +234,12 @@ struct RequestEncoder {
     pack_str(pk, "g"), pack_str(pk, r.group_id);
   }
   void operator()(const PullReq& r) {
-    begin(pk, "pull", 4);
+    begin(pk, "pull", 5);
     pack_str(pk, "rid"), pk.pack_uint64(r.rid);
     pack_str(pk, "g"), pack_str(pk, r.group_id);
     pack_str(pk, "after"), pk.pack_uint64(r.after);
     pack_str(pk, "limit"), pk.pack_uint32(r.limit);
+    pack_str(pk, "epoch"), pk.pack_uint64(r.epoch);
   }
   void operator()(const TypingReq& r) {
     begin(pk, "typing", 2);
@@ -304,6 +308,7 @@ Result<ClientRequest> decode_request_map(const MapView& m, const Limits& limits)
     r.rid = rid;
     PARLEY_TRY(m.get_str("g", &r.group_id, true));
     PARLEY_TRY(m.get_u64("after", &r.after, false));
+    PARLEY_TRY(m.get_u64("epoch", &r.epoch, false));
     uint64_t limit = r.limit;
     PARLEY_TRY(m.get_u64("limit", &limit, false));
     if (limit == 0 || limit > limits.max_read_limit) {
@@ -349,6 +354,7 @@ Result<ServerEvent> decode_event_map(const MapView& m) {
     PARLEY_TRY(m.get_u64("id", &e.msg_id, true));
     PARLEY_TRY(m.get_i64("ts", &e.timestamp_ms, false));
     PARLEY_TRY(m.get_bool("dup", &e.duplicate, false));
+    PARLEY_TRY(m.get_u64("ep", &e.epoch, false));
     return ServerEvent(std::move(e));
   }
   if (type == "resumed") {

@@ -237,31 +237,43 @@ class Node::Impl {
     if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
     Result<GroupState*> g = ensure_group(r.group_id);
     if (!g) return reply_error(s, r.rid, g.status(), r.group_id);
-    GroupState& group = **g;
-    uint64_t after = r.after;
-    if (r.epoch != 0 && group.epoch != 0 && r.epoch != group.epoch) {
-      queue_event(s, EpochEv{r.group_id, group.epoch, detector_.delivered(r.group_id)});
-      after = 0;
-    }
-    if (after > detector_.known_head(r.group_id)) {
+    // A client ahead of this node (a newer epoch, or a later message, seen
+    // through another node) makes it ask the store first.
+    std::optional<GroupHead> stored;
+    if (r.epoch > (*g)->epoch || r.after > detector_.known_head(r.group_id)) {
       std::vector<GroupHead> heads;
       if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
         ++stats_.store_errors;
         return reply_error(s, r.rid, st, r.group_id);
       }
-      if (after > heads[0].head) {
-        return reply_error(s, r.rid,
-                           error(Code::kInvalidArgument, fmt::format("after={} is beyond the head {} of '{}'",
-                                                                     after, heads[0].head, r.group_id)),
-                           r.group_id);
+      stored = heads[0];
+      apply_head(*stored);  // may start a new epoch (subscribers are told)
+    }
+    GroupState& group = **g;  // reset_group keeps the state object
+    uint64_t after = r.after;
+    if (r.epoch != 0 && group.epoch != 0 && r.epoch != group.epoch) {
+      if (r.epoch > group.epoch) {
+        return reply_error(
+            s, r.rid,
+            error(Code::kInvalidArgument,
+                  fmt::format("'{}' has no epoch {} (it is in epoch {})", r.group_id, r.epoch, group.epoch)),
+            r.group_id);
       }
-      detector_.note_head(r.group_id, heads[0].head, clock_.now_ms());
+      queue_event(s, EpochEv{r.group_id, group.epoch, detector_.delivered(r.group_id)});
+      after = 0;  // the client's copy is of another epoch: it starts over
+    } else if (stored && after > stored->head) {
+      return reply_error(s, r.rid,
+                         error(Code::kInvalidArgument, fmt::format("after={} is beyond the head {} of '{}'",
+                                                                   after, stored->head, r.group_id)),
+                         r.group_id);
     }
     auto [it, inserted] = s.subs.try_emplace(r.group_id);
     if (inserted) group.subscribers.push_back({&s, &it->second});
     Subscription& sub = it->second;
     // Within one session nothing sent is lost, so a second resume (after a
-    // mode switch, or racing a pull answer) never sends anything twice.
+    // mode switch or an epoch change, or racing a pull answer) never sends
+    // anything twice. (An existing subscription's cursor is always in the
+    // group's current epoch: reset_group rewinds it.)
     sub.cursor = inserted ? after : std::max(after, sub.cursor);
     sub.paused = policy_.mode(r.group_id) == DeliveryMode::kPull;
     sub.resume_pending = true;
@@ -283,10 +295,12 @@ class Node::Impl {
   void handle(Session& s, const PullReq& r) {
     ++stats_.pulls;
     if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
-    const bool tracked = detector_.tracking(r.group_id);
+    auto git = groups_.find(r.group_id);
     uint64_t head = 0;
-    if (tracked) {
+    uint64_t epoch = 0;
+    if (git != groups_.end()) {
       head = detector_.delivered(r.group_id);
+      epoch = git->second.epoch;
     } else {
       std::vector<GroupHead> heads;
       if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
@@ -294,6 +308,14 @@ class Node::Impl {
         return reply_error(s, r.rid, st, r.group_id);
       }
       head = heads[0].head;
+      epoch = heads[0].epoch;
+    }
+    if (r.epoch != 0 && epoch != 0 && r.epoch != epoch) {
+      if (r.epoch > epoch && git != groups_.end()) resync_.insert(r.group_id);  // we are behind
+      return reply_error(s, r.rid,
+                         error(Code::kEpochMismatch, fmt::format("'{}' is in epoch {}, not {}: resume from 0",
+                                                                 r.group_id, epoch, r.epoch)),
+                         r.group_id);
     }
     std::vector<MessageLog::Entry> entries;
     const size_t limit = std::min<size_t>(r.limit, opt_.limits.max_read_limit);
@@ -308,6 +330,10 @@ class Node::Impl {
     ev.messages.reserve(entries.size());
     for (MessageLog::Entry& e : entries) {
       if (e.message->msg_id > head) break;
+      if (git != groups_.end() && !in_epoch(git->second, r.group_id, e.message->epoch)) {
+        return reply_error(s, r.rid, error(Code::kEpochMismatch, "the group's history was reset; resume"),
+                           r.group_id);
+      }
       ev.messages.push_back(std::move(e.message));
     }
     if (auto sub = s.subs.find(r.group_id); sub != s.subs.end() && !ev.messages.empty()) {
@@ -421,6 +447,7 @@ class Node::Impl {
     commit_pending();
     run_catch_ups();
     pump_sessions();
+    run_resyncs();
     send_hints();
     cut_off_behind();
     write_outboxes();
@@ -452,7 +479,7 @@ class Node::Impl {
       if (Session* s = session(batch[i].session)) {
         ++stats_.acks;
         queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
-                              o.message.timestamp_ms, o.duplicate});
+                              o.message.timestamp_ms, o.duplicate, o.message.epoch});
       }
       if (o.duplicate) {
         ++stats_.duplicate_sends;
@@ -483,7 +510,8 @@ class Node::Impl {
 
   // A message reached this node (committed here or forwarded by a peer).
   void accept(const MessagePtr& m) {
-    if (!detector_.tracking(m->group_id)) return;
+    auto git = groups_.find(m->group_id);
+    if (git == groups_.end() || !in_epoch(git->second, m->group_id, m->epoch)) return;
     if (opt_.mutations.no_gap_detection) {
       deliver(m);
       return;
@@ -492,6 +520,47 @@ class Node::Impl {
     GapDetector::Offer offer = detector_.offer(m, clock_.now_ms(), &ready);
     if (offer == GapDetector::Offer::kOverflow) run_catch_ups();
     for (const MessagePtr& r : ready) deliver(r);
+  }
+
+  // Whether a message of `epoch` belongs to the history this node follows for
+  // the group. A newer epoch means the history was reset: the group is
+  // resynced at the end of the turn. An older one is a stale leftover.
+  bool in_epoch(GroupState& g, const std::string& group_id, uint64_t epoch) {
+    if (epoch == 0 || epoch == g.epoch || opt_.mutations.ignore_epochs) return true;
+    if (g.epoch == 0) {  // the group had no history when we started following it
+      g.epoch = epoch;
+      return true;
+    }
+    if (epoch > g.epoch) resync_.insert(group_id);
+    return false;
+  }
+
+  // Groups whose epoch changed under us: learn the new one from the store and
+  // make every subscriber start over (EpochEv).
+  void run_resyncs() {
+    if (resync_.empty()) return;
+    std::vector<std::string> ids(resync_.begin(), resync_.end());
+    resync_.clear();
+    if (!resync_now(ids)) resync_.insert(ids.begin(), ids.end());  // next turn
+  }
+
+  Status resync_now(const std::vector<std::string>& ids) {
+    std::vector<GroupHead> heads;
+    if (Status st = stores_.messages.heads(ids, &heads); !st) {
+      ++stats_.store_errors;
+      return st;
+    }
+    for (const GroupHead& h : heads) apply_head(h);
+    return Status::ok();
+  }
+
+  // What the store says of a followed group: a head to catch up to, or a new epoch.
+  void apply_head(const GroupHead& h) {
+    auto it = groups_.find(h.group_id);
+    if (it == groups_.end()) return;
+    if (it->second.epoch != 0 && h.epoch != it->second.epoch) return reset_group(h);
+    it->second.epoch = h.epoch;  // 0 until the first append since we started following it
+    detector_.note_head(h.group_id, h.head, clock_.now_ms());
   }
 
   // Reads missing ranges from the store for groups whose gaps timed out.
@@ -513,7 +582,9 @@ class Node::Impl {
       }
       if (got.empty()) return;
       std::vector<MessagePtr> ready;
+      GroupState& g = groups_.at(c.group_id);
       for (Message& msg : got) {
+        if (!in_epoch(g, c.group_id, msg.epoch)) return;
         after = msg.msg_id;
         ++stats_.catch_up_messages;
         detector_.offer(std::make_shared<const Message>(std::move(msg)), clock_.now_ms(), &ready);
@@ -616,7 +687,9 @@ class Node::Impl {
           pump_set_.insert(s.id);
           return;
         }
+        GroupState& g = groups_.at(group_id);
         for (MessageLog::Entry& e : page) {
+          if (!in_epoch(g, group_id, e.message->epoch)) return;
           if (e.message->msg_id != sub.cursor + 1) break;
           if (!e.frame) e.frame = encode(MessageEv{e.message});
           queue_message(s, e);
@@ -692,6 +765,7 @@ class Node::Impl {
   Notification notification_for(const std::string& user, const Message& m, std::string reason) {
     return Notification{user,
                         m.group_id,
+                        m.epoch,
                         m.msg_id,
                         m.user_id,
                         m.contents.substr(0, opt_.notify_preview_bytes),
@@ -864,32 +938,26 @@ class Node::Impl {
       ++stats_.store_errors;
       return;
     }
-    for (const GroupHead& h : heads) {
-      auto it = groups_.find(h.group_id);
-      if (it == groups_.end()) continue;
-      if (it->second.epoch == 0) {
-        it->second.epoch = h.epoch;  // first append since we started following it
-        detector_.note_head(h.group_id, h.head, now);
-      } else if (h.epoch != it->second.epoch) {
-        reset_group(h);
-      } else {
-        detector_.note_head(h.group_id, h.head, now);
-      }
-    }
+    for (const GroupHead& h : heads) apply_head(h);
   }
 
   // The store says the group's history was replaced: every subscriber must resync.
+  // Subscriptions stay, at cursor 0 of the new epoch and paused until the
+  // client resumes, so what a session pulls meanwhile is not pushed again.
   void reset_group(const GroupHead& h) {
-    GroupState g = std::move(groups_.at(h.group_id));
-    groups_.erase(h.group_id);
+    GroupState& g = groups_.at(h.group_id);
+    g.epoch = h.epoch;
+    g.hint_pending = false;
     detector_.untrack(h.group_id);
+    detector_.track(h.group_id, h.head);
     log_.forget(h.group_id);
     policy_.forget(h.group_id);
     Frame f = encode(EpochEv{h.group_id, h.epoch, h.head});
     for (const Subscriber& x : g.subscribers) {
-      Session& s = *x.session;
-      s.subs.erase(h.group_id);
-      queue_frame(s, f);
+      x.sub->cursor = 0;
+      x.sub->paused = true;
+      x.sub->resume_pending = false;
+      queue_frame(*x.session, f);
     }
   }
 
@@ -930,7 +998,9 @@ class Node::Impl {
   std::vector<AppendRequest> pending_requests_;  // the next group commit
   std::set<SessionId> pump_set_;
   std::vector<SessionId> dirty_;
-  std::vector<SessionId> behind_;  // sessions with frames to write, each once
+  std::vector<SessionId> behind_;
+  std::set<std::string> resync_;  // groups whose epoch changed, handled at the end of the turn  // sessions
+                                  // with frames to write, each once
   int64_t next_head_sync_ = 0;
   int64_t next_dir_refresh_ = 0;
   int64_t retry_pump_at_ = 0;

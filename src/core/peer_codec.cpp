@@ -48,7 +48,7 @@ struct ArrayView {
 };
 
 Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
-  if (v.a.size != 8) return bad("a message item has 8 elements");
+  if (v.a.size != 9) return bad("a message item has 9 elements");
   PARLEY_TRY(v.str(1, &m->group_id));
   PARLEY_TRY(v.u64(2, &m->msg_id));
   PARLEY_TRY(v.u64(3, &m->prev_msg_id));
@@ -56,6 +56,7 @@ Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
   PARLEY_TRY(v.str(5, &m->user_id));
   PARLEY_TRY(v.str(6, &m->contents));
   PARLEY_TRY(v.str(7, &m->client_msg_id));
+  PARLEY_TRY(v.u64(8, &m->epoch));
   if (m->msg_id == 0 || m->prev_msg_id + 1 != m->msg_id) return bad("msg_id must be prev_msg_id + 1");
   return validate_submission(m->group_id, m->user_id, m->client_msg_id, m->contents, limits);
 }
@@ -80,7 +81,7 @@ Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) 
 std::string encode_message_item(const Message& m) {
   StringBuffer buf;
   Packer pk(buf);
-  pk.pack_array(8);
+  pk.pack_array(9);
   pk.pack_uint64(kMessageItem);
   pack_str(pk, m.group_id);
   pk.pack_uint64(m.msg_id);
@@ -89,6 +90,7 @@ std::string encode_message_item(const Message& m) {
   pack_str(pk, m.user_id);
   pack_bin(pk, m.contents);
   pack_str(pk, m.client_msg_id);
+  pk.pack_uint64(m.epoch);
   return std::move(buf.data);
 }
 

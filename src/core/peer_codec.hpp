@@ -2,7 +2,7 @@
 // the bytes without looking inside.
 //
 // batch := [1, from_node_id, [item, ...]]
-// item  := [0, group, msg_id, prev_msg_id, ts, user, contents(bin), client_msg_id]   a message
+// item  := [0, group, msg_id, prev_msg_id, ts, user, contents(bin), client_msg_id, epoch]  a message
 //        | [1, user, group, status, typing(bool), expires_at_ms]                     presence
 //        | [2, group]                     the sender started following the group
 // Each item is encoded once and shared by every destination's batch.

@@ -93,6 +93,7 @@ class MemoryMessageStore final : public MessageStore {
     Message m{request.group_id, ++head->second,       0, request.timestamp_ms, request.user_id,
               request.contents, request.client_msg_id};
     m.prev_msg_id = m.msg_id - 1;
+    m.epoch = std::max<uint64_t>(current_epoch(request.group_id), 1);
     if (!m.client_msg_id.empty()) {
       batch->dedup.emplace(DedupKey{m.user_id, m.client_msg_id}, batch->outcomes.size());
     }
@@ -110,6 +111,11 @@ class MemoryMessageStore final : public MessageStore {
     auto it = dedup_.find(key);
     if (it == dedup_.end()) return nullptr;
     return &groups_.at(it->second.group_id).messages[it->second.msg_id - 1];
+  }
+
+  uint64_t current_epoch(const std::string& group_id) const {
+    auto it = groups_.find(group_id);
+    return it == groups_.end() ? 0 : it->second.epoch;
   }
 
   uint64_t current_head(const std::string& group_id) const {

@@ -103,10 +103,12 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "INSERT INTO messages(group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents) "
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
     "ON CONFLICT(user_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING",
-    "SELECT group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents FROM messages "
-    "WHERE user_id = ?1 AND client_msg_id = ?2 AND client_msg_id <> ''",
-    "SELECT group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents FROM messages "
-    "WHERE group_id = ?1 AND msg_id > ?2 ORDER BY msg_id LIMIT ?3",
+    "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, "
+    "COALESCE(g.epoch, 0) FROM messages m LEFT JOIN groups_log g ON g.group_id = m.group_id "
+    "WHERE m.user_id = ?1 AND m.client_msg_id = ?2 AND m.client_msg_id <> ''",
+    "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, g.epoch "
+    "FROM messages m JOIN groups_log g ON g.group_id = m.group_id "
+    "WHERE m.group_id = ?1 AND m.msg_id > ?2 ORDER BY m.msg_id LIMIT ?3",
     "DELETE FROM messages WHERE group_id = ?1",
     "INSERT INTO groups(group_id, owner) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
     "SELECT 1 FROM groups WHERE group_id = ?1",
@@ -214,6 +216,7 @@ Message message_from(const Query& q) {
   m.user_id = q.text_at(3);
   m.client_msg_id = q.text_at(4);
   m.contents = q.text_at(5);
+  m.epoch = static_cast<uint64_t>(q.int_at(6));
   return m;
 }
 
@@ -472,6 +475,10 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
     // Only the dedup index lets the insert do nothing.
     Result<Message> original = find_by_dedup_key(request.user_id, request.client_msg_id);
     if (!original) return original.status();
+    // An original appended earlier in this batch: its head row is written at commit.
+    if (auto staged = heads->find(original->group_id); staged != heads->end()) {
+      original->epoch = std::max<uint64_t>(staged->second.epoch, 1);
+    }
     *outcome = {std::move(*original), true};
     return Status::ok();
   }
@@ -479,8 +486,8 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
   state.epoch = std::max<uint64_t>(state.epoch, 1);
   state.advanced = true;
   Message& m = outcome->message;
-  m = {request.group_id, msg_id,           msg_id - 1,           request.timestamp_ms,
-       request.user_id,  request.contents, request.client_msg_id};
+  m = {request.group_id,      msg_id,     msg_id - 1, request.timestamp_ms, request.user_id, request.contents,
+       request.client_msg_id, state.epoch};
   outcome->duplicate = false;
   return Status::ok();
 }

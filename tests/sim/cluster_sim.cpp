@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -28,7 +29,7 @@ constexpr int64_t kTurnMs = 1;       // a node's loop turn: inputs are flushed t
 struct StoreFaults {
   double fail_rate = 0;
   uint64_t failures = 0;
-  std::map<std::pair<std::string, uint64_t>, int64_t> commit_time;
+  std::map<std::tuple<std::string, uint64_t, uint64_t>, int64_t> commit_time;  // (group, epoch, id)
 };
 
 class FaultyStore final : public MessageStore {
@@ -44,7 +45,9 @@ class FaultyStore final : public MessageStore {
     Status s = inner_.append(requests, out);
     if (s) {
       for (const AppendOutcome& o : *out) {
-        if (!o.duplicate) faults_.commit_time[{o.message.group_id, o.message.msg_id}] = clock_.now_ms();
+        if (!o.duplicate) {
+          faults_.commit_time[{o.message.group_id, o.message.epoch, o.message.msg_id}] = clock_.now_ms();
+        }
       }
     }
     return s;
@@ -67,6 +70,8 @@ class FaultyStore final : public MessageStore {
 // ---- the world ---------------------------------------------------------------
 
 struct GroupView {
+  uint64_t epoch = 0;                             // of the history held; 0 until the first message
+  std::vector<std::vector<MessagePtr>> archived;  // histories of earlier epochs, dropped on EpochEv
   uint64_t cursor = 0;
   std::vector<MessagePtr> got;                    // got[i]->msg_id == i + 1
   std::vector<int64_t> got_at;                    // receive time of got[i]
@@ -95,8 +100,8 @@ struct Device {
   int64_t link_free_at = 0;  // FIFO on the node -> device link
   std::map<std::string, GroupView> groups;
   std::vector<PendingSend> unacked;
-  std::map<std::string, uint64_t> acked;             // cid -> msg_id
-  std::map<std::string, std::string> sent_contents;  // cid -> contents
+  std::map<std::string, std::pair<uint64_t, uint64_t>> acked;  // cid -> (epoch, msg_id)
+  std::map<std::string, std::string> sent_contents;            // cid -> contents
   uint64_t next_rid = 1;
   uint64_t sent = 0;
 };
@@ -411,6 +416,20 @@ class World {
         disconnect(d, /*tell_node=*/true, reason);
       });
     }
+    // An operator restores a group from a backup: its history starts over.
+    if (rng_.chance(0.35)) {
+      sched_.at(rng_.range(2000, kChaosMs - 3000), [this] {
+        const std::string& g = group_ids_[static_cast<size_t>(rng_.below(group_ids_.size()))];
+        std::vector<GroupHead> heads;
+        std::vector<Message> log;
+        if (!admin_messages_->heads({g}, &heads) || !admin_messages_->read(g, 0, 1u << 30, &log)) {
+          return violation("reading before a reset failed");
+        }
+        old_logs_[{g, heads[0].epoch}] = std::move(log);
+        if (!admin_messages_->reset_group(g)) violation("reset_group failed");
+        ++result_.resets;
+      });
+    }
     const int stalls = static_cast<int>(rng_.range(0, 3));
     for (int k = 0; k < stalls; ++k) {
       sched_.at(rng_.range(500, kChaosMs - 3000), [this] {
@@ -483,7 +502,7 @@ class World {
     request(d, PresenceReq{d.next_rid++, PresenceStatus::kOnline, true});
     for (auto& [g, view] : d.groups) {
       view.pull_in_flight = false;
-      request(d, ResumeReq{d.next_rid++, g, view.cursor, 0});
+      request(d, ResumeReq{d.next_rid++, g, view.cursor, view.epoch});
     }
     // Resend whatever was never acknowledged (the ack may have been lost),
     // and now and then something that was (a client unsure of its ack).
@@ -571,6 +590,12 @@ class World {
   }
 
   void take(Device& d, GroupView& v, const MessagePtr& m, bool pushed) {
+    if (v.epoch == 0) v.epoch = m->epoch;
+    if (m->epoch != v.epoch) {
+      violation(fmt::format("{}: {}#{} of epoch {} while holding epoch {}, untold", d.name, m->group_id,
+                            m->msg_id, m->epoch, v.epoch));
+      return;
+    }
     if (m->msg_id <= v.cursor) {
       if (pushed)
         violation(
@@ -604,13 +629,16 @@ class World {
     if (config_.mutations.ack_before_commit && e.msg_id == 0) {
       ack_unknown_id_.insert(e.client_msg_id);
     } else {
-      auto [it, inserted] = d.acked.emplace(e.client_msg_id, e.msg_id);
-      if (!inserted && it->second != e.msg_id) {
-        violation(fmt::format("{}: {} acknowledged as #{} and as #{}", d.name, e.client_msg_id, it->second,
-                              e.msg_id));
+      // Within one epoch a key means one message; a reset forgets the keys of
+      // the history it erased, so a resend after it is a new message.
+      auto [it, inserted] = d.acked.emplace(e.client_msg_id, std::make_pair(e.epoch, e.msg_id));
+      if (!inserted && it->second.first == e.epoch && it->second.second != e.msg_id) {
+        violation(fmt::format("{}: {} acknowledged as #{} and as #{}", d.name, e.client_msg_id,
+                              it->second.second, e.msg_id));
       }
+      it->second = {e.epoch, e.msg_id};
     }
-    acked_cids_[e.client_msg_id] = {e.group_id, e.msg_id};
+    acked_cids_[e.client_msg_id] = {e.group_id, e.msg_id, e.epoch};
     auto& un = d.unacked;
     un.erase(
         std::remove_if(un.begin(), un.end(), [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
@@ -620,6 +648,7 @@ class World {
   void handle(Device& d, const ResumedEv& e) {
     GroupView* v = view_of(d, e.group_id);
     if (!v) return;
+    if (v->epoch == 0) v->epoch = e.epoch;
     v->pull_mode = e.mode == DeliveryMode::kPull;
     v->known_head = e.head;
     set_live(*v, true, clock_.now_ms());
@@ -638,7 +667,7 @@ class World {
       result_.saw_pull_mode = true;
       pull(d, e.group_id, *v);
     } else {
-      request(d, ResumeReq{d.next_rid++, e.group_id, v->cursor, 0});
+      request(d, ResumeReq{d.next_rid++, e.group_id, v->cursor, v->epoch});
     }
   }
 
@@ -662,7 +691,7 @@ class World {
   void pull(Device& d, const std::string& g, GroupView& v) {
     if (!v.pull_mode || v.pull_in_flight || v.known_head <= v.cursor) return;
     v.pull_in_flight = true;
-    request(d, PullReq{d.next_rid++, g, v.cursor, 100});
+    request(d, PullReq{d.next_rid++, g, v.cursor, 100, v.epoch});
   }
 
   void handle(Device& d, const ErrorEv& e) {
@@ -685,6 +714,10 @@ class World {
       return;
     }
     if (e.code == Code::kUnavailable) return;
+    if (e.code == Code::kEpochMismatch) {  // a pull that crossed an epoch change: EpochEv tells the rest
+      if (GroupView* v = view_of(d, e.group_id)) v->pull_in_flight = false;
+      return;
+    }
     if (e.rid == 0 && e.group_id.empty() && e.code == Code::kBackpressure) {
       ++result_.failure_reports;  // why this user's previous session was cut off
       return;
@@ -693,8 +726,24 @@ class World {
                           e.group_id));
   }
 
+  // The group's history was reset: keep the old copy aside (it is checked
+  // against the history of its own epoch) and start over.
   void handle(Device& d, const EpochEv& e) {
-    violation(fmt::format("{}: unexpected epoch change of {}", d.name, e.group_id));
+    GroupView* v = view_of(d, e.group_id);
+    if (!v) return;
+    ++result_.epoch_changes;
+    if (e.epoch == v->epoch) return;  // told twice (a resume raced the first notice)
+    if (e.epoch < v->epoch) {
+      return violation(
+          fmt::format("{}: told epoch {} of {} while holding {}", d.name, e.epoch, e.group_id, v->epoch));
+    }
+    if (!v->got.empty()) v->archived.push_back(std::move(v->got));
+    v->got.clear();
+    v->got_at.clear();
+    v->cursor = 0;
+    v->epoch = e.epoch;
+    v->pull_in_flight = false;
+    request(d, ResumeReq{d.next_rid++, e.group_id, 0, e.epoch});
   }
   void handle(Device& d, const PresenceEv& e) {
     ++result_.presence_updates;
@@ -716,7 +765,7 @@ class World {
       auto it = d.groups.find(n.group_id);
       if (it == d.groups.end())
         return violation(fmt::format("{} notified of {}, not its group", n.user_id, n.group_id));
-      if (d.connected && it->second.cursor >= n.msg_id) {
+      if (d.connected && it->second.epoch == n.epoch && it->second.cursor >= n.msg_id) {
         violation(fmt::format("{} notified of {}#{} that live device {} holds", n.user_id, n.group_id,
                               n.msg_id, d.name));
       }
@@ -738,8 +787,12 @@ class World {
 
   void check_final() {
     std::map<std::string, std::vector<Message>> logs;
+    std::map<std::string, uint64_t> epochs;
     for (const std::string& g : group_ids_) {
       std::vector<Message>& log = logs[g];
+      std::vector<GroupHead> heads;
+      if (Status s = admin_messages_->heads({g}, &heads); !s) violation(s.to_string());
+      epochs[g] = heads.empty() ? 0 : heads[0].epoch;
       if (Status s = admin_messages_->read(g, 0, 1u << 30, &log); !s) violation(s.to_string());
       std::set<std::pair<std::string, std::string>> seen;
       for (size_t i = 0; i < log.size(); ++i) {
@@ -752,30 +805,30 @@ class World {
     }
     // Every acknowledged send is stored with its id.
     for (const auto& [cid, where] : acked_cids_) {
-      const std::vector<Message>& log = logs[where.first];
+      const auto& [group, id, epoch] = where;
+      if (epoch != 0 && epoch < epochs[group]) continue;  // erased by a reset, on purpose
+      const std::vector<Message>& log = logs[group];
       if (ack_unknown_id_.count(cid)) {
         bool found =
             std::any_of(log.begin(), log.end(), [&](const Message& m) { return m.client_msg_id == cid; });
         if (!found) violation(fmt::format("acknowledged {} is not in the store", cid));
         continue;
       }
-      if (where.second == 0 || where.second > log.size() || log[where.second - 1].client_msg_id != cid) {
-        violation(
-            fmt::format("acknowledged {} as {}#{} but the store disagrees", cid, where.first, where.second));
+      if (id == 0 || id > log.size() || log[id - 1].client_msg_id != cid) {
+        violation(fmt::format("acknowledged {} as {}#{} but the store disagrees", cid, group, id));
       }
     }
     const int64_t end = clock_.now_ms();
     for (Device& d : devices_) {
       for (auto& [g, v] : d.groups) {
         const std::vector<Message>& log = logs[g];
-        if (v.got.size() > log.size()) violation(fmt::format("{}: holds more of {} than stored", d.name, g));
-        for (size_t i = 0; i < v.got.size() && i < log.size(); ++i) {
-          const Message& a = *v.got[i];
-          const Message& b = log[i];
-          if (a.msg_id != b.msg_id || a.contents != b.contents || a.user_id != b.user_id) {
-            violation(fmt::format("{}: {}#{} differs from the store", d.name, g, b.msg_id));
-            break;
-          }
+        // Each history a device held is a prefix of the log of its own epoch.
+        for (const auto& held : v.archived)
+          check_prefix(d, g, held, log_of(g, held.front()->epoch, log, epochs[g]));
+        if (!v.got.empty()) check_prefix(d, g, v.got, log_of(g, v.epoch, log, epochs[g]));
+        if (d.connected && v.is_live && (v.epoch != epochs[g] && !log.empty())) {
+          violation(fmt::format("{}: live in {} at the end in epoch {}, the group is in {}", d.name, g,
+                                v.epoch, epochs[g]));
         }
         if (d.connected && v.is_live && v.got.size() != log.size()) {
           violation(fmt::format("{}: live in {} at the end but holds {} of {}", d.name, g, v.got.size(),
@@ -786,12 +839,36 @@ class World {
     }
   }
 
+  const std::vector<Message>& log_of(const std::string& g, uint64_t epoch,
+                                     const std::vector<Message>& current, uint64_t current_epoch) {
+    static const std::vector<Message> kNone;
+    if (epoch == current_epoch) return current;
+    auto it = old_logs_.find({g, epoch});
+    return it == old_logs_.end() ? kNone : it->second;
+  }
+
+  void check_prefix(const Device& d, const std::string& g, const std::vector<MessagePtr>& held,
+                    const std::vector<Message>& log) {
+    if (held.size() > log.size()) {
+      return violation(fmt::format("{}: holds {} of {} (epoch {}), only {} stored", d.name, held.size(), g,
+                                   held.front()->epoch, log.size()));
+    }
+    for (size_t i = 0; i < held.size(); ++i) {
+      const Message& a = *held[i];
+      const Message& b = log[i];
+      if (a.msg_id != b.msg_id || a.contents != b.contents || a.user_id != b.user_id || a.epoch != b.epoch) {
+        return violation(
+            fmt::format("{}: {}#{} (epoch {}) differs from the store", d.name, g, b.msg_id, a.epoch));
+      }
+    }
+  }
+
   // Every message committed while the device was live, and that stayed live
   // for kBoundMs after, was received within kBoundMs.
   void check_bound(const Device& d, const std::string& g, const GroupView& v, const std::vector<Message>& log,
                    int64_t end) {
     for (const Message& m : log) {
-      auto ct = faults_.commit_time.find({g, m.msg_id});
+      auto ct = faults_.commit_time.find({g, m.epoch, m.msg_id});
       if (ct == faults_.commit_time.end()) continue;
       const int64_t t = ct->second;
       if (t + kBoundMs > end) continue;
@@ -849,7 +926,10 @@ class World {
   std::vector<std::string> group_ids_;
   std::string busy_group_;
   std::map<SessionId, int> sid_owner_;
-  std::map<std::string, std::pair<std::string, uint64_t>> acked_cids_;
+  std::map<std::string, std::tuple<std::string, uint64_t, uint64_t>>
+      acked_cids_;  // cid -> (group, id, epoch)
+  std::map<std::pair<std::string, uint64_t>, std::vector<Message>>
+      old_logs_;  // (group, epoch) before a reset
   std::set<std::string> ack_unknown_id_;
   std::map<std::string, std::string> resend_group_;
   std::set<std::pair<int, int>> cuts_;
@@ -885,10 +965,11 @@ std::string SimResult::summary() const {
       "crashes, "
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
-      "{} cut off ({} told on reconnect), {} notifications, {} presence updates -> {}",
+      "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates "
+      "-> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
-      pulls, fell_behind, failure_reports, notifications, presence_updates,
+      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

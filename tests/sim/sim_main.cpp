@@ -6,7 +6,7 @@
 //                                       instead of the memory stores
 //   parley_sim --mutant NAME --seeds N  expect the checker to catch the named bug
 //                                       within N seeds (no_gap_detection, no_head_sync,
-//                                       no_dedup, ack_before_commit)
+//                                       no_dedup, ack_before_commit, ignore_epochs)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +30,8 @@ bool set_mutant(const std::string& name, parley::detail::Mutations* m) {
     m->no_dedup = true;
   else if (name == "ack_before_commit")
     m->ack_before_commit = true;
+  else if (name == "ignore_epochs")
+    m->ignore_epochs = true;
   else
     return false;
   return true;

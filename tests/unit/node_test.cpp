@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "core/peer_codec.hpp"
 #include "parley/memory_store.hpp"
 #include "parley/node.hpp"
 
@@ -190,6 +191,7 @@ TEST_CASE("a session that falls behind is told so and closed, and others are una
   for (int i = 0; i < 100; ++i) {
     f.send(1, "c" + std::to_string(i), std::string(100, 'x'));
     f.node->flush();
+    f.drain(1);  // the sender reads its acks
     f.drain(3);
   }
   CHECK(f.host.closed.count(2) == 1);
@@ -396,4 +398,44 @@ TEST_CASE("a second resume in the same session never sends a message twice") {
   auto msgs = f.host.of<MessageEv>(2);
   REQUIRE(msgs.size() == 6);
   for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].message->msg_id == i + 1);
+}
+
+TEST_CASE("a message from a newer epoch resyncs subscribers at once, an older one is dropped") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.send(1, "c1", "old history");
+  f.node->flush();
+  REQUIRE(f.host.of<MessageEv>(2).size() == 1);
+  CHECK(f.host.of<MessageEv>(2)[0].message->epoch == 1);
+  auto batch_of = [](const Message& m) {
+    Frame item = std::make_shared<const std::string>(detail::encode_message_item(m));
+    return detail::encode_batch("peer", {item});
+  };
+  // Another node restored the group from a backup and appended to it.
+  REQUIRE(f.messages->reset_group("g").is_ok());
+  std::vector<AppendOutcome> out;
+  REQUIRE(
+      f.messages->append({{"g", "carol", "n1", "new 1", 0}, {"g", "carol", "n2", "new 2", 0}}, &out).is_ok());
+  const std::string fresh = batch_of(out[1].message);
+  REQUIRE(f.node->on_peer_batch(fresh.data(), fresh.size()).is_ok());
+  f.node->flush();
+  auto epochs = f.host.of<EpochEv>(2);
+  REQUIRE(epochs.size() == 1);  // without waiting for the head sync
+  CHECK(epochs[0].epoch == 2);
+  CHECK(f.host.of<MessageEv>(2).size() == 1);  // the new #2 was not mixed into the old history
+  // bob starts over in the new epoch and gets exactly the new history.
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 2});
+  f.node->flush();
+  // A straggler from the old epoch changes nothing.
+  Message stale{"g", 2, 1, 0, "alice", "old #2", "c9", 1};
+  const std::string old_batch = batch_of(stale);
+  REQUIRE(f.node->on_peer_batch(old_batch.data(), old_batch.size()).is_ok());
+  f.node->flush();
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 3);
+  CHECK(msgs[1].message->contents == "new 1");
+  CHECK(msgs[2].message->contents == "new 2");
+  CHECK(msgs[2].message->epoch == 2);
 }

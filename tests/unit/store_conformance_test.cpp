@@ -322,6 +322,26 @@ TEST_CASE_TEMPLATE("store: heads in the order asked, unknown groups are 0/0", T,
   CHECK(none.empty());
 }
 
+TEST_CASE_TEMPLATE("store: every message returned carries its group's epoch", T, ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  // A duplicate within the first batch of a group, and one in a later batch.
+  std::vector<AppendOutcome> out = append_ok(
+      log, {request("g", "ann", "c1", "a"), request("g", "ann", "c1", "a"), request("h", "bo", "")});
+  for (const AppendOutcome& o : out) CHECK(o.message.epoch == 1);
+  CHECK(append_ok(log, {request("g", "ann", "c1", "a")})[0].message.epoch == 1);
+  for (const Message& m : read_all(log, "g")) CHECK(m.epoch == 1);
+  CHECK(value_of(log.reset_group("g")) == 2);
+  out = append_ok(log, {request("g", "ann", "c2", "b"), request("g", "ann", "c2", "b")});
+  CHECK(out[0].message.epoch == 2);
+  CHECK(out[1].message.epoch == 2);
+  CHECK(out[1].duplicate);
+  const std::vector<Message> after = read_all(log, "g");
+  REQUIRE(after.size() == 1);
+  CHECK(after[0].epoch == 2);
+  CHECK(read_all(log, "h")[0].epoch == 1);
+}
+
 TEST_CASE_TEMPLATE("store: reset starts a new epoch and forgets the history", T, ALL_STORES) {
   T stores;
   MessageStore& log = stores.log();
