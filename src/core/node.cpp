@@ -64,6 +64,11 @@ struct Route {
 
 // Who to answer for a queued append (the request itself waits in
 // pending_requests_, at the same index, ready for the store).
+struct EpochCursor {
+  uint64_t epoch = 0;
+  uint64_t cursor = 0;
+};
+
 struct PendingSend {
   SessionId session;
   uint64_t rid;
@@ -140,6 +145,13 @@ class Node::Impl {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
     Session& s = it->second;
+    std::vector<std::pair<std::string, EpochCursor>> held;  // what this session was handed
+    if (notifier_) {
+      for (const auto& [group_id, sub] : s.subs) {
+        auto g = groups_.find(group_id);
+        held.push_back({group_id, {g == groups_.end() ? 0 : g->second.epoch, sub.cursor}});
+      }
+    }
     for (auto& [group_id, sub] : s.subs) drop_subscriber(group_id, id);
     std::vector<SessionId>& mine = user_sessions_[s.user];
     mine.erase(std::remove(mine.begin(), mine.end(), id), mine.end());
@@ -154,6 +166,14 @@ class Node::Impl {
     if (!reason.is_ok()) {
       last_error_[s.user] = reason;
       if (last) notify_undelivered(s, reason);
+    }
+    if (last) {
+      handed_to_closed_.erase(s.user);
+    } else {
+      for (const auto& [group_id, at] : held) {
+        EpochCursor& rec = handed_to_closed_[s.user][group_id];
+        if (at.epoch > rec.epoch || (at.epoch == rec.epoch && at.cursor > rec.cursor)) rec = at;
+      }
     }
     sessions_.erase(it);
     pump_set_.erase(id);
@@ -808,7 +828,16 @@ class Node::Impl {
       return;
     }
     if (!nodes[0].empty()) return;
+    // Sessions of the same user that closed before this one were handed some
+    // of these messages: those count as delivered.
+    auto handed = handed_to_closed_.find(s.user);
     for (const auto& [end, m] : s.undrained) {
+      if (handed != handed_to_closed_.end()) {
+        auto rec = handed->second.find(m->group_id);
+        if (rec != handed->second.end() && rec->second.epoch == m->epoch && rec->second.cursor >= m->msg_id) {
+          continue;
+        }
+      }
       ++stats_.notifications;
       notifier_->notify(notification_for(s.user, *m, reason.to_string()));
     }
@@ -994,6 +1023,9 @@ class Node::Impl {
   std::unordered_map<std::string, GroupState> groups_;
   std::unordered_map<std::string, Route> routes_;
   std::unordered_map<std::string, Status> last_error_;
+  // user -> group -> the furthest a closed session of that user (while others
+  // stay open here) was handed; see notify_undelivered.
+  std::unordered_map<std::string, std::unordered_map<std::string, EpochCursor>> handed_to_closed_;
   std::vector<PendingSend> pending_;
   std::vector<AppendRequest> pending_requests_;  // the next group commit
   std::set<SessionId> pump_set_;

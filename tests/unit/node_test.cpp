@@ -439,3 +439,35 @@ TEST_CASE("a message from a newer epoch resyncs subscribers at once, an older on
   CHECK(msgs[2].message->contents == "new 2");
   CHECK(msgs[2].message->epoch == 2);
 }
+
+TEST_CASE("a message another of the user's sessions was handed is not notified when the last one fails") {
+  for (bool with_phone : {true, false}) {
+    CAPTURE(with_phone);
+    Fixture f;
+    REQUIRE(f.node->open_session(1, "alice").is_ok());
+    REQUIRE(f.node->open_session(3, "bob").is_ok());  // laptop
+    f.node->on_client_request(3, ResumeReq{0, "g", 0, 0});
+    if (with_phone) {
+      REQUIRE(f.node->open_session(2, "bob").is_ok());
+      f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+    }
+    f.node->flush();
+    for (int i = 1; i <= 3; ++i) f.send(1, "c" + std::to_string(i), "m");
+    f.node->flush();
+    if (with_phone) {
+      f.drain(2);  // the phone got all three; the laptop got nothing written
+      f.node->close_session(2, error(Code::kUnavailable, "phone lost its network"));
+    }
+    f.node->close_session(3, error(Code::kUnavailable, "laptop went to sleep"));
+    f.node->flush();
+    std::vector<uint64_t> notified;
+    for (const Notification& n : f.notifier.sent) {
+      if (n.user_id == "bob") notified.push_back(n.msg_id);
+    }
+    if (with_phone) {
+      CHECK(notified.empty());
+    } else {
+      CHECK(notified == std::vector<uint64_t>{1, 2, 3});
+    }
+  }
+}
