@@ -24,7 +24,6 @@ namespace parley::sim {
 struct SimConfig {
   uint64_t seed = 1;
   detail::Mutations mutations;
-  bool verbose = false;
   // Empty: the memory stores. Otherwise a fresh SQLite file every node opens
   // its own connection to, as separate processes would.
   std::string sqlite_path;

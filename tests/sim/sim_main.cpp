@@ -1,7 +1,8 @@
 // parley_sim: runs the deterministic cluster simulation over many seeds.
 //
 //   parley_sim --seeds N [--from S]     run seeds S..S+N-1 (default S=1); fail on any violation
-//   parley_sim --seed S [--verbose]     replay one seed, printing its violations
+//   parley_sim --seed S                 replay one seed, printing its summary and violations
+//   parley_sim ... --verbose            print every seed's summary, not only failures
 //   parley_sim ... --sqlite             run on a SQLite file (one connection per node)
 //                                       instead of the memory stores
 //   parley_sim --mutant NAME --seeds N  expect the checker to catch the named bug
@@ -91,7 +92,6 @@ int main(int argc, char** argv) {
   for (uint64_t seed = from; seed < from + count; ++seed) {
     SimConfig config = base;
     config.seed = seed;
-    config.verbose = verbose;
     if (sqlite) config.sqlite_path = dir + "/seed-" + std::to_string(seed) + ".db";
     SimResult r = run_simulation(config);
     if (sqlite) remove_db(config.sqlite_path);
