@@ -3,7 +3,7 @@
 //
 // The core speaks in these structs; a codec turns them into frames. The
 // library ships a msgpack codec (make_msgpack_codec); a host may supply its
-// own (the example server adds JSON). A node encodes each event once and
+// own (make_json_codec, used by the example server). A node encodes each event once and
 // shares the bytes between every recipient session.
 //
 // Thread rules: codecs are stateless and may be shared between threads.
@@ -163,6 +163,11 @@ class ClientCodec {
 
 // Compact msgpack maps with short keys; see docs/protocol-core.md.
 std::unique_ptr<ClientCodec> make_msgpack_codec();
+// The same schema as JSON objects in text frames (contents as UTF-8 strings);
+// see docs/protocol.md. Frames over json_max_frame_bytes(limits) are refused
+// with too_large before parsing.
+std::unique_ptr<ClientCodec> make_json_codec();
+size_t json_max_frame_bytes(const Limits& limits);
 
 const char* delivery_mode_name(DeliveryMode mode);
 const char* presence_status_name(PresenceStatus status);

@@ -32,6 +32,22 @@ class MapView {
   Status get_u64(std::string_view key, uint64_t* out, bool required) const;
   Status get_i64(std::string_view key, int64_t* out, bool required) const;
   Status get_bool(std::string_view key, bool* out, bool required) const;
+  // Calls fn(MapView) for each element of the array at `key` (required);
+  // an element that is not a map is an error.
+  template <typename Fn>
+  Status for_each_map(std::string_view key, Fn&& fn) const {
+    const msgpack::object* v = find(key);
+    if (!v || v->type != msgpack::type::ARRAY) {
+      return error(Code::kInvalidArgument, "field '" + std::string(key) + "' must be an array");
+    }
+    for (uint32_t i = 0; i < v->via.array.size; ++i) {
+      MapView m(v->via.array.ptr[i]);
+      if (!m.valid())
+        return error(Code::kInvalidArgument, "an element of '" + std::string(key) + "' must be a map");
+      if (Status s = fn(m); !s) return s;
+    }
+    return Status::ok();
+  }
 
  private:
   const msgpack::object& o_;

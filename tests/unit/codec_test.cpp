@@ -5,11 +5,22 @@
 
 using namespace parley;
 
+// Both codecs share one schema; each round-trip test runs on both.
+std::unique_ptr<ClientCodec> codec_under_test(bool json) {
+  return json ? make_json_codec() : make_msgpack_codec();
+}
+
 TEST_CASE("every request survives encode and decode") {
-  auto codec = make_msgpack_codec();
+  bool json = false;
+  SUBCASE("msgpack") {}
+  SUBCASE("json") {
+    json = true;
+  }
+  auto codec = codec_under_test(json);
   Limits limits;
+  // JSON carries contents as a string, so an escaped NUL stands in for binary.
   std::vector<ClientRequest> reqs = {
-      SendReq{1, "g", "c1", std::string("bin\0ary", 7)},
+      SendReq{1, "g", "c1", std::string("bin\0ary \xc3\xa9", 10)},
       ResumeReq{2, "g", 41, 3},
       UnsubscribeReq{3, "g"},
       PullReq{4, "g", 10, 50},
@@ -24,7 +35,7 @@ TEST_CASE("every request survives encode and decode") {
   }
   std::string bytes = codec->encode_request(reqs[0]);
   auto send = std::get<SendReq>(*codec->decode_request(bytes.data(), bytes.size(), limits));
-  CHECK(send.contents == std::string("bin\0ary", 7));
+  CHECK(send.contents == std::string("bin\0ary \xc3\xa9", 10));
   CHECK(send.client_msg_id == "c1");
   bytes = codec->encode_request(reqs[1]);
   auto resume = std::get<ResumeReq>(*codec->decode_request(bytes.data(), bytes.size(), limits));
@@ -33,7 +44,12 @@ TEST_CASE("every request survives encode and decode") {
 }
 
 TEST_CASE("every event survives encode and decode") {
-  auto codec = make_msgpack_codec();
+  bool json = false;
+  SUBCASE("msgpack") {}
+  SUBCASE("json") {
+    json = true;
+  }
+  auto codec = codec_under_test(json);
   auto m = std::make_shared<Message>(Message{"g", 7, 6, 1234, "u", "hi", "c"});
   std::vector<ServerEvent> evs = {
       AckEv{1, "g", "c", 7, 1234, true},
@@ -61,6 +77,43 @@ TEST_CASE("every event survives encode and decode") {
   bytes = codec->encode_event(evs[9]);
   auto err = std::get<ErrorEv>(*codec->decode_event(bytes.data(), bytes.size()));
   CHECK(err.code == Code::kPermissionDenied);
+  bytes = codec->encode_event(evs[3]);
+  auto pulled = std::get<PullResultEv>(*codec->decode_event(bytes.data(), bytes.size()));
+  REQUIRE(pulled.messages.size() == 2);
+  CHECK(pulled.messages[1]->user_id == "u");
+  CHECK(pulled.head == 9);
+}
+
+TEST_CASE("the JSON codec speaks the documented field names") {
+  auto codec = make_json_codec();
+  auto m =
+      std::make_shared<Message>(Message{"general", 42, 41, 1764290000123, "alice", "hello", "a1b2-1", 1});
+  CHECK(codec->encode_event(MessageEv{m}) ==
+        R"({"t":"msg","g":"general","id":42,"prev":41,"ts":1764290000123,"u":"alice","c":"hello",)"
+        R"("cid":"a1b2-1","ep":1})");
+  std::string send = R"({"t":"send","rid":1,"g":"general","cid":"a1b2-1","c":"h\u00e9llo","extra":[1,2]})";
+  auto r = codec->decode_request(send.data(), send.size(), Limits{});
+  REQUIRE(r.is_ok());
+  CHECK(std::get<SendReq>(*r).contents == "h\xc3\xa9llo");
+}
+
+TEST_CASE("malformed JSON requests get a clear error, never an exception") {
+  auto codec = make_json_codec();
+  Limits limits;
+  auto decode = [&](const std::string& s) { return codec->decode_request(s.data(), s.size(), limits); };
+  CHECK(decode("").status().message().find("malformed JSON") != std::string::npos);
+  CHECK(decode("{\"t\":").status().code() == Code::kInvalidArgument);
+  CHECK(decode("[1,2]").status().message().find("object") != std::string::npos);
+  CHECK(decode(R"({"t":"zzz"})").status().message().find("unknown request type") != std::string::npos);
+  CHECK(decode(R"({"t":"send","c":"x"})").status().message().find("'g'") != std::string::npos);
+  CHECK(decode(R"({"t":"send","g":7,"c":"x"})").status().message().find("'g' must be a string") !=
+        std::string::npos);
+  CHECK(decode(R"({"t":"resume","g":"x","after":-1})").status().code() == Code::kInvalidArgument);
+  CHECK(decode("{\"t\":\"send\",\"g\":\"\xff\",\"c\":\"x\"}").status().code() == Code::kInvalidArgument);
+  CHECK(decode(std::string(100000, '[')).status().code() == Code::kInvalidArgument);  // no stack overflow
+  std::string big =
+      codec->encode_request(SendReq{1, "g", "c", std::string(json_max_frame_bytes(limits), 'x')});
+  CHECK(decode(big).status().code() == Code::kTooLarge);
 }
 
 TEST_CASE("malformed requests get a clear error, never an exception") {
@@ -83,7 +136,12 @@ TEST_CASE("malformed requests get a clear error, never an exception") {
 }
 
 TEST_CASE("random bytes never crash the decoder") {
-  auto codec = make_msgpack_codec();
+  bool json = false;
+  SUBCASE("msgpack") {}
+  SUBCASE("json") {
+    json = true;
+  }
+  auto codec = codec_under_test(json);
   Random rng(3);
   std::string good = codec->encode_request(SendReq{1, "group", "cid", "contents"});
   for (int i = 0; i < 20000; ++i) {

@@ -1,0 +1,346 @@
+// The client protocol's schema, once, for every encoding.
+//
+// The msgpack codec (codec.cpp) and the JSON codec (json_codec.cpp) share the
+// type names, field names and field rules written here; each supplies a
+// Writer and a map View with the operations below. Internal header.
+//
+//   Writer: begin(type, fields) / end() around one frame object,
+//           begin_map(fields) / end_map(), begin_array(n) / end_array(),
+//           key(k), str(s), bytes(s), u64(v), i64(v), boolean(b)
+//   View:   get_str / get_u64 / get_i64 / get_bool (key, out, required),
+//           for_each_map(key, fn(const View&) -> Status)
+#pragma once
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "core/util.hpp"
+#include "parley/protocol.hpp"
+
+namespace parley::detail {
+
+Status parse_mode(const std::string& s, DeliveryMode* out);
+Status parse_status(const std::string& s, PresenceStatus* out);
+
+constexpr uint32_t kMessageFields = 8;
+
+template <typename W>
+void write_message_fields(W& w, const Message& m) {
+  w.key("g"), w.str(m.group_id);
+  w.key("id"), w.u64(m.msg_id);
+  w.key("prev"), w.u64(m.prev_msg_id);
+  w.key("ts"), w.i64(m.timestamp_ms);
+  w.key("u"), w.str(m.user_id);
+  w.key("c"), w.bytes(m.contents);
+  w.key("cid"), w.str(m.client_msg_id);
+  w.key("ep"), w.u64(m.epoch);
+}
+
+template <typename V>
+Status read_message_fields(const V& m, Message* out) {
+  PARLEY_TRY(m.get_str("g", &out->group_id, true));
+  PARLEY_TRY(m.get_u64("id", &out->msg_id, true));
+  PARLEY_TRY(m.get_u64("prev", &out->prev_msg_id, true));
+  PARLEY_TRY(m.get_i64("ts", &out->timestamp_ms, true));
+  PARLEY_TRY(m.get_str("u", &out->user_id, true));
+  PARLEY_TRY(m.get_str("c", &out->contents, true));
+  PARLEY_TRY(m.get_u64("ep", &out->epoch, false));
+  return m.get_str("cid", &out->client_msg_id, false);
+}
+
+template <typename W>
+struct EventWriter {
+  W& w;
+  void operator()(const AckEv& e) {
+    w.begin("ack", 7);
+    w.key("rid"), w.u64(e.rid);
+    w.key("g"), w.str(e.group_id);
+    w.key("cid"), w.str(e.client_msg_id);
+    w.key("id"), w.u64(e.msg_id);
+    w.key("ts"), w.i64(e.timestamp_ms);
+    w.key("dup"), w.boolean(e.duplicate);
+    w.key("ep"), w.u64(e.epoch);
+    w.end();
+  }
+  void operator()(const MessageEv& e) {
+    w.begin("msg", kMessageFields);
+    write_message_fields(w, *e.message);
+    w.end();
+  }
+  void operator()(const ResumedEv& e) {
+    w.begin("resumed", 5);
+    w.key("rid"), w.u64(e.rid);
+    w.key("g"), w.str(e.group_id);
+    w.key("head"), w.u64(e.head);
+    w.key("epoch"), w.u64(e.epoch);
+    w.key("mode"), w.str(delivery_mode_name(e.mode));
+    w.end();
+  }
+  void operator()(const PullResultEv& e) {
+    w.begin("pulled", 4);
+    w.key("rid"), w.u64(e.rid);
+    w.key("g"), w.str(e.group_id);
+    w.key("head"), w.u64(e.head);
+    w.key("msgs"), w.begin_array(static_cast<uint32_t>(e.messages.size()));
+    for (const MessagePtr& m : e.messages) {
+      w.begin_map(kMessageFields);
+      write_message_fields(w, *m);
+      w.end_map();
+    }
+    w.end_array();
+    w.end();
+  }
+  void operator()(const ModeEv& e) {
+    w.begin("mode", 3);
+    w.key("g"), w.str(e.group_id);
+    w.key("mode"), w.str(delivery_mode_name(e.mode));
+    w.key("head"), w.u64(e.head);
+    w.end();
+  }
+  void operator()(const PullHintEv& e) {
+    w.begin("hint", 2);
+    w.key("g"), w.str(e.group_id);
+    w.key("head"), w.u64(e.head);
+    w.end();
+  }
+  void operator()(const PresenceEv& e) {
+    w.begin("presence", 5);
+    w.key("u"), w.str(e.user_id);
+    w.key("g"), w.str(e.group_id);
+    w.key("status"), w.str(presence_status_name(e.status));
+    w.key("typing"), w.boolean(e.typing);
+    w.key("exp"), w.i64(e.expires_at_ms);
+    w.end();
+  }
+  void operator()(const EpochEv& e) {
+    w.begin("epoch", 3);
+    w.key("g"), w.str(e.group_id);
+    w.key("epoch"), w.u64(e.epoch);
+    w.key("head"), w.u64(e.head);
+    w.end();
+  }
+  void operator()(const FellBehindEv& e) {
+    w.begin("behind", 1);
+    w.key("queued"), w.u64(e.queued_bytes);
+    w.end();
+  }
+  void operator()(const ErrorEv& e) {
+    w.begin("error", 6);
+    w.key("rid"), w.u64(e.rid);
+    w.key("code"), w.i64(static_cast<int>(e.code));
+    w.key("name"), w.str(code_name(e.code));
+    w.key("msg"), w.str(e.message);
+    w.key("g"), w.str(e.group_id);
+    w.key("cid"), w.str(e.client_msg_id);
+    w.end();
+  }
+};
+
+template <typename W>
+struct RequestWriter {
+  W& w;
+  void operator()(const SendReq& r) {
+    w.begin("send", 4);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    w.key("cid"), w.str(r.client_msg_id);
+    w.key("c"), w.bytes(r.contents);
+    w.end();
+  }
+  void operator()(const ResumeReq& r) {
+    w.begin("resume", 4);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    w.key("after"), w.u64(r.after);
+    w.key("epoch"), w.u64(r.epoch);
+    w.end();
+  }
+  void operator()(const UnsubscribeReq& r) {
+    w.begin("unsub", 2);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    w.end();
+  }
+  void operator()(const PullReq& r) {
+    w.begin("pull", 5);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    w.key("after"), w.u64(r.after);
+    w.key("limit"), w.u64(r.limit);
+    w.key("epoch"), w.u64(r.epoch);
+    w.end();
+  }
+  void operator()(const TypingReq& r) {
+    w.begin("typing", 2);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    w.end();
+  }
+  void operator()(const PresenceReq& r) {
+    w.begin("presence", 3);
+    w.key("rid"), w.u64(r.rid);
+    w.key("status"), w.str(presence_status_name(r.status));
+    w.key("sub"), w.boolean(r.subscribe);
+    w.end();
+  }
+};
+
+template <typename V>
+Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
+  std::string type;
+  PARLEY_TRY(m.get_str("t", &type, true));
+  uint64_t rid = 0;
+  PARLEY_TRY(m.get_u64("rid", &rid, false));
+  if (type == "send") {
+    SendReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    PARLEY_TRY(m.get_str("cid", &r.client_msg_id, false));
+    PARLEY_TRY(m.get_str("c", &r.contents, true));
+    return ClientRequest(std::move(r));
+  }
+  if (type == "resume") {
+    ResumeReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    PARLEY_TRY(m.get_u64("after", &r.after, false));
+    PARLEY_TRY(m.get_u64("epoch", &r.epoch, false));
+    return ClientRequest(std::move(r));
+  }
+  if (type == "unsub") {
+    UnsubscribeReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    return ClientRequest(std::move(r));
+  }
+  if (type == "pull") {
+    PullReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    PARLEY_TRY(m.get_u64("after", &r.after, false));
+    PARLEY_TRY(m.get_u64("epoch", &r.epoch, false));
+    uint64_t limit = r.limit;
+    PARLEY_TRY(m.get_u64("limit", &limit, false));
+    if (limit == 0 || limit > limits.max_read_limit) {
+      return error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", limits.max_read_limit));
+    }
+    r.limit = static_cast<uint32_t>(limit);
+    return ClientRequest(std::move(r));
+  }
+  if (type == "typing") {
+    TypingReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    return ClientRequest(std::move(r));
+  }
+  if (type == "presence") {
+    PresenceReq r;
+    r.rid = rid;
+    std::string status = "online";
+    PARLEY_TRY(m.get_str("status", &status, false));
+    PARLEY_TRY(parse_status(status, &r.status));
+    if (r.status == PresenceStatus::kOffline) {
+      return error(Code::kInvalidArgument, "status must be online or away");
+    }
+    PARLEY_TRY(m.get_bool("sub", &r.subscribe, false));
+    return ClientRequest(std::move(r));
+  }
+  return error(Code::kInvalidArgument, fmt::format("unknown request type '{}'", type));
+}
+
+template <typename V>
+Result<ServerEvent> decode_event_map(const V& m) {
+  std::string type;
+  PARLEY_TRY(m.get_str("t", &type, true));
+  if (type == "msg") {
+    auto msg = std::make_shared<Message>();
+    PARLEY_TRY(read_message_fields(m, msg.get()));
+    return ServerEvent(MessageEv{std::move(msg)});
+  }
+  if (type == "ack") {
+    AckEv e;
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    PARLEY_TRY(m.get_str("g", &e.group_id, true));
+    PARLEY_TRY(m.get_str("cid", &e.client_msg_id, false));
+    PARLEY_TRY(m.get_u64("id", &e.msg_id, true));
+    PARLEY_TRY(m.get_i64("ts", &e.timestamp_ms, false));
+    PARLEY_TRY(m.get_bool("dup", &e.duplicate, false));
+    PARLEY_TRY(m.get_u64("ep", &e.epoch, false));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "resumed") {
+    ResumedEv e;
+    std::string mode = "push";
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    PARLEY_TRY(m.get_str("g", &e.group_id, true));
+    PARLEY_TRY(m.get_u64("head", &e.head, true));
+    PARLEY_TRY(m.get_u64("epoch", &e.epoch, true));
+    PARLEY_TRY(m.get_str("mode", &mode, false));
+    PARLEY_TRY(parse_mode(mode, &e.mode));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "pulled") {
+    PullResultEv e;
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    PARLEY_TRY(m.get_str("g", &e.group_id, true));
+    PARLEY_TRY(m.get_u64("head", &e.head, true));
+    Status each = m.for_each_map("msgs", [&e](const V& mm) {
+      auto msg = std::make_shared<Message>();
+      PARLEY_TRY(read_message_fields(mm, msg.get()));
+      e.messages.push_back(std::move(msg));
+      return Status::ok();
+    });
+    if (!each) return each;
+    return ServerEvent(std::move(e));
+  }
+  if (type == "mode" || type == "hint" || type == "epoch") {
+    std::string g;
+    uint64_t head = 0;
+    PARLEY_TRY(m.get_str("g", &g, true));
+    PARLEY_TRY(m.get_u64("head", &head, true));
+    if (type == "hint") return ServerEvent(PullHintEv{g, head});
+    if (type == "epoch") {
+      EpochEv e{g, 0, head};
+      PARLEY_TRY(m.get_u64("epoch", &e.epoch, true));
+      return ServerEvent(std::move(e));
+    }
+    ModeEv e{g, DeliveryMode::kPush, head};
+    std::string mode;
+    PARLEY_TRY(m.get_str("mode", &mode, true));
+    PARLEY_TRY(parse_mode(mode, &e.mode));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "presence") {
+    PresenceEv e;
+    std::string status;
+    PARLEY_TRY(m.get_str("u", &e.user_id, true));
+    PARLEY_TRY(m.get_str("g", &e.group_id, false));
+    PARLEY_TRY(m.get_str("status", &status, true));
+    PARLEY_TRY(parse_status(status, &e.status));
+    PARLEY_TRY(m.get_bool("typing", &e.typing, false));
+    PARLEY_TRY(m.get_i64("exp", &e.expires_at_ms, false));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "behind") {
+    FellBehindEv e;
+    PARLEY_TRY(m.get_u64("queued", &e.queued_bytes, false));
+    return ServerEvent(e);
+  }
+  if (type == "error") {
+    ErrorEv e;
+    int64_t code = 0;
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    PARLEY_TRY(m.get_i64("code", &code, true));
+    e.code = static_cast<Code>(code);
+    PARLEY_TRY(m.get_str("msg", &e.message, false));
+    PARLEY_TRY(m.get_str("g", &e.group_id, false));
+    PARLEY_TRY(m.get_str("cid", &e.client_msg_id, false));
+    return ServerEvent(std::move(e));
+  }
+  return error(Code::kInvalidArgument, fmt::format("unknown event type '{}'", type));
+}
+
+}  // namespace parley::detail

@@ -1,0 +1,163 @@
+// The JSON client codec: the msgpack codec's schema (codec_schema.hpp) as
+// JSON text, on RapidJSON (fast in-situ-free parsing with UTF-8 validation
+// and an iterative parser, so deep nesting cannot exhaust the stack).
+// Contents travel as JSON strings, so they must be valid UTF-8.
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <fmt/format.h>
+
+#include "core/codec_schema.hpp"
+#include "parley/protocol.hpp"
+
+namespace parley {
+namespace {
+
+using Value = rapidjson::Value;
+
+Status missing(std::string_view key) {
+  return error(Code::kInvalidArgument, fmt::format("field '{}' is missing", key));
+}
+Status wrong_type(std::string_view key, const char* want) {
+  return error(Code::kInvalidArgument, fmt::format("field '{}' must be {}", key, want));
+}
+
+// The schema's View over a RapidJSON object.
+class JsonView {
+ public:
+  explicit JsonView(const Value& v) : v_(v) {}
+  bool valid() const { return v_.IsObject(); }
+
+  Status get_str(std::string_view key, std::string* out, bool required) const {
+    const Value* v = find(key);
+    if (!v) return required ? missing(key) : Status::ok();
+    if (!v->IsString()) return wrong_type(key, "a string");
+    out->assign(v->GetString(), v->GetStringLength());
+    return Status::ok();
+  }
+  Status get_u64(std::string_view key, uint64_t* out, bool required) const {
+    const Value* v = find(key);
+    if (!v) return required ? missing(key) : Status::ok();
+    if (!v->IsUint64()) return wrong_type(key, "a non-negative integer");
+    *out = v->GetUint64();
+    return Status::ok();
+  }
+  Status get_i64(std::string_view key, int64_t* out, bool required) const {
+    const Value* v = find(key);
+    if (!v) return required ? missing(key) : Status::ok();
+    if (!v->IsInt64()) return wrong_type(key, "an integer");
+    *out = v->GetInt64();
+    return Status::ok();
+  }
+  Status get_bool(std::string_view key, bool* out, bool required) const {
+    const Value* v = find(key);
+    if (!v) return required ? missing(key) : Status::ok();
+    if (!v->IsBool()) return wrong_type(key, "a boolean");
+    *out = v->GetBool();
+    return Status::ok();
+  }
+  template <typename Fn>
+  Status for_each_map(std::string_view key, Fn&& fn) const {
+    const Value* v = find(key);
+    if (!v || !v->IsArray()) return wrong_type(key, "an array");
+    for (const Value& e : v->GetArray()) {
+      JsonView m(e);
+      if (!m.valid())
+        return error(Code::kInvalidArgument, fmt::format("an element of '{}' must be an object", key));
+      if (Status s = fn(m); !s) return s;
+    }
+    return Status::ok();
+  }
+
+ private:
+  const Value* find(std::string_view key) const {
+    for (auto it = v_.MemberBegin(); it != v_.MemberEnd(); ++it) {
+      if (std::string_view(it->name.GetString(), it->name.GetStringLength()) == key) return &it->value;
+    }
+    return nullptr;
+  }
+  const Value& v_;
+};
+
+// The schema's Writer over a RapidJSON writer.
+class JsonWriter {
+ public:
+  void begin(const char* type, uint32_t) {
+    w_.StartObject();
+    key("t"), str(type);
+  }
+  void end() { w_.EndObject(); }
+  void begin_map(uint32_t) { w_.StartObject(); }
+  void end_map() { w_.EndObject(); }
+  void begin_array(uint32_t) { w_.StartArray(); }
+  void end_array() { w_.EndArray(); }
+  void key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+  void str(std::string_view s) { w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+  void bytes(std::string_view s) { str(s); }
+  void u64(uint64_t v) { w_.Uint64(v); }
+  void i64(int64_t v) { w_.Int64(v); }
+  void boolean(bool b) { w_.Bool(b); }
+  std::string take() { return std::string(buf_.GetString(), buf_.GetSize()); }
+
+ private:
+  rapidjson::StringBuffer buf_;
+  rapidjson::Writer<rapidjson::StringBuffer> w_{buf_};
+};
+
+constexpr unsigned kParseFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+
+Status parse(const void* data, size_t size, rapidjson::Document* doc) {
+  doc->Parse<kParseFlags>(static_cast<const char*>(data), size);
+  if (doc->HasParseError()) {
+    return error(Code::kInvalidArgument, fmt::format("malformed JSON at offset {}: {}", doc->GetErrorOffset(),
+                                                     rapidjson::GetParseError_En(doc->GetParseError())));
+  }
+  if (!doc->IsObject()) return error(Code::kInvalidArgument, "a frame must be a JSON object");
+  return Status::ok();
+}
+
+class JsonCodec final : public ClientCodec {
+ public:
+  Result<ClientRequest> decode_request(const void* data, size_t size, const Limits& limits) const override {
+    size_t max_frame = json_max_frame_bytes(limits);
+    if (size > max_frame) {
+      return error(Code::kTooLarge, fmt::format("frame is {} bytes; the limit is {}", size, max_frame));
+    }
+    rapidjson::Document doc;
+    PARLEY_TRY(parse(data, size, &doc));
+    return detail::decode_request_map(JsonView(doc), limits);
+  }
+
+  std::string encode_event(const ServerEvent& event) const override {
+    JsonWriter w;
+    std::visit(detail::EventWriter<JsonWriter>{w}, event);
+    return w.take();
+  }
+
+  std::string encode_request(const ClientRequest& request) const override {
+    JsonWriter w;
+    std::visit(detail::RequestWriter<JsonWriter>{w}, request);
+    return w.take();
+  }
+
+  Result<ServerEvent> decode_event(const void* data, size_t size) const override {
+    rapidjson::Document doc;
+    PARLEY_TRY(parse(data, size, &doc));
+    return detail::decode_event_map(JsonView(doc));
+  }
+};
+
+}  // namespace
+
+size_t json_max_frame_bytes(const Limits& limits) {
+  // Every byte of contents or an id may be escaped as \uXXXX (6 bytes).
+  return 6 * (limits.max_contents_bytes + 4 * limits.max_id_bytes) + 256;
+}
+
+std::unique_ptr<ClientCodec> make_json_codec() {
+  return std::make_unique<JsonCodec>();
+}
+
+}  // namespace parley
