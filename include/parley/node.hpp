@@ -161,6 +161,12 @@ class Node {
   Status on_peer_batch(const void* data, size_t size);
   void on_peer_result(const std::string& node_id, uint64_t call_id, bool ok);
 
+  // A pull on behalf of `user_id` outside any session (the host's HTTP API):
+  // the answer a session's PullReq gets, served from the tail cache when it
+  // covers `after`. Errors as for the request (not_found, permission_denied,
+  // epoch_mismatch, unavailable).
+  Result<PullResultEv> pull(const std::string& user_id, const PullReq& request);
+
   // `user_id` left `group_id` (or was removed): its sessions here stop
   // receiving the group at once. Call on every node (or let each learn it).
   void member_removed(const std::string& group_id, const std::string& user_id);

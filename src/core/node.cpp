@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/peer_codec.hpp"
+#include "core/util.hpp"
 #include "parley/message_log.hpp"
 
 namespace parley {
@@ -215,9 +216,10 @@ class Node::Impl {
   // ---- client requests ---------------------------------------------------
 
   // Membership check shared by every group request.
-  Status authorize(const Session& s, const std::string& group_id) {
+  Status authorize(const Session& s, const std::string& group_id) { return authorize(s.user, group_id); }
+  Status authorize(const std::string& user, const std::string& group_id) {
     if (Status st = validate_id(group_id, "group_id", opt_.limits); !st) return st;
-    Result<std::optional<Role>> role = stores_.membership.role_of(group_id, s.user);
+    Result<std::optional<Role>> role = stores_.membership.role_of(group_id, user);
     if (!role) {
       ++stats_.store_errors;
       return role.status();
@@ -225,7 +227,7 @@ class Node::Impl {
     if (role->has_value()) return Status::ok();
     Result<bool> exists = stores_.membership.group_exists(group_id);
     if (exists && !*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
-    return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", s.user, group_id));
+    return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, group_id));
   }
 
   void reply_error(Session& s, uint64_t rid, const Status& st, const std::string& group_id,
@@ -313,8 +315,19 @@ class Node::Impl {
   }
 
   void handle(Session& s, const PullReq& r) {
+    Result<PullResultEv> ev = pull(s.user, r);
+    if (!ev) return reply_error(s, r.rid, ev.status(), r.group_id);
+    if (auto sub = s.subs.find(r.group_id); sub != s.subs.end() && !ev->messages.empty()) {
+      sub->second.cursor = std::max(sub->second.cursor, ev->messages.back()->msg_id);
+    }
+    queue_event(s, *ev);
+  }
+
+  // A pull by `user`, for a session or the host's HTTP API: up to r.limit
+  // messages after r.after, from the tail cache where it covers them.
+  Result<PullResultEv> pull(const std::string& user, const PullReq& r) {
     ++stats_.pulls;
-    if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
+    PARLEY_TRY(authorize(user, r.group_id));
     auto git = groups_.find(r.group_id);
     uint64_t head = 0;
     uint64_t epoch = 0;
@@ -325,17 +338,15 @@ class Node::Impl {
       std::vector<GroupHead> heads;
       if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
         ++stats_.store_errors;
-        return reply_error(s, r.rid, st, r.group_id);
+        return st;
       }
       head = heads[0].head;
       epoch = heads[0].epoch;
     }
     if (r.epoch != 0 && epoch != 0 && r.epoch != epoch) {
       if (r.epoch > epoch && git != groups_.end()) resync_.insert(r.group_id);  // we are behind
-      return reply_error(s, r.rid,
-                         error(Code::kEpochMismatch, fmt::format("'{}' is in epoch {}, not {}: resume from 0",
-                                                                 r.group_id, epoch, r.epoch)),
-                         r.group_id);
+      return error(Code::kEpochMismatch,
+                   fmt::format("'{}' is in epoch {}, not {}: resume from 0", r.group_id, epoch, r.epoch));
     }
     std::vector<MessageLog::Entry> entries;
     const size_t limit = std::min<size_t>(r.limit, opt_.limits.max_read_limit);
@@ -343,7 +354,7 @@ class Node::Impl {
       if (Status st = log_.read(r.group_id, r.after, std::min<uint64_t>(limit, head - r.after), &entries);
           !st) {
         ++stats_.store_errors;
-        return reply_error(s, r.rid, st, r.group_id);
+        return st;
       }
     }
     PullResultEv ev{r.rid, r.group_id, {}, head};
@@ -351,15 +362,11 @@ class Node::Impl {
     for (MessageLog::Entry& e : entries) {
       if (e.message->msg_id > head) break;
       if (git != groups_.end() && !in_epoch(git->second, r.group_id, e.message->epoch)) {
-        return reply_error(s, r.rid, error(Code::kEpochMismatch, "the group's history was reset; resume"),
-                           r.group_id);
+        return error(Code::kEpochMismatch, "the group's history was reset; resume");
       }
       ev.messages.push_back(std::move(e.message));
     }
-    if (auto sub = s.subs.find(r.group_id); sub != s.subs.end() && !ev.messages.empty()) {
-      sub->second.cursor = std::max(sub->second.cursor, ev.messages.back()->msg_id);
-    }
-    queue_event(s, ev);
+    return ev;
   }
 
   void handle(Session& s, const TypingReq& r) {
@@ -1072,6 +1079,10 @@ Status Node::on_peer_batch(const void* data, size_t size) {
 void Node::on_peer_result(const std::string& node_id, uint64_t call_id, bool ok) {
   impl_->forwarder_.on_result(node_id, call_id, ok, impl_->clock_.now_ms());
 }
+Result<PullResultEv> Node::pull(const std::string& user_id, const PullReq& request) {
+  return impl_->pull(user_id, request);
+}
+
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
 }
