@@ -102,7 +102,8 @@ struct PullResultEv {
   uint64_t rid = 0;
   std::string group_id;
   std::vector<MessagePtr> messages;
-  uint64_t head = 0;  // newest id the node knows; more to pull if > last
+  uint64_t head = 0;   // newest id the node knows; more to pull if > last
+  uint64_t epoch = 0;  // of the group's history head and messages belong to
 };
 // The group switched between push and pull for this node.
 struct ModeEv {

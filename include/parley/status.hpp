@@ -72,6 +72,7 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
   // The error; Status::ok() when a value is held.
   Status status() const { return is_ok() ? Status() : std::get<1>(v_); }
 

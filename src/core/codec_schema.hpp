@@ -80,10 +80,11 @@ struct EventWriter {
     w.end();
   }
   void operator()(const PullResultEv& e) {
-    w.begin("pulled", 4);
+    w.begin("pulled", 5);
     w.key("rid"), w.u64(e.rid);
     w.key("g"), w.str(e.group_id);
     w.key("head"), w.u64(e.head);
+    w.key("epoch"), w.u64(e.epoch);
     w.key("msgs"), w.begin_array(static_cast<uint32_t>(e.messages.size()));
     for (const MessagePtr& m : e.messages) {
       w.begin_map(kMessageFields);
@@ -287,6 +288,7 @@ Result<ServerEvent> decode_event_map(const V& m) {
     PARLEY_TRY(m.get_u64("rid", &e.rid, false));
     PARLEY_TRY(m.get_str("g", &e.group_id, true));
     PARLEY_TRY(m.get_u64("head", &e.head, true));
+    PARLEY_TRY(m.get_u64("epoch", &e.epoch, false));
     Status each = m.for_each_map("msgs", [&e](const V& mm) {
       auto msg = std::make_shared<Message>();
       PARLEY_TRY(read_message_fields(mm, msg.get()));

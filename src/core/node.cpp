@@ -357,7 +357,7 @@ class Node::Impl {
         return st;
       }
     }
-    PullResultEv ev{r.rid, r.group_id, {}, head};
+    PullResultEv ev{r.rid, r.group_id, {}, head, epoch};
     ev.messages.reserve(entries.size());
     for (MessageLog::Entry& e : entries) {
       if (e.message->msg_id > head) break;

@@ -55,7 +55,7 @@ TEST_CASE("every event survives encode and decode") {
       AckEv{1, "g", "c", 7, 1234, true},
       MessageEv{m},
       ResumedEv{2, "g", 7, 1, DeliveryMode::kPull},
-      PullResultEv{3, "g", {m, m}, 9},
+      PullResultEv{3, "g", {m, m}, 9, 2},
       ModeEv{"g", DeliveryMode::kPull, 7},
       PullHintEv{"g", 8},
       PresenceEv{"u", "g", PresenceStatus::kAway, true, 99},
@@ -82,6 +82,7 @@ TEST_CASE("every event survives encode and decode") {
   REQUIRE(pulled.messages.size() == 2);
   CHECK(pulled.messages[1]->user_id == "u");
   CHECK(pulled.head == 9);
+  CHECK(pulled.epoch == 2);
 }
 
 TEST_CASE("the JSON codec speaks the documented field names") {

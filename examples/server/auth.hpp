@@ -1,0 +1,48 @@
+// Accounts for the example server: HMAC-SHA256 signed tokens with an expiry,
+// PBKDF2-SHA256 password hashes, and the users file. OpenSSL does the
+// cryptography. Thread rules: an Auth is immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "parley/status.hpp"
+
+namespace parley::server {
+
+struct TokenClaims {
+  std::string user;
+  int64_t expires_at_ms = 0;
+};
+
+class Auth {
+ public:
+  // `secret` signs tokens. dev: any user name logs in with any password.
+  Auth(std::string secret, int64_t ttl_ms, bool dev);
+
+  // Loads NAME:pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX lines ('#' comments).
+  Status load_users(const std::string& path);
+
+  // Checks a login; returns a token valid for ttl_ms from now_ms.
+  Result<std::string> login(const std::string& user, const std::string& password, int64_t now_ms,
+                            TokenClaims* claims) const;
+  std::string issue(const std::string& user, int64_t expires_at_ms) const;
+  // kUnauthenticated with the reason (malformed, bad signature, expired).
+  Result<TokenClaims> verify(const std::string& token, int64_t now_ms) const;
+
+ private:
+  std::string secret_;
+  int64_t ttl_ms_;
+  bool dev_;
+  std::unordered_map<std::string, std::string> users_;  // name -> hash line
+};
+
+// A users-file line for `user` and `password` (random salt).
+std::string hash_password_line(const std::string& user, const std::string& password, int iterations = 200000);
+// Checks a password against a "pbkdf2-sha256$ITER$SALT_HEX$HASH_HEX" hash.
+bool check_password(const std::string& encoded, const std::string& password);
+// `bytes` random bytes as hex (for secrets and salts).
+std::string random_hex(size_t bytes);
+
+}  // namespace parley::server

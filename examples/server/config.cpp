@@ -1,0 +1,149 @@
+#include "config.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "parley/version.hpp"
+
+namespace parley::server {
+
+std::string Endpoint::to_string() const {
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
+                                             : host + ":" + std::to_string(port);
+}
+
+bool parse_endpoint(const std::string& text, Endpoint* out) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  unsigned long p = std::stoul(port);
+  if (p > 65535) return false;
+  out->host = host;
+  out->port = static_cast<uint16_t>(p);
+  return true;
+}
+
+bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
+  *exit_code = 2;
+  Config& c = *out;
+  CLI::App app{"parley-server: group chat over WebSocket and HTTP, on the Parley engine"};
+  app.set_version_flag("--version", PARLEY_VERSION_STRING);
+  app.set_config("--config", "", "read options from this file (TOML or INI; command-line flags win)");
+  app.get_formatter()->column_width(34);
+
+  std::string listen = c.listen.to_string();
+  std::string peer_listen;
+  std::vector<std::string> peers;
+  app.add_option("--listen", listen, "HTTP + WebSocket address (port 0: pick one and print it)")
+      ->capture_default_str();
+  app.add_option("--node-id", c.node_id, "this node's id in the cluster")->capture_default_str();
+  app.add_option("--data-dir", c.data_dir, "directory for the SQLite file and the token secret")
+      ->capture_default_str();
+  app.add_option("--db", c.db, "SQLite file (default DATA_DIR/parley.db); nodes may share one");
+  app.add_option("--store", c.store, "message, membership and session stores")
+      ->check(CLI::IsMember({"sqlite", "memory"}))
+      ->capture_default_str();
+  app.add_option("--sync", c.sync, "SQLite durability: full (fsync per commit) or normal")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+
+  app.add_flag("--dev", c.dev, "development login: any user name, no password");
+  app.add_option("--users", c.users_file, "users file: NAME:pbkdf2-sha256$ITER$SALT$HASH per line");
+  app.add_option("--secret", c.secret, "token signing secret (default: DATA_DIR/secret, made once)");
+  app.add_option("--token-ttl", c.token_ttl_s, "token lifetime in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  app.add_option("--peer-listen", peer_listen, "peer transport address (POST /v1/peer/batch)");
+  app.add_option("--peer", peers, "a peer node: ID=HOST:PORT (its --peer-listen); repeat per peer");
+  app.add_option("--cluster-secret", c.cluster_secret, "shared secret of the peer transport");
+  app.add_option("--peer-timeout-ms", c.peer_timeout_ms, "peer call timeout")->capture_default_str();
+  app.add_option("--forward", c.forward,
+                 "peer batching: adaptive (send when idle) or fixed (every --batch-ms)")
+      ->check(CLI::IsMember({"adaptive", "fixed"}))
+      ->capture_default_str();
+  app.add_option("--batch-ms", c.batch_ms, "fixed batching period (random phase and jitter added)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+
+  app.add_option("--webhook", c.webhook, "POST offline notifications as JSON to this http:// URL");
+  app.add_option("--webhook-timeout-ms", c.webhook_timeout_ms, "webhook request timeout")
+      ->capture_default_str();
+  app.add_option("--webhook-queue", c.webhook_queue, "notifications queued at most (then dropped)")
+      ->capture_default_str();
+
+  app.add_option("--session-queue", c.session_queue_bytes,
+                 "unwritten bytes per connection before it is cut off")
+      ->capture_default_str();
+  app.add_option("--max-contents", c.max_contents_bytes, "largest message contents in bytes")
+      ->check(CLI::Range(size_t{1}, size_t{16} << 20))
+      ->capture_default_str();
+  app.add_option("--max-frame", c.max_frame_bytes,
+                 "largest WebSocket frame read (0: 4 x max-contents + 64 KiB)");
+  app.add_option("--max-http-body", c.max_http_body_bytes, "largest HTTP request body")
+      ->capture_default_str();
+  app.add_option("--pull-min-members", c.pull_min_members, "groups this large may switch to pull mode")
+      ->capture_default_str();
+  app.add_option("--pull-enter-rate", c.pull_enter_rate,
+                 "messages/s above which such a group switches to pull")
+      ->capture_default_str();
+  app.add_option("--pull-exit-rate", c.pull_exit_rate, "messages/s below which it switches back to push")
+      ->capture_default_str();
+  app.add_option("--tail-per-group", c.tail_per_group, "messages cached in memory per group")
+      ->capture_default_str();
+
+  app.add_option("--web-root", c.web_root, "serve the web client from this directory (default: built in)");
+  app.add_option("--log-level", c.log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--hash-password", c.hash_password_user,
+                 "read a password on stdin, print a users-file line for NAME and exit");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
+  }
+  if (!parse_endpoint(listen, &c.listen)) {
+    fmt::print(stderr, "--listen: '{}' is not HOST:PORT\n", listen);
+    return false;
+  }
+  if (!peer_listen.empty() && !parse_endpoint(peer_listen, &c.peer_listen)) {
+    fmt::print(stderr, "--peer-listen: '{}' is not HOST:PORT\n", peer_listen);
+    return false;
+  }
+  for (const std::string& p : peers) {
+    size_t eq = p.find('=');
+    PeerConfig pc;
+    if (eq == std::string::npos || eq == 0 || !parse_endpoint(p.substr(eq + 1), &pc.address)) {
+      fmt::print(stderr, "--peer: '{}' is not ID=HOST:PORT\n", p);
+      return false;
+    }
+    pc.node_id = p.substr(0, eq);
+    c.peers.push_back(std::move(pc));
+  }
+  if (!c.peers.empty() && c.cluster_secret.empty()) {
+    fmt::print(stderr, "--cluster-secret is required with --peer\n");
+    return false;
+  }
+  if (c.db.empty()) c.db = c.data_dir + "/parley.db";
+  if (c.max_frame_bytes == 0) c.max_frame_bytes = 4 * c.max_contents_bytes + 64 * 1024;
+  return true;
+}
+
+}  // namespace parley::server

@@ -1,0 +1,71 @@
+// parley-server's configuration: command-line flags, optionally read from a
+// config file (TOML or INI, parsed by CLI11; flags given on the command line
+// win). `parley-server --help` lists every option with its default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley::server {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;
+};
+// Parses "host:port" or "[v6]:port".
+bool parse_endpoint(const std::string& text, Endpoint* out);
+
+struct PeerConfig {
+  std::string node_id;
+  Endpoint address;  // the peer's --peer-listen address
+};
+
+struct Config {
+  Endpoint listen{"127.0.0.1", 8080};
+  std::string node_id = "node-1";
+  std::string data_dir = "./parley-data";
+  std::string db;                // SQLite file; default DATA_DIR/parley.db
+  std::string store = "sqlite";  // or "memory"
+  std::string sync = "full";     // SQLite synchronous: full or normal
+
+  // Accounts and tokens.
+  bool dev = false;        // any user name logs in
+  std::string users_file;  // name:pbkdf2-sha256$iter$salt$hash lines
+  std::string secret;      // token HMAC key; default: DATA_DIR/secret (made once)
+  int64_t token_ttl_s = 86400;
+
+  // Cluster.
+  Endpoint peer_listen;  // port 0 with empty host: no peer listener
+  std::vector<PeerConfig> peers;
+  std::string cluster_secret;
+  int64_t peer_timeout_ms = 2000;
+  std::string forward = "adaptive";  // or "fixed"
+  int64_t batch_ms = 50;
+
+  // Notifications.
+  std::string webhook;  // http://host:port/path; empty: log notifier only
+  int64_t webhook_timeout_ms = 2000;
+  size_t webhook_queue = 10000;
+
+  // Limits and behaviour.
+  size_t session_queue_bytes = 1 << 20;
+  size_t max_contents_bytes = 64 * 1024;
+  size_t max_frame_bytes = 0;  // 0: 4 x max contents + 64 KiB
+  size_t max_http_body_bytes = 1 << 20;
+  size_t pull_min_members = 100;
+  double pull_enter_rate = 20.0;
+  double pull_exit_rate = 5.0;
+  size_t tail_per_group = 1024;
+
+  std::string web_root;  // serve the web client from here instead of the built-in copy
+  std::string log_level = "info";
+  std::string hash_password_user;  // --hash-password NAME: print a users-file line and exit
+};
+
+// Parses argv (and the --config file). False when the process should exit
+// now with *exit_code (after --help, --version or an error, already printed).
+bool parse_config(int argc, char** argv, Config* out, int* exit_code);
+
+}  // namespace parley::server

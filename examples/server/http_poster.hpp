@@ -1,0 +1,59 @@
+// HttpPoster: one worker thread that POSTs queued requests, in order, to one
+// HTTP server over one keep-alive connection (cpp-httplib). Used for the peer
+// transport (one per peer node) and the webhook notifier.
+//
+// post() never blocks: a full queue refuses the request (returns false).
+// Each request's `done` callback runs on the worker thread with the HTTP
+// status (0 when the request failed: connect error, timeout); hand it back
+// to the owner's thread yourself. The destructor stops the worker after the
+// request in progress; queued requests are dropped (done is not called).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace parley::server {
+
+class HttpPoster {
+ public:
+  struct Options {
+    std::string host;
+    uint16_t port = 0;
+    int64_t timeout_ms = 2000;  // connect, read and write each
+    size_t max_queued = 10000;
+    std::string authorization;  // sent as the Authorization header if set
+  };
+  using Done = std::function<void(int status)>;
+
+  explicit HttpPoster(Options options);
+  ~HttpPoster();
+  HttpPoster(const HttpPoster&) = delete;
+  HttpPoster& operator=(const HttpPoster&) = delete;
+
+  bool post(std::string path, std::shared_ptr<const std::string> body, std::string content_type, Done done);
+  size_t queued() const;
+
+ private:
+  struct Job {
+    std::string path;
+    std::shared_ptr<const std::string> body;
+    std::string content_type;
+    Done done;
+  };
+  void run();
+
+  Options options_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace parley::server

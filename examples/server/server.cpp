@@ -1,0 +1,1116 @@
+#include "server.hpp"
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <asio.hpp>
+#include <websocketpp/concurrency/none.hpp>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "auth.hpp"
+#include "http_poster.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "notifiers.hpp"
+#include "parley/memory_store.hpp"
+#include "parley/node.hpp"
+#include "parley/sqlite_store.hpp"
+#include "parley/version.hpp"
+#include "timed_store.hpp"
+#include "web_assets.hpp"
+
+namespace parley::server {
+namespace {
+
+// Per-connection state kept inside websocketpp's connection object.
+struct ConnData {
+  SessionId session = 0;  // 0: not a chat session (plain HTTP)
+  std::string user;
+  size_t handed = 0;    // payload bytes given to websocketpp
+  size_t reported = 0;  // of those, reported drained to the node
+};
+
+// websocketpp on standalone Asio, single-threaded: no locks, no strands; a
+// small read buffer per connection (most frames are small).
+struct WsConfig : public websocketpp::config::asio {
+  typedef WsConfig type;
+  typedef websocketpp::config::asio base;
+  typedef websocketpp::concurrency::none concurrency_type;
+  typedef base::request_type request_type;
+  typedef base::response_type response_type;
+  typedef base::message_type message_type;
+  typedef base::con_msg_manager_type con_msg_manager_type;
+  typedef base::endpoint_msg_manager_type endpoint_msg_manager_type;
+  typedef base::alog_type alog_type;
+  typedef base::elog_type elog_type;
+  typedef base::rng_type rng_type;
+  typedef ConnData connection_base;
+  struct transport_config : public base::transport_config {
+    typedef type::concurrency_type concurrency_type;
+    typedef type::alog_type alog_type;
+    typedef type::elog_type elog_type;
+    typedef type::request_type request_type;
+    typedef type::response_type response_type;
+    typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
+    static const bool enable_multithreading = false;
+  };
+  typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
+  static const size_t connection_read_buffer_size = 4096;
+  static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
+  static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
+};
+
+using WsServer = websocketpp::server<WsConfig>;
+using ConnPtr = WsServer::connection_ptr;
+using Hdl = websocketpp::connection_hdl;
+
+int http_status_for(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kNotFound: return 404;
+    case Code::kPermissionDenied: return 403;
+    case Code::kAlreadyExists: return 409;
+    case Code::kTooLarge: return 413;
+    case Code::kUnavailable: return 503;
+    case Code::kTimeout: return 504;
+    case Code::kEpochMismatch: return 409;
+    case Code::kBackpressure: return 429;
+    case Code::kCorruption: return 500;
+    case Code::kInternal: return 500;
+    case Code::kUnauthenticated: return 401;
+    case Code::kClosed: return 503;
+  }
+  return 500;
+}
+
+// A small JSON object builder over RapidJSON's writer.
+class Json {
+ public:
+  Json() { w_.StartObject(); }
+  Json& str(const char* k, std::string_view v) {
+    w_.Key(k);
+    w_.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    return *this;
+  }
+  Json& num(const char* k, int64_t v) {
+    w_.Key(k);
+    w_.Int64(v);
+    return *this;
+  }
+  Json& u64(const char* k, uint64_t v) {
+    w_.Key(k);
+    w_.Uint64(v);
+    return *this;
+  }
+  // Starts an array of objects under k; each item via item_begin/item_end.
+  Json& array(const char* k) {
+    w_.Key(k);
+    w_.StartArray();
+    return *this;
+  }
+  Json& item_begin() {
+    w_.StartObject();
+    return *this;
+  }
+  Json& item_end() {
+    w_.EndObject();
+    return *this;
+  }
+  Json& array_end() {
+    w_.EndArray();
+    return *this;
+  }
+  // A value that is already JSON text.
+  Json& raw(std::string_view json) {
+    w_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+    return *this;
+  }
+  std::string done() {
+    w_.EndObject();
+    return std::string(buf_.GetString(), buf_.GetSize());
+  }
+
+ private:
+  rapidjson::StringBuffer buf_;
+  rapidjson::Writer<rapidjson::StringBuffer> w_{buf_};
+};
+
+std::string error_json(const Status& st) {
+  return Json()
+      .num("code", static_cast<int>(st.code()))
+      .str("name", code_name(st.code()))
+      .str("msg", st.message())
+      .done();
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Splits "/a/b?x=1&y=2" into decoded path segments and query parameters.
+struct Target {
+  std::vector<std::string> segments;
+  std::map<std::string, std::string> query;
+};
+Target parse_target(const std::string& resource) {
+  Target t;
+  size_t q = resource.find('?');
+  std::string_view path(resource.data(), q == std::string::npos ? resource.size() : q);
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string_view seg =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (!seg.empty()) t.segments.push_back(percent_decode(seg));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  if (q != std::string::npos) {
+    std::string_view qs(resource.data() + q + 1, resource.size() - q - 1);
+    while (!qs.empty()) {
+      size_t amp = qs.find('&');
+      std::string_view kv = qs.substr(0, amp);
+      size_t eq = kv.find('=');
+      t.query[percent_decode(kv.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1));
+      if (amp == std::string_view::npos) break;
+      qs.remove_prefix(amp + 1);
+    }
+  }
+  return t;
+}
+
+// Reads an unsigned query parameter; absent -> fallback.
+Status query_u64(const Target& t, const char* key, uint64_t fallback, uint64_t* out) {
+  auto it = t.query.find(key);
+  if (it == t.query.end() || it->second.empty()) {
+    *out = fallback;
+    return Status::ok();
+  }
+  const std::string& v = it->second;
+  if (v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+    return error(Code::kInvalidArgument,
+                 fmt::format("query parameter '{}' must be a non-negative integer", key));
+  }
+  *out = std::stoull(v);
+  return Status::ok();
+}
+
+std::string bearer_token(const std::string& header) {
+  const std::string prefix = "Bearer ";
+  return header.compare(0, prefix.size(), prefix) == 0 ? header.substr(prefix.size()) : std::string();
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+const char* role_name(Role r) {
+  return r == Role::kOwner ? "owner" : "member";
+}
+
+// The token secret: --secret, else DATA_DIR/secret (made once, mode 0600).
+Result<std::string> load_or_make_secret(const Config& c) {
+  if (!c.secret.empty()) return c.secret;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(c.data_dir, ec);
+  const fs::path path = fs::path(c.data_dir) / "secret";
+  std::ifstream in(path);
+  std::string secret;
+  if (in && std::getline(in, secret) && secret.size() >= 32) return secret;
+  secret = random_hex(32);
+  std::ofstream out(path, std::ios::trunc);
+  out << secret << "\n";
+  out.close();
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, ec);
+  if (!out) return error(Code::kUnavailable, fmt::format("cannot write {}", path.string()));
+  return secret;
+}
+
+}  // namespace
+
+class Server::Impl final : public NodeHost {
+ public:
+  explicit Impl(Config config) : cfg_(std::move(config)) {}
+
+  ~Impl() override {
+    if (peer_http_) peer_http_->stop();
+    if (peer_thread_.joinable()) peer_thread_.join();
+    posters_.clear();
+    worker_.join();
+  }
+
+  int start() {
+    LogLevel level = LogLevel::kInfo;
+    parse_log_level(cfg_.log_level, &level);
+    set_log_level(level);
+    set_log_node(cfg_.node_id);
+    if (Status st = open_stores(); !st) {
+      PARLEY_LOG_ERROR("cannot open the store: {}", st.to_string());
+      return 1;
+    }
+    Result<std::string> secret = load_or_make_secret(cfg_);
+    if (!secret) {
+      PARLEY_LOG_ERROR("{}", secret.status().to_string());
+      return 1;
+    }
+    auth_ = std::make_unique<Auth>(*secret, cfg_.token_ttl_s * 1000, cfg_.dev);
+    if (!cfg_.users_file.empty()) {
+      if (Status st = auth_->load_users(cfg_.users_file); !st) {
+        PARLEY_LOG_ERROR("{}", st.to_string());
+        return 1;
+      }
+    } else if (!cfg_.dev) {
+      PARLEY_LOG_WARN("neither --dev nor --users: nobody can log in");
+    }
+    if (!cfg_.webhook.empty()) {
+      auto hook =
+          WebhookNotifier::create(cfg_.webhook, cfg_.webhook_timeout_ms, cfg_.webhook_queue, notify_stats_);
+      if (!hook) {
+        PARLEY_LOG_ERROR("{}", hook.status().to_string());
+        return 2;
+      }
+      notifier_ = std::move(*hook);
+    } else {
+      notifier_ = std::make_unique<LogNotifier>(notify_stats_);
+    }
+    for (const PeerConfig& p : cfg_.peers) {
+      if (p.node_id == cfg_.node_id) continue;
+      HttpPoster::Options o;
+      o.host = p.address.host;
+      o.port = p.address.port;
+      o.timeout_ms = cfg_.peer_timeout_ms;
+      o.max_queued = 1024;
+      o.authorization = "Bearer " + cfg_.cluster_secret;
+      posters_[p.node_id] = std::make_unique<HttpPoster>(std::move(o));
+    }
+    make_node();
+    if (Status st = node_->start(); !st) {
+      PARLEY_LOG_ERROR("cannot start the node: {}", st.to_string());
+      return 1;
+    }
+    signals_.async_wait([this](const std::error_code& ec, int sig) {
+      if (!ec) begin_shutdown(sig);
+    });
+    if (int rc = start_peer_listener(); rc != 0) return rc;
+    if (int rc = start_ws(); rc != 0) return rc;
+    return 0;
+  }
+
+  int run() {
+    io_.run();
+    PARLEY_LOG_INFO("stopped");
+    return 0;
+  }
+
+  // ---- NodeHost ------------------------------------------------------------
+
+  void send_to_session(SessionId session, const std::vector<Frame>& frames) override {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    const ConnPtr& con = it->second;
+    for (const Frame& f : frames) {
+      con->send(f->data(), f->size(), websocketpp::frame::opcode::text);
+      con->handed += f->size();
+      frames_out_++;
+    }
+    draining_.insert(session);
+  }
+
+  void close_session(SessionId session, const Status& reason) override {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    PARLEY_LOG_INFO("closing session {} of {}: {}", session, it->second->user, reason.to_string());
+    websocketpp::lib::error_code ec;
+    it->second->close(reason.code() == Code::kBackpressure
+                          ? websocketpp::close::status::policy_violation
+                          : websocketpp::close::status::internal_endpoint_error,
+                      std::string(code_name(reason.code())), ec);
+  }
+
+  void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) override {
+    peer_batch_bytes_.observe(static_cast<double>(batch->size()));
+    auto it = posters_.find(node_id);
+    bool queued = false;
+    if (it != posters_.end()) {
+      queued = it->second->post("/v1/peer/batch", batch, "application/msgpack",
+                                [this, node_id, call_id](int status) {
+                                  asio::post(io_, [this, node_id, call_id, status] {
+                                    if (status != 204)
+                                      PARLEY_LOG_DEBUG("peer {} answered {}", node_id, status);
+                                    node_->on_peer_result(node_id, call_id, status == 204);
+                                    schedule_flush();
+                                  });
+                                });
+    } else {
+      PARLEY_LOG_WARN("no address for peer node '{}' (add --peer {}=HOST:PORT)", node_id, node_id);
+    }
+    if (!queued) {
+      asio::post(io_, [this, node_id, call_id] {
+        node_->on_peer_result(node_id, call_id, false);
+        schedule_flush();
+      });
+    }
+  }
+
+  void set_timer(int64_t at_ms) override {
+    const int64_t delay = std::max<int64_t>(0, at_ms - clock_.now_ms());
+    node_timer_.expires_after(std::chrono::milliseconds(delay));
+    node_timer_.async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      node_->on_timer();
+      check_drains();
+    });
+  }
+
+ private:
+  // ---- set-up --------------------------------------------------------------
+
+  Status open_stores() {
+    if (cfg_.store == "memory") {
+      memory_messages_ = make_memory_message_store();
+      memory_membership_ = make_memory_membership_store();
+      memory_directory_ = make_memory_session_directory();
+      messages_ = std::make_unique<TimedMessageStore>(*memory_messages_);
+      membership_ = memory_membership_.get();
+      directory_ = memory_directory_.get();
+      return Status::ok();
+    }
+    std::error_code ec;
+    std::filesystem::path db(cfg_.db);
+    if (db.has_parent_path()) std::filesystem::create_directories(db.parent_path(), ec);
+    SqliteOptions o;
+    o.sync = cfg_.sync == "normal" ? SqliteOptions::Sync::kNormal : SqliteOptions::Sync::kFull;
+    auto store = open_sqlite_store(cfg_.db, o);
+    if (!store) return store.status();
+    sqlite_ = std::move(*store);
+    messages_ = std::make_unique<TimedMessageStore>(*sqlite_);
+    membership_ = sqlite_.get();
+    directory_ = sqlite_.get();
+    return Status::ok();
+  }
+
+  void make_node() {
+    NodeOptions o;
+    o.node_id = cfg_.node_id;
+    o.limits.max_contents_bytes = cfg_.max_contents_bytes;
+    o.forward.mode =
+        cfg_.forward == "fixed" ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
+    o.forward.period_ms = cfg_.batch_ms;
+    o.forward.call_timeout_ms = cfg_.peer_timeout_ms + 500;
+    o.policy.pull_min_members = cfg_.pull_min_members;
+    o.policy.pull_enter_rate = cfg_.pull_enter_rate;
+    o.policy.pull_exit_rate = cfg_.pull_exit_rate;
+    o.session_queue_bytes = cfg_.session_queue_bytes;
+    o.tail_per_group = cfg_.tail_per_group;
+    o.seed = std::hash<std::string>()(cfg_.node_id) ^ static_cast<uint64_t>(clock_.now_ms());
+    codec_ = std::shared_ptr<const ClientCodec>(make_json_codec());
+    node_ = std::make_unique<Node>(o, NodeStores{*messages_, *membership_, *directory_}, *this, clock_,
+                                   notifier_.get(), codec_);
+    limits_ = o.limits;
+  }
+
+  int start_ws() {
+    ws_.init_asio(&io_);
+    ws_.set_reuse_addr(true);
+    ws_.set_max_message_size(cfg_.max_frame_bytes);
+    ws_.set_max_http_body_size(cfg_.max_http_body_bytes);
+    ws_.set_listen_backlog(4096);
+    ws_.set_validate_handler([this](Hdl h) { return on_validate(h); });
+    ws_.set_open_handler([this](Hdl h) { on_open(h); });
+    ws_.set_close_handler([this](Hdl h) { on_close(h, false); });
+    ws_.set_fail_handler([this](Hdl h) { on_close(h, true); });
+    ws_.set_message_handler([this](Hdl h, WsServer::message_ptr m) { on_message(h, m); });
+    ws_.set_http_handler([this](Hdl h) { on_http(h); });
+    websocketpp::lib::error_code ec;
+    asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.listen.host, ec), cfg_.listen.port);
+    if (ec) {
+      PARLEY_LOG_ERROR("--listen: bad address '{}': {}", cfg_.listen.host, ec.message());
+      return 2;
+    }
+    ws_.listen(ep, ec);
+    if (ec) {
+      PARLEY_LOG_ERROR("cannot listen on {}: {}", cfg_.listen.to_string(), ec.message());
+      return 1;
+    }
+    ws_.start_accept(ec);
+    asio::ip::tcp::endpoint local = ws_.get_local_endpoint(ec);
+    Endpoint shown{cfg_.listen.host, local.port()};
+    fmt::print("parley-server {} node {} listening on http://{}/ (web client; WebSocket at /v1/ws)\n",
+               PARLEY_VERSION_STRING, cfg_.node_id, shown.to_string());
+    std::fflush(stdout);
+    PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}",
+                    cfg_.store == "memory" ? std::string("memory") : cfg_.db,
+                    cfg_.dev ? "dev (any name)" : "users file",
+                    cfg_.webhook.empty() ? std::string("log") : cfg_.webhook, posters_.size());
+    return 0;
+  }
+
+  // ---- turns ---------------------------------------------------------------
+
+  // Ends the current turn soon: everything that arrives before the posted
+  // handler runs is committed and written together.
+  void schedule_flush() {
+    if (flush_pending_) return;
+    flush_pending_ = true;
+    asio::post(io_, [this] {
+      flush_pending_ = false;
+      node_->flush();
+      check_drains();
+    });
+  }
+
+  // Tells the node how much of what it handed each connection has left
+  // websocketpp's queue (its backpressure signal).
+  void check_drains() {
+    for (auto it = draining_.begin(); it != draining_.end();) {
+      auto s = sessions_.find(*it);
+      if (s == sessions_.end()) {
+        it = draining_.erase(it);
+        continue;
+      }
+      ConnData& c = *s->second;
+      const size_t buffered = s->second->get_buffered_amount();
+      const size_t written = c.handed > buffered ? c.handed - buffered : 0;
+      if (written > c.reported) {
+        node_->on_session_drained(*it, written - c.reported);
+        c.reported = written;
+      }
+      it = c.reported >= c.handed ? draining_.erase(it) : std::next(it);
+    }
+    if (!draining_.empty() && !drain_timer_armed_) {
+      drain_timer_armed_ = true;
+      drain_timer_.expires_after(std::chrono::milliseconds(5));
+      drain_timer_.async_wait([this](const std::error_code& ec) {
+        drain_timer_armed_ = false;
+        if (!ec) check_drains();
+      });
+    }
+  }
+
+  // ---- WebSocket -------------------------------------------------------------
+
+  bool on_validate(Hdl h) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    Target t = parse_target(con->get_resource());
+    if (shutting_down_) return reject(con, error(Code::kUnavailable, "the server is shutting down"));
+    if (t.segments != std::vector<std::string>{"v1", "ws"}) {
+      return reject(con, error(Code::kNotFound, "WebSocket endpoint is /v1/ws"));
+    }
+    std::string token =
+        t.query.count("token") ? t.query["token"] : bearer_token(con->get_request_header("Authorization"));
+    Result<TokenClaims> claims = auth_->verify(token, clock_.now_ms());
+    if (!claims) {
+      ++auth_failures_;
+      return reject(con, claims.status());
+    }
+    con->user = claims->user;
+    return true;
+  }
+
+  bool reject(const ConnPtr& con, const Status& st) {
+    con->set_status(static_cast<websocketpp::http::status_code::value>(http_status_for(st.code())));
+    con->replace_header("Content-Type", "application/json");
+    con->set_body(error_json(st));
+    return false;
+  }
+
+  void on_open(Hdl h) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    const SessionId id = ++next_session_;
+    con->session = id;
+    std::string hello = Json()
+                            .str("t", "hello")
+                            .str("u", con->user)
+                            .str("node", cfg_.node_id)
+                            .u64("session", id)
+                            .u64("max_contents", cfg_.max_contents_bytes)
+                            .done();
+    con->send(hello, websocketpp::frame::opcode::text);
+    if (Status st = node_->open_session(id, con->user); !st) {
+      PARLEY_LOG_WARN("cannot open a session for {}: {}", con->user, st.to_string());
+      websocketpp::lib::error_code ec;
+      con->close(websocketpp::close::status::internal_endpoint_error, code_name(st.code()), ec);
+      return;
+    }
+    sessions_[id] = con;
+    ++connections_opened_;
+    PARLEY_LOG_DEBUG("session {} opened for {}", id, con->user);
+    schedule_flush();
+  }
+
+  void on_close(Hdl h, bool failed) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    if (con->session == 0) return;
+    const SessionId id = con->session;
+    con->session = 0;
+    if (sessions_.erase(id) == 0) return;
+    ++connections_closed_;
+    // A clean close (normal / going away, either side) ends the session; any
+    // other end is a failure whose reason the user hears about.
+    const auto code = con->get_remote_close_code();
+    const bool clean = !failed && (code == websocketpp::close::status::normal ||
+                                   code == websocketpp::close::status::going_away ||
+                                   con->get_local_close_code() == websocketpp::close::status::going_away);
+    Status reason = Status::ok();
+    if (!clean) {
+      std::string why = failed ? con->get_ec().message()
+                               : fmt::format("connection closed with code {} {}", static_cast<int>(code),
+                                             con->get_remote_close_reason());
+      reason = error(Code::kUnavailable, why);
+    }
+    PARLEY_LOG_DEBUG("session {} of {} ended: {}", id, con->user, reason.to_string());
+    node_->close_session(id, reason);
+    schedule_flush();
+    if (shutting_down_ && sessions_.empty()) finish_shutdown();
+  }
+
+  void on_message(Hdl h, WsServer::message_ptr msg) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    if (con->session == 0 || shutting_down_) return;  // refused: the client resends after reconnecting
+    ++frames_in_;
+    const std::string& payload = msg->get_payload();
+    if (msg->get_opcode() != websocketpp::frame::opcode::text) {
+      std::string e = codec_->encode_event(ErrorEv{
+          0, Code::kInvalidArgument, "binary frames are not supported: send JSON text frames", "", ""});
+      con->send(e, websocketpp::frame::opcode::text);
+      return;
+    }
+    node_->on_client_frame(con->session, payload.data(), payload.size());
+    schedule_flush();
+  }
+
+  // ---- HTTP ------------------------------------------------------------------
+
+  void respond(const ConnPtr& con, int status, const std::string& body,
+               const char* type = "application/json") {
+    con->set_status(static_cast<websocketpp::http::status_code::value>(status));
+    con->replace_header("Content-Type", type);
+    con->replace_header("Cache-Control", "no-store");
+    con->set_body(body);
+    ++http_responses_[status];
+  }
+  void respond_error(const ConnPtr& con, const Status& st) {
+    respond(con, http_status_for(st.code()), error_json(st));
+  }
+
+  void on_http(Hdl h) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    const std::string& method = con->get_request().get_method();
+    Target t = parse_target(con->get_resource());
+    const auto& seg = t.segments;
+    try {
+      if (method == "GET" && (seg.empty() || (seg.size() == 1 && seg[0] == "index.html")))
+        return serve_index(con);
+      if (seg.size() == 1 && seg[0] == "healthz") return healthz(con);
+      if (seg.size() == 1 && seg[0] == "metrics")
+        return respond(con, 200, metrics(), "text/plain; version=0.0.4");
+      if (seg.size() >= 2 && seg[0] == "v1") return api(con, method, t);
+      respond_error(con,
+                    error(Code::kNotFound, fmt::format("no route for {} {}", method, con->get_resource())));
+    } catch (const std::exception& e) {
+      PARLEY_LOG_ERROR("HTTP {} {}: {}", method, con->get_resource(), e.what());
+      respond_error(con, error(Code::kInternal, "internal error"));
+    }
+  }
+
+  void serve_index(const ConnPtr& con) {
+    if (!cfg_.web_root.empty()) {
+      std::ifstream in(std::filesystem::path(cfg_.web_root) / "index.html", std::ios::binary);
+      if (!in) return respond_error(con, error(Code::kNotFound, "index.html not found in --web-root"));
+      std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      return respond(con, 200, body, "text/html; charset=utf-8");
+    }
+    respond(con, 200, std::string(web_index_html()), "text/html; charset=utf-8");
+  }
+
+  void healthz(const ConnPtr& con) {
+    Result<bool> probe = membership_->group_exists("healthz");
+    if (!probe)
+      return respond(con, 503, Json().str("status", "unavailable").str("node", cfg_.node_id).done());
+    respond(con, 200, Json().str("status", "ok").str("node", cfg_.node_id).done());
+  }
+
+  Result<TokenClaims> authenticate(const ConnPtr& con) {
+    Result<TokenClaims> claims =
+        auth_->verify(bearer_token(con->get_request_header("Authorization")), clock_.now_ms());
+    if (!claims) ++auth_failures_;
+    return claims;
+  }
+
+  // Parses the request body as a JSON object.
+  Status json_body(const ConnPtr& con, rapidjson::Document* doc) {
+    const std::string& body = con->get_request_body();
+    doc->Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(),
+                                                                                       body.size());
+    if (doc->HasParseError() || !doc->IsObject()) {
+      return error(Code::kInvalidArgument, "the body must be a JSON object");
+    }
+    return Status::ok();
+  }
+  static Status body_str(const rapidjson::Document& doc, const char* key, std::string* out) {
+    auto it = doc.FindMember(key);
+    if (it == doc.MemberEnd() || !it->value.IsString()) {
+      return error(Code::kInvalidArgument, fmt::format("field '{}' (a string) is required", key));
+    }
+    out->assign(it->value.GetString(), it->value.GetStringLength());
+    return Status::ok();
+  }
+
+  void api(const ConnPtr& con, const std::string& method, const Target& t) {
+    const auto& seg = t.segments;
+    auto need = [&](const char* m) {
+      if (method == m) return true;
+      respond_error(con, error(Code::kInvalidArgument, fmt::format("use {} for this route", m)));
+      return false;
+    };
+    if (seg.size() == 2 && seg[1] == "login") return need("POST") ? login(con) : void();
+    if (seg.size() >= 2 && seg[1] == "peer") {
+      return respond_error(con, error(Code::kNotFound, "the peer transport listens on --peer-listen"));
+    }
+    if (seg.size() == 2 && seg[1] == "ws") {
+      return respond_error(con, error(Code::kInvalidArgument, "/v1/ws needs a WebSocket upgrade"));
+    }
+    Result<TokenClaims> who = authenticate(con);
+    if (!who) return respond_error(con, who.status());
+    const std::string& user = who->user;
+    if (seg.size() == 2 && seg[1] == "me") {
+      if (!need("GET")) return;
+      return respond(
+          con, 200,
+          Json().str("user", user).num("expires_at", who->expires_at_ms).str("node", cfg_.node_id).done());
+    }
+    if (seg.size() == 2 && seg[1] == "groups") {
+      if (method == "GET") return list_groups(con, user);
+      return need("POST") ? create_group(con, user) : void();
+    }
+    if (seg.size() == 4 && seg[1] == "groups") {
+      const std::string& g = seg[2];
+      const std::string& what = seg[3];
+      if (Status st = validate_id(g, "group_id", limits_); !st) return respond_error(con, st);
+      if (what == "join") return need("POST") ? join(con, user, g) : void();
+      if (what == "leave") return need("POST") ? leave(con, user, g) : void();
+      if (!need("GET")) return;
+      if (what == "members") return members(con, user, g, false);
+      if (what == "presence") return members(con, user, g, true);
+      if (what == "messages") return history(con, user, g, t);
+      if (what == "pull") return pull(con, user, g, t);
+    }
+    respond_error(con,
+                  error(Code::kNotFound, fmt::format("no route for {} {}", method, con->get_resource())));
+  }
+
+  void login(const ConnPtr& con) {
+    rapidjson::Document doc;
+    std::string user, password;
+    Status st = json_body(con, &doc);
+    if (st) st = body_str(doc, "user", &user);
+    if (st && doc.HasMember("password")) st = body_str(doc, "password", &password);
+    if (st) st = validate_id(user, "user", limits_);
+    if (!st) return respond_error(con, st);
+    // Password hashing is slow on purpose: do it off the I/O thread.
+    con->defer_http_response();
+    const int64_t now = clock_.now_ms();
+    asio::post(worker_, [this, con, user, password, now] {
+      TokenClaims claims;
+      Result<std::string> token = auth_->login(user, password, now, &claims);
+      asio::post(io_, [this, con, token, claims] {
+        if (!token) {
+          ++auth_failures_;
+          respond_error(con, token.status());
+        } else {
+          respond(con, 200,
+                  Json()
+                      .str("token", *token)
+                      .str("user", claims.user)
+                      .num("expires_at", claims.expires_at_ms)
+                      .done());
+        }
+        websocketpp::lib::error_code ec;
+        con->send_http_response(ec);
+      });
+    });
+  }
+
+  void list_groups(const ConnPtr& con, const std::string& user) {
+    Result<std::vector<std::string>> groups = membership_->groups_of(user);
+    if (!groups) return respond_error(con, groups.status());
+    Json j;
+    j.array("groups");
+    for (const std::string& g : *groups) {
+      Result<std::optional<Role>> role = membership_->role_of(g, user);
+      j.item_begin().str("group", g).str("role", role && *role ? role_name(**role) : "member").item_end();
+    }
+    respond(con, 200, j.array_end().done());
+  }
+
+  void create_group(const ConnPtr& con, const std::string& user) {
+    rapidjson::Document doc;
+    std::string g;
+    Status st = json_body(con, &doc);
+    if (st) st = body_str(doc, "group", &g);
+    if (st) st = validate_id(g, "group", limits_);
+    if (st) st = membership_->create_group(g, user);
+    if (!st) return respond_error(con, st);
+    PARLEY_LOG_INFO("{} created group {}", user, g);
+    respond(con, 201, Json().str("group", g).str("role", "owner").done());
+  }
+
+  void join(const ConnPtr& con, const std::string& user, const std::string& g) {
+    Result<bool> exists = membership_->group_exists(g);
+    if (!exists) return respond_error(con, exists.status());
+    if (!*exists)
+      return respond_error(con, error(Code::kNotFound, fmt::format("group '{}' does not exist", g)));
+    Result<std::optional<Role>> role = membership_->role_of(g, user);
+    if (!role) return respond_error(con, role.status());
+    if (!*role) {
+      if (Status st = membership_->add(g, user, Role::kMember); !st) return respond_error(con, st);
+    }
+    respond(con, 200, Json().str("group", g).str("role", *role ? role_name(**role) : "member").done());
+  }
+
+  void leave(const ConnPtr& con, const std::string& user, const std::string& g) {
+    if (Status st = membership_->remove(g, user); !st) return respond_error(con, st);
+    node_->member_removed(g, user);
+    schedule_flush();
+    auto body = std::make_shared<const std::string>(Json().str("g", g).str("u", user).done());
+    for (auto& [id, poster] : posters_) {
+      std::string peer = id;
+      poster->post("/v1/peer/member-removed", body, "application/json", [peer](int status) {
+        if (status != 204) PARLEY_LOG_WARN("peer {} did not take member-removed ({})", peer, status);
+      });
+    }
+    respond(con, 200, Json().str("group", g).done());
+  }
+
+  // Membership check for reads: not_found for unknown groups, else permission_denied.
+  Status require_member(const std::string& user, const std::string& g) {
+    Result<std::optional<Role>> role = membership_->role_of(g, user);
+    if (!role) return role.status();
+    if (*role) return Status::ok();
+    Result<bool> exists = membership_->group_exists(g);
+    if (exists && !*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", g));
+    return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, g));
+  }
+
+  void members(const ConnPtr& con, const std::string& user, const std::string& g, bool presence_only) {
+    if (Status st = require_member(user, g); !st) return respond_error(con, st);
+    Result<std::vector<Member>> list = membership_->members(g);
+    if (!list) return respond_error(con, list.status());
+    Json j;
+    j.array(presence_only ? "presence" : "members");
+    for (const Member& m : *list) {
+      j.item_begin().str("user", m.user_id);
+      if (!presence_only) j.str("role", role_name(m.role));
+      j.str("status", presence_status_name(node_->presence_of(m.user_id))).item_end();
+    }
+    respond(con, 200, j.array_end().done());
+  }
+
+  // {"group","epoch","head","messages":[msg objects]}
+  std::string messages_json(const std::string& g, uint64_t epoch, uint64_t head,
+                            const std::vector<MessagePtr>& msgs) {
+    Json j;
+    j.str("group", g).u64("epoch", epoch).u64("head", head).array("messages");
+    for (const MessagePtr& m : msgs) j.raw(codec_->encode_event(MessageEv{m}));
+    return j.array_end().done();
+  }
+
+  void history(const ConnPtr& con, const std::string& user, const std::string& g, const Target& t) {
+    uint64_t after = 0, before = 0, limit = 50;
+    Status st = require_member(user, g);
+    if (st) st = query_u64(t, "after", 0, &after);
+    if (st) st = query_u64(t, "before", 0, &before);
+    if (st) st = query_u64(t, "limit", 50, &limit);
+    if (st && (limit == 0 || limit > limits_.max_read_limit)) {
+      st = error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", limits_.max_read_limit));
+    }
+    if (st && before != 0 && after != 0)
+      st = error(Code::kInvalidArgument, "give either before or after, not both");
+    std::vector<GroupHead> heads;
+    if (st) st = messages_->heads({g}, &heads);
+    if (!st) return respond_error(con, st);
+    const uint64_t head = heads[0].head;
+    std::vector<Message> rows;
+    if (before != 0) {
+      const uint64_t end = std::min(before, head + 1);  // exclusive
+      const uint64_t from = end > limit + 1 ? end - 1 - limit : 0;
+      if (end > 1) st = messages_->read(g, from, static_cast<size_t>(end - 1 - from), &rows);
+    } else if (after < head) {
+      st = messages_->read(g, after, static_cast<size_t>(limit), &rows);
+    }
+    if (!st) return respond_error(con, st);
+    std::vector<MessagePtr> msgs;
+    msgs.reserve(rows.size());
+    for (Message& m : rows) msgs.push_back(std::make_shared<const Message>(std::move(m)));
+    respond(con, 200, messages_json(g, heads[0].epoch, head, msgs));
+  }
+
+  void pull(const ConnPtr& con, const std::string& user, const std::string& g, const Target& t) {
+    PullReq r;
+    r.group_id = g;
+    uint64_t limit = 100;
+    Status st = query_u64(t, "after", 0, &r.after);
+    if (st) st = query_u64(t, "epoch", 0, &r.epoch);
+    if (st) st = query_u64(t, "limit", 100, &limit);
+    if (st && (limit == 0 || limit > limits_.max_read_limit)) {
+      st = error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", limits_.max_read_limit));
+    }
+    if (!st) return respond_error(con, st);
+    r.limit = static_cast<uint32_t>(limit);
+    Result<PullResultEv> ev = node_->pull(user, r);
+    if (!ev) return respond_error(con, ev.status());
+    const std::string etag = fmt::format("\"{}-{}-{}-{}\"", ev->epoch, ev->head, r.after, limit);
+    con->replace_header("ETag", etag);
+    if (con->get_request_header("If-None-Match") == etag) return respond(con, 304, "");
+    respond(con, 200, messages_json(g, ev->epoch, ev->head, ev->messages));
+  }
+
+  std::string metrics() {
+    const NodeStats& s = node_->stats();
+    const BatchingForwarder::Stats& f = node_->forwarder_stats();
+    std::string out;
+    auto c = [&out](const char* name, const char* help, double v) { write_counter(&out, name, help, v); };
+    auto g = [&out](const char* name, const char* help, double v) {
+      write_counter(&out, name, help, v, "gauge");
+    };
+    g("parley_connections", "open WebSocket chat sessions", static_cast<double>(sessions_.size()));
+    c("parley_connections_opened_total", "chat sessions opened", static_cast<double>(connections_opened_));
+    c("parley_connections_closed_total", "chat sessions ended", static_cast<double>(connections_closed_));
+    c("parley_frames_in_total", "WebSocket frames received from clients", static_cast<double>(frames_in_));
+    c("parley_frames_out_total", "WebSocket frames written to clients", static_cast<double>(frames_out_));
+    c("parley_messages_in_total", "sends received from clients", static_cast<double>(s.sends));
+    c("parley_acks_total", "sends acknowledged", static_cast<double>(s.acks));
+    c("parley_duplicate_sends_total", "resends answered with the stored id",
+      static_cast<double>(s.duplicate_sends));
+    c("parley_send_errors_total", "sends refused", static_cast<double>(s.send_errors));
+    c("parley_messages_out_total", "message frames queued to sessions", static_cast<double>(s.deliveries));
+    c("parley_commits_total", "store transactions (group commits)", static_cast<double>(s.commits));
+    c("parley_peer_batches_in_total", "peer batches received", static_cast<double>(s.peer_batches_in));
+    c("parley_peer_messages_in_total", "messages received in peer batches",
+      static_cast<double>(s.peer_messages_in));
+    c("parley_peer_batches_out_total", "peer calls made (retries included)",
+      static_cast<double>(f.batches_sent));
+    c("parley_peer_retries_total", "peer call retries", static_cast<double>(f.retries));
+    c("parley_peer_items_dropped_total", "peer items given up on (healed from the store)",
+      static_cast<double>(f.items_dropped));
+    c("parley_catch_ups_total", "gap catch-up reads", static_cast<double>(s.catch_ups));
+    c("parley_catch_up_messages_total", "messages read by catch-ups",
+      static_cast<double>(s.catch_up_messages));
+    c("parley_head_syncs_total", "group-head syncs", static_cast<double>(s.head_syncs));
+    c("parley_mode_switches_total", "push/pull mode switches", static_cast<double>(s.mode_switches));
+    c("parley_pulls_total", "pull requests", static_cast<double>(s.pulls));
+    c("parley_notifications_total", "offline notifications raised", static_cast<double>(s.notifications));
+    c("parley_notifications_delivered_total", "notifications the notifier delivered",
+      static_cast<double>(notify_stats_.delivered.load()));
+    c("parley_notifications_failed_total", "notifications the webhook refused or timed out",
+      static_cast<double>(notify_stats_.failed.load()));
+    c("parley_notifications_dropped_total", "notifications dropped (queue full)",
+      static_cast<double>(notify_stats_.dropped.load()));
+    c("parley_fell_behind_total", "sessions cut off at their queue bound",
+      static_cast<double>(s.fell_behind));
+    c("parley_bad_frames_total", "client frames refused as malformed", static_cast<double>(s.bad_frames));
+    c("parley_store_errors_total", "store operations that failed", static_cast<double>(s.store_errors));
+    c("parley_auth_failures_total", "requests refused for a bad or missing token",
+      static_cast<double>(auth_failures_));
+    for (const auto& [status, n] : http_responses_) {
+      fmt::format_to(std::back_inserter(out), "parley_http_responses_total{{code=\"{}\"}} {}\n", status, n);
+    }
+    messages_->append_seconds().write(&out, "parley_store_append_seconds",
+                                      "store append (group commit) latency");
+    messages_->read_seconds().write(&out, "parley_store_read_seconds", "store read latency");
+    messages_->append_batch().write(&out, "parley_commit_batch_messages", "messages per group commit");
+    peer_batch_bytes_.write(&out, "parley_peer_batch_bytes", "bytes per peer batch sent");
+    return out;
+  }
+
+  // ---- peers -----------------------------------------------------------------
+
+  int start_peer_listener() {
+    if (cfg_.peer_listen.host.empty()) return 0;
+    if (cfg_.cluster_secret.empty()) {
+      PARLEY_LOG_ERROR("--peer-listen needs --cluster-secret");
+      return 2;
+    }
+    peer_http_ = std::make_unique<httplib::Server>();
+    peer_http_->set_payload_max_length(64u << 20);
+    peer_http_->set_read_timeout(static_cast<time_t>(cfg_.peer_timeout_ms / 1000 + 5), 0);
+    peer_http_->set_keep_alive_timeout(60);
+    const std::string expected = "Bearer " + cfg_.cluster_secret;
+    auto authorized = [expected](const httplib::Request& req, httplib::Response& res) {
+      if (constant_time_equal(req.get_header_value("Authorization"), expected)) return true;
+      res.status = 403;
+      res.set_content(error_json(error(Code::kPermissionDenied, "wrong cluster secret")), "application/json");
+      return false;
+    };
+    peer_http_->Post("/v1/peer/batch",
+                     [this, authorized](const httplib::Request& req, httplib::Response& res) {
+                       if (!authorized(req, res)) return;
+                       Status st = on_io<Status>([this, &req] {
+                         Status s = node_->on_peer_batch(req.body.data(), req.body.size());
+                         schedule_flush();
+                         return s;
+                       });
+                       if (st) {
+                         res.status = 204;
+                       } else {
+                         res.status = http_status_for(st.code());
+                         res.set_content(error_json(st), "application/json");
+                       }
+                     });
+    peer_http_->Post("/v1/peer/member-removed", [this, authorized](const httplib::Request& req,
+                                                                   httplib::Response& res) {
+      if (!authorized(req, res)) return;
+      rapidjson::Document doc;
+      doc.Parse(req.body.data(), req.body.size());
+      std::string g, u;
+      Status st = doc.HasParseError() || !doc.IsObject() ? error(Code::kInvalidArgument, "want {\"g\",\"u\"}")
+                                                         : body_str(doc, "g", &g);
+      if (st) st = body_str(doc, "u", &u);
+      if (st) {
+        st = on_io<Status>([this, g, u] {
+          node_->member_removed(g, u);
+          schedule_flush();
+          return Status::ok();
+        });
+      }
+      res.status = st ? 204 : http_status_for(st.code());
+      if (!st) res.set_content(error_json(st), "application/json");
+    });
+    if (!peer_http_->bind_to_port(cfg_.peer_listen.host, cfg_.peer_listen.port)) {
+      PARLEY_LOG_ERROR("cannot listen for peers on {}", cfg_.peer_listen.to_string());
+      return 1;
+    }
+    peer_thread_ = std::thread([this] { peer_http_->listen_after_bind(); });
+    PARLEY_LOG_INFO("peer transport on {}", cfg_.peer_listen.to_string());
+    return 0;
+  }
+
+  // Runs fn on the I/O thread and waits for its result (peer listener threads).
+  template <typename T, typename Fn>
+  T on_io(Fn fn) {
+    auto done = std::make_shared<std::promise<T>>();
+    std::future<T> result = done->get_future();
+    asio::post(io_, [done, fn = std::move(fn)]() mutable { done->set_value(fn()); });
+    if (result.wait_for(std::chrono::milliseconds(cfg_.peer_timeout_ms)) != std::future_status::ready) {
+      return error(Code::kUnavailable, "the node is busy or stopping");
+    }
+    return result.get();
+  }
+
+  // ---- shutdown --------------------------------------------------------------
+
+  void begin_shutdown(int sig) {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    PARLEY_LOG_INFO("signal {}: shutting down", sig);
+    websocketpp::lib::error_code ec;
+    ws_.stop_listening(ec);
+    // Commit what was received and queue its acks, then close every session
+    // after its queued frames. Frames arriving from now on are refused.
+    node_->flush();
+    for (auto& [id, con] : sessions_)
+      con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+    check_drains();
+    if (sessions_.empty()) return finish_shutdown();
+    shutdown_timer_.expires_after(std::chrono::seconds(3));
+    shutdown_timer_.async_wait([this](const std::error_code& e) {
+      if (!e) finish_shutdown();
+    });
+  }
+
+  void finish_shutdown() {
+    if (finished_) return;
+    finished_ = true;
+    if (peer_http_) peer_http_->stop();
+    node_timer_.cancel();
+    drain_timer_.cancel();
+    shutdown_timer_.cancel();
+    signals_.cancel();
+    for (auto& [id, con] : sessions_) con->terminate(websocketpp::lib::error_code());
+    io_.stop();
+  }
+
+  Config cfg_;
+  SystemClock clock_;
+  asio::io_context io_{1};
+  asio::thread_pool worker_{1};  // password hashing
+  WsServer ws_;
+  asio::steady_timer node_timer_{io_};
+  asio::steady_timer drain_timer_{io_};
+  asio::steady_timer shutdown_timer_{io_};
+  asio::signal_set signals_{io_, SIGINT, SIGTERM};
+
+  std::unique_ptr<SqliteStore> sqlite_;
+  std::unique_ptr<MessageStore> memory_messages_;
+  std::unique_ptr<MembershipStore> memory_membership_;
+  std::unique_ptr<SessionDirectory> memory_directory_;
+  std::unique_ptr<TimedMessageStore> messages_;
+  MembershipStore* membership_ = nullptr;
+  SessionDirectory* directory_ = nullptr;
+  std::unique_ptr<Auth> auth_;
+  NotifierStats notify_stats_;
+  std::unique_ptr<Notifier> notifier_;
+  std::shared_ptr<const ClientCodec> codec_;
+  Limits limits_;
+  std::unique_ptr<Node> node_;
+  std::map<std::string, std::unique_ptr<HttpPoster>> posters_;  // after node_: stopped first
+  std::unique_ptr<httplib::Server> peer_http_;
+  std::thread peer_thread_;
+
+  std::unordered_map<SessionId, ConnPtr> sessions_;
+  std::set<SessionId> draining_;
+  SessionId next_session_ = 0;
+  bool flush_pending_ = false;
+  bool drain_timer_armed_ = false;
+  bool shutting_down_ = false;
+  bool finished_ = false;
+
+  uint64_t connections_opened_ = 0;
+  uint64_t connections_closed_ = 0;
+  uint64_t frames_in_ = 0;
+  uint64_t frames_out_ = 0;
+  uint64_t auth_failures_ = 0;
+  std::map<int, uint64_t> http_responses_;
+  Histogram peer_batch_bytes_{{256, 1024, 4096, 16384, 65536, 262144, 1048576}};
+};
+
+Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::~Server() = default;
+int Server::start() {
+  return impl_->start();
+}
+int Server::run() {
+  return impl_->run();
+}
+
+}  // namespace parley::server

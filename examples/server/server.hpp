@@ -1,0 +1,37 @@
+// Server: parley-server's adapters around one parley::Node.
+//
+// One thread (the caller of run()) owns an Asio io_context on which
+// websocketpp serves WebSocket clients (/v1/ws), the HTTP web service
+// (/v1/...) and the web client (/); the Node, its stores and the notifier
+// are used only there. Other threads live at the edges and talk to the I/O
+// thread by posting to it: one HttpPoster per peer node and one for the
+// webhook (outgoing HTTP), the peer listener (cpp-httplib, incoming peer
+// batches) and one worker for password hashing.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config.hpp"
+
+namespace parley::server {
+
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the stores and starts listening; prints the listening line.
+  // Returns a non-zero exit code on failure.
+  int start();
+  // Serves until SIGINT/SIGTERM, then shuts down cleanly. Returns the exit code.
+  int run();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parley::server
