@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Parley needs to build and test. Works as root
 # or through sudo; installs only what is missing; waits for the apt lock.
-#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh            build dependencies (library + parley-server)
+#   scripts/install-deps.sh --test     also what the end-to-end and browser tests run:
+#                                      Python websockets, Chromium, Node.js + npm
 #   scripts/install-deps.sh --bench    also Google Benchmark
 set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config git ca-certificates
-          libfmt-dev doctest-dev libmsgpack-cxx-dev libsqlite3-dev sqlite3)
+          libfmt-dev doctest-dev libmsgpack-cxx-dev libsqlite3-dev sqlite3 rapidjson-dev
+          libasio-dev libwebsocketpp-dev libcpp-httplib-dev libcli11-dev libssl-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev) ;;
+    --test)
+      packages+=(python3 python3-websockets chromium curl)
+      # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm);
+      # take Debian's only when there is none.
+      command -v node >/dev/null || packages+=(nodejs)
+      command -v npm >/dev/null || packages+=(npm)
+      ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
