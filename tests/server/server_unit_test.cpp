@@ -1,0 +1,87 @@
+// Unit tests of parley-server's pieces that have no socket: tokens,
+// password hashes, endpoints, notification bodies.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "notifiers.hpp"
+
+using namespace parley;
+using namespace parley::server;
+
+TEST_CASE("a token verifies until it expires, and only with its secret") {
+  Auth auth("secret-1", 60000, /*dev=*/true);
+  TokenClaims claims;
+  Result<std::string> token = auth.login("alice", "", 1000, &claims);
+  REQUIRE(token.is_ok());
+  CHECK(claims.expires_at_ms == 61000);
+  Result<TokenClaims> ok = auth.verify(*token, 60999);
+  REQUIRE(ok.is_ok());
+  CHECK(ok->user == "alice");
+  Result<TokenClaims> expired = auth.verify(*token, 61000);
+  CHECK(expired.status().code() == Code::kUnauthenticated);
+  CHECK(expired.status().message() == "token expired");
+  Auth other("secret-2", 60000, true);
+  CHECK(other.verify(*token, 2000).status().message() == "bad token signature");
+}
+
+TEST_CASE("a tampered token is refused") {
+  Auth auth("k", 60000, true);
+  std::string token = auth.issue("alice", 99999);
+  std::string forged = auth.issue("mallory", 99999);
+  // alice's signature on mallory's claims
+  std::string mixed = forged.substr(0, forged.rfind('.')) + token.substr(token.rfind('.'));
+  CHECK(auth.verify(mixed, 0).status().code() == Code::kUnauthenticated);
+  for (const std::string& bad : {std::string(), std::string("v1."), std::string("v2.a.b.c"), token + "x",
+                                 std::string("v1.!!.??.**"), std::string(2000, 'v')}) {
+    CHECK(auth.verify(bad, 0).status().code() == Code::kUnauthenticated);
+  }
+}
+
+TEST_CASE("passwords: only the right one logs in, unless dev") {
+  std::string line = hash_password_line("bob", "hunter2", 1000);
+  REQUIRE(line.rfind("bob:pbkdf2-sha256$1000$", 0) == 0);
+  const std::string encoded = line.substr(4);
+  CHECK(check_password(encoded, "hunter2"));
+  CHECK_FALSE(check_password(encoded, "hunter3"));
+  CHECK_FALSE(check_password("plain", "plain"));
+  CHECK_FALSE(check_password("pbkdf2-sha256$x$00$00", "x"));
+
+  Auth strict("k", 1000, /*dev=*/false);
+  const std::string path = "server_unit_users.txt";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    std::fprintf(f, "# users\n%s\n", line.c_str());
+    std::fclose(f);
+  }
+  REQUIRE(strict.load_users(path).is_ok());
+  TokenClaims claims;
+  CHECK(strict.login("bob", "hunter2", 0, &claims).is_ok());
+  CHECK(strict.login("bob", "nope", 0, &claims).status().code() == Code::kUnauthenticated);
+  CHECK(strict.login("carol", "hunter2", 0, &claims).status().code() == Code::kUnauthenticated);
+  std::remove(path.c_str());
+  CHECK(strict.load_users(path).code() == Code::kNotFound);
+}
+
+TEST_CASE("endpoints parse as HOST:PORT and [v6]:PORT") {
+  Endpoint e;
+  REQUIRE(parse_endpoint("127.0.0.1:8080", &e));
+  CHECK(e.host == "127.0.0.1");
+  CHECK(e.port == 8080);
+  REQUIRE(parse_endpoint("[::1]:0", &e));
+  CHECK(e.host == "::1");
+  CHECK(e.to_string() == "[::1]:0");
+  for (const char* bad : {"", "8080", "host:", ":80", "h:70000", "h:8o", "[::1]80", "[::1]"}) {
+    CHECK_FALSE(parse_endpoint(bad, &e));
+  }
+}
+
+TEST_CASE("a notification becomes the documented JSON body") {
+  Notification n{"bob", "general", 1, 42, "alice", "he said \"hi\"", "offline"};
+  CHECK(
+      notification_json(n) ==
+      R"({"user":"bob","group":"general","epoch":1,"msg_id":42,"sender":"alice","preview":"he said \"hi\"",)"
+      R"("reason":"offline"})");
+}
