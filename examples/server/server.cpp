@@ -540,6 +540,7 @@ class Server::Impl final : public NodeHost {
   bool reject(const ConnPtr& con, const Status& st) {
     con->set_status(static_cast<websocketpp::http::status_code::value>(http_status_for(st.code())));
     con->replace_header("Content-Type", "application/json");
+    con->replace_header("Connection", "close");
     con->set_body(error_json(st));
     return false;
   }
@@ -616,6 +617,9 @@ class Server::Impl final : public NodeHost {
     con->set_status(static_cast<websocketpp::http::status_code::value>(status));
     con->replace_header("Content-Type", type);
     con->replace_header("Cache-Control", "no-store");
+    // websocketpp ends plain HTTP connections after one response; say so, so
+    // keep-alive clients do not reuse a closed connection.
+    con->replace_header("Connection", "close");
     con->set_body(body);
     ++http_responses_[status];
   }
@@ -631,9 +635,11 @@ class Server::Impl final : public NodeHost {
     try {
       if (method == "GET" && (seg.empty() || (seg.size() == 1 && seg[0] == "index.html")))
         return serve_index(con);
-      if (seg.size() == 1 && seg[0] == "healthz") return healthz(con);
-      if (seg.size() == 1 && seg[0] == "metrics")
-        return respond(con, 200, metrics(), "text/plain; version=0.0.4");
+      const bool probe = seg.size() == 1 && (seg[0] == "healthz" || seg[0] == "metrics");
+      if (probe && method != "GET")
+        return respond_error(con, error(Code::kInvalidArgument, "use GET for this route"));
+      if (probe && seg[0] == "healthz") return healthz(con);
+      if (probe) return respond(con, 200, metrics(), "text/plain; version=0.0.4");
       if (seg.size() >= 2 && seg[0] == "v1") return api(con, method, t);
       respond_error(con,
                     error(Code::kNotFound, fmt::format("no route for {} {}", method, con->get_resource())));

@@ -1,0 +1,289 @@
+// Browser test of the web client compiled into parley-server.
+//
+// Two headless Chromium pages (alice and bob, separate contexts) chat through
+// a real parley-server on 127.0.0.1. Then the server is killed (SIGKILL) and
+// restarted on the same port and data dir: both pages must show the error
+// mark, a message alice sends while the server is down must arrive once after
+// the reconnect, and both pages must end with the same messages, each once,
+// in order.
+//
+// Env: PARLEY_SERVER (required) the server binary; CHROMIUM (default
+// /usr/bin/chromium); PARLEY_SCREENSHOT (default tests/browser/out/chat.png);
+// PARLEY_WEB_ROOT (optional, for trying edits of the client without a
+// rebuild: passed as --web-root; unset, the copy compiled into the server is
+// tested).
+// Run: tests/browser/run.sh PATH/TO/parley-server
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SERVER = process.env.PARLEY_SERVER;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOT = path.resolve(process.env.PARLEY_SCREENSHOT || path.join(here, 'out', 'chat.png'));
+const WAIT_MS = 15000;  // bound of every wait for an expected state
+const GROUP = 'room';
+
+// ---- Server process -----------------------------------------------------------
+
+// Starts parley-server and resolves once it prints its listening line.
+// Rejects if it exits first or does not say it within WAIT_MS.
+function startServer(args) {
+  const proc = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  const keep = (line) => { log.push(line); if (log.length > 200) log.shift(); };
+  proc.log = log;
+  proc.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  let rest = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => d.split('\n').forEach((l) => l && keep(`[stderr] ${l}`)));
+  proc.stdout.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`parley-server printed no listening line in ${WAIT_MS} ms:\n${log.join('\n')}`));
+    }, WAIT_MS);
+    proc.stdout.on('data', (d) => {
+      rest += d;
+      const lines = rest.split('\n');
+      rest = lines.pop();
+      for (const line of lines) {
+        keep(line);
+        const m = line.match(/listening on http:\/\/127\.0\.0\.1:(\d+)\//);
+        if (m) { clearTimeout(timer); proc.port = Number(m[1]); resolve(proc); }
+      }
+    });
+    proc.exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`parley-server exited (code ${code}, signal ${signal}) before listening:\n${log.join('\n')}`));
+    });
+  });
+}
+
+async function stopServer(proc, signal) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exited;
+  proc.kill(signal);
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`parley-server ignored ${signal} for ${WAIT_MS} ms`)), WAIT_MS);
+  });
+  try { return await Promise.race([proc.exited, deadline]); } finally { clearTimeout(timer); }
+}
+
+// One HTTP request with a JSON body and answer, on a connection of its own.
+function httpJson(method, url, body, token) {
+  const headers = { Connection: 'close' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  if (data) headers['Content-Type'] = 'application/json';
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: WAIT_MS }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        try { resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }); } catch (e) {
+          reject(new Error(`${method} ${url}: ${res.statusCode} ${text}`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${WAIT_MS} ms`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+// ---- Page helpers -----------------------------------------------------------------
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+// The texts of the messages shown (pending sends excluded), in DOM order.
+function messageTexts(page) {
+  return page.$$eval(`${tid('message-list')} [data-id]`, (els) =>
+    els.map((e) => ({ id: Number(e.dataset.id), text: e.querySelector('[data-testid="message-text"]').textContent })));
+}
+
+// Waits until the page shows exactly `expected` (texts, in order).
+async function waitForMessages(page, expected, who) {
+  try {
+    await page.waitForFunction((want) => {
+      const got = [...document.querySelectorAll('[data-testid="message-list"] [data-id] [data-testid="message-text"]')]
+        .map((e) => e.textContent);
+      return JSON.stringify(got) === JSON.stringify(want);
+    }, expected, { timeout: WAIT_MS });
+  } catch (e) {
+    const got = await messageTexts(page).catch(() => '(page unreadable)');
+    throw new Error(`${who}: expected messages ${JSON.stringify(expected)}, page shows ${JSON.stringify(got)}`);
+  }
+}
+
+async function waitVisible(page, selector, what, options = {}) {
+  try {
+    await page.locator(selector, options).first().waitFor({ state: 'visible', timeout: WAIT_MS });
+  } catch (e) {
+    throw new Error(`${what}: not visible within ${WAIT_MS} ms (${selector})`);
+  }
+}
+
+async function waitHidden(page, selector, what) {
+  try {
+    await page.locator(selector).waitFor({ state: 'hidden', timeout: WAIT_MS });
+  } catch (e) {
+    throw new Error(`${what}: still visible after ${WAIT_MS} ms (${selector})`);
+  }
+}
+
+async function waitState(page, who, state) {
+  await waitVisible(page, `${tid('conn-status')}[data-state="${state}"]`, `${who} connection ${state}`,
+    { state: 'attached' });
+}
+
+async function login(page, user) {
+  await page.fill(tid('login-user'), user);
+  await page.fill(tid('login-password'), 'any-password');
+  await page.click(tid('login-button'));
+  await page.locator(tid('me'), { hasText: user }).waitFor({ timeout: WAIT_MS });
+  await page.locator(`${tid('conn-status')}[data-state="connected"]`).waitFor({ state: 'attached', timeout: WAIT_MS });
+}
+
+async function send(page, text) {
+  await page.fill(tid('send-input'), text);
+  await page.press(tid('send-input'), 'Enter');
+}
+
+// ---- The scenario -------------------------------------------------------------------
+
+const cleanups = [];
+let lastServer = null;  // for its log when the scenario fails
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn().catch((e) => console.error('cleanup:', e.message));
+});
+
+test('two browsers chat through a server crash and restart', async () => {
+  try {
+    await scenario();
+  } catch (e) {
+    if (lastServer) console.error(`parley-server log (last lines):\n${lastServer.log.slice(-40).join('\n')}`);
+    throw e;
+  }
+});
+
+async function scenario() {
+  assert.ok(SERVER, 'set PARLEY_SERVER to the parley-server binary (or use run.sh)');
+  assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (set CHROMIUM)`);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
+  cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const webRoot = process.env.PARLEY_WEB_ROOT ? ['--web-root', process.env.PARLEY_WEB_ROOT] : [];
+  const serverArgs = (listen) => ['--dev', '--listen', listen, '--data-dir', dataDir, ...webRoot];
+
+  let server = lastServer = await startServer(serverArgs('127.0.0.1:0'));
+  cleanups.push(async () => { await stopServer(server, 'SIGKILL'); });
+  const base = `http://127.0.0.1:${server.port}/`;
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
+  cleanups.push(() => browser.close());
+  const pageErrors = [];
+  const open = async (who) => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 680 } });
+    context.setDefaultTimeout(WAIT_MS);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${who}: ${e.message}`));
+    await page.goto(base, { timeout: WAIT_MS });
+    return page;
+  };
+  const alice = await open('alice');
+  const bob = await open('bob');
+
+  // Log in, create and join.
+  await login(alice, 'alice');
+  await login(bob, 'bob');
+  await alice.fill(tid('group-create-input'), GROUP);
+  await alice.click(tid('group-create-button'));
+  await waitVisible(alice, `${tid('group-list')} [data-group="${GROUP}"]`, 'alice group list');
+  await alice.locator(tid('group-title'), { hasText: `#${GROUP}` }).waitFor({ timeout: WAIT_MS });
+  await bob.fill(tid('group-join-input'), GROUP);
+  await bob.click(tid('group-join-button'));
+  await waitVisible(bob, `${tid('group-list')} [data-group="${GROUP}"]`, 'bob group list');
+  await bob.locator(tid('group-title'), { hasText: `#${GROUP}` }).waitFor({ timeout: WAIT_MS });
+
+  // Exchange messages; each one is seen on both pages before the next.
+  const expected = [];
+  const exchange = async (page, text) => {
+    await send(page, text);
+    expected.push(text);
+    await waitForMessages(alice, expected, 'alice');
+    await waitForMessages(bob, expected, 'bob');
+  };
+  await exchange(alice, 'hello bob');
+  await exchange(bob, 'hi alice');
+  await exchange(alice, 'how are you?');
+
+  // Each sees the other in the group's member list, online.
+  await waitVisible(alice, `${tid('members')} [data-user="bob"][data-status="online"]`, 'alice sees bob online');
+  await waitVisible(bob, `${tid('members')} [data-user="alice"][data-status="online"]`, 'bob sees alice online');
+
+  // Bob sees alice typing; the draft stays with alice.
+  await alice.fill(tid('send-input'), 'a draft');
+  await waitVisible(bob, tid('typing'), 'bob sees alice typing', { hasText: 'alice is typing' });
+  await alice.fill(tid('send-input'), '');
+
+  // Crash the server: both pages show the toast and the error mark.
+  await stopServer(server, 'SIGKILL');
+  for (const [page, who] of [[alice, 'alice'], [bob, 'bob']]) {
+    await waitVisible(page, tid('conn-error'), `${who} error mark`);
+    await waitVisible(page, tid('toast'), `${who} toast`, { hasText: /connection lost/i });
+    await waitState(page, who, 'lost');
+  }
+
+  // Alice sends while the server is down: it waits, unacknowledged.
+  const offline = 'sent while the server was down';
+  await send(alice, offline);
+  await waitVisible(alice, `${tid('pending-list')} [data-testid="message-pending"]`, 'alice pending send',
+    { hasText: offline });
+  assert.deepEqual((await messageTexts(alice)).map((m) => m.text), expected, 'nothing new before the restart');
+  expected.push(offline);
+
+  // Restart on the same port and data dir; tokens stay valid.
+  server = lastServer = await startServer(serverArgs(`127.0.0.1:${server.port}`));
+  for (const [page, who] of [[alice, 'alice'], [bob, 'bob']]) {
+    await waitHidden(page, tid('conn-error'), `${who} error mark`);
+    await waitState(page, who, 'connected');
+  }
+  await waitForMessages(alice, expected, 'alice after reconnect');
+  await waitForMessages(bob, expected, 'bob after reconnect');
+  await waitHidden(alice, `${tid('pending-list')} [data-testid="message-pending"]`, 'alice pending send');
+
+  // A message after the reconnect: anything sent twice would show before it.
+  await exchange(bob, 'welcome back');
+
+  for (const [page, who] of [[alice, 'alice'], [bob, 'bob']]) {
+    const shown = await messageTexts(page);
+    assert.deepEqual(shown.map((m) => m.text), expected, `${who}: every message once, in order`);
+    assert.deepEqual(shown.map((m) => m.id), expected.map((_, i) => i + 1), `${who}: ids 1..n`);
+  }
+
+  // The server stored each message once too (the offline send was resent with its cid).
+  const carol = await httpJson('POST', `${base}v1/login`, { user: 'carol', password: 'x' });
+  assert.equal(carol.status, 200, 'carol logs in');
+  const join = await httpJson('POST', `${base}v1/groups/${GROUP}/join`, undefined, carol.body.token);
+  assert.equal(join.status, 200, 'carol joins');
+  const hist = await httpJson('GET', `${base}v1/groups/${GROUP}/messages?after=0&limit=100`, undefined, carol.body.token);
+  assert.equal(hist.status, 200, 'history');
+  assert.deepEqual(hist.body.messages.map((m) => m.c), expected, 'the server history');
+
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  await alice.screenshot({ path: SCREENSHOT });
+  console.log(`screenshot: ${SCREENSHOT}`);
+
+  // SIGTERM is a clean exit.
+  const end = await stopServer(server, 'SIGTERM');
+  assert.deepEqual(end, { code: 0, signal: null }, `clean exit on SIGTERM; server log:\n${server.log.join('\n')}`);
+}
