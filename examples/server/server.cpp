@@ -157,12 +157,13 @@ std::string error_json(const Status& st) {
       .done();
 }
 
-std::string percent_decode(std::string_view s) {
+// Decodes %XX escapes; in a query string ('form' true) '+' is a space too.
+std::string percent_decode(std::string_view s, bool form) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    if (c == '+') {
+    if (c == '+' && form) {
       out.push_back(' ');
     } else if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
                std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
@@ -189,7 +190,7 @@ Target parse_target(const std::string& resource) {
     size_t slash = path.find('/', start);
     std::string_view seg =
         path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (!seg.empty()) t.segments.push_back(percent_decode(seg));
+    if (!seg.empty()) t.segments.push_back(percent_decode(seg, false));
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
@@ -199,8 +200,8 @@ Target parse_target(const std::string& resource) {
       size_t amp = qs.find('&');
       std::string_view kv = qs.substr(0, amp);
       size_t eq = kv.find('=');
-      t.query[percent_decode(kv.substr(0, eq))] =
-          eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1));
+      t.query[percent_decode(kv.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), true);
       if (amp == std::string_view::npos) break;
       qs.remove_prefix(amp + 1);
     }
@@ -948,6 +949,9 @@ class Server::Impl final : public NodeHost {
     c("parley_store_errors_total", "store operations that failed", static_cast<double>(s.store_errors));
     c("parley_auth_failures_total", "requests refused for a bad or missing token",
       static_cast<double>(auth_failures_));
+    out +=
+        "# HELP parley_http_responses_total HTTP answers by status code\n"
+        "# TYPE parley_http_responses_total counter\n";
     for (const auto& [status, n] : http_responses_) {
       fmt::format_to(std::back_inserter(out), "parley_http_responses_total{{code=\"{}\"}} {}\n", status, n);
     }
@@ -970,7 +974,9 @@ class Server::Impl final : public NodeHost {
     peer_http_ = std::make_unique<httplib::Server>();
     peer_http_->set_payload_max_length(64u << 20);
     peer_http_->set_read_timeout(static_cast<time_t>(cfg_.peer_timeout_ms / 1000 + 5), 0);
-    peer_http_->set_keep_alive_timeout(60);
+    // Idle peer connections are closed after 5 s (a sender reconnects when it
+    // next has a batch); this also bounds how long stop() waits for them.
+    peer_http_->set_keep_alive_timeout(5);
     const std::string expected = "Bearer " + cfg_.cluster_secret;
     auto authorized = [expected](const httplib::Request& req, httplib::Response& res) {
       if (constant_time_equal(req.get_header_value("Authorization"), expected)) return true;
@@ -1062,7 +1068,9 @@ class Server::Impl final : public NodeHost {
     drain_timer_.cancel();
     shutdown_timer_.cancel();
     signals_.cancel();
-    for (auto& [id, con] : sessions_) con->terminate(websocketpp::lib::error_code());
+    std::vector<ConnPtr> open;  // terminate() runs on_close, which edits sessions_
+    for (auto& [id, con] : sessions_) open.push_back(con);
+    for (const ConnPtr& con : open) con->terminate(websocketpp::lib::error_code());
     io_.stop();
   }
 

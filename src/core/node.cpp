@@ -789,13 +789,21 @@ class Node::Impl {
 
   // ---- notifications -------------------------------------------------------
 
+  // The first bytes of `s`, at most `max`, not cutting a UTF-8 sequence.
+  static std::string utf8_prefix(const std::string& s, size_t max) {
+    if (s.size() <= max) return s;
+    size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // s[n] continues a character
+    return s.substr(0, n);
+  }
+
   Notification notification_for(const std::string& user, const Message& m, std::string reason) {
     return Notification{user,
                         m.group_id,
                         m.epoch,
                         m.msg_id,
                         m.user_id,
-                        m.contents.substr(0, opt_.notify_preview_bytes),
+                        utf8_prefix(m.contents, opt_.notify_preview_bytes),
                         std::move(reason)};
   }
 
