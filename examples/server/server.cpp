@@ -340,11 +340,30 @@ class Server::Impl final : public NodeHost {
     if (it == sessions_.end()) return;
     const ConnPtr& con = it->second;
     for (const Frame& f : frames) {
-      con->send(f->data(), f->size(), websocketpp::frame::opcode::text);
+      con->send(prepared(f));
       con->handed += f->size();
       frames_out_++;
     }
     draining_.insert(session);
+  }
+
+  // The WebSocket frame (header + payload) for `frame`, built once per turn
+  // and shared by every connection it goes to: websocketpp queues a prepared
+  // message as it is, so a delivery costs no copy, allocation or UTF-8 check.
+  // (Server frames are unmasked and uncompressed, so they are identical for
+  // every connection.) The cache holds the Frame, so its address stays unique.
+  WsServer::message_ptr prepared(const Frame& frame) {
+    auto it = prepared_.find(frame.get());
+    if (it != prepared_.end()) return it->second.second;
+    auto msg = std::make_shared<WsConfig::message_type>(nullptr, websocketpp::frame::opcode::text, 0);
+    msg->set_payload(*frame);
+    websocketpp::frame::basic_header h(websocketpp::frame::opcode::text, frame->size(), /*fin=*/true,
+                                       /*masked=*/false, /*compressed=*/false);
+    msg->set_header(
+        websocketpp::frame::prepare_header(h, websocketpp::frame::extended_header(frame->size())));
+    msg->set_prepared(true);
+    prepared_.emplace(frame.get(), std::make_pair(frame, msg));
+    return msg;
   }
 
   void close_session(SessionId session, const Status& reason) override {
@@ -389,7 +408,7 @@ class Server::Impl final : public NodeHost {
     node_timer_.async_wait([this](const std::error_code& ec) {
       if (ec) return;
       node_->on_timer();
-      check_drains();
+      end_turn();
     });
   }
 
@@ -486,8 +505,13 @@ class Server::Impl final : public NodeHost {
     asio::post(io_, [this] {
       flush_pending_ = false;
       node_->flush();
-      check_drains();
+      end_turn();
     });
+  }
+
+  void end_turn() {
+    prepared_.clear();
+    check_drains();
   }
 
   // Tells the node how much of what it handed each connection has left
@@ -1050,6 +1074,7 @@ class Server::Impl final : public NodeHost {
     // Commit what was received and queue its acks, then close every session
     // after its queued frames. Frames arriving from now on are refused.
     node_->flush();
+    prepared_.clear();
     for (auto& [id, con] : sessions_)
       con->close(websocketpp::close::status::going_away, "server shutting down", ec);
     check_drains();
@@ -1103,6 +1128,7 @@ class Server::Impl final : public NodeHost {
 
   std::unordered_map<SessionId, ConnPtr> sessions_;
   std::set<SessionId> draining_;
+  std::unordered_map<const std::string*, std::pair<Frame, WsServer::message_ptr>> prepared_;  // this turn's
   SessionId next_session_ = 0;
   bool flush_pending_ = false;
   bool drain_timer_armed_ = false;
