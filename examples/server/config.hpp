@@ -61,7 +61,9 @@ struct Config {
 
   std::string web_root;  // serve the web client from here instead of the built-in copy
   std::string log_level = "info";
-  std::string hash_password_user;  // --hash-password NAME: print a users-file line and exit
+  std::string hash_password_user;
+  bool handle_signals = true;  // SIGINT/SIGTERM stop the server (off when embedded)  // --hash-password NAME:
+                               // print a users-file line and exit
 };
 
 // Parses argv (and the --config file). False when the process should exit

@@ -319,13 +319,22 @@ class Server::Impl final : public NodeHost {
       PARLEY_LOG_ERROR("cannot start the node: {}", st.to_string());
       return 1;
     }
-    signals_.async_wait([this](const std::error_code& ec, int sig) {
-      if (!ec) begin_shutdown(sig);
-    });
+    if (cfg_.handle_signals) {
+      signals_.add(SIGINT);
+      signals_.add(SIGTERM);
+      signals_.async_wait([this](const std::error_code& ec, int sig) {
+        if (!ec) begin_shutdown(sig);
+      });
+    }
     if (int rc = start_peer_listener(); rc != 0) return rc;
     if (int rc = start_ws(); rc != 0) return rc;
     return 0;
   }
+
+  void stop() {
+    asio::post(io_, [this] { begin_shutdown(0); });
+  }
+  uint16_t port() const { return port_; }
 
   int run() {
     io_.run();
@@ -484,6 +493,7 @@ class Server::Impl final : public NodeHost {
     }
     ws_.start_accept(ec);
     asio::ip::tcp::endpoint local = ws_.get_local_endpoint(ec);
+    port_ = local.port();
     Endpoint shown{cfg_.listen.host, local.port()};
     fmt::print("parley-server {} node {} listening on http://{}/ (web client; WebSocket at /v1/ws)\n",
                PARLEY_VERSION_STRING, cfg_.node_id, shown.to_string());
@@ -1068,7 +1078,11 @@ class Server::Impl final : public NodeHost {
   void begin_shutdown(int sig) {
     if (shutting_down_) return;
     shutting_down_ = true;
-    PARLEY_LOG_INFO("signal {}: shutting down", sig);
+    if (sig != 0) {
+      PARLEY_LOG_INFO("signal {}: shutting down", sig);
+    } else {
+      PARLEY_LOG_INFO("shutting down");
+    }
     websocketpp::lib::error_code ec;
     ws_.stop_listening(ec);
     // Commit what was received and queue its acks, then close every session
@@ -1107,7 +1121,7 @@ class Server::Impl final : public NodeHost {
   asio::steady_timer node_timer_{io_};
   asio::steady_timer drain_timer_{io_};
   asio::steady_timer shutdown_timer_{io_};
-  asio::signal_set signals_{io_, SIGINT, SIGTERM};
+  asio::signal_set signals_{io_};
 
   std::unique_ptr<SqliteStore> sqlite_;
   std::unique_ptr<MessageStore> memory_messages_;
@@ -1134,6 +1148,7 @@ class Server::Impl final : public NodeHost {
   bool drain_timer_armed_ = false;
   bool shutting_down_ = false;
   bool finished_ = false;
+  uint16_t port_ = 0;
 
   uint64_t connections_opened_ = 0;
   uint64_t connections_closed_ = 0;

@@ -26,8 +26,14 @@ class Server {
   // Opens the stores and starts listening; prints the listening line.
   // Returns a non-zero exit code on failure.
   int start();
-  // Serves until SIGINT/SIGTERM, then shuts down cleanly. Returns the exit code.
+  // Serves until SIGINT/SIGTERM (when config.handle_signals) or stop(), then
+  // shuts down cleanly. Returns the exit code.
   int run();
+  // Asks run() to shut down cleanly, as SIGTERM does. Thread-safe; callable
+  // before run() (it then returns at once after start()).
+  void stop();
+  // The bound HTTP/WebSocket port (after start()); useful with port 0.
+  uint16_t port() const;
 
  private:
   class Impl;
