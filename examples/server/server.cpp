@@ -43,13 +43,30 @@ struct ConnData {
   size_t reported = 0;  // of those, reported drained to the node
 };
 
+// websocketpp's request, except that an upgrade without Sec-WebSocket-Version
+// reads as an unparsable version (answered 400 "can't determine version")
+// instead of selecting the hixie-76 draft, whose handshake websocketpp
+// answers with a 500 when its 8 trailing key bytes are missing. Shadowing
+// works because websocketpp's processor functions are templates on the type.
+class Request : public websocketpp::http::parser::request {
+ public:
+  const std::string& get_header(const std::string& key) const {
+    const std::string& value = websocketpp::http::parser::request::get_header(key);
+    if (value.empty() && key == "Sec-WebSocket-Version") {
+      static const std::string kNone = "none";
+      return kNone;
+    }
+    return value;
+  }
+};
+
 // websocketpp on standalone Asio, single-threaded: no locks, no strands; a
 // small read buffer per connection (most frames are small).
 struct WsConfig : public websocketpp::config::asio {
   typedef WsConfig type;
   typedef websocketpp::config::asio base;
   typedef websocketpp::concurrency::none concurrency_type;
-  typedef base::request_type request_type;
+  typedef Request request_type;
   typedef base::response_type response_type;
   typedef base::message_type message_type;
   typedef base::con_msg_manager_type con_msg_manager_type;
@@ -558,6 +575,19 @@ class Server::Impl final : public NodeHost {
     ConnPtr con = ws_.get_con_from_hdl(h);
     Target t = parse_target(con->get_resource());
     if (shutting_down_) return reject(con, error(Code::kUnavailable, "the server is shutting down"));
+    // RFC 6455 only (websocketpp would also speak the old hixie-76 drafts),
+    // with a well-formed key: 16 bytes in base64.
+    if (con->get_request_header("Sec-WebSocket-Version") != "13") {
+      con->replace_header("Sec-WebSocket-Version", "13");
+      return reject(con, error(Code::kInvalidArgument, "Sec-WebSocket-Version must be 13"));
+    }
+    const std::string key = con->get_request_header("Sec-WebSocket-Key");
+    if (key.size() != 24 || key.compare(22, 2, "==") != 0 ||
+        key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+            std::string::npos ||
+        key.find('=') != 22) {
+      return reject(con, error(Code::kInvalidArgument, "malformed Sec-WebSocket-Key"));
+    }
     if (t.segments != std::vector<std::string>{"v1", "ws"}) {
       return reject(con, error(Code::kNotFound, "WebSocket endpoint is /v1/ws"));
     }

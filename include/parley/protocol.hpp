@@ -156,6 +156,13 @@ class ClientCodec {
   // message saying what is wrong. Never throws.
   virtual Result<ClientRequest> decode_request(const void* data, size_t size, const Limits& limits) const = 0;
   virtual std::string encode_event(const ServerEvent& event) const = 0;
+  // For the error about a frame decode_request refused: whatever of rid,
+  // group id and client_msg_id can still be read from it (left as they are
+  // otherwise), so the error names the request. Never throws.
+  virtual void peek_ids(const void* data, size_t size, const Limits& limits, uint64_t* rid,
+                        std::string* group_id, std::string* client_msg_id) const {
+    (void)data, (void)size, (void)limits, (void)rid, (void)group_id, (void)client_msg_id;
+  }
 
   // The other direction, for clients and tests.
   virtual std::string encode_request(const ClientRequest& request) const = 0;

@@ -172,6 +172,20 @@ class MsgpackCodec final : public ClientCodec {
     return detail::decode_request_map(m, limits);
   }
 
+  void peek_ids(const void* data, size_t size, const Limits& limits, uint64_t* rid, std::string* group_id,
+                std::string* client_msg_id) const override {
+    msgpack::object_handle oh;
+    size_t off = 0;
+    try {
+      oh = msgpack::unpack(static_cast<const char*>(data), size, off, nullptr, nullptr,
+                           detail::untrusted_limit(16, size));
+    } catch (...) {
+      return;
+    }
+    MapView m(oh.get());
+    if (m.valid()) detail::peek_request_ids(m, limits, rid, group_id, client_msg_id);
+  }
+
   std::string encode_event(const ServerEvent& event) const override {
     MsgpackWriter w;
     std::visit(detail::EventWriter<MsgpackWriter>{w}, event);

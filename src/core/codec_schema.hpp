@@ -189,6 +189,18 @@ struct RequestWriter {
   }
 };
 
+// Best effort: the ids of a request map that failed to decode (ids over
+// their limit are not echoed).
+template <typename V>
+void peek_request_ids(const V& m, const Limits& limits, uint64_t* rid, std::string* group_id,
+                      std::string* client_msg_id) {
+  uint64_t r = 0;
+  std::string s;
+  if (m.get_u64("rid", &r, true)) *rid = r;
+  if (m.get_str("g", &s, true) && s.size() <= limits.max_id_bytes) *group_id = s;
+  if (m.get_str("cid", &s, true) && s.size() <= limits.max_id_bytes) *client_msg_id = s;
+}
+
 template <typename V>
 Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
   std::string type;

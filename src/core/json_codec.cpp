@@ -130,6 +130,13 @@ class JsonCodec final : public ClientCodec {
     return detail::decode_request_map(JsonView(doc), limits);
   }
 
+  void peek_ids(const void* data, size_t size, const Limits& limits, uint64_t* rid, std::string* group_id,
+                std::string* client_msg_id) const override {
+    rapidjson::Document doc;
+    if (parse(data, size, &doc))
+      detail::peek_request_ids(JsonView(doc), limits, rid, group_id, client_msg_id);
+  }
+
   std::string encode_event(const ServerEvent& event) const override {
     JsonWriter w;
     std::visit(detail::EventWriter<JsonWriter>{w}, event);

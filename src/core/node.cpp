@@ -187,7 +187,9 @@ class Node::Impl {
     if (!req) {
       ++stats_.bad_frames;
       Status st = req.status();
-      queue_event(it->second, ErrorEv{0, st.code(), st.message(), "", ""});
+      ErrorEv ev{0, st.code(), st.message(), "", ""};
+      codec_->peek_ids(data, size, opt_.limits, &ev.rid, &ev.group_id, &ev.client_msg_id);
+      queue_event(it->second, std::move(ev));
       return;
     }
     on_client_request(id, *req);
@@ -721,6 +723,9 @@ class Node::Impl {
           if (!e.frame) e.frame = encode(MessageEv{e.message});
           queue_message(s, e);
           sub.cursor = e.message->msg_id;
+          // Large messages: stop mid-page rather than overflow the queue;
+          // the pump goes on when the session drains.
+          if (s.pending_bytes() >= opt_.session_queue_bytes / 2) return;
         }
       }
     }

@@ -117,6 +117,27 @@ TEST_CASE("malformed JSON requests get a clear error, never an exception") {
   CHECK(decode(big).status().code() == Code::kTooLarge);
 }
 
+TEST_CASE("a refused request's ids can still be read for its error") {
+  bool json = false;
+  SUBCASE("msgpack") {}
+  SUBCASE("json") {
+    json = true;
+  }
+  auto codec = codec_under_test(json);
+  // A pull with limit 0 is refused, but its rid and group are there.
+  std::string bytes = codec->encode_request(PullReq{11, "room", 0, 0});
+  Limits limits;
+  REQUIRE_FALSE(codec->decode_request(bytes.data(), bytes.size(), limits).is_ok());
+  uint64_t rid = 0;
+  std::string g, cid = "untouched";
+  codec->peek_ids(bytes.data(), bytes.size(), limits, &rid, &g, &cid);
+  CHECK(rid == 11);
+  CHECK(g == "room");
+  CHECK(cid == "untouched");
+  codec->peek_ids("\xc1", 1, limits, &rid, &g, &cid);  // garbage: nothing changes
+  CHECK(rid == 11);
+}
+
 TEST_CASE("malformed requests get a clear error, never an exception") {
   auto codec = make_msgpack_codec();
   Limits limits;
