@@ -1197,5 +1197,11 @@ int Server::start() {
 int Server::run() {
   return impl_->run();
 }
+void Server::stop() {
+  impl_->stop();
+}
+uint16_t Server::port() const {
+  return impl_->port();
+}
 
 }  // namespace parley::server
