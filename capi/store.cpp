@@ -1,0 +1,172 @@
+// parley_store_*: opening stores and the admin helpers (groups, members,
+// history).
+#include "store.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parley/memory_store.hpp"
+#include "parley/message.hpp"
+
+using parley::Code;
+using parley::Status;
+using parley::capi::Stores;
+
+namespace {
+
+const parley::Limits kLimits;
+
+Status check_ids(const char* group_id, const char* user_id, const char* user_what) {
+  if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+  return parley::capi::check_id(user_id, user_what, kLimits);
+}
+
+Status require_group(Stores& s, const std::string& group_id) {
+  parley::Result<bool> exists = s.membership->group_exists(group_id);
+  if (!exists) return exists.status();
+  if (!*exists) return parley::error(Code::kNotFound, "group '" + group_id + "' does not exist");
+  return Status::ok();
+}
+
+// One malloc'd block: the array, then every string NUL-terminated.
+parley_message* pack(const std::vector<parley::Message>& messages) {
+  size_t bytes = messages.size() * sizeof(parley_message);
+  for (const parley::Message& m : messages)
+    bytes += m.group_id.size() + m.user_id.size() + m.client_msg_id.size() + m.contents.size() + 4;
+  char* block = static_cast<char*>(std::malloc(bytes));
+  if (block == nullptr) throw std::bad_alloc();
+  auto* array = reinterpret_cast<parley_message*>(block);
+  char* text = block + messages.size() * sizeof(parley_message);
+  auto put = [&text](const std::string& s) {
+    char* at = text;
+    std::memcpy(at, s.data(), s.size());
+    at[s.size()] = '\0';
+    text += s.size() + 1;
+    return at;
+  };
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const parley::Message& m = messages[i];
+    auto* c = new (&array[i]) parley_message();
+    c->group_id = put(m.group_id);
+    c->msg_id = m.msg_id;
+    c->prev_msg_id = m.prev_msg_id;
+    c->timestamp_ms = m.timestamp_ms;
+    c->user_id = put(m.user_id);
+    c->contents_size = m.contents.size();
+    c->contents = put(m.contents);
+    c->client_msg_id = put(m.client_msg_id);
+    c->epoch = m.epoch;
+  }
+  return array;
+}
+
+Status open(std::unique_ptr<Stores> stores, parley_store** out) {
+  return parley::capi::publish(std::make_unique<parley_store>(std::move(stores)), out);
+}
+
+}  // namespace
+
+extern "C" {
+
+PARLEY_EXPORT int parley_store_open_memory(parley_store** out) {
+  return parley::capi::call_free("parley_store_open_memory", [&]() -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    auto s = std::make_unique<Stores>();
+    s->own_messages = parley::make_memory_message_store();
+    s->own_membership = parley::make_memory_membership_store();
+    s->own_directory = parley::make_memory_session_directory();
+    s->messages = s->own_messages.get();
+    s->membership = s->own_membership.get();
+    s->directory = s->own_directory.get();
+    return open(std::move(s), out);
+  });
+}
+
+PARLEY_EXPORT int parley_store_open_sqlite(const char* path, uint32_t flags, parley_store** out) {
+  return parley::capi::call_free("parley_store_open_sqlite", [&]() -> Status {
+    if (path == nullptr) return parley::capi::null_argument("path");
+    if (out == nullptr) return parley::capi::null_argument("out");
+    if ((flags & ~uint32_t{PARLEY_SQLITE_SYNC_NORMAL}) != 0)
+      return parley::error(Code::kInvalidArgument, "unknown flags " + std::to_string(flags));
+    parley::SqliteOptions o;
+    if ((flags & PARLEY_SQLITE_SYNC_NORMAL) != 0) o.sync = parley::SqliteOptions::Sync::kNormal;
+    auto opened = parley::open_sqlite_store(path, o);
+    if (!opened) return opened.status();
+    auto s = std::make_unique<Stores>();
+    s->sqlite = std::move(*opened);
+    s->messages = s->sqlite.get();
+    s->membership = s->sqlite.get();
+    s->directory = s->sqlite.get();
+    return open(std::move(s), out);
+  });
+}
+
+PARLEY_EXPORT int parley_store_close(parley_store* store) {
+  return parley::capi::release("parley_store_close", store);
+}
+
+PARLEY_EXPORT int parley_store_create_group(parley_store* store, const char* group_id, const char* owner_id) {
+  return parley::capi::call("parley_store_create_group", store, [&](parley_store& h) -> Status {
+    if (Status st = check_ids(group_id, owner_id, "owner_id"); !st) return st;
+    return h.stores->membership->create_group(group_id, owner_id);
+  });
+}
+
+PARLEY_EXPORT int parley_store_join(parley_store* store, const char* group_id, const char* user_id) {
+  return parley::capi::call("parley_store_join", store, [&](parley_store& h) -> Status {
+    if (Status st = check_ids(group_id, user_id, "user_id"); !st) return st;
+    if (Status st = require_group(*h.stores, group_id); !st) return st;
+    auto role = h.stores->membership->role_of(group_id, user_id);
+    if (!role) return role.status();
+    if (role->has_value()) return Status::ok();
+    return h.stores->membership->add(group_id, user_id, parley::Role::kMember);
+  });
+}
+
+PARLEY_EXPORT int parley_store_leave(parley_store* store, const char* group_id, const char* user_id) {
+  return parley::capi::call("parley_store_leave", store, [&](parley_store& h) -> Status {
+    if (Status st = check_ids(group_id, user_id, "user_id"); !st) return st;
+    return h.stores->membership->remove(group_id, user_id);
+  });
+}
+
+PARLEY_EXPORT int parley_store_history(parley_store* store, const char* group_id, const char* as_user,
+                                       uint64_t after, uint32_t limit, parley_message** out, size_t* count) {
+  return parley::capi::call("parley_store_history", store, [&](parley_store& h) -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    if (count == nullptr) return parley::capi::null_argument("count");
+    if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+    if (as_user != nullptr) {
+      if (Status st = parley::capi::check_id(as_user, "as_user", kLimits); !st) return st;
+    }
+    if (limit == 0 || limit > kLimits.max_read_limit) {
+      return parley::error(Code::kInvalidArgument,
+                           "limit must be 1.." + std::to_string(kLimits.max_read_limit));
+    }
+    Stores& s = *h.stores;
+    if (Status st = require_group(s, group_id); !st) return st;
+    if (as_user != nullptr) {
+      auto role = s.membership->role_of(group_id, as_user);
+      if (!role) return role.status();
+      if (!role->has_value()) {
+        return parley::error(Code::kPermissionDenied,
+                             std::string(as_user) + " is not a member of '" + group_id + "'");
+      }
+    }
+    std::vector<parley::Message> messages;
+    if (Status st = s.messages->read(group_id, after, limit, &messages); !st) return st;
+    *out = messages.empty() ? nullptr : pack(messages);
+    *count = messages.size();
+    return Status::ok();
+  });
+}
+
+PARLEY_EXPORT void parley_messages_free(parley_message* messages) {
+  std::free(messages);
+}
+
+}  // extern "C"
