@@ -3,7 +3,7 @@
 # or through sudo; installs only what is missing; waits for the apt lock.
 #   scripts/install-deps.sh            build dependencies (library + parley-server)
 #   scripts/install-deps.sh --test     also what the end-to-end and browser tests run:
-#                                      Python websockets, Chromium, Node.js + npm
+#                                      Python websockets + pytest, Chromium, Node.js + npm
 #   scripts/install-deps.sh --bench    also Google Benchmark
 set -euo pipefail
 
@@ -14,7 +14,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev) ;;
     --test)
-      packages+=(python3 python3-websockets chromium curl)
+      packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl)
       # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm);
       # take Debian's only when there is none.
       command -v node >/dev/null || packages+=(nodejs)

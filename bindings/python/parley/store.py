@@ -1,0 +1,155 @@
+"""Stores (memory or SQLite) and the admin helpers: groups, members, history.
+
+Threads: like a node, a store is used from one thread at a time, the thread
+of the nodes running on it (parley.h convention 5).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Union
+
+from . import _lib
+from ._lib import StrLike
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored message, copied out of the library."""
+
+    group_id: str
+    msg_id: int  # 1, 2, 3 ... per group and epoch
+    prev_msg_id: int
+    timestamp_ms: int  # server clock at append, Unix ms
+    user_id: str  # the sender
+    contents: bytes
+    client_msg_id: str  # "" when the sender gave none
+    epoch: int
+
+    @property
+    def text(self) -> str:
+        """The contents decoded as UTF-8."""
+        return self.contents.decode("utf-8", "replace")
+
+    @classmethod
+    def _from_c(cls, m: _lib.MessageStruct) -> "Message":
+        return cls(
+            group_id=_lib.text(m.group_id),
+            msg_id=m.msg_id,
+            prev_msg_id=m.prev_msg_id,
+            timestamp_ms=m.timestamp_ms,
+            user_id=_lib.text(m.user_id),
+            contents=ctypes.string_at(m.contents, m.contents_size) if m.contents_size else b"",
+            client_msg_id=_lib.text(m.client_msg_id),
+            epoch=m.epoch,
+        )
+
+
+class Store:
+    """The messages, memberships and session directory of one or more nodes.
+
+    Make one with `Store.memory()` or `Store.sqlite(path)`. Nodes created on
+    a store keep it open until they are closed, even after `close()`.
+    """
+
+    def __init__(self, handle: int) -> None:
+        """Use Store.memory() or Store.sqlite()."""
+        self._handle: Optional[int] = handle
+
+    @classmethod
+    def memory(cls) -> "Store":
+        """In-memory stores, for tests and single-process hosts; everything is
+        lost when the last user closes it."""
+        out = ctypes.c_void_p()
+        _lib.check(_lib.lib().parley_store_open_memory(ctypes.byref(out)))
+        return cls(out.value)
+
+    @classmethod
+    def sqlite(cls, path: Union[str, "os.PathLike[str]"], *, sync_normal: bool = False) -> "Store":
+        """Opens (creating or migrating) the SQLite database at `path`.
+        Every commit is fsynced unless `sync_normal` (a power loss may then
+        lose the last commits). Raises Unavailable if it cannot be opened."""
+        out = ctypes.c_void_p()
+        flags = _lib.SQLITE_SYNC_NORMAL if sync_normal else 0
+        rc = _lib.lib().parley_store_open_sqlite(_lib.cstr(os.fsencode(path), "path"), flags, ctypes.byref(out))
+        _lib.check(rc)
+        return cls(out.value)
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def _live(self) -> int:
+        if self._handle is None:
+            raise _lib.closed("Store")
+        return self._handle
+
+    def close(self) -> None:
+        """Releases the store; safe to call twice."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _lib.check(_lib.lib().parley_store_close(handle), handle)
+
+    def __enter__(self) -> "Store":
+        self._live()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<parley.Store {'closed' if self.closed else 'open'}>"
+
+    def create_group(self, group_id: StrLike, owner_id: StrLike) -> None:
+        """Creates a group with `owner_id` as owner and first member.
+        Raises AlreadyExists if it exists."""
+        h = self._live()
+        rc = _lib.lib().parley_store_create_group(h, _lib.cstr(group_id, "group_id"), _lib.cstr(owner_id, "owner_id"))
+        _lib.check(rc, h)
+
+    def join(self, group_id: StrLike, user_id: StrLike) -> None:
+        """Makes `user_id` a member (a member already is left as is).
+        Raises NotFound for an unknown group."""
+        h = self._live()
+        rc = _lib.lib().parley_store_join(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"))
+        _lib.check(rc, h)
+
+    def leave(self, group_id: StrLike, user_id: StrLike) -> None:
+        """Removes `user_id` from the group (NotFound if not a member). Call
+        Node.member_removed on each node to cut live sessions off at once."""
+        h = self._live()
+        rc = _lib.lib().parley_store_leave(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"))
+        _lib.check(rc, h)
+
+    def history(
+        self, group_id: StrLike, *, after: int = 0, limit: int = 100, as_user: Optional[StrLike] = None
+    ) -> List[Message]:
+        """Up to `limit` (1..1000) messages with msg_id > `after`, oldest
+        first. With `as_user`, only a member may read (PermissionDenied
+        otherwise); without, reads as an administrator. NotFound for an
+        unknown group."""
+        h = self._live()
+        out = ctypes.POINTER(_lib.MessageStruct)()
+        count = ctypes.c_size_t()
+        rc = _lib.lib().parley_store_history(
+            h,
+            _lib.cstr(group_id, "group_id"),
+            _lib.opt_cstr(as_user, "as_user"),
+            _lib.uint(after, "after"),
+            _lib.uint(limit, "limit", 32),
+            ctypes.byref(out),
+            ctypes.byref(count),
+        )
+        _lib.check(rc, h)
+        try:
+            return [Message._from_c(out[i]) for i in range(count.value)]
+        finally:
+            _lib.lib().parley_messages_free(out)
