@@ -85,7 +85,7 @@ struct WsConfig : public websocketpp::config::asio {
     static const bool enable_multithreading = false;
   };
   typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
-  static const size_t connection_read_buffer_size = 4096;
+  static const size_t connection_read_buffer_size = 1024;
   static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
 };
