@@ -3,10 +3,12 @@
 # or through sudo; installs only what is missing; waits for the apt lock.
 #   scripts/install-deps.sh            build dependencies (library + parley-server)
 #   scripts/install-deps.sh --test     also what the end-to-end and browser tests run:
-#                                      Python websockets + pytest, Chromium, Node.js + npm
+#                                      Python websockets + pytest, Chromium, Node.js + npm,
+#                                      the Node binding's headers and npm packages
 #   scripts/install-deps.sh --bench    also Google Benchmark
 set -euo pipefail
 
+node_binding=0
 packages=(g++ cmake ninja-build pkg-config git ca-certificates
           libfmt-dev doctest-dev libmsgpack-cxx-dev libsqlite3-dev sqlite3 rapidjson-dev
           libasio-dev libwebsocketpp-dev libcpp-httplib-dev libcli11-dev libssl-dev)
@@ -14,6 +16,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev) ;;
     --test)
+      node_binding=1
       packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl)
       # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm);
       # take Debian's only when there is none.
@@ -28,10 +31,16 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
-if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
-echo "installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
-"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+# The Node binding's build and test dependencies (Node-API headers,
+# node-addon-api, the examples' npm package): see that script.
+if [ "$node_binding" -eq 1 ]; then
+  "$(cd "$(dirname "$0")/.." && pwd)/bindings/node/install-deps.sh"
+fi

@@ -1,0 +1,630 @@
+'use strict';
+// Parley for Node.js: an idiomatic layer over parley_node.node, the Node-API
+// addon that wraps the C API (include/parley/parley.h).
+//
+//   Store   the stores a node runs on (memory or SQLite) and the admin
+//           helpers: createGroup, join, leave, history. Synchronous.
+//   Node    the engine of one chat server, embedded: your code owns the
+//           sockets and feeds it events; it emits 'deliver', 'sendBatch',
+//           'notify', 'closeSession'. Runs on the JavaScript thread.
+//   Server  parley-server (WebSocket + HTTP) in-process, on a thread of its
+//           own: `await Server.start({...})`, `await server.close()`.
+//
+// Every object has close(), which is safe to call twice; any other call
+// after close() throws ParleyError 'closed'. Failures of the library throw
+// ParleyError with the C API's stable code (`.code`, a number) and its
+// short name (`.name`, e.g. 'not_found'); bad argument types throw
+// TypeError.
+
+const { EventEmitter } = require('node:events');
+const fs = require('node:fs');
+const path = require('node:path');
+
+// ---- the addon ----------------------------------------------------------------
+
+// PARLEY_NODE_ADDON, else beside this file, else the repository's build
+// directories (this file is bindings/node/index.js of the repository).
+function addonCandidates() {
+  if (process.env.PARLEY_NODE_ADDON) return [path.resolve(process.env.PARLEY_NODE_ADDON)];
+  const root = path.join(__dirname, '..', '..');
+  return [
+    path.join(__dirname, 'parley_node.node'),
+    path.join(__dirname, 'build', 'parley_node.node'),
+    path.join(root, 'build', 'bindings', 'node', 'parley_node.node'),
+  ];
+}
+
+function loadAddon() {
+  const tried = addonCandidates();
+  for (const file of tried) {
+    if (fs.existsSync(file)) return require(file);
+  }
+  throw new Error(
+    `parley: the native addon parley_node.node was not found (tried ${tried.join(', ')}). ` +
+      'Build it (cmake --build build --target parley_node) or set PARLEY_NODE_ADDON to its path.');
+}
+
+const addon = loadAddon();
+if (addon.versionNumber !== addon.headerVersionNumber) {
+  throw new Error(`parley: the addon was built against parley.h ${addon.headerVersionNumber} ` +
+    `but loaded library ${addon.version} (${addon.versionNumber}): rebuild parley_node`);
+}
+
+// ---- errors ---------------------------------------------------------------------
+
+/** The stable error codes of the C API (never renumbered). */
+const codes = Object.freeze({
+  OK: 0,
+  INVALID_ARGUMENT: 1,
+  NOT_FOUND: 2,
+  PERMISSION_DENIED: 3,
+  ALREADY_EXISTS: 4,
+  TOO_LARGE: 5,
+  UNAVAILABLE: 6,
+  TIMEOUT: 7,
+  EPOCH_MISMATCH: 8,
+  BACKPRESSURE: 9,
+  CORRUPTION: 10,
+  INTERNAL: 11,
+  UNAUTHENTICATED: 12,
+  CLOSED: 13,
+});
+
+/** The short name of a code, as the chat protocol spells it ('not_found'). */
+function codeName(code) {
+  return addon.strerror(code);
+}
+
+class ParleyError extends Error {
+  /**
+   * @param {number} code one of `codes`
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+    // The short name of the code: error.name === 'not_found', as in the
+    // protocol's {code, name, msg}. `instanceof ParleyError` tells the class.
+    Object.defineProperty(this, 'name', { value: codeName(code), configurable: true, writable: true });
+  }
+}
+addon.setErrorClass(ParleyError);
+
+function closedError(what) {
+  return new ParleyError(codes.CLOSED, `the ${what} is closed: it cannot be used after close()`);
+}
+
+// ---- Store -----------------------------------------------------------------------
+
+/**
+ * The stores a node runs on: messages, membership and the session directory.
+ * Use Store.memory() or Store.sqlite(path). Several nodes may share a store.
+ * A store stays open while a node uses it, even after close().
+ */
+class Store {
+  #native;
+
+  /** @private Use Store.memory() or Store.sqlite(). */
+  constructor(native) {
+    if (!(native instanceof addon.NativeStore)) {
+      throw new TypeError('use Store.memory() or Store.sqlite(path)');
+    }
+    this.#native = native;
+  }
+
+  /** In-memory stores, lost when the last user closes them. */
+  static memory() {
+    return new Store(new addon.NativeStore());
+  }
+
+  /**
+   * Opens (creating or migrating) the SQLite database at `file`.
+   * @param {string} file
+   * @param {{syncNormal?: boolean}} [options] syncNormal: no fsync per commit
+   */
+  static sqlite(file, options = {}) {
+    if (typeof file !== 'string') throw new TypeError('Store.sqlite(path): path must be a string');
+    return new Store(new addon.NativeStore(file, options.syncNormal ? 1 : 0));
+  }
+
+  #open() {
+    if (this.#native.closed) throw closedError('Store');
+    return this.#native;
+  }
+
+  /** @internal the addon's handle, for Node */
+  get _native() {
+    return this.#open();
+  }
+
+  get closed() {
+    return this.#native.closed;
+  }
+
+  /** Creates `groupId` with `ownerId` as its owner and first member. */
+  createGroup(groupId, ownerId) {
+    this.#open().createGroup(groupId, ownerId);
+  }
+
+  /** Makes `userId` a member of `groupId` (a member already stays as is). */
+  join(groupId, userId) {
+    this.#open().join(groupId, userId);
+  }
+
+  /** Removes `userId` from `groupId` (then call node.memberRemoved on each node). */
+  leave(groupId, userId) {
+    this.#open().leave(groupId, userId);
+  }
+
+  /**
+   * Up to `limit` messages of `groupId` after `after`, oldest first. With
+   * `asUser` only a member may read; without it reads as an administrator.
+   * @returns {Message[]}
+   */
+  history(groupId, { after = 0, limit = 100, asUser = null } = {}) {
+    const rows = this.#open().history(groupId, asUser, after, limit);
+    return rows.map((m) => ({ ...m, text: m.contents.toString('utf8') }));
+  }
+
+  close() {
+    this.#native.close();
+  }
+}
+
+// ---- Node --------------------------------------------------------------------------
+
+const CODECS = { msgpack: 0, json: 1 };
+const FORWARD = { adaptive: 0, fixed: 1 };
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+function nodeOptions(o) {
+  if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
+  const codec = o.codec ?? 'json';
+  if (!(codec in CODECS)) throw new TypeError(`codec must be 'json' or 'msgpack', not ${String(codec)}`);
+  const out = { codec: CODECS[codec] };
+  if (o.nodeId !== undefined) out.nodeId = o.nodeId;
+  if (o.forward !== undefined) {
+    const mode = o.forward.mode ?? 'adaptive';
+    if (!(mode in FORWARD)) throw new TypeError(`forward.mode must be 'adaptive' or 'fixed'`);
+    out.forwardMode = FORWARD[mode];
+    out.forwardPeriodMs = o.forward.periodMs ?? 0;
+  }
+  if (o.limits !== undefined) {
+    const l = o.limits;
+    out.limits = [l.maxIdBytes ?? 0, l.maxContentsBytes ?? 0, l.maxBatchMessages ?? 0, l.maxReadLimit ?? 0];
+  }
+  if (o.sessionQueueBytes !== undefined) out.sessionQueueBytes = o.sessionQueueBytes;
+  if (o.pullPolicy !== undefined) {
+    const p = o.pullPolicy;
+    out.pullPolicy = [p.minMembers ?? 100, p.enterRate ?? 20, p.exitRate ?? 5];
+  }
+  if (o.seed !== undefined) out.seed = o.seed;
+  if (o.clock !== undefined) {
+    if (typeof o.clock !== 'function') throw new TypeError('clock must be a function returning milliseconds');
+    out.clock = o.clock;
+  }
+  return out;
+}
+
+/**
+ * One Parley node embedded in this process, driven from the JavaScript
+ * thread. It does no I/O: feed it what your transports receive and act on
+ * what it emits.
+ *
+ * Events (emitted after the call that caused them has returned, so a
+ * listener may call any method of the node):
+ *   'deliver'      (session, frames, bytes)  write the frames, in order, to the
+ *                  client's connection; report written bytes with sessionDrained
+ *   'sendBatch'    (nodeId, callId, data)    send `data` to peer node `nodeId`;
+ *                  there: peer.peerBatch(data); here: peerResult(nodeId, callId, ok)
+ *   'notify'       (notification)            a member missed a message
+ *   'closeSession' (session, error)          the node gave up on a session
+ *                                            (it fell behind): close the connection
+ *   'timer'        (atMs)                    only with {timers: false}
+ *   'error'        (error)                   a failure in a turn the node ran by itself
+ *   'close'        ()                        after close()
+ *
+ * By default the node runs its own turns: a flush at the end of the current
+ * turn of the event loop after any input (autoFlush), and its timer
+ * (timers). Neither keeps the process alive.
+ */
+class Node extends EventEmitter {
+  #native;
+  #events = [];
+  #draining = false;
+  #json;
+  #nodeId;
+  #clock;
+  #autoFlush;
+  #timers;
+  #timer = null;
+  #flushQueued = false;
+  #posts = new Map();
+  #nextPost = 1;
+  #nextSession = 1;
+  #onWakeup = () => this.#wakeup();
+
+  /**
+   * @param {Store} store
+   * @param {NodeOptions} [options]
+   */
+  constructor(store, options = {}) {
+    super();
+    if (!(store instanceof Store)) throw new TypeError('new Node(store, options): store must be a Store');
+    const native = nodeOptions(options);
+    this.#json = native.codec === CODECS.json;
+    this.#nodeId = options.nodeId ?? 'node-1';
+    this.#clock = options.clock ?? Date.now;
+    this.#autoFlush = options.autoFlush ?? true;
+    this.#timers = options.timers ?? true;
+    this.#native = new addon.NativeNode(store._native, native, this.#events, this.#onWakeup);
+    try {
+      this.#native.start();
+    } catch (e) {
+      this.#native.close();
+      throw e;
+    }
+    // What start() asked for (its timer) is handled once listeners can be attached.
+    if (this.#events.length > 0) process.nextTick(() => this.#drainSafely());
+  }
+
+  /** @internal the addon's object, for the tests */
+  get _native() {
+    return this.#native;
+  }
+
+  /** This node's id in the cluster. */
+  get id() {
+    return this.#nodeId;
+  }
+
+  get closed() {
+    return this.#native.closed;
+  }
+
+  /** The number of open sessions. */
+  get sessionCount() {
+    return this.#call((n) => n.sessionCount());
+  }
+
+  /**
+   * A client authenticated as `userId` connected. Returns its session id:
+   * `session` if given (unique on this node), else a new one.
+   * @returns {number}
+   */
+  openSession(userId, session) {
+    if (session !== undefined) {
+      this.#call((n) => n.sessionOpen(session, userId));
+      return session;
+    }
+    for (;;) {  // the next id not taken by one the host chose
+      const id = this.#nextSession++;
+      try {
+        this.#call((n) => n.sessionOpen(id, userId));
+        return id;
+      } catch (e) {
+        if (!(e instanceof ParleyError && e.code === codes.ALREADY_EXISTS)) throw e;
+      }
+    }
+  }
+
+  /**
+   * The session's connection ended: cleanly without `error`, or because of
+   * it (its undelivered messages are then notified).
+   * @param {number} session
+   * @param {{code?: number, message?: string}} [error]
+   */
+  closeSession(session, error) {
+    const code = error ? (error.code ?? codes.UNAVAILABLE) : codes.OK;
+    this.#feed((n) => n.sessionClose(session, code, error ? String(error.message ?? '') : null));
+  }
+
+  /**
+   * One frame from the session's client: a string or bytes in the node's
+   * codec; with the JSON codec also an object (sent as JSON).
+   */
+  request(session, frame) {
+    let f = frame;
+    if (this.#json && f !== null && typeof f === 'object' && !ArrayBuffer.isView(f) && !(f instanceof ArrayBuffer)) {
+      f = JSON.stringify(f);
+    }
+    this.#feed((n) => n.clientRequest(session, f));
+  }
+
+  /** The host wrote `bytes` of what 'deliver' handed it for the session. */
+  sessionDrained(session, bytes) {
+    this.#feed((n) => n.sessionDrained(session, bytes));
+  }
+
+  /** A batch from a peer node (the `data` of its 'sendBatch'). Throws ParleyError invalid_argument if malformed. */
+  peerBatch(data) {
+    this.#feed((n) => n.peerBatch(data));
+  }
+
+  /** The outcome of this node's 'sendBatch' call `callId` to `nodeId`. */
+  peerResult(nodeId, callId, ok) {
+    this.#feed((n) => n.peerResult(nodeId, callId, Boolean(ok)));
+  }
+
+  /** `userId` left `groupId` (see Store.leave): its sessions here stop receiving it. */
+  memberRemoved(groupId, userId) {
+    this.#feed((n) => n.memberRemoved(groupId, userId));
+  }
+
+  /** The time the 'timer' event asked for has come (with {timers: false}). */
+  timerFired() {
+    this.#call((n) => n.timerFired());
+  }
+
+  /** Ends a turn: runs posted functions, commits queued sends, fans out, delivers. */
+  flush() {
+    this.#call((n) => n.flush());
+  }
+
+  /**
+   * Queues `fn(node)` to run at the node's next turn, in order with other
+   * posted functions; resolves with what it returns. Rejected with
+   * ParleyError 'closed' if the node is closed first.
+   * @template T
+   * @param {(node: Node) => T | Promise<T>} fn
+   * @returns {Promise<T>}
+   */
+  post(fn) {
+    if (typeof fn !== 'function') throw new TypeError('post(fn): fn must be a function');
+    const native = this.#open();
+    const id = this.#nextPost++;
+    return new Promise((resolve, reject) => {
+      this.#posts.set(id, { fn, resolve, reject });
+      try {
+        native.post(id);
+      } catch (e) {
+        this.#posts.delete(id);
+        reject(e);
+      }
+    });
+  }
+
+  /** Runs what was posted so far; returns how many ran. */
+  runPosted() {
+    return this.#call((n) => n.runPosted());
+  }
+
+  /**
+   * Destroys the node: drops pending events and posted functions (their
+   * promises reject with 'closed'), without closing sessions or flushing
+   * (flush() first to end the turn). Safe to call twice.
+   */
+  close() {
+    if (this.#native.closed) return;
+    this.#native.close();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#events.length = 0;
+    const pending = [...this.#posts.values()];
+    this.#posts.clear();
+    for (const p of pending) p.reject(new ParleyError(codes.CLOSED, 'the Node was closed before the posted function ran'));
+    this.emit('close');
+  }
+
+  // ---- internals ----
+
+  #open() {
+    if (this.#native.closed) throw closedError('Node');
+    return this.#native;
+  }
+
+  // Calls the addon, then emits what the call produced.
+  #call(fn) {
+    const result = fn(this.#open());
+    this.#drain();
+    return result;
+  }
+
+  // An input: also schedules the end of the turn.
+  #feed(fn) {
+    this.#call(fn);
+    this.#queueFlush();
+  }
+
+  #queueFlush() {
+    if (!this.#autoFlush || this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      this.#background((n) => n.flush());
+    });
+  }
+
+  // A turn the node runs by itself (flush, timer, wakeup): a failure of the
+  // library becomes an 'error' event; a listener's exception propagates.
+  #background(fn) {
+    if (this.#native.closed) return;
+    try {
+      fn(this.#native);
+    } catch (e) {
+      this.#drainSafely();
+      if (e instanceof ParleyError) {
+        this.emit('error', e);
+        return;
+      }
+      throw e;
+    }
+    this.#drain();
+  }
+
+  #wakeup() {
+    this.#background((n) => n.runPosted());
+  }
+
+  #drainSafely() {
+    if (!this.#native.closed) this.#drain();
+  }
+
+  // Emits queued events in order. Not re-entered: events caused by a
+  // listener's calls are emitted by the outer loop, after the current one.
+  // If a listener throws, the rest stay queued for the next drain.
+  #drain() {
+    if (this.#draining) return;
+    this.#draining = true;
+    const q = this.#events;
+    let i = 0;
+    try {
+      while (i < q.length) this.#dispatch(q[i++]);
+    } finally {
+      q.splice(0, i);
+      this.#draining = false;
+    }
+  }
+
+  #dispatch(ev) {
+    switch (ev[0]) {
+      case 'deliver':
+        this.emit('deliver', ev[1], ev[2], ev[3]);
+        break;
+      case 'batch':
+        this.emit('sendBatch', ev[1], ev[2], ev[3]);
+        break;
+      case 'notify':
+        this.emit('notify', ev[1]);
+        break;
+      case 'close':
+        this.emit('closeSession', ev[1], new ParleyError(ev[2], ev[3]));
+        break;
+      case 'timer':
+        this.#setTimer(ev[1]);
+        break;
+      case 'posted':
+        this.#runPost(ev[1]);
+        break;
+      default:
+        throw new Error(`parley: unknown event ${ev[0]}`);
+    }
+  }
+
+  #setTimer(atMs) {
+    if (!this.#timers) {
+      this.emit('timer', atMs);
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (!(atMs < Number.MAX_SAFE_INTEGER)) return;  // nothing due
+    const delay = Math.min(Math.max(atMs - this.#clock(), 0), MAX_TIMEOUT_MS);
+    // The timer holds the node weakly, so that a node dropped without
+    // close() can still be garbage-collected (which destroys it).
+    const self = new WeakRef(this);
+    this.#timer = setTimeout(() => self.deref()?.#onTimer(), delay);
+    this.#timer.unref();
+  }
+
+  #onTimer() {
+    this.#timer = null;
+    this.#background((n) => n.timerFired());
+  }
+
+  #runPost(id) {
+    const p = this.#posts.get(id);
+    if (!p) return;
+    this.#posts.delete(id);
+    try {
+      p.resolve(p.fn(this));
+    } catch (e) {
+      p.reject(e);
+    }
+  }
+}
+
+// ---- Server ---------------------------------------------------------------------------
+
+// {listen: '127.0.0.1:0', dev: true, dataDir: 'd', peer: ['a', 'b']} ->
+// [['listen', '127.0.0.1:0'], ['dev', null], ['data-dir', 'd'], ['peer', 'a'], ['peer', 'b']]
+function serverArgs(options) {
+  const args = [];
+  for (const [key, value] of Object.entries(options)) {
+    const name = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) {
+      if (v === undefined || v === false || v === null) continue;
+      args.push([name, v === true ? null : String(v)]);
+    }
+  }
+  return args;
+}
+
+/**
+ * parley-server (WebSocket chat, HTTP web service, web client) running in
+ * this process on a thread of its own. While it runs it keeps the process
+ * alive (like a listening net.Server); unref() undoes that.
+ */
+class Server {
+  #native;
+  #closing = null;
+  #keepAlive;
+
+  /** @private Use Server.start(). */
+  constructor(native) {
+    if (!(native instanceof addon.NativeServer)) throw new TypeError('use Server.start(options)');
+    this.#native = native;
+    this.#keepAlive = setInterval(() => {}, MAX_TIMEOUT_MS);
+  }
+
+  /**
+   * Starts a server; resolves once it listens. Options are parley-server's
+   * command-line options (`parley-server --help`), in camelCase or as
+   * spelled there: {listen: '127.0.0.1:0', dev: true, dataDir: './d',
+   * store: 'memory', logLevel: 'warn', peer: ['n2=127.0.0.1:9002']}.
+   * `true` is a flag without value; arrays repeat an option.
+   * @returns {Promise<Server>}
+   */
+  static async start(options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('Server.start(options): options must be an object');
+    return new Server(await addon.startServer(serverArgs(options)));
+  }
+
+  /** The bound HTTP/WebSocket port. */
+  get port() {
+    if (this.#native.closed) throw closedError('Server');
+    return this.#native.port;
+  }
+
+  /** http://127.0.0.1:PORT/ (the web client; WebSocket chat at url + 'v1/ws') */
+  get url() {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  get closed() {
+    return this.#native.closed;
+  }
+
+  /** Lets the process exit while the server runs. */
+  unref() {
+    this.#keepAlive.unref();
+    return this;
+  }
+
+  ref() {
+    this.#keepAlive.ref();
+    return this;
+  }
+
+  /** Shuts the server down cleanly (a few seconds at most). Safe to call twice. */
+  close() {
+    if (!this.#closing) {
+      clearInterval(this.#keepAlive);
+      this.#closing = this.#native.close();
+    }
+    return this.#closing;
+  }
+}
+
+module.exports = {
+  Node,
+  Store,
+  Server,
+  ParleyError,
+  codes,
+  codeName,
+  version: addon.version,
+  /** @internal for the tests: the addon itself */
+  _addon: addon,
+};

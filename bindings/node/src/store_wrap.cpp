@@ -1,0 +1,127 @@
+#include "store_wrap.hpp"
+
+#include <memory>
+#include <string>
+
+namespace parley::addon {
+
+Napi::Function StoreWrap::define(Napi::Env env) {
+  return DefineClass(env, "NativeStore",
+                     {
+                         InstanceMethod("close", &StoreWrap::close),
+                         InstanceAccessor("closed", &StoreWrap::closed, nullptr),
+                         InstanceMethod("createGroup", &StoreWrap::create_group),
+                         InstanceMethod("join", &StoreWrap::join),
+                         InstanceMethod("leave", &StoreWrap::leave),
+                         InstanceMethod("history", &StoreWrap::history),
+                     });
+}
+
+StoreWrap::StoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StoreWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() == 0 || info[0].IsUndefined()) {
+    check(env, parley_store_open_memory(&store_), nullptr);
+    return;
+  }
+  std::string path;
+  int64_t flags = 0;
+  if (!get_string(env, info[0], "path", &path)) return;
+  if (info.Length() > 1 && !get_i64(env, info[1], "flags", &flags)) return;
+  check(env, parley_store_open_sqlite(path.c_str(), static_cast<uint32_t>(flags), &store_), nullptr);
+}
+
+StoreWrap::~StoreWrap() {
+  parley_store_close(store_);
+}
+
+StoreWrap* StoreWrap::unwrap(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(addon_data(env).store_class.Value())) {
+    throw_type_error(env, "expected a Store");
+    return nullptr;
+  }
+  return Unwrap(v.As<Napi::Object>());
+}
+
+bool StoreWrap::open(Napi::Env env) {
+  if (store_ != nullptr) return true;
+  throw_error(env, PARLEY_ERR_CLOSED, "the Store is closed");
+  return false;
+}
+
+Napi::Value StoreWrap::close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (store_ != nullptr && check(env, parley_store_close(store_), store_)) store_ = nullptr;
+  return env.Undefined();
+}
+
+Napi::Value StoreWrap::closed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), store_ == nullptr);
+}
+
+Napi::Value StoreWrap::create_group(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string owner;
+  if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "ownerId", &owner))
+    check(env, parley_store_create_group(store_, group.c_str(), owner.c_str()), store_);
+  return env.Undefined();
+}
+
+Napi::Value StoreWrap::join(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string user;
+  if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "userId", &user))
+    check(env, parley_store_join(store_, group.c_str(), user.c_str()), store_);
+  return env.Undefined();
+}
+
+Napi::Value StoreWrap::leave(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string user;
+  if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "userId", &user))
+    check(env, parley_store_leave(store_, group.c_str(), user.c_str()), store_);
+  return env.Undefined();
+}
+
+// history(groupId, asUser | null, after, limit) -> [{groupId, msgId, ...}]
+Napi::Value StoreWrap::history(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string as_user;
+  uint64_t after = 0;
+  uint64_t limit = 0;
+  const bool admin = info[1].IsNull() || info[1].IsUndefined();
+  if (!open(env) || !get_string(env, info[0], "groupId", &group) ||
+      (!admin && !get_string(env, info[1], "asUser", &as_user)) || !get_u64(env, info[2], "after", &after) ||
+      !get_u64(env, info[3], "limit", &limit))
+    return env.Undefined();
+  if (limit > UINT32_MAX) limit = UINT32_MAX;  // the C API says which limits it accepts
+  parley_message* messages = nullptr;
+  size_t count = 0;
+  if (!check(env,
+             parley_store_history(store_, group.c_str(), admin ? nullptr : as_user.c_str(), after,
+                                  static_cast<uint32_t>(limit), &messages, &count),
+             store_))
+    return env.Undefined();
+  std::unique_ptr<parley_message, void (*)(parley_message*)> owned(messages, parley_messages_free);
+  Napi::Array out = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; ++i) {
+    const parley_message& m = messages[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("groupId", m.group_id);
+    o.Set("epoch", from_u64(env, m.epoch));
+    o.Set("msgId", from_u64(env, m.msg_id));
+    o.Set("prevMsgId", from_u64(env, m.prev_msg_id));
+    o.Set("timestampMs", Napi::Number::New(env, static_cast<double>(m.timestamp_ms)));
+    o.Set("userId", m.user_id);
+    o.Set("contents",
+          Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(m.contents), m.contents_size));
+    o.Set("clientMsgId", m.client_msg_id);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+}  // namespace parley::addon
