@@ -4,7 +4,8 @@
 # mutants, the kill -9 durability test, the install check, parley-server's
 # unit, end-to-end (tests/e2e) and browser (tests/browser) tests; then the
 # unit tests, 100 simulation seeds and the end-to-end tests again with
-# everything built under ASan+UBSan.
+# everything built under ASan+UBSan; then the threaded parts (parley-server's
+# adapter threads, the C API's posting) under ThreadSanitizer.
 #   scripts/test.sh [--no-sanitizers]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,4 +30,15 @@ if [ "$sanitize" -eq 1 ]; then
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^(durability|install|browser)/'
+fi
+
+if [ "$sanitize" -eq 1 ]; then
+  echo "== build (TSan: the server and the C API)"
+  cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON \
+    -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON >/dev/null
+  cmake --build "$root/build-tsan" -j "$(nproc)" --target parley-server parley_server_unit_tests parley_capi_test
+  echo "== threaded tests under TSan"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
+    ctest --test-dir "$root/build-tsan" -j "$(nproc)" --output-on-failure --timeout 900 \
+    -R '^(server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer))$'
 fi
