@@ -34,7 +34,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional, TypeVar, Union
 
 from .errors import Closed, InvalidArgument, error_from_code
 
@@ -298,3 +298,30 @@ def uint(value: int, what: str, bits: int = 64) -> int:
     if not 0 <= value < (1 << bits):
         raise InvalidArgument(f"{what} must be in 0..2**{bits}-1, not {value}")
     return value
+
+
+_H = TypeVar("_H", bound="Closeable")
+
+
+class Closeable:
+    """The handle classes' shared lifecycle: `with` closes, and so does
+    garbage collection. Subclasses define close() and _live()."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _live(self) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self: _H) -> _H:
+        self._live()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

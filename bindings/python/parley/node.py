@@ -231,7 +231,7 @@ def _run_posted(_node: Optional[int], user_data: Optional[int]) -> None:
 # ---- the node -----------------------------------------------------------------------
 
 
-class Node:
+class Node(_lib.Closeable):
     """One chat node on a store, driven by the host.
 
     Lifecycle: create, set callbacks (keyword arguments or attributes),
@@ -415,19 +415,6 @@ class Node:
                 self._handle = h  # refused (e.g. from a callback): still alive
                 _lib.check(rc, h)
             self._callbacks.clear()
-
-    def __enter__(self) -> "Node":
-        self._live()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<parley.Node {self.options.node_id!r} {'closed' if self.closed else 'open'}>"

@@ -32,7 +32,7 @@ def _option_args(options: Mapping[str, Any]) -> List[Tuple[bytes, Optional[bytes
     return out
 
 
-class Server:
+class Server(_lib.Closeable):
     """parley-server in-process. Starting returns once it listens::
 
         with parley.Server(listen="127.0.0.1:0", dev=True, store="memory", data_dir=tmp) as server:
@@ -106,19 +106,6 @@ class Server:
         h, self._handle = self._handle, None
         if h is not None:
             _lib.check(_lib.lib().parley_server_destroy(h), h)
-
-    def __enter__(self) -> "Server":
-        self._live()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<parley.Server {self.url if not self.closed else 'closed'}>"

@@ -47,7 +47,7 @@ class Message:
         )
 
 
-class Store:
+class Store(_lib.Closeable):
     """The messages, memberships and session directory of one or more nodes.
 
     Make one with `Store.memory()` or `Store.sqlite(path)`. Nodes created on
@@ -91,19 +91,6 @@ class Store:
         handle, self._handle = self._handle, None
         if handle is not None:
             _lib.check(_lib.lib().parley_store_close(handle), handle)
-
-    def __enter__(self) -> "Store":
-        self._live()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<parley.Store {'closed' if self.closed else 'open'}>"
