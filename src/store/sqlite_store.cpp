@@ -131,7 +131,13 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
 Code code_of(int rc) {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Code::kUnavailable;
+    case SQLITE_LOCKED:
+    // The file or the disk, not the data: worth retrying once fixed.
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_PERM: return Code::kUnavailable;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return Code::kCorruption;
     default: return Code::kInternal;

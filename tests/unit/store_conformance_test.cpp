@@ -598,7 +598,7 @@ TEST_CASE("sqlite store: files it cannot use are refused") {
   }
   SUBCASE("a directory in the way") {
     std::filesystem::create_directory(path);
-    CHECK(open_error(path) == Code::kInternal);
+    CHECK(open_error(path) == Code::kUnavailable);
   }
 }
 
