@@ -883,18 +883,8 @@ class Server::Impl final : public NodeHost {
     respond(con, 200, Json().str("group", g).done());
   }
 
-  // Membership check for reads: not_found for unknown groups, else permission_denied.
-  Status require_member(const std::string& user, const std::string& g) {
-    Result<std::optional<Role>> role = membership_->role_of(g, user);
-    if (!role) return role.status();
-    if (*role) return Status::ok();
-    Result<bool> exists = membership_->group_exists(g);
-    if (exists && !*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", g));
-    return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, g));
-  }
-
   void members(const ConnPtr& con, const std::string& user, const std::string& g, bool presence_only) {
-    if (Status st = require_member(user, g); !st) return respond_error(con, st);
+    if (Status st = node_->authorize(user, g); !st) return respond_error(con, st);
     Result<std::vector<Member>> list = membership_->members(g);
     if (!list) return respond_error(con, list.status());
     Json j;
@@ -918,7 +908,7 @@ class Server::Impl final : public NodeHost {
 
   void history(const ConnPtr& con, const std::string& user, const std::string& g, const Target& t) {
     uint64_t after = 0, before = 0, limit = 50;
-    Status st = require_member(user, g);
+    Status st = node_->authorize(user, g);
     if (st) st = query_u64(t, "after", 0, &after);
     if (st) st = query_u64(t, "before", 0, &before);
     if (st) st = query_u64(t, "limit", 50, &limit);

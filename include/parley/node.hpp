@@ -166,6 +166,10 @@ class Node {
   // covers `after`. Errors as for the request (not_found, permission_denied,
   // epoch_mismatch, unavailable).
   Result<PullResultEv> pull(const std::string& user_id, const PullReq& request);
+  // The membership check every request of `user_id` on `group_id` passes:
+  // invalid_argument (bad id), not_found (no such group), permission_denied
+  // (not a member), or the store's error.
+  Status authorize(const std::string& user_id, const std::string& group_id);
 
   // `user_id` left `group_id` (or was removed): its sessions here stop
   // receiving the group at once. Call on every node (or let each learn it).

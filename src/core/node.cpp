@@ -1092,6 +1092,10 @@ Status Node::on_peer_batch(const void* data, size_t size) {
 void Node::on_peer_result(const std::string& node_id, uint64_t call_id, bool ok) {
   impl_->forwarder_.on_result(node_id, call_id, ok, impl_->clock_.now_ms());
 }
+Status Node::authorize(const std::string& user_id, const std::string& group_id) {
+  return impl_->authorize(user_id, group_id);
+}
+
 Result<PullResultEv> Node::pull(const std::string& user_id, const PullReq& request) {
   return impl_->pull(user_id, request);
 }
