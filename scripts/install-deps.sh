@@ -11,13 +11,14 @@ set -euo pipefail
 node_binding=0
 packages=(g++ cmake ninja-build pkg-config git ca-certificates
           libfmt-dev doctest-dev libmsgpack-cxx-dev libsqlite3-dev sqlite3 rapidjson-dev
-          libasio-dev libwebsocketpp-dev libcpp-httplib-dev libcli11-dev libssl-dev)
+          libasio-dev libwebsocketpp-dev libcpp-httplib-dev libcli11-dev libssl-dev libhiredis-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev) ;;
     --test)
       node_binding=1
-      packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl)
+      packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl
+                redis-server redis-tools)
       # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm);
       # take Debian's only when there is none.
       command -v node >/dev/null || packages+=(nodejs)
