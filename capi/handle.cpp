@@ -14,17 +14,20 @@ static_assert(PARLEY_VERSION_MAJOR == PARLEY_BUILD_VERSION_MAJOR &&
 constexpr bool same(int c, Code code) {
   return c == static_cast<int>(code);
 }
-static_assert(
-    same(PARLEY_OK, Code::kOk) && same(PARLEY_ERR_INVALID_ARGUMENT, Code::kInvalidArgument) &&
-        same(PARLEY_ERR_NOT_FOUND, Code::kNotFound) &&
-        same(PARLEY_ERR_PERMISSION_DENIED, Code::kPermissionDenied) &&
-        same(PARLEY_ERR_ALREADY_EXISTS, Code::kAlreadyExists) &&
-        same(PARLEY_ERR_TOO_LARGE, Code::kTooLarge) && same(PARLEY_ERR_UNAVAILABLE, Code::kUnavailable) &&
-        same(PARLEY_ERR_TIMEOUT, Code::kTimeout) && same(PARLEY_ERR_EPOCH_MISMATCH, Code::kEpochMismatch) &&
-        same(PARLEY_ERR_BACKPRESSURE, Code::kBackpressure) &&
-        same(PARLEY_ERR_CORRUPTION, Code::kCorruption) && same(PARLEY_ERR_INTERNAL, Code::kInternal) &&
-        same(PARLEY_ERR_UNAUTHENTICATED, Code::kUnauthenticated) && same(PARLEY_ERR_CLOSED, Code::kClosed),
-    "parley.h's error codes must equal parley::Code");
+static_assert(same(PARLEY_OK, Code::kOk) && same(PARLEY_ERR_INVALID_ARGUMENT, Code::kInvalidArgument) &&
+                  same(PARLEY_ERR_NOT_FOUND, Code::kNotFound) &&
+                  same(PARLEY_ERR_PERMISSION_DENIED, Code::kPermissionDenied) &&
+                  same(PARLEY_ERR_ALREADY_EXISTS, Code::kAlreadyExists) &&
+                  same(PARLEY_ERR_TOO_LARGE, Code::kTooLarge) &&
+                  same(PARLEY_ERR_UNAVAILABLE, Code::kUnavailable) &&
+                  same(PARLEY_ERR_TIMEOUT, Code::kTimeout) &&
+                  same(PARLEY_ERR_EPOCH_MISMATCH, Code::kEpochMismatch) &&
+                  same(PARLEY_ERR_BACKPRESSURE, Code::kBackpressure) &&
+                  same(PARLEY_ERR_CORRUPTION, Code::kCorruption) &&
+                  same(PARLEY_ERR_INTERNAL, Code::kInternal) &&
+                  same(PARLEY_ERR_UNAUTHENTICATED, Code::kUnauthenticated) &&
+                  same(PARLEY_ERR_CLOSED, Code::kClosed) && same(PARLEY_ERR_HISTORY_TRIMMED, Code::kTrimmed),
+              "parley.h's error codes must equal parley::Code");
 
 // Live handles by address. Allocated once and never freed: a call made while
 // the process exits (from a thread still running) must find it intact.

@@ -68,6 +68,7 @@ const codes = Object.freeze({
   INTERNAL: 11,
   UNAUTHENTICATED: 12,
   CLOSED: 13,
+  HISTORY_TRIMMED: 14,
 });
 
 /** The short name of a code, as the chat protocol spells it ('not_found'). */

@@ -55,6 +55,11 @@ class GapDetector {
   // appended to *ready (the offered one and any held ones it unblocked).
   Offer offer(const MessagePtr& message, int64_t now_ms, std::vector<MessagePtr>* ready);
 
+  // Ids up to `id` are gone for good (trimmed by the store's retention): the
+  // delivered point moves up to `id` and held messages that now follow are
+  // appended to *ready, in order.
+  void skip_to(const std::string& group_id, uint64_t id, std::vector<MessagePtr>* ready);
+
   // `head` is known to be stored. If it is beyond what was delivered, a
   // catch-up becomes due after the grace period (unless one is due sooner).
   void note_head(const std::string& group_id, uint64_t head, int64_t now_ms);

@@ -75,6 +75,9 @@ struct NodeStores {
   MessageStore& messages;
   MembershipStore& membership;
   SessionDirectory& directory;
+  // Optional: presence shared between nodes through the store (Redis). Without
+  // it, presence of users on other nodes comes from what peers forward.
+  PresenceStore* presence = nullptr;
 };
 
 namespace detail {
@@ -186,6 +189,9 @@ class Node {
   size_t session_count() const;
   // Presence of a user as this node knows it.
   PresenceStatus presence_of(const std::string& user_id) const;
+  // Presence of several users: local users as this node knows them, others
+  // from the presence store when there is one (else as peers told this node).
+  Result<std::vector<PresenceStatus>> presence_of(const std::vector<std::string>& user_ids);
 
  private:
   class Impl;

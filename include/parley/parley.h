@@ -122,6 +122,7 @@ extern "C" {
 #define PARLEY_ERR_INTERNAL 11         /* a bug or out of memory; the message says where */
 #define PARLEY_ERR_UNAUTHENTICATED 12  /* missing, bad or expired credentials */
 #define PARLEY_ERR_CLOSED 13           /* the handle was released */
+#define PARLEY_ERR_HISTORY_TRIMMED 14  /* the history asked for was removed by retention */
 
 /* The library's PARLEY_VERSION_NUMBER (not an error code). */
 PARLEY_EXPORT int parley_version(void);

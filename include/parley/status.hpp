@@ -29,6 +29,7 @@ enum class Code : int {
   kInternal = 11,         // a bug; the message says where
   kUnauthenticated = 12,  // missing, bad or expired credentials
   kClosed = 13,           // the object was closed
+  kTrimmed = 14,          // the history asked for was removed by retention
 };
 
 // Short stable name of a code, e.g. "not_found". Never null.

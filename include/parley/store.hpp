@@ -3,13 +3,16 @@
 //
 // All calls are synchronous and batch-friendly so a node can group-commit
 // everything that arrived in one turn of its loop. Implementations: memory
-// (memory_store.hpp, tests and simulations) and SQLite (sqlite_store.hpp, the
-// embedded default). Several nodes may share one store: sequencing and dedup
-// are the store's job and are atomic.
+// (memory_store.hpp, tests and simulations), SQLite (sqlite_store.hpp, the
+// embedded default) and Redis (redis_store.hpp, scale-out across machines).
+// Several nodes may share one store: sequencing and dedup are the store's job
+// and are atomic.
 //
 // Thread rules: an instance is used from one thread at a time unless the
 // implementation says otherwise. Failures come back as Status values; a
-// failed call changes nothing (append is all-or-nothing for the whole batch).
+// failed call changes nothing (append is all-or-nothing for the whole batch;
+// on Redis, where groups live on different shards, for each group's part of
+// it: see redis_store.hpp).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "parley/message.hpp"
+#include "parley/protocol.hpp"
 #include "parley/status.hpp"
 
 namespace parley {
@@ -41,7 +45,8 @@ struct AppendOutcome {
 struct GroupHead {
   std::string group_id;
   uint64_t head = 0;
-  uint64_t epoch = 0;  // 0: group unknown to the store
+  uint64_t epoch = 0;    // 0: group unknown to the store
+  uint64_t trimmed = 0;  // ids <= trimmed were removed by retention (0: none)
 };
 
 class MessageStore {
@@ -62,6 +67,9 @@ class MessageStore {
 
   // Messages of `group` with msg_id > after, ascending, at most `limit`.
   // Appends to *out (does not clear it). Unknown group: ok, nothing added.
+  // A store with retention answers kTrimmed ("history of group 'g' is
+  // trimmed before id N") when after + 1 was removed, never a silent hole;
+  // heads() tells how far it was trimmed.
   // Every message the store returns (here and from append) carries the
   // group's current epoch.
   virtual Status read(const std::string& group_id, uint64_t after, size_t limit,
@@ -133,6 +141,25 @@ class SessionDirectory {
   // expired at now_ms. out->size() == user_ids.size() on success.
   virtual Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
                           std::vector<std::vector<std::string>>* out) = 0;
+};
+
+// Presence kept in the store, so every node can answer for users connected
+// elsewhere. A (user, node) status is valid as long as the SessionDirectory
+// entry of that user on that node (so a dead node's users fade to offline).
+class PresenceStore {
+ public:
+  PresenceStore() = default;
+  PresenceStore(const PresenceStore&) = delete;
+  PresenceStore& operator=(const PresenceStore&) = delete;
+  virtual ~PresenceStore() = default;
+
+  // Records the status of `user_id` as seen on `node_id` (kOffline removes it).
+  virtual Status set_presence(const std::string& user_id, const std::string& node_id,
+                              PresenceStatus status) = 0;
+  // For each user in order, the best status over the nodes whose directory
+  // entries have not expired at now_ms (online > away > offline).
+  virtual Status presence(const std::vector<std::string>& user_ids, int64_t now_ms,
+                          std::vector<PresenceStatus>* out) = 0;
 };
 
 }  // namespace parley

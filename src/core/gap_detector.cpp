@@ -77,6 +77,20 @@ GapDetector::Offer GapDetector::offer(const MessagePtr& message, int64_t now_ms,
   return Offer::kDelivered;
 }
 
+void GapDetector::skip_to(const std::string& group_id, uint64_t id, std::vector<MessagePtr>* ready) {
+  auto it = groups_.find(group_id);
+  if (it == groups_.end() || id <= it->second.delivered) return;
+  Group& g = it->second;
+  g.delivered = id;
+  if (id > g.known_head) g.known_head = id;
+  g.held.erase(g.held.begin(), g.held.upper_bound(id));
+  for (auto h = g.held.begin(); h != g.held.end() && h->first == g.delivered + 1; h = g.held.erase(h)) {
+    ready->push_back(std::move(h->second));
+    g.delivered = h->first;
+  }
+  settle(group_id, g);
+}
+
 void GapDetector::note_head(const std::string& group_id, uint64_t head, int64_t now_ms) {
   auto it = groups_.find(group_id);
   if (it == groups_.end() || head <= it->second.delivered) return;

@@ -132,7 +132,7 @@ class Node::Impl {
           !st) {
         ++stats_.store_errors;
       }
-      if (presence_.set_local(user, PresenceStatus::kOnline)) broadcast_status(user, PresenceStatus::kOnline);
+      set_status(user, PresenceStatus::kOnline);
     }
     if (auto it = last_error_.find(user); it != last_error_.end()) {
       queue_event(s, ErrorEv{0, it->second.code(), "your previous connection failed: " + it->second.message(),
@@ -160,9 +160,7 @@ class Node::Impl {
     if (last) {
       user_sessions_.erase(s.user);
       if (Status st = stores_.directory.erase(s.user, opt_.node_id); !st) ++stats_.store_errors;
-      if (presence_.set_local(s.user, PresenceStatus::kOffline)) {
-        broadcast_status(s.user, PresenceStatus::kOffline);
-      }
+      set_status(s.user, PresenceStatus::kOffline);
     }
     if (!reason.is_ok()) {
       last_error_[s.user] = reason;
@@ -384,7 +382,18 @@ class Node::Impl {
       return reply_error(s, r.rid, error(Code::kInvalidArgument, "status must be online or away"), "");
     }
     s.presence_sub = r.subscribe;
-    if (presence_.set_local(s.user, r.status)) broadcast_status(s.user, r.status);
+    set_status(s.user, r.status);
+  }
+
+  // A local user's status changed: co-members are told, and the presence
+  // store (if any) records it for other nodes. Going offline needs no store
+  // write: the directory entry's erase ends it.
+  void set_status(const std::string& user, PresenceStatus status) {
+    if (!presence_.set_local(user, status)) return;
+    broadcast_status(user, status);
+    if (stores_.presence != nullptr && status != PresenceStatus::kOffline) {
+      if (Status st = stores_.presence->set_presence(user, opt_.node_id, status); !st) ++stats_.store_errors;
+    }
   }
 
   // ---- groups --------------------------------------------------------------
@@ -606,6 +615,15 @@ class Node::Impl {
       std::vector<Message> got;
       const size_t want = std::min<uint64_t>(opt_.catch_up_page, c.until - after);
       if (Status st = stores_.messages.read(c.group_id, after, want, &got); !st) {
+        if (st.code() == Code::kTrimmed) {
+          // Retention removed what is missing: nobody can have it any more.
+          const uint64_t trimmed = trimmed_before(c.group_id);
+          if (trimmed > after) {
+            skip_trimmed(c.group_id, trimmed);
+            after = trimmed;
+            continue;
+          }
+        }
         ++stats_.store_errors;
         return;  // asked again after retry_ms
       }
@@ -620,6 +638,27 @@ class Node::Impl {
       }
       for (const MessagePtr& r : ready) deliver(r);
     }
+  }
+
+  // How far the store trimmed a group's history (0 if it cannot tell).
+  uint64_t trimmed_before(const std::string& group_id) {
+    std::vector<GroupHead> heads;
+    if (Status st = stores_.messages.heads({group_id}, &heads); !st) {
+      ++stats_.store_errors;
+      return 0;
+    }
+    return heads[0].trimmed;
+  }
+
+  // Moves a followed group past ids the store no longer has; its sessions
+  // are told when their pump meets the hole.
+  void skip_trimmed(const std::string& group_id, uint64_t trimmed) {
+    std::vector<MessagePtr> ready;
+    detector_.skip_to(group_id, trimmed, &ready);
+    for (const MessagePtr& r : ready) deliver(r);
+    auto g = groups_.find(group_id);
+    if (g == groups_.end()) return;
+    for (const Subscriber& x : g->second.subscribers) pump_set_.insert(x.session->id);
   }
 
   // Fans one in-order message out to this node's sessions.
@@ -710,7 +749,20 @@ class Node::Impl {
         if (s.pending_bytes() >= opt_.session_queue_bytes / 2) return;  // drained later
         std::vector<MessageLog::Entry> page;
         const size_t want = std::min<uint64_t>(opt_.catch_up_page, head - sub.cursor);
-        if (Status st = log_.read(group_id, sub.cursor, want, &page); !st || page.empty()) {
+        Status st = log_.read(group_id, sub.cursor, want, &page);
+        if (st.code() == Code::kTrimmed) {
+          if (const uint64_t trimmed = trimmed_before(group_id); trimmed > sub.cursor) {
+            // Tell the client where its history starts again, then go on.
+            reply_error(s, sub.resume_pending ? sub.resume_rid : 0,
+                        error(Code::kTrimmed, fmt::format("history of group '{}' is trimmed before id {}; "
+                                                          "delivery goes on from there",
+                                                          group_id, trimmed + 1)),
+                        group_id);
+            sub.cursor = trimmed;
+            continue;
+          }
+        }
+        if (!st || page.empty()) {
           if (!st) ++stats_.store_errors;
           retry_pump_at_ = clock_.now_ms() + opt_.gap.retry_ms;
           pump_set_.insert(s.id);
@@ -1124,6 +1176,28 @@ DeliveryMode Node::mode(const std::string& group_id) const {
 size_t Node::session_count() const {
   return impl_->sessions_.size();
 }
+Result<std::vector<PresenceStatus>> Node::presence_of(const std::vector<std::string>& user_ids) {
+  std::vector<PresenceStatus> out(user_ids.size());
+  std::vector<std::string> ask;  // not connected here: the presence store knows
+  std::vector<size_t> at;
+  for (size_t i = 0; i < user_ids.size(); ++i) {
+    const bool local = impl_->user_sessions_.count(user_ids[i]) != 0;
+    out[i] = impl_->presence_.status(user_ids[i], impl_->clock_.now_ms());
+    if (!local && impl_->stores_.presence != nullptr) {
+      ask.push_back(user_ids[i]);
+      at.push_back(i);
+    }
+  }
+  if (ask.empty()) return out;
+  std::vector<PresenceStatus> stored;
+  if (Status st = impl_->stores_.presence->presence(ask, impl_->clock_.now_ms(), &stored); !st) {
+    ++impl_->stats_.store_errors;
+    return st;
+  }
+  for (size_t k = 0; k < at.size(); ++k) out[at[k]] = stored[k];
+  return out;
+}
+
 PresenceStatus Node::presence_of(const std::string& user_id) const {
   return impl_->presence_.status(user_id, impl_->clock_.now_ms());
 }

@@ -18,6 +18,7 @@ const char* code_name(Code code) {
     case Code::kInternal: return "internal";
     case Code::kUnauthenticated: return "unauthenticated";
     case Code::kClosed: return "closed";
+    case Code::kTrimmed: return "history_trimmed";
   }
   return "unknown";
 }

@@ -124,6 +124,12 @@ class Closed(ParleyError):
     code, name = 13, "closed"
 
 
+class HistoryTrimmed(ParleyError):
+    """The history asked for was removed by the store's retention."""
+
+    code, name = 14, "history_trimmed"
+
+
 ERRORS: Dict[int, Type[ParleyError]] = {
     cls.code: cls
     for cls in (
@@ -140,6 +146,7 @@ ERRORS: Dict[int, Type[ParleyError]] = {
         Internal,
         Unauthenticated,
         Closed,
+        HistoryTrimmed,
     )
 }
 _NAMES: Dict[int, str] = {code: cls.name for code, cls in ERRORS.items()}

@@ -1,0 +1,713 @@
+// The Redis stores (see include/parley/redis_store.hpp and docs/redis.md).
+#include "parley/redis_store.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <utility>
+
+#include "store/redis_client.hpp"
+
+namespace parley {
+namespace {
+
+using redis::Command;
+using redis::Reply;
+
+// ---- Lua scripts (each touches the keys of one hash tag only) --------------
+
+// KEYS: meta, log. ARGV: dedup key prefix, dedup ttl (s), messages to keep,
+// cutoff time (ms; 0: none), n, then n x (user, cid, ts, body).
+// Returns {epoch, trimmed, outcome...}; an outcome is {id, 0} for a new
+// message, {id, 1, user, cid, ts, body} for a duplicate ({id, 1} if the
+// original was trimmed away).
+constexpr const char* kAppendLua = R"lua(
+local meta, log = KEYS[1], KEYS[2]
+local keep, cutoff, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local h = redis.call('HMGET', meta, 'head', 'epoch', 'trimmed')
+local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+if epoch == 0 then epoch = 1 end
+local dpre = ARGV[1] .. epoch .. ':'
+local out = {epoch, 0}
+for i = 0, n - 1 do
+  local u, c, t, b = ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i], ARGV[9 + 4 * i]
+  local dk, dup = nil, nil
+  if c ~= '' then
+    dk = dpre .. string.len(u) .. ':' .. u .. c
+    dup = redis.call('GET', dk)
+  end
+  if dup then
+    local e = redis.call('XRANGE', log, dup, dup)
+    if e[1] then
+      local f = e[1][2]
+      out[#out + 1] = {tonumber(dup), 1, f[2], f[4], f[6], f[8]}
+    else
+      out[#out + 1] = {tonumber(dup), 1}
+    end
+  else
+    head = head + 1
+    redis.call('XADD', log, head .. '-1', 'u', u, 'c', c, 't', t, 'b', b)
+    if dk then redis.call('SET', dk, head, 'EX', ARGV[2]) end
+    out[#out + 1] = {head, 0}
+  end
+end
+local cut = 0
+if keep > 0 then cut = cut + redis.call('XTRIM', log, 'MAXLEN', '~', keep) end
+if cutoff > 0 then
+  for _ = 1, 1000 do
+    local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 100)
+    local keep_from = nil
+    for _, e in ipairs(first) do
+      if tonumber(e[2][6]) >= cutoff then keep_from = e[1]; break end
+    end
+    if keep_from == nil then
+      if #first == 0 then break end
+      keep_from = (tonumber(string.match(first[#first][1], '^(%d+)')) + 1) .. '-0'
+    end
+    local c = redis.call('XTRIM', log, 'MINID', keep_from)
+    cut = cut + c
+    if c < 100 then break end
+  end
+end
+if cut > 0 then
+  local f = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  if f[1] then trimmed = tonumber(string.match(f[1][1], '^(%d+)')) - 1 else trimmed = head end
+end
+redis.call('HSET', meta, 'head', head, 'epoch', epoch, 'trimmed', trimmed)
+out[2] = trimmed
+return out
+)lua";
+
+// KEYS: meta, log. ARGV: after, limit. Returns {epoch, head, trimmed, entries}.
+constexpr const char* kReadLua = R"lua(
+local h = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'trimmed')
+local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+local after = tonumber(ARGV[1])
+if after >= head or after < trimmed then return {epoch, head, trimmed, {}} end
+return {epoch, head, trimmed, redis.call('XRANGE', KEYS[2], '(' .. after .. '-1', '+', 'COUNT', ARGV[2])}
+)lua";
+
+// KEYS: meta, log. Returns the new epoch.
+constexpr const char* kResetLua = R"lua(
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'head', 0, 'epoch', epoch, 'trimmed', 0)
+return epoch
+)lua";
+
+// KEYS: info, members. ARGV: owner. Returns 0 if the group exists.
+constexpr const char* kCreateGroupLua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], 2)
+return 1
+)lua";
+
+// KEYS: info, members. ARGV: user, role. Returns 0 if no such group.
+constexpr const char* kAddMemberLua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+)lua";
+
+// KEYS: info, members. Returns false if no such group, else HGETALL.
+constexpr const char* kMembersLua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HGETALL', KEYS[2])
+)lua";
+
+// KEYS: a user's nodes (zset), the user's presence (hash). ARGV: now.
+// Returns {node, status-or-false, ...} for the unexpired nodes.
+constexpr const char* kPresenceLua = R"lua(
+local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+local out = {}
+for _, node in ipairs(nodes) do
+  out[#out + 1] = node
+  out[#out + 1] = redis.call('HGET', KEYS[2], node)
+end
+return out
+)lua";
+
+// A script and its SHA-1 as Redis names it (SCRIPT LOAD computes it at
+// open, so no hashing code of our own).
+struct Script {
+  const char* body;
+  std::string sha;
+};
+
+// Escapes what would end or confuse a hash tag; ids are printable but may
+// hold '{', '}' or '%'.
+std::string tag(const std::string& id) {
+  std::string out;
+  out.reserve(id.size() + 2);
+  out += '{';
+  for (char c : id) {
+    if (c == '{') {
+      out += "%7B";
+    } else if (c == '}') {
+      out += "%7D";
+    } else if (c == '%') {
+      out += "%25";
+    } else {
+      out += c;
+    }
+  }
+  out += '}';
+  return out;
+}
+
+uint64_t to_u64(const Reply& r) {
+  if (r.type == Reply::Type::kInteger) return static_cast<uint64_t>(std::max<long long>(r.integer, 0));
+  if (r.type == Reply::Type::kString || r.type == Reply::Type::kStatus) {
+    try {
+      return std::stoull(r.str);
+    } catch (...) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+// Stream ids are "MSGID-1".
+uint64_t stream_msg_id(const std::string& id) {
+  try {
+    return std::stoull(id.substr(0, id.find('-')));
+  } catch (...) {
+    return 0;
+  }
+}
+
+bool starts_with(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+// A Redis error reply as a Status: what retrying may cure is unavailable.
+Status reply_error(const Reply& r, const char* what) {
+  static const char* const kTransient[] = {"LOADING",     "BUSY",     "OOM",        "READONLY",
+                                           "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "NOREPLICAS",
+                                           "MISCONF",     "MOVED",    "ASK",        "NOSCRIPT"};
+  for (const char* p : kTransient) {
+    if (starts_with(r.str, p)) return error(Code::kUnavailable, fmt::format("redis {}: {}", what, r.str));
+  }
+  return error(Code::kInternal, fmt::format("redis {}: {}", what, r.str));
+}
+
+Status expect_type(const Reply& r, Reply::Type type, const char* what) {
+  if (r.is_error()) return reply_error(r, what);
+  if (r.type != type) return error(Code::kInternal, fmt::format("redis {}: unexpected reply", what));
+  return Status::ok();
+}
+
+// Field `name` of a stream entry's flat field list.
+const std::string* field(const Reply& fields, const char* name) {
+  for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+    if (fields.elements[i].str == name) return &fields.elements[i + 1].str;
+  }
+  return nullptr;
+}
+
+int64_t to_i64(const std::string& s) {
+  try {
+    return std::stoll(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
+PresenceStatus better(PresenceStatus a, PresenceStatus b) {
+  auto rank = [](PresenceStatus s) {
+    return s == PresenceStatus::kOnline ? 2 : s == PresenceStatus::kAway ? 1 : 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+class RedisStoreImpl final : public RedisStore {
+ public:
+  RedisStoreImpl(RedisStoreOptions options, std::unique_ptr<redis::Client> client)
+      : opt_(std::move(options)), client_(std::move(client)), p_(opt_.key_prefix + ":") {}
+
+  bool cluster_mode() const override { return client_->cluster_mode(); }
+
+  Status ping() override {
+    std::vector<Reply> replies;
+    if (Status st = client_->run({Command{{"PING"}, -1}}, &replies); !st) return st;
+    return expect_type(replies[0], Reply::Type::kStatus, "PING");
+  }
+
+  // ---- MessageStore --------------------------------------------------------
+
+  Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override {
+    for (const AppendRequest& r : requests) {
+      if (r.group_id.empty()) return error(Code::kInvalidArgument, "group_id is empty");
+      if (r.user_id.empty()) return error(Code::kInvalidArgument, "user_id is empty");
+    }
+    if (requests.empty()) {
+      out->clear();
+      return Status::ok();
+    }
+    // One script per group, in order of first appearance.
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<size_t>> by_group;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      auto [it, inserted] = by_group.try_emplace(requests[i].group_id);
+      if (inserted) order.push_back(requests[i].group_id);
+      it->second.push_back(i);
+    }
+    std::vector<Command> commands;
+    commands.reserve(order.size());
+    for (const std::string& g : order) {
+      const std::vector<size_t>& idx = by_group[g];
+      Command c = script_command(kAppend, {meta_key(g), log_key(g)});
+      c.argv.reserve(c.argv.size() + 5 + 4 * idx.size());
+      c.argv.push_back(group_key(g) + ":d:");
+      c.argv.push_back(std::to_string(std::max<int64_t>(opt_.dedup_ttl_s, 1)));
+      c.argv.push_back(std::to_string(opt_.retain_messages));
+      const int64_t cutoff = opt_.retain_ms > 0 ? now_hint(requests) - opt_.retain_ms : 0;
+      c.argv.push_back(std::to_string(std::max<int64_t>(cutoff, 0)));
+      c.argv.push_back(std::to_string(idx.size()));
+      for (size_t i : idx) {
+        const AppendRequest& r = requests[i];
+        c.argv.push_back(r.user_id);
+        c.argv.push_back(r.client_msg_id);
+        c.argv.push_back(std::to_string(r.timestamp_ms));
+        c.argv.push_back(r.contents);
+      }
+      commands.push_back(std::move(c));
+    }
+    std::vector<Reply> replies;
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
+    std::vector<AppendOutcome> outcomes(requests.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+      const Reply& r = replies[k];
+      if (Status st = expect_type(r, Reply::Type::kArray, "append"); !st) return st;
+      const std::vector<size_t>& idx = by_group[order[k]];
+      if (r.elements.size() != idx.size() + 2) return error(Code::kInternal, "redis append: short reply");
+      const uint64_t epoch = to_u64(r.elements[0]);
+      for (size_t j = 0; j < idx.size(); ++j) {
+        const AppendRequest& req = requests[idx[j]];
+        const Reply& o = r.elements[j + 2];
+        if (o.elements.size() < 2) return error(Code::kInternal, "redis append: bad outcome");
+        AppendOutcome& outcome = outcomes[idx[j]];
+        Message& m = outcome.message;
+        m.group_id = req.group_id;
+        m.msg_id = to_u64(o.elements[0]);
+        m.prev_msg_id = m.msg_id - 1;
+        m.epoch = epoch;
+        outcome.duplicate = to_u64(o.elements[1]) == 1;
+        if (outcome.duplicate && o.elements.size() == 6) {
+          m.user_id = o.elements[2].str;
+          m.client_msg_id = o.elements[3].str;
+          m.timestamp_ms = to_i64(o.elements[4].str);
+          m.contents = o.elements[5].str;
+        } else {
+          m.user_id = req.user_id;
+          m.client_msg_id = req.client_msg_id;
+          m.timestamp_ms = req.timestamp_ms;
+          m.contents = req.contents;
+        }
+      }
+    }
+    *out = std::move(outcomes);
+    return Status::ok();
+  }
+
+  Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override {
+    if (limit == 0) return Status::ok();
+    const uint64_t count =
+        std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+    std::vector<Command> commands{script_command(kRead, {meta_key(group_id), log_key(group_id)})};
+    commands[0].argv.push_back(std::to_string(after));
+    commands[0].argv.push_back(std::to_string(count));
+    std::vector<Reply> replies;
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
+    const Reply& r = replies[0];
+    if (Status st = expect_type(r, Reply::Type::kArray, "read"); !st) return st;
+    if (r.elements.size() != 4) return error(Code::kInternal, "redis read: short reply");
+    const uint64_t epoch = to_u64(r.elements[0]);
+    const uint64_t head = to_u64(r.elements[1]);
+    const uint64_t trimmed = to_u64(r.elements[2]);
+    if (after < head && after < trimmed) {
+      return error(Code::kTrimmed,
+                   fmt::format("history of group '{}' is trimmed before id {}", group_id, trimmed + 1));
+    }
+    for (const Reply& e : r.elements[3].elements) {
+      if (e.elements.size() != 2) return error(Code::kCorruption, "redis read: bad stream entry");
+      const Reply& f = e.elements[1];
+      const std::string* u = field(f, "u");
+      const std::string* c = field(f, "c");
+      const std::string* t = field(f, "t");
+      const std::string* b = field(f, "b");
+      if (!u || !c || !t || !b) return error(Code::kCorruption, "redis read: stream entry lacks a field");
+      Message m;
+      m.group_id = group_id;
+      m.msg_id = stream_msg_id(e.elements[0].str);
+      m.prev_msg_id = m.msg_id - 1;
+      m.epoch = epoch;
+      m.user_id = *u;
+      m.client_msg_id = *c;
+      m.timestamp_ms = to_i64(*t);
+      m.contents = *b;
+      out->push_back(std::move(m));
+    }
+    return Status::ok();
+  }
+
+  Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override {
+    std::vector<Command> commands;
+    commands.reserve(group_ids.size());
+    for (const std::string& g : group_ids) {
+      commands.push_back(Command{{"HMGET", meta_key(g), "head", "epoch", "trimmed"}, 1});
+    }
+    std::vector<Reply> replies;
+    if (Status st = client_->run(commands, &replies); !st) return st;
+    for (size_t i = 0; i < group_ids.size(); ++i) {
+      const Reply& r = replies[i];
+      if (Status st = expect_type(r, Reply::Type::kArray, "heads"); !st) return st;
+      if (r.elements.size() != 3) return error(Code::kInternal, "redis heads: short reply");
+      out->push_back(
+          GroupHead{group_ids[i], to_u64(r.elements[0]), to_u64(r.elements[1]), to_u64(r.elements[2])});
+    }
+    return Status::ok();
+  }
+
+  Result<uint64_t> reset_group(const std::string& group_id) override {
+    if (group_id.empty()) return error(Code::kInvalidArgument, "group_id is empty");
+    Result<Reply> r = script(kReset, {meta_key(group_id), log_key(group_id)}, {});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kInteger, "reset"); !st) return st;
+    return static_cast<uint64_t>(r->integer);
+  }
+
+  // ---- MembershipStore -----------------------------------------------------
+
+  Status create_group(const std::string& group_id, const std::string& owner) override {
+    if (group_id.empty() || owner.empty()) return error(Code::kInvalidArgument, "group_id or owner is empty");
+    Result<Reply> r = script(kCreateGroup, {info_key(group_id), members_key(group_id)}, {owner});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kInteger, "create_group"); !st) return st;
+    if (r->integer == 0) return error(Code::kAlreadyExists, fmt::format("group '{}' exists", group_id));
+    return simple({"SADD", groups_key(owner), group_id}, "create_group");
+  }
+
+  Result<bool> group_exists(const std::string& group_id) override {
+    Result<Reply> r = client_->call(Command{{"EXISTS", info_key(group_id)}, 1});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kInteger, "group_exists"); !st) return st;
+    return r->integer == 1;
+  }
+
+  Status add(const std::string& group_id, const std::string& user_id, Role role) override {
+    if (user_id.empty()) return error(Code::kInvalidArgument, "user_id is empty");
+    Result<Reply> r = script(kAddMember, {info_key(group_id), members_key(group_id)},
+                             {user_id, std::to_string(static_cast<int>(role))});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kInteger, "add"); !st) return st;
+    if (r->integer == 0) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+    return simple({"SADD", groups_key(user_id), group_id}, "add");
+  }
+
+  Status remove(const std::string& group_id, const std::string& user_id) override {
+    Result<Reply> r = client_->call(Command{{"HDEL", members_key(group_id), user_id}, 1});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kInteger, "remove"); !st) return st;
+    if (r->integer == 0) {
+      return error(Code::kNotFound, fmt::format("'{}' is not a member of '{}'", user_id, group_id));
+    }
+    return simple({"SREM", groups_key(user_id), group_id}, "remove");
+  }
+
+  Result<std::vector<Member>> members(const std::string& group_id) override {
+    Result<Reply> r = script(kMembers, {info_key(group_id), members_key(group_id)}, {});
+    if (!r) return r.status();
+    if (r->is_nil()) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+    if (Status st = expect_type(*r, Reply::Type::kArray, "members"); !st) return st;
+    std::vector<Member> out;
+    for (size_t i = 0; i + 1 < r->elements.size(); i += 2) {
+      out.push_back(
+          Member{r->elements[i].str, to_u64(r->elements[i + 1]) == 2 ? Role::kOwner : Role::kMember});
+    }
+    std::sort(out.begin(), out.end(), [](const Member& a, const Member& b) { return a.user_id < b.user_id; });
+    return out;
+  }
+
+  Result<std::vector<std::string>> groups_of(const std::string& user_id) override {
+    Result<Reply> r = client_->call(Command{{"SMEMBERS", groups_key(user_id)}, 1});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kArray, "groups_of"); !st) return st;
+    std::vector<std::string> out;
+    for (const Reply& e : r->elements) out.push_back(e.str);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) override {
+    Result<Reply> r = client_->call(Command{{"HGET", members_key(group_id), user_id}, 1});
+    if (!r) return r.status();
+    if (r->is_error()) return reply_error(*r, "role_of");
+    if (r->is_nil()) return std::optional<Role>();
+    return std::optional<Role>(to_u64(*r) == 2 ? Role::kOwner : Role::kMember);
+  }
+
+  // ---- SessionDirectory ----------------------------------------------------
+  // user -> nodes: a sorted set per user (score: expiry); node -> users: a set
+  // per node; the nodes: one sorted set (score: the node's expiry), so any
+  // node can clean up after one that died.
+
+  Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) override {
+    if (user_id.empty() || node_id.empty())
+      return error(Code::kInvalidArgument, "user_id or node_id is empty");
+    // Expiry times are the caller's clock, not Redis's: no key TTLs here;
+    // prune() removes what dead nodes left.
+    const std::string exp = std::to_string(expires_at_ms);
+    return simple_all(
+        {
+            Command{{"ZADD", nodes_of_key(user_id), exp, node_id}, 1},
+            Command{{"SADD", users_of_key(node_id), user_id}, 1},
+            Command{{"ZADD", all_nodes_key(), "GT", exp, node_id}, 1},
+        },
+        "put");
+  }
+
+  Status erase(const std::string& user_id, const std::string& node_id) override {
+    return simple_all(
+        {
+            Command{{"ZREM", nodes_of_key(user_id), node_id}, 1},
+            Command{{"HDEL", presence_key(user_id), node_id}, 1},
+            Command{{"SREM", users_of_key(node_id), user_id}, 1},
+        },
+        "erase");
+  }
+
+  Status refresh_node(const std::string& node_id, int64_t expires_at_ms) override {
+    Result<std::vector<std::string>> users = users_of(node_id);
+    if (!users) return users.status();
+    const std::string exp = std::to_string(expires_at_ms);
+    std::vector<Command> commands;
+    for (const std::string& u : *users)
+      commands.push_back(Command{{"ZADD", nodes_of_key(u), "XX", exp, node_id}, 1});
+    commands.push_back(Command{{"ZADD", all_nodes_key(), exp, node_id}, 1});
+    return simple_all(std::move(commands), "refresh_node");
+  }
+
+  Status drop_node(const std::string& node_id) override {
+    Result<std::vector<std::string>> users = users_of(node_id);
+    if (!users) return users.status();
+    std::vector<Command> commands;
+    for (const std::string& u : *users) {
+      commands.push_back(Command{{"ZREM", nodes_of_key(u), node_id}, 1});
+      commands.push_back(Command{{"HDEL", presence_key(u), node_id}, 1});
+    }
+    commands.push_back(Command{{"DEL", users_of_key(node_id)}, 1});
+    commands.push_back(Command{{"ZREM", all_nodes_key(), node_id}, 1});
+    return simple_all(std::move(commands), "drop_node");
+  }
+
+  Status prune(int64_t now_ms) override {
+    // Nodes whose heartbeat ran out: remove the entries that expired.
+    Result<Reply> dead =
+        client_->call(Command{{"ZRANGEBYSCORE", all_nodes_key(), "-inf", std::to_string(now_ms)}, 1});
+    if (!dead) return dead.status();
+    if (Status st = expect_type(*dead, Reply::Type::kArray, "prune"); !st) return st;
+    for (const Reply& n : dead->elements) {
+      const std::string& node_id = n.str;
+      Result<std::vector<std::string>> users = users_of(node_id);
+      if (!users) return users.status();
+      std::vector<Command> commands;
+      for (const std::string& u : *users) {
+        commands.push_back(Command{{"ZREMRANGEBYSCORE", nodes_of_key(u), "-inf", std::to_string(now_ms)}, 1});
+        commands.push_back(Command{{"HDEL", presence_key(u), node_id}, 1});
+      }
+      commands.push_back(Command{{"DEL", users_of_key(node_id)}, 1});
+      commands.push_back(Command{{"ZREM", all_nodes_key(), node_id}, 1});
+      if (Status st = simple_all(std::move(commands), "prune"); !st) return st;
+    }
+    return Status::ok();
+  }
+
+  Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
+                  std::vector<std::vector<std::string>>* out) override {
+    std::vector<Command> commands;
+    commands.reserve(user_ids.size());
+    const std::string min = "(" + std::to_string(now_ms);
+    for (const std::string& u : user_ids)
+      commands.push_back(Command{{"ZRANGEBYSCORE", nodes_of_key(u), min, "+inf"}, 1});
+    std::vector<Reply> replies;
+    if (Status st = client_->run(commands, &replies); !st) return st;
+    out->clear();
+    out->reserve(user_ids.size());
+    for (const Reply& r : replies) {
+      if (Status st = expect_type(r, Reply::Type::kArray, "nodes_of"); !st) return st;
+      std::vector<std::string> nodes;
+      for (const Reply& e : r.elements) nodes.push_back(e.str);
+      std::sort(nodes.begin(), nodes.end());
+      out->push_back(std::move(nodes));
+    }
+    return Status::ok();
+  }
+
+  // ---- PresenceStore -------------------------------------------------------
+
+  Status set_presence(const std::string& user_id, const std::string& node_id,
+                      PresenceStatus status) override {
+    if (status == PresenceStatus::kOffline)
+      return simple({"HDEL", presence_key(user_id), node_id}, "set_presence");
+    return simple({"HSET", presence_key(user_id), node_id, std::to_string(static_cast<int>(status))},
+                  "set_presence");
+  }
+
+  Status presence(const std::vector<std::string>& user_ids, int64_t now_ms,
+                  std::vector<PresenceStatus>* out) override {
+    std::vector<Command> commands;
+    commands.reserve(user_ids.size());
+    for (const std::string& u : user_ids) {
+      Command c = script_command(kPresence, {nodes_of_key(u), presence_key(u)});
+      c.argv.push_back(std::to_string(now_ms));
+      commands.push_back(std::move(c));
+    }
+    std::vector<Reply> replies;
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
+    out->clear();
+    for (const Reply& r : replies) {
+      if (Status st = expect_type(r, Reply::Type::kArray, "presence"); !st) return st;
+      PresenceStatus best = PresenceStatus::kOffline;
+      for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+        const Reply& s = r.elements[i + 1];
+        // A live session whose status was never written counts as online.
+        const uint64_t v = s.is_nil() ? 1 : to_u64(s);
+        best = better(best, v == 2 ? PresenceStatus::kAway : PresenceStatus::kOnline);
+      }
+      out->push_back(best);
+    }
+    return Status::ok();
+  }
+
+  // Loads every script (at open, and after a NOSCRIPT from a master that
+  // restarted or was added).
+  Status load_scripts() {
+    for (Script& s : scripts_) {
+      Result<Reply> r = client_->call(Command{{"SCRIPT", "LOAD", s.body}, -1});
+      if (!r) return r.status();
+      if (Status st = expect_type(*r, Reply::Type::kString, "SCRIPT LOAD"); !st) return st;
+      s.sha = r->str;
+    }
+    return Status::ok();
+  }
+
+ private:
+  enum ScriptId { kAppend, kRead, kReset, kCreateGroup, kAddMember, kMembers, kPresence };
+
+  std::string group_key(const std::string& g) const { return p_ + "g:" + tag(g); }
+  std::string meta_key(const std::string& g) const { return group_key(g) + ":meta"; }
+  std::string log_key(const std::string& g) const { return group_key(g) + ":log"; }
+  std::string info_key(const std::string& g) const { return group_key(g) + ":info"; }
+  std::string members_key(const std::string& g) const { return group_key(g) + ":members"; }
+  std::string user_key(const std::string& u) const { return p_ + "u:" + tag(u); }
+  std::string groups_key(const std::string& u) const { return user_key(u) + ":groups"; }
+  std::string nodes_of_key(const std::string& u) const { return user_key(u) + ":nodes"; }
+  std::string presence_key(const std::string& u) const { return user_key(u) + ":presence"; }
+  std::string users_of_key(const std::string& n) const { return p_ + "n:" + tag(n) + ":users"; }
+  std::string all_nodes_key() const { return p_ + "nodes"; }
+
+  // The newest request time stands for "now" in age retention (the store
+  // has no clock of its own; requests carry the server's time).
+  static int64_t now_hint(const std::vector<AppendRequest>& requests) {
+    int64_t now = 0;
+    for (const AppendRequest& r : requests) now = std::max(now, r.timestamp_ms);
+    return now;
+  }
+
+  Command script_command(ScriptId id, std::vector<std::string> keys) const {
+    Command c;
+    c.argv = {"EVALSHA", scripts_[id].sha, std::to_string(keys.size())};
+    for (std::string& k : keys) c.argv.push_back(std::move(k));
+    c.key_index = keys.empty() ? -1 : 3;
+    return c;
+  }
+
+  Result<Reply> script(ScriptId id, std::vector<std::string> keys, std::vector<std::string> args) {
+    std::vector<Command> commands{script_command(id, std::move(keys))};
+    for (std::string& a : args) commands[0].argv.push_back(std::move(a));
+    std::vector<Reply> replies;
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
+    return std::move(replies[0]);
+  }
+
+  // Runs EVALSHA commands; any answered NOSCRIPT (a master that restarted
+  // without persistence, or joined the cluster) are sent again as EVAL.
+  Status run_scripts(std::vector<Command>* commands, std::vector<Reply>* replies) {
+    if (Status st = client_->run(*commands, replies); !st) return st;
+    std::vector<size_t> again;
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if ((*replies)[i].is_error() && starts_with((*replies)[i].str, "NOSCRIPT")) again.push_back(i);
+    }
+    if (again.empty()) return Status::ok();
+    std::vector<Command> retry;
+    for (size_t i : again) {
+      Command c = (*commands)[i];
+      c.argv[0] = "EVAL";
+      for (const Script& s : scripts_) {
+        if (s.sha == c.argv[1]) c.argv[1] = s.body;
+      }
+      retry.push_back(std::move(c));
+    }
+    std::vector<Reply> second;
+    if (Status st = client_->run(retry, &second); !st) return st;
+    for (size_t k = 0; k < again.size(); ++k) (*replies)[again[k]] = std::move(second[k]);
+    return Status::ok();
+  }
+
+  Result<std::vector<std::string>> users_of(const std::string& node_id) {
+    Result<Reply> r = client_->call(Command{{"SMEMBERS", users_of_key(node_id)}, 1});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kArray, "users of node"); !st) return st;
+    std::vector<std::string> users;
+    for (const Reply& e : r->elements) users.push_back(e.str);
+    return users;
+  }
+
+  Status simple(std::vector<std::string> argv, const char* what) {
+    return simple_all({Command{std::move(argv), 1}}, what);
+  }
+
+  // Runs commands whose replies only matter if they are errors.
+  Status simple_all(std::vector<Command> commands, const char* what) {
+    std::vector<Reply> replies;
+    if (Status st = client_->run(commands, &replies); !st) return st;
+    for (const Reply& r : replies) {
+      if (r.is_error()) return reply_error(r, what);
+    }
+    return Status::ok();
+  }
+
+  RedisStoreOptions opt_;
+  std::unique_ptr<redis::Client> client_;
+  std::string p_;
+  Script scripts_[7] = {{kAppendLua, ""},    {kReadLua, ""},    {kResetLua, ""},   {kCreateGroupLua, ""},
+                        {kAddMemberLua, ""}, {kMembersLua, ""}, {kPresenceLua, ""}};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RedisStore>> open_redis_store(const RedisStoreOptions& options) {
+  if (options.key_prefix.find_first_of("{}") != std::string::npos) {
+    return error(Code::kInvalidArgument, "key_prefix must not contain '{' or '}'");
+  }
+  Result<std::vector<redis::Endpoint>> seeds = redis::parse_endpoints(options.endpoints);
+  if (!seeds) return seeds.status();
+  redis::Options o;
+  o.seeds = std::move(*seeds);
+  o.password = options.password;
+  o.connect_timeout_ms = options.connect_timeout_ms;
+  o.command_timeout_ms = options.command_timeout_ms;
+  o.reconnect_min_ms = options.reconnect_min_ms;
+  o.reconnect_max_ms = options.reconnect_max_ms;
+  Result<std::unique_ptr<redis::Client>> client = redis::Client::connect(o);
+  if (!client) return client.status();
+  auto store = std::make_unique<RedisStoreImpl>(options, std::move(*client));
+  if (Status st = store->load_scripts(); !st) return st;
+  return std::unique_ptr<RedisStore>(std::move(store));
+}
+
+}  // namespace parley

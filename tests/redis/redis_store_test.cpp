@@ -1,0 +1,252 @@
+// What only the Redis store promises (the shared contracts run in
+// store_conformance_redis.cpp): retention that answers "trimmed" instead of
+// leaving holes, dedup keys with a TTL, the key layout of docs/redis.md,
+// presence, errors while Redis is down and recovery, and a node over Redis
+// whose history was trimmed under it.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "parley/loopback.hpp"
+#include "parley/redis_store.hpp"
+#include "store/redis_client.hpp"
+#include "support/redis_fixture.hpp"
+
+using namespace parley;
+
+namespace {
+
+template <typename T>
+T value_of(Result<T> r) {
+  REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+  return std::move(r.value());
+}
+
+void require_ok(const Status& s) {
+  REQUIRE_MESSAGE(s.is_ok(), s.to_string());
+}
+
+std::unique_ptr<RedisStore> open(const std::string& endpoint, RedisStoreOptions o = {}) {
+  o.endpoints = endpoint;
+  return value_of(open_redis_store(o));
+}
+
+std::vector<AppendOutcome> append(MessageStore& log, const std::string& group, int n, int64_t ts,
+                                  const std::string& cid_prefix = "") {
+  std::vector<AppendRequest> batch;
+  for (int i = 0; i < n; ++i) {
+    batch.push_back({group, "ann", cid_prefix.empty() ? "" : cid_prefix + std::to_string(i),
+                     "m" + std::to_string(i), ts});
+  }
+  std::vector<AppendOutcome> out;
+  require_ok(log.append(batch, &out));
+  return out;
+}
+
+GroupHead head_of(MessageStore& log, const std::string& group) {
+  std::vector<GroupHead> out;
+  require_ok(log.heads({group}, &out));
+  return out.at(0);
+}
+
+std::unique_ptr<redis::Client> raw_client(const std::string& endpoint) {
+  redis::Options o;
+  o.seeds = value_of(redis::parse_endpoints(endpoint));
+  return value_of(redis::Client::connect(o));
+}
+
+}  // namespace
+
+TEST_CASE("redis store: retention by count trims old messages and says so") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.retain_messages = 50;
+  auto store = open(server.endpoint(), o);
+  for (int batch = 0; batch < 20; ++batch) append(*store, "busy", 50, 1000);
+  const GroupHead h = head_of(*store, "busy");
+  CHECK(h.head == 1000);
+  // Trimming is approximate (whole stream nodes) but keeps at least 50.
+  CHECK(h.trimmed > 0);
+  CHECK(h.trimmed <= 950);
+
+  std::vector<Message> got;
+  const Status st = store->read("busy", 0, 10, &got);
+  CHECK(st.code() == Code::kTrimmed);
+  CHECK(st.message().find("before id " + std::to_string(h.trimmed + 1)) != std::string::npos);
+  CHECK(got.empty());
+  CHECK(store->read("busy", h.trimmed - 1, 10, &got).code() == Code::kTrimmed);
+
+  // From the trim point on, the history is dense up to the head.
+  require_ok(store->read("busy", h.trimmed, 100000, &got));
+  REQUIRE(got.size() == h.head - h.trimmed);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].msg_id == h.trimmed + 1 + i);
+  // Asking at or beyond the head is an empty answer, not an error.
+  got.clear();
+  require_ok(store->read("busy", h.head, 10, &got));
+  CHECK(got.empty());
+  // Other groups are untouched.
+  append(*store, "quiet", 3, 1000);
+  CHECK(head_of(*store, "quiet").trimmed == 0);
+}
+
+TEST_CASE("redis store: retention by age trims what is older than the newest append allows") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.retain_ms = 10'000;
+  auto store = open(server.endpoint(), o);
+  append(*store, "g", 150, 1'000);           // ids 1..150, old
+  append(*store, "g", 10, 5'000);            // ids 151..160
+  CHECK(head_of(*store, "g").trimmed == 0);  // nothing older than 10 s yet
+  append(*store, "g", 1, 12'000);            // the 1 s messages are now 11 s old
+  const GroupHead h = head_of(*store, "g");
+  CHECK(h.head == 161);
+  CHECK(h.trimmed == 150);
+  std::vector<Message> got;
+  CHECK(store->read("g", 0, 10, &got).code() == Code::kTrimmed);
+  require_ok(store->read("g", 150, 100, &got));
+  REQUIRE(got.size() == 11);
+  CHECK(got.front().msg_id == 151);
+  CHECK(got.front().timestamp_ms == 5'000);
+}
+
+TEST_CASE("redis store: dedup keys carry the configured TTL and live in the group's slot") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.dedup_ttl_s = 777;
+  o.key_prefix = "ttl";
+  auto store = open(server.endpoint(), o);
+  append(*store, "room}{%", 2, 1000, "cid-");
+  auto raw = raw_client(server.endpoint());
+  redis::Reply keys = value_of(raw->call(redis::Command{{"KEYS", "ttl:g:*:d:*"}, -1}));
+  REQUIRE(keys.elements.size() == 2);
+  for (const redis::Reply& k : keys.elements) {
+    // The group id is escaped inside one hash tag: every key of the group
+    // hashes to the same slot (one script may touch them all on a cluster).
+    CHECK(k.str.rfind("ttl:g:{room%7D%7B%25}:d:1:", 0) == 0);
+    CHECK(redis::key_slot(k.str) == redis::key_slot("ttl:g:{room%7D%7B%25}:meta"));
+    const redis::Reply ttl = value_of(raw->call(redis::Command{{"TTL", k.str}, 1}));
+    CHECK(ttl.integer > 700);
+    CHECK(ttl.integer <= 777);
+  }
+  // A resend within the TTL is a duplicate; after the key expires it would
+  // be new (checked by expiring it by hand).
+  CHECK(append(*store, "room}{%", 1, 2000, "cid-")[0].duplicate);
+  require_ok(raw->call(redis::Command{{"DEL", keys.elements[0].str}, 1}).status());
+  require_ok(raw->call(redis::Command{{"DEL", keys.elements[1].str}, 1}).status());
+  const std::vector<AppendOutcome> again = append(*store, "room}{%", 1, 2000, "cid-");
+  CHECK_FALSE(again[0].duplicate);
+  CHECK(again[0].message.msg_id == 3);
+}
+
+TEST_CASE("redis store: presence is the best status over a user's live nodes") {
+  testing::RedisServer server;
+  auto store = open(server.endpoint());
+  std::vector<PresenceStatus> out;
+  require_ok(store->put("ann", "n1", 1000));
+  require_ok(store->put("ann", "n2", 500));
+  require_ok(store->put("bob", "n1", 1000));
+  require_ok(store->set_presence("ann", "n1", PresenceStatus::kAway));
+  require_ok(store->set_presence("ann", "n2", PresenceStatus::kOnline));
+  require_ok(store->set_presence("bob", "n1", PresenceStatus::kAway));
+  require_ok(store->presence({"ann", "bob", "cy"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway,
+                                           PresenceStatus::kOffline});
+  // n2's entry expired: only n1's status counts.
+  require_ok(store->presence({"ann"}, 600, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
+  // The session on n1 closed (erase), or its node died (prune): offline.
+  require_ok(store->erase("ann", "n1"));
+  require_ok(store->presence({"ann", "bob"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway});
+  require_ok(store->prune(1000));
+  require_ok(store->presence({"ann", "bob"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOffline, PresenceStatus::kOffline});
+}
+
+TEST_CASE("redis store: while Redis is down calls fail with unavailable, then work again") {
+  testing::RedisServer server({"--appendonly", "yes", "--appendfsync", "always"});
+  RedisStoreOptions o;
+  o.reconnect_min_ms = 10;
+  o.reconnect_max_ms = 50;
+  auto store = open(server.endpoint(), o);
+  const std::vector<AppendOutcome> before = append(*store, "g", 5, 1000, "a");
+  require_ok(store->create_group("g", "ann"));
+
+  server.kill9();
+  std::vector<AppendOutcome> out;
+  const Status down = store->append({{"g", "ann", "b0", "x", 1000}}, &out);
+  CHECK(down.code() == Code::kUnavailable);
+  CHECK(down.message().find(server.endpoint()) != std::string::npos);
+  CHECK(store->ping().code() == Code::kUnavailable);
+  std::vector<GroupHead> heads;
+  CHECK_FALSE(store->heads({"g"}, &heads).is_ok());
+  CHECK_FALSE(store->role_of("g", "ann").is_ok());
+
+  server.start();
+  // Bounded: the client retries after its backoff (at most 50 ms here).
+  Status up = store->ping();
+  for (int i = 0; i < 200 && !up.is_ok(); ++i) up = store->ping();
+  require_ok(up);
+  // Everything acknowledged before the crash is there (appendfsync always),
+  // and sequencing goes on from it.
+  CHECK(head_of(*store, "g").head == 5);
+  CHECK(append(*store, "g", 5, 1000, "a")[4].duplicate);
+  CHECK(append(*store, "g", 1, 1000)[0].message.msg_id == 6);
+  CHECK(value_of(store->role_of("g", "ann")) == std::optional<Role>(Role::kOwner));
+}
+
+TEST_CASE("redis store: bad options are refused at open") {
+  RedisStoreOptions o;
+  o.key_prefix = "a{b}";
+  CHECK(open_redis_store(o).status().code() == Code::kInvalidArgument);
+  o = {};
+  o.endpoints = "http://example";
+  CHECK(open_redis_store(o).status().code() == Code::kInvalidArgument);
+  o.endpoints = "127.0.0.1:1";  // nothing listens on port 1
+  CHECK(open_redis_store(o).status().code() == Code::kUnavailable);
+}
+
+TEST_CASE("redis store: a session resuming into trimmed history is told, then gets the rest in order") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.retain_messages = 20;
+  auto store = open(server.endpoint(), o);
+  require_ok(store->create_group("g", "ann"));
+  require_ok(store->add("g", "bob", Role::kMember));
+  for (int i = 0; i < 10; ++i) append(*store, "g", 30, 1000);  // 300 messages, trimmed
+  const GroupHead h = head_of(*store, "g");
+  REQUIRE(h.trimmed > 0);
+
+  LoopbackCluster cluster(NodeStores{*store, *store, *store, store.get()});
+  NodeOptions no;
+  no.tail_per_group = 8;  // the resume must reach the store
+  value_of(cluster.add_node(no));
+  std::vector<ServerEvent> events;
+  const SessionId bob =
+      value_of(cluster.connect(0, "bob", [&](SessionId, const ServerEvent& ev) { events.push_back(ev); }));
+  cluster.request(bob, ResumeReq{7, "g", 0, 0});
+  cluster.run_for(200);
+
+  std::vector<uint64_t> ids;
+  bool told = false;
+  bool resumed = false;
+  for (const ServerEvent& ev : events) {
+    if (const auto* e = std::get_if<ErrorEv>(&ev)) {
+      CHECK(e->code == Code::kTrimmed);
+      CHECK(e->rid == 7);
+      CHECK(e->group_id == "g");
+      CHECK(ids.empty());  // before any message
+      told = true;
+    } else if (const auto* m = std::get_if<MessageEv>(&ev)) {
+      ids.push_back(m->message->msg_id);
+    } else if (std::holds_alternative<ResumedEv>(ev)) {
+      resumed = true;
+    }
+  }
+  CHECK(told);
+  CHECK(resumed);
+  REQUIRE(ids.size() == h.head - h.trimmed);
+  for (size_t i = 0; i < ids.size(); ++i) CHECK(ids[i] == h.trimmed + 1 + i);
+}
