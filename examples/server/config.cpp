@@ -55,7 +55,27 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->capture_default_str();
   app.add_option("--db", c.db, "SQLite file (default DATA_DIR/parley.db); nodes may share one");
   app.add_option("--store", c.store, "message, membership and session stores")
-      ->check(CLI::IsMember({"sqlite", "memory"}))
+      ->check(CLI::IsMember({"sqlite", "memory", "redis"}))
+      ->capture_default_str();
+  app.add_option("--redis", c.redis,
+                 "--store redis: redis://HOST:PORT, or several masters of a cluster (comma-separated)")
+      ->capture_default_str();
+  app.add_option("--redis-password", c.redis_password, "Redis AUTH password");
+  app.add_option("--redis-prefix", c.redis_prefix,
+                 "prefix of every Redis key (several deployments on one Redis)")
+      ->capture_default_str();
+  app.add_option("--redis-timeout-ms", c.redis_timeout_ms, "Redis connect and command timeout")
+      ->check(CLI::Range(int64_t{1}, int64_t{600000}))
+      ->capture_default_str();
+  app.add_option("--redis-dedup-ttl", c.redis_dedup_ttl_s,
+                 "seconds a resend (same cid) is recognised on Redis")
+      ->check(CLI::Range(int64_t{1}, int64_t{365} * 86400))
+      ->capture_default_str();
+  app.add_option("--retain-messages", c.retain_messages,
+                 "Redis: keep at least this many messages per group, trim older ones (0: keep all)")
+      ->capture_default_str();
+  app.add_option("--retain-ms", c.retain_ms, "Redis: trim messages older than this (0: keep forever)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--sync", c.sync, "SQLite durability: full (fsync per commit) or normal")
       ->check(CLI::IsMember({"full", "normal"}))

@@ -27,8 +27,17 @@ struct Config {
   std::string node_id = "node-1";
   std::string data_dir = "./parley-data";
   std::string db;                // SQLite file; default DATA_DIR/parley.db
-  std::string store = "sqlite";  // or "memory"
+  std::string store = "sqlite";  // or "memory", or "redis"
   std::string sync = "full";     // SQLite synchronous: full or normal
+
+  // Redis (--store redis): one server, or any masters of a Redis Cluster.
+  std::string redis = "redis://127.0.0.1:6379";
+  std::string redis_password;
+  std::string redis_prefix = "parley";
+  int64_t redis_timeout_ms = 2000;
+  int64_t redis_dedup_ttl_s = 24 * 3600;
+  uint64_t retain_messages = 0;  // per group; 0: keep all
+  int64_t retain_ms = 0;         // 0: keep forever
 
   // Accounts and tokens.
   bool dev = false;        // any user name logs in

@@ -28,6 +28,9 @@
 #include "parley/memory_store.hpp"
 #include "parley/node.hpp"
 #include "parley/sqlite_store.hpp"
+#ifdef PARLEY_WITH_REDIS
+#include "parley/redis_store.hpp"
+#endif
 #include "parley/version.hpp"
 #include "timed_store.hpp"
 #include "web_assets.hpp"
@@ -110,6 +113,7 @@ int http_status_for(Code code) {
     case Code::kInternal: return 500;
     case Code::kUnauthenticated: return 401;
     case Code::kClosed: return 503;
+    case Code::kTrimmed: return 410;
   }
   return 500;
 }
@@ -451,6 +455,30 @@ class Server::Impl final : public NodeHost {
       directory_ = memory_directory_.get();
       return Status::ok();
     }
+    if (cfg_.store == "redis") {
+#ifdef PARLEY_WITH_REDIS
+      RedisStoreOptions o;
+      o.endpoints = cfg_.redis;
+      o.password = cfg_.redis_password;
+      o.key_prefix = cfg_.redis_prefix;
+      o.connect_timeout_ms = static_cast<int>(cfg_.redis_timeout_ms);
+      o.command_timeout_ms = static_cast<int>(cfg_.redis_timeout_ms);
+      o.dedup_ttl_s = cfg_.redis_dedup_ttl_s;
+      o.retain_messages = cfg_.retain_messages;
+      o.retain_ms = cfg_.retain_ms;
+      auto store = open_redis_store(o);
+      if (!store) return store.status();
+      redis_ = std::move(*store);
+      PARLEY_LOG_INFO("store: redis at {}{}", cfg_.redis, redis_->cluster_mode() ? " (cluster)" : "");
+      messages_ = std::make_unique<TimedMessageStore>(*redis_);
+      membership_ = redis_.get();
+      directory_ = redis_.get();
+      presence_store_ = redis_.get();
+      return Status::ok();
+#else
+      return error(Code::kInvalidArgument, "this parley-server was built without Redis (PARLEY_WITH_REDIS)");
+#endif
+    }
     std::error_code ec;
     std::filesystem::path db(cfg_.db);
     if (db.has_parent_path()) std::filesystem::create_directories(db.parent_path(), ec);
@@ -480,8 +508,8 @@ class Server::Impl final : public NodeHost {
     o.tail_per_group = cfg_.tail_per_group;
     o.seed = std::hash<std::string>()(cfg_.node_id) ^ static_cast<uint64_t>(clock_.now_ms());
     codec_ = std::shared_ptr<const ClientCodec>(make_json_codec());
-    node_ = std::make_unique<Node>(o, NodeStores{*messages_, *membership_, *directory_}, *this, clock_,
-                                   notifier_.get(), codec_);
+    node_ = std::make_unique<Node>(o, NodeStores{*messages_, *membership_, *directory_, presence_store_},
+                                   *this, clock_, notifier_.get(), codec_);
     limits_ = o.limits;
   }
 
@@ -887,12 +915,18 @@ class Server::Impl final : public NodeHost {
     if (Status st = node_->authorize(user, g); !st) return respond_error(con, st);
     Result<std::vector<Member>> list = membership_->members(g);
     if (!list) return respond_error(con, list.status());
+    std::vector<std::string> users;
+    users.reserve(list->size());
+    for (const Member& m : *list) users.push_back(m.user_id);
+    Result<std::vector<PresenceStatus>> status = node_->presence_of(users);
+    if (!status) return respond_error(con, status.status());
     Json j;
     j.array(presence_only ? "presence" : "members");
-    for (const Member& m : *list) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      const Member& m = (*list)[i];
       j.item_begin().str("user", m.user_id);
       if (!presence_only) j.str("role", role_name(m.role));
-      j.str("status", presence_status_name(node_->presence_of(m.user_id))).item_end();
+      j.str("status", presence_status_name((*status)[i])).item_end();
     }
     respond(con, 200, j.array_end().done());
   }
@@ -1144,6 +1178,10 @@ class Server::Impl final : public NodeHost {
   asio::signal_set signals_{io_};
 
   std::unique_ptr<SqliteStore> sqlite_;
+#ifdef PARLEY_WITH_REDIS
+  std::unique_ptr<RedisStore> redis_;
+#endif
+  PresenceStore* presence_store_ = nullptr;
   std::unique_ptr<MessageStore> memory_messages_;
   std::unique_ptr<MembershipStore> memory_membership_;
   std::unique_ptr<SessionDirectory> memory_directory_;
