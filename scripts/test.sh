@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (doctest), the store conformance suite, the
 # cluster simulation (500 seeds on the memory stores, 40 on SQLite) and its
-# mutants, the kill -9 durability test, the install check, parley-server's
-# unit, end-to-end (tests/e2e) and browser (tests/browser) tests; then the
+# mutants, the kill -9 durability test, the install check, the Redis client
+# and stores (conformance on one redis-server and on a three-master Redis
+# Cluster, all started by the tests), parley-server's unit, end-to-end
+# (tests/e2e, three nodes on Redis among them) and browser (tests/browser)
+# tests; then the
 # unit tests, 100 simulation seeds and the end-to-end tests again with
 # everything built under ASan+UBSan; then the threaded parts (parley-server's
 # adapter threads, the C API's posting) under ThreadSanitizer.
@@ -19,14 +22,14 @@ done
 "$root/scripts/install-deps.sh" --test
 
 echo "== build (RelWithDebInfo)"
-"$root/scripts/build.sh" "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_BUILD_TESTS=ON
+"$root/scripts/build.sh" "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_BUILD_TESTS=ON -DPARLEY_WITH_REDIS=ON
 echo "== tests"
 ctest --test-dir "$root/build" -j "$(nproc)" --output-on-failure --timeout 900
 
 if [ "$sanitize" -eq 1 ]; then
   echo "== build (ASan+UBSan)"
   "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=ON \
-    -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=100 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
+    -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=100 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^(durability|install|browser)/'

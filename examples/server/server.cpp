@@ -544,7 +544,9 @@ class Server::Impl final : public NodeHost {
                PARLEY_VERSION_STRING, cfg_.node_id, shown.to_string());
     std::fflush(stdout);
     PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}",
-                    cfg_.store == "memory" ? std::string("memory") : cfg_.db,
+                    cfg_.store == "memory"  ? std::string("memory")
+                    : cfg_.store == "redis" ? "redis at " + cfg_.redis
+                                            : cfg_.db,
                     cfg_.dev ? "dev (any name)" : "users file",
                     cfg_.webhook.empty() ? std::string("log") : cfg_.webhook, posters_.size());
     return 0;

@@ -377,6 +377,31 @@ def history(server, token, group, page=1000, max_pages=200):
     raise AssertionError(f"history {group}: more than {max_pages} pages")
 
 
+def set_up_groups(nodes, users, groups):
+    """User i lives on node i % len(nodes) and logs in on the next node (tokens are good
+    on every node); each group is created on its first member's node and joined by the
+    others on theirs. Returns (home, tokens, user_groups)."""
+    home = {u: nodes[i % len(nodes)] for i, u in enumerate(users)}
+    tokens = {u: login(nodes[(i + 1) % len(nodes)], u) for i, u in enumerate(users)}
+    for g, members in groups.items():
+        create_group(home[members[0]], tokens[members[0]], g)
+        for u in members[1:]:
+            join_group(home[u], tokens[u], g)
+    user_groups = {u: [g for g, m in groups.items() if u in m] for u in users}
+    return home, tokens, user_groups
+
+
+async def connect_retrying(client, target, attempts=50, delay=0.1):
+    """Connects `client` to `target`, retrying refused connections (bounded)."""
+    for _ in range(attempts):
+        try:
+            await client.connect(target)
+            return
+        except OSError:
+            await asyncio.sleep(delay)
+    raise AssertionError(f"{client.user}: cannot reconnect to {target.name}")
+
+
 def check_log(testcase, group, msgs, head=None):
     """A group's stored log: ids dense from 1, prev = id - 1, no (user, cid) twice."""
     ids = [m["id"] for m in msgs]
@@ -770,11 +795,14 @@ class Client:
         return [e for e in self.events if e.get("t") == t]
 
 
-async def drive(client, plan, window=4, timeout=60.0, reconnect=None, max_reconnects=5):
+async def drive(client, plan, window=4, timeout=60.0, reconnect=None, max_reconnects=5,
+                retry_delay=0.0):
     """Sends `plan` (a list of (group, contents)) keeping at most `window` sends unacked,
     until every send is acknowledged. When the connection closes, awaits
     `reconnect(client)` (which connects again: that resumes and resends with the same
-    cids) or, without one, returns. Fails after `timeout` seconds."""
+    cids) or, without one, returns. A send answered `unavailable`/`closed` is resent
+    with the same cid, after `retry_delay` seconds (a backoff while the store is down).
+    Fails after `timeout` seconds."""
     end = time.monotonic() + timeout
     idx = 0
     reconnects = 0
@@ -793,6 +821,10 @@ async def drive(client, plan, window=4, timeout=60.0, reconnect=None, max_reconn
             await reconnect(client)
             continue
         try:
+            if retry_delay > 0 and any(p.retry for p in client.unacked()):
+                await asyncio.sleep(retry_delay)
+                if not client.open:
+                    continue
             for p in client.unacked():
                 if p.retry:
                     await client._send_pending(p)

@@ -4,8 +4,7 @@ every client ends with every message of its groups, once, in order, as acknowled
 import asyncio
 import time
 
-from harness import (ServerTestCase, Client, cluster_args, login, create_group, join_group,
-                     drive, wait_heads, check_client, expected_from_acks, history, check_log,
+from harness import (ServerTestCase, Client, cluster_args, set_up_groups, drive, wait_heads, check_client, expected_from_acks, history, check_log,
                      gather_bounded, scale)
 
 N_USERS = 50
@@ -29,15 +28,8 @@ class ClusterTest(ServerTestCase):
         argsets, _ = cluster_args(3, self.tmp)
         nodes = [self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)]
         users, groups = membership()
-        home = {u: nodes[i % 3] for i, u in enumerate(users)}
-
         # Tokens from one node are good on the others (shared --secret).
-        tokens = {u: login(nodes[(i + 1) % 3], u) for i, u in enumerate(users)}
-        for g, members in groups.items():
-            create_group(home[members[0]], tokens[members[0]], g)
-            for u in members[1:]:
-                join_group(home[u], tokens[u], g)
-        user_groups = {u: [g for g, m in groups.items() if u in m] for u in users}
+        home, tokens, user_groups = set_up_groups(nodes, users, groups)
 
         clients = {u: Client(u, tokens[u]) for u in users}
         await gather_bounded([c.connect(home[u]) for u, c in clients.items()], 30, "connect 50 clients")

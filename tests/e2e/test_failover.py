@@ -6,7 +6,7 @@ stored once under the id its acks name."""
 import asyncio
 import signal
 
-from harness import (ServerTestCase, Client, cluster_args, login, create_group, join_group,
+from harness import (ServerTestCase, Client, cluster_args, login, create_group, join_group, connect_retrying,
                      drive, wait_heads, check_client, expected_from_acks, history, check_log,
                      gather_bounded, scale)
 
@@ -43,13 +43,7 @@ class FailoverTest(ServerTestCase):
             # Where it was is gone; go to a surviving node (alternating) and resume there.
             target = survivors[len(moved) % 2]
             moved[client.user] = target
-            for _ in range(50):
-                try:
-                    await client.connect(target)
-                    return
-                except OSError:
-                    await asyncio.sleep(0.1)
-            raise AssertionError(f"{client.user}: cannot reconnect to {target.name}")
+            await connect_retrying(client, target)
 
         plans = {u: [(user_groups[u][j % len(user_groups[u])], f"{u}/{j}") for j in range(N_MESSAGES)]
                  for u in users}
