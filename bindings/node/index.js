@@ -69,6 +69,7 @@ const codes = Object.freeze({
   UNAUTHENTICATED: 12,
   CLOSED: 13,
   HISTORY_TRIMMED: 14,
+  LIMIT_EXCEEDED: 15,
 });
 
 /** The short name of a code, as the chat protocol spells it ('not_found'). */

@@ -107,6 +107,13 @@ struct NodeOptions {
   size_t catch_up_page = 256;            // messages per catch-up read
   int64_t pull_hint_ms = 100;            // pull mode: hints per group at most this often
   size_t notify_preview_bytes = 64;
+  // Per-user limits on this node (0: none). A user over max_sessions_per_user
+  // cannot open another session (limit_exceeded); sends beyond
+  // send_rate_per_user a second (with bursts of send_burst_per_user) are
+  // refused with limit_exceeded and retry_after_ms, and change nothing.
+  size_t max_sessions_per_user = 0;
+  double send_rate_per_user = 0;
+  double send_burst_per_user = 20;
   uint64_t seed = 1;  // for phases and jitter
   detail::Mutations mutations;
 };

@@ -140,6 +140,7 @@ struct ErrorEv {
   std::string message;
   std::string group_id;
   std::string client_msg_id;
+  uint64_t retry_after_ms = 0;  // limit_exceeded: when to try again (0: not given)
 };
 
 using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv, PresenceEv,

@@ -30,6 +30,7 @@ enum class Code : int {
   kUnauthenticated = 12,  // missing, bad or expired credentials
   kClosed = 13,           // the object was closed
   kTrimmed = 14,          // the history asked for was removed by retention
+  kLimitExceeded = 15,    // a per-user limit (send rate, connections, groups); retry later
 };
 
 // Short stable name of a code, e.g. "not_found". Never null.

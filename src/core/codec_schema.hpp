@@ -129,13 +129,14 @@ struct EventWriter {
     w.end();
   }
   void operator()(const ErrorEv& e) {
-    w.begin("error", 6);
+    w.begin("error", e.retry_after_ms != 0 ? 7 : 6);
     w.key("rid"), w.u64(e.rid);
     w.key("code"), w.i64(static_cast<int>(e.code));
     w.key("name"), w.str(code_name(e.code));
     w.key("msg"), w.str(e.message);
     w.key("g"), w.str(e.group_id);
     w.key("cid"), w.str(e.client_msg_id);
+    if (e.retry_after_ms != 0) w.key("retry_after_ms"), w.u64(e.retry_after_ms);
     w.end();
   }
 };
@@ -352,6 +353,7 @@ Result<ServerEvent> decode_event_map(const V& m) {
     PARLEY_TRY(m.get_str("msg", &e.message, false));
     PARLEY_TRY(m.get_str("g", &e.group_id, false));
     PARLEY_TRY(m.get_str("cid", &e.client_msg_id, false));
+    PARLEY_TRY(m.get_u64("retry_after_ms", &e.retry_after_ms, false));
     return ServerEvent(std::move(e));
   }
   return error(Code::kInvalidArgument, fmt::format("unknown event type '{}'", type));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <deque>
 #include <set>
 #include <unordered_map>
@@ -122,6 +123,14 @@ class Node::Impl {
   Status open_session(SessionId id, const std::string& user) {
     if (Status s = validate_id(user, "user_id", opt_.limits); !s) return s;
     if (sessions_.count(id)) return error(Code::kAlreadyExists, fmt::format("session {} is open", id));
+    if (opt_.max_sessions_per_user != 0) {
+      auto it = user_sessions_.find(user);
+      if (it != user_sessions_.end() && it->second.size() >= opt_.max_sessions_per_user) {
+        return error(Code::kLimitExceeded,
+                     fmt::format("'{}' has {} connections to this node; the limit is {}", user,
+                                 it->second.size(), opt_.max_sessions_per_user));
+      }
+    }
     Session& s = sessions_[id];
     s.id = id;
     s.user = user;
@@ -159,6 +168,7 @@ class Node::Impl {
     const bool last = mine.empty();
     if (last) {
       user_sessions_.erase(s.user);
+      send_buckets_.erase(s.user);
       if (Status st = stores_.directory.erase(s.user, opt_.node_id); !st) ++stats_.store_errors;
       set_status(s.user, PresenceStatus::kOffline);
     }
@@ -230,6 +240,24 @@ class Node::Impl {
     return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, group_id));
   }
 
+  // The per-user send rate: a token bucket. 0 if the send may go now, else
+  // the milliseconds until it could.
+  uint64_t take_send_token(const std::string& user) {
+    if (opt_.send_rate_per_user <= 0) return 0;
+    const double burst = std::max(1.0, opt_.send_burst_per_user);
+    const int64_t now = clock_.now_ms();
+    auto [it, inserted] = send_buckets_.try_emplace(user, SendBucket{burst, now});
+    SendBucket& b = it->second;
+    b.tokens =
+        std::min(burst, b.tokens + static_cast<double>(now - b.at_ms) * opt_.send_rate_per_user / 1000.0);
+    b.at_ms = now;
+    if (b.tokens >= 1.0) {
+      b.tokens -= 1.0;
+      return 0;
+    }
+    return static_cast<uint64_t>(std::ceil((1.0 - b.tokens) * 1000.0 / opt_.send_rate_per_user));
+  }
+
   void reply_error(Session& s, uint64_t rid, const Status& st, const std::string& group_id,
                    const std::string& cid = "") {
     queue_event(s, ErrorEv{rid, st.code(), st.message(), group_id, cid});
@@ -242,6 +270,15 @@ class Node::Impl {
     if (!st) {
       ++stats_.send_errors;
       reply_error(s, r.rid, st, r.group_id, r.client_msg_id);
+      return;
+    }
+    if (uint64_t wait_ms = take_send_token(s.user); wait_ms != 0) {
+      ++stats_.send_errors;
+      ErrorEv ev{r.rid, Code::kLimitExceeded,
+                 fmt::format("more than {} sends a second; retry in {} ms", opt_.send_rate_per_user, wait_ms),
+                 r.group_id, r.client_msg_id};
+      ev.retry_after_ms = wait_ms;
+      queue_event(s, ev);
       return;
     }
     const int64_t now = clock_.now_ms();
@@ -1092,6 +1129,11 @@ class Node::Impl {
 
   std::unordered_map<SessionId, Session> sessions_;
   std::unordered_map<std::string, std::vector<SessionId>> user_sessions_;
+  struct SendBucket {
+    double tokens;
+    int64_t at_ms;
+  };
+  std::unordered_map<std::string, SendBucket> send_buckets_;  // users with a session here
   std::unordered_map<std::string, GroupState> groups_;
   std::unordered_map<std::string, Route> routes_;
   std::unordered_map<std::string, Status> last_error_;

@@ -19,6 +19,7 @@ const char* code_name(Code code) {
     case Code::kUnauthenticated: return "unauthenticated";
     case Code::kClosed: return "closed";
     case Code::kTrimmed: return "history_trimmed";
+    case Code::kLimitExceeded: return "limit_exceeded";
   }
   return "unknown";
 }

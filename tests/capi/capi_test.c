@@ -284,6 +284,7 @@ static void test_version_and_codes(void) {
   CHECK(strcmp(parley_strerror(PARLEY_ERR_PERMISSION_DENIED), "permission_denied") == 0);
   CHECK(strcmp(parley_strerror(PARLEY_ERR_CLOSED), "closed") == 0);
   CHECK(strcmp(parley_strerror(PARLEY_ERR_HISTORY_TRIMMED), "history_trimmed") == 0);
+  CHECK(strcmp(parley_strerror(PARLEY_ERR_LIMIT_EXCEEDED), "limit_exceeded") == 0);
   CHECK(strcmp(parley_strerror(9999), "unknown") == 0);
   CHECK(strcmp(parley_strerror(-1), "unknown") == 0);
   CHECK(parley_errmsg(NULL) != NULL);

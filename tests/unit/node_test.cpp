@@ -471,3 +471,59 @@ TEST_CASE("a message another of the user's sessions was handed is not notified w
     }
   }
 }
+
+TEST_CASE("a user over the send rate is refused with retry_after, and nothing is stored") {
+  NodeOptions o;
+  o.send_rate_per_user = 10;  // one every 100 ms
+  o.send_burst_per_user = 3;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "alice").is_ok());  // the limit is per user, not per session
+  REQUIRE(f.node->open_session(3, "bob").is_ok());
+  for (int i = 0; i < 4; ++i) f.send(i % 2 == 0 ? 1 : 2, "a" + std::to_string(i), "m");
+  f.send(3, "b0", "bob has his own bucket");
+  f.node->flush();
+  const std::vector<ErrorEv> refused = f.host.of<ErrorEv>(2);
+  REQUIRE(refused.size() == 1);  // the 4th send of the burst of 3
+  CHECK(refused[0].code == Code::kLimitExceeded);
+  CHECK(refused[0].client_msg_id == "a3");
+  CHECK(refused[0].retry_after_ms == 100);
+  CHECK(f.host.of<AckEv>(1).size() == 2);
+  CHECK(f.host.of<AckEv>(2).size() == 1);
+  CHECK(f.host.of<AckEv>(3).size() == 1);
+  std::vector<Message> stored;
+  REQUIRE(f.messages->read("g", 0, 100, &stored).is_ok());
+  CHECK(stored.size() == 4);
+
+  // After retry_after_ms the same send goes through, exactly once.
+  f.clock.advance(100);
+  f.send(2, "a3", "m");
+  f.node->flush();
+  REQUIRE(f.host.of<AckEv>(2).size() == 2);
+  CHECK_FALSE(f.host.of<AckEv>(2)[1].duplicate);
+  CHECK(f.host.of<ErrorEv>(2).size() == 1);
+
+  // The error frame carries retry_after_ms on the wire (both codecs).
+  for (auto codec : {std::shared_ptr<const ClientCodec>(make_msgpack_codec()),
+                     std::shared_ptr<const ClientCodec>(make_json_codec())}) {
+    const std::string frame = codec->encode_event(ServerEvent(refused[0]));
+    Result<ServerEvent> back = codec->decode_event(frame.data(), frame.size());
+    REQUIRE(back.is_ok());
+    CHECK(std::get<ErrorEv>(*back).retry_after_ms == 100);
+  }
+}
+
+TEST_CASE("a user at its connection limit cannot open another session") {
+  NodeOptions o;
+  o.max_sessions_per_user = 2;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "alice").is_ok());
+  const Status third = f.node->open_session(3, "alice");
+  CHECK(third.code() == Code::kLimitExceeded);
+  CHECK(third.message().find("limit is 2") != std::string::npos);
+  CHECK(f.node->session_count() == 2);
+  CHECK(f.node->open_session(4, "bob").is_ok());
+  f.node->close_session(1, Status::ok());
+  CHECK(f.node->open_session(5, "alice").is_ok());
+}

@@ -130,6 +130,12 @@ class HistoryTrimmed(ParleyError):
     code, name = 14, "history_trimmed"
 
 
+class LimitExceeded(ParleyError):
+    """A per-user limit (send rate, connections, groups) was reached; retry later."""
+
+    code, name = 15, "limit_exceeded"
+
+
 ERRORS: Dict[int, Type[ParleyError]] = {
     cls.code: cls
     for cls in (
@@ -147,6 +153,7 @@ ERRORS: Dict[int, Type[ParleyError]] = {
         Unauthenticated,
         Closed,
         HistoryTrimmed,
+        LimitExceeded,
     )
 }
 _NAMES: Dict[int, str] = {code: cls.name for code, cls in ERRORS.items()}
