@@ -22,6 +22,8 @@ export declare const codes: Readonly<{
   INTERNAL: 11;
   UNAUTHENTICATED: 12;
   CLOSED: 13;
+  HISTORY_TRIMMED: 14;
+  LIMIT_EXCEEDED: 15;
 }>;
 
 export type ErrorName =
