@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests (doctest), the store conformance suite, the
 # cluster simulation (500 seeds on the memory stores, 40 on SQLite) and its
-# mutants, the kill -9 durability test, the install check, the Redis client
+# mutants, the kill -9 and simulated power-loss durability tests, the install
+# check, the Redis client
 # and stores (conformance on one redis-server and on a three-master Redis
 # Cluster, all started by the tests), parley-server's unit, end-to-end
 # (tests/e2e, three nodes on Redis among them) and browser (tests/browser)

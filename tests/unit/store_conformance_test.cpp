@@ -25,6 +25,7 @@
 
 #include "parley/memory_store.hpp"
 #include "parley/sqlite_store.hpp"
+#include "support/sqlite_vfs_forward.hpp"
 #ifdef PARLEY_CONFORMANCE_REDIS
 #include "parley/redis_store.hpp"
 #include "support/redis_fixture.hpp"
@@ -178,8 +179,12 @@ std::unique_ptr<RedisStore> open_redis(const std::string& endpoints) {
   return value_of(open_redis_store(o));
 }
 
-std::string endpoints_of(testing::RedisServer& s) { return s.endpoint(); }
-std::string endpoints_of(testing::RedisCluster& c) { return c.seeds(); }
+std::string endpoints_of(testing::RedisServer& s) {
+  return s.endpoint();
+}
+std::string endpoints_of(testing::RedisCluster& c) {
+  return c.seeds();
+}
 
 // The Redis store on a server (or cluster) started on first use.
 template <typename Servers>
@@ -808,19 +813,6 @@ sqlite3_file* real_file(sqlite3_file* f) {
   return reinterpret_cast<CountingFile*>(f)->real;
 }
 
-// Forward<decltype(&sqlite3_io_methods::xRead), &sqlite3_io_methods::xRead>::call
-// passes the call on to the real file.
-template <typename T, T Method>
-struct Forward;
-template <typename R, typename... Args, R (*sqlite3_io_methods::*Method)(sqlite3_file*, Args...)>
-struct Forward<R (*sqlite3_io_methods::*)(sqlite3_file*, Args...), Method> {
-  static R call(sqlite3_file* f, Args... args) {
-    return (real_file(f)->pMethods->*Method)(real_file(f), args...);
-  }
-};
-#define PARLEY_FORWARD(io, name) \
-  (io).name = Forward<decltype(&sqlite3_io_methods::name), &sqlite3_io_methods::name>::call
-
 int counting_sync(sqlite3_file* f, int flags) {
   ++sync_count().syncs;
   return real_file(f)->pMethods->xSync(real_file(f), flags);
@@ -828,26 +820,8 @@ int counting_sync(sqlite3_file* f, int flags) {
 
 const sqlite3_io_methods* counting_methods() {
   static const sqlite3_io_methods methods = [] {
-    sqlite3_io_methods io{};
-    io.iVersion = 3;
-    PARLEY_FORWARD(io, xClose);
-    PARLEY_FORWARD(io, xRead);
-    PARLEY_FORWARD(io, xWrite);
-    PARLEY_FORWARD(io, xTruncate);
+    sqlite3_io_methods io = parley::testing::VfsForward<real_file>::methods();
     io.xSync = counting_sync;
-    PARLEY_FORWARD(io, xFileSize);
-    PARLEY_FORWARD(io, xLock);
-    PARLEY_FORWARD(io, xUnlock);
-    PARLEY_FORWARD(io, xCheckReservedLock);
-    PARLEY_FORWARD(io, xFileControl);
-    PARLEY_FORWARD(io, xSectorSize);
-    PARLEY_FORWARD(io, xDeviceCharacteristics);
-    PARLEY_FORWARD(io, xShmMap);
-    PARLEY_FORWARD(io, xShmLock);
-    PARLEY_FORWARD(io, xShmBarrier);
-    PARLEY_FORWARD(io, xShmUnmap);
-    PARLEY_FORWARD(io, xFetch);
-    PARLEY_FORWARD(io, xUnfetch);
     return io;
   }();
   return &methods;
