@@ -2,14 +2,13 @@
 # Runs every test: unit tests (doctest), the store conformance suite, the
 # cluster simulation (500 seeds on the memory stores, 40 on SQLite) and its
 # mutants, the kill -9 and simulated power-loss durability tests, the install
-# check, the Redis client
-# and stores (conformance on one redis-server and on a three-master Redis
-# Cluster, all started by the tests), parley-server's unit, end-to-end
-# (tests/e2e, three nodes on Redis among them) and browser (tests/browser)
-# tests; then the
-# unit tests, 100 simulation seeds and the end-to-end tests again with
-# everything built under ASan+UBSan; then the threaded parts (parley-server's
-# adapter threads, the C API's posting) under ThreadSanitizer.
+# check, the Redis client and stores (conformance on one redis-server and on a
+# three-master Redis Cluster, all started by the tests), parley-server's unit,
+# end-to-end (tests/e2e, three nodes on Redis among them) and browser
+# (tests/browser) tests; then the unit tests, 100 simulation seeds and the
+# end-to-end tests again with everything built under ASan+UBSan; then the
+# threaded parts (parley-server's adapter threads, the C API's posting) under
+# ThreadSanitizer.
 #   scripts/test.sh [--no-sanitizers]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
