@@ -18,7 +18,7 @@ for arg in "$@"; do
     --test)
       node_binding=1
       packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl
-                redis-server redis-tools)
+                redis-server redis-tools openssl)
       # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm);
       # take Debian's only when there is none.
       command -v node >/dev/null || packages+=(nodejs)

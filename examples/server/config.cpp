@@ -100,6 +100,15 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
 
+  app.add_option("--tls-cert", c.tls_cert,
+                 "serve HTTPS + WSS only, with this PEM certificate chain (and --tls-key)");
+  app.add_option("--tls-key", c.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--peer-tls-cert", c.peer_tls_cert,
+                 "peer links over TLS both ways, with this node's PEM certificate (and the next two)");
+  app.add_option("--peer-tls-key", c.peer_tls_key, "PEM private key of --peer-tls-cert");
+  app.add_option("--peer-tls-ca", c.peer_tls_ca,
+                 "PEM CA certificate(s) that peers' certificates must chain to");
+
   app.add_option("--webhook", c.webhook, "POST offline notifications as JSON to this http:// URL");
   app.add_option("--webhook-timeout-ms", c.webhook_timeout_ms, "webhook request timeout")
       ->capture_default_str();
@@ -159,6 +168,15 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
   }
   if (!c.peers.empty() && c.cluster_secret.empty()) {
     fmt::print(stderr, "--cluster-secret is required with --peer\n");
+    return false;
+  }
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    fmt::print(stderr, "--tls-cert and --tls-key go together\n");
+    return false;
+  }
+  const bool any_peer_tls = !c.peer_tls_cert.empty() || !c.peer_tls_key.empty() || !c.peer_tls_ca.empty();
+  if (any_peer_tls && (c.peer_tls_cert.empty() || c.peer_tls_key.empty() || c.peer_tls_ca.empty())) {
+    fmt::print(stderr, "--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together\n");
     return false;
   }
   if (c.db.empty()) c.db = c.data_dir + "/parley.db";

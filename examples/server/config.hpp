@@ -53,6 +53,18 @@ struct Config {
   std::string forward = "adaptive";  // or "fixed"
   int64_t batch_ms = 50;
 
+  // TLS (docs/server.md#tls). With tls_cert and tls_key, --listen speaks
+  // only HTTPS and WSS. With peer_tls_cert, peer_tls_key and peer_tls_ca,
+  // peer links are TLS both ways: the peer listener serves that certificate
+  // and asks callers for one; calls to peers show it and check theirs.
+  std::string tls_cert;  // PEM certificate chain
+  std::string tls_key;   // PEM private key
+  std::string peer_tls_cert;
+  std::string peer_tls_key;
+  std::string peer_tls_ca;  // PEM CA bundle that peers' certificates must chain to
+  bool tls() const { return !tls_cert.empty(); }
+  bool peer_tls() const { return !peer_tls_cert.empty(); }
+
   // Notifications.
   std::string webhook;  // http://host:port/path; empty: log notifier only
   int64_t webhook_timeout_ms = 2000;

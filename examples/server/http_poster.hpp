@@ -1,12 +1,17 @@
 // HttpPoster: one worker thread that POSTs queued requests, in order, to one
 // HTTP server over one keep-alive connection (cpp-httplib). Used for the peer
-// transport (one per peer node) and the webhook notifier.
+// transport (one per peer node) and the webhook notifier. With Options::tls
+// it speaks HTTPS, shows tls.cert and checks the server's certificate against
+// tls.ca and the host name; a refused certificate fails the request.
 //
 // post() never blocks: a full queue refuses the request (returns false).
 // Each request's `done` callback runs on the worker thread with the HTTP
 // status (0 when the request failed: connect error, timeout); hand it back
-// to the owner's thread yourself. The destructor stops the worker after the
-// request in progress; queued requests are dropped (done is not called).
+// to the owner's thread yourself. A request that gets no answer is logged
+// (warn) once per reason until the server answers again (info), so a down or
+// misconfigured server is reported, not every request to it. The destructor
+// stops the worker after the request in progress; queued requests are
+// dropped (done is not called).
 #pragma once
 
 #include <condition_variable>
@@ -18,6 +23,8 @@
 #include <string>
 #include <thread>
 
+#include "tls.hpp"
+
 namespace parley::server {
 
 class HttpPoster {
@@ -28,6 +35,8 @@ class HttpPoster {
     int64_t timeout_ms = 2000;  // connect, read and write each
     size_t max_queued = 10000;
     std::string authorization;  // sent as the Authorization header if set
+    bool use_tls = false;
+    TlsFiles tls;  // with use_tls: client certificate (optional) and CA (required)
   };
   using Done = std::function<void(int status)>;
 

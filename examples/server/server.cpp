@@ -6,7 +6,7 @@
 #include <rapidjson/writer.h>
 #include <asio.hpp>
 #include <websocketpp/concurrency/none.hpp>
-#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/config/asio.hpp>
 #include <websocketpp/server.hpp>
 
 #include <openssl/crypto.h>
@@ -18,10 +18,12 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "auth.hpp"
 #include "http_poster.hpp"
+#include "http_target.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "notifiers.hpp"
@@ -33,6 +35,7 @@
 #endif
 #include "parley/version.hpp"
 #include "timed_store.hpp"
+#include "tls.hpp"
 #include "web_assets.hpp"
 
 namespace parley::server {
@@ -64,7 +67,10 @@ class Request : public websocketpp::http::parser::request {
 };
 
 // websocketpp on standalone Asio, single-threaded: no locks, no strands; a
-// small read buffer per connection (most frames are small).
+// small read buffer per connection (most frames are small). SocketType is
+// plain TCP (as in websocketpp::config::asio) or TLS (as in
+// websocketpp::config::asio_tls); the server is built for each.
+template <typename SocketType>
 struct WsConfig : public websocketpp::config::asio {
   typedef WsConfig type;
   typedef websocketpp::config::asio base;
@@ -79,13 +85,20 @@ struct WsConfig : public websocketpp::config::asio {
   typedef base::rng_type rng_type;
   typedef ConnData connection_base;
   struct transport_config : public base::transport_config {
-    typedef type::concurrency_type concurrency_type;
-    typedef type::alog_type alog_type;
-    typedef type::elog_type elog_type;
-    typedef type::request_type request_type;
-    typedef type::response_type response_type;
-    typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
+    typedef typename type::concurrency_type concurrency_type;
+    typedef typename type::alog_type alog_type;
+    typedef typename type::elog_type elog_type;
+    typedef typename type::request_type request_type;
+    typedef typename type::response_type response_type;
+    typedef SocketType socket_type;
     static const bool enable_multithreading = false;
+    // Ending a TLS connection waits for the client's close_notify, which
+    // Asio's TLS shutdown never sees while websocketpp still has a read
+    // pending (as it has on every WebSocket), so each WSS close would last
+    // this whole timeout (websocketpp's default is 5 s) before the session
+    // ends. The WebSocket close handshake is complete by then. Plain TCP
+    // shuts down at once and never waits.
+    static const long timeout_socket_shutdown = 250;
   };
   typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
   static const size_t connection_read_buffer_size = 1024;
@@ -93,8 +106,8 @@ struct WsConfig : public websocketpp::config::asio {
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
 };
 
-using WsServer = websocketpp::server<WsConfig>;
-using ConnPtr = WsServer::connection_ptr;
+using PlainWsConfig = WsConfig<websocketpp::transport::asio::basic_socket::endpoint>;
+using TlsWsConfig = WsConfig<websocketpp::transport::asio::tls_socket::endpoint>;
 using Hdl = websocketpp::connection_hdl;
 
 int http_status_for(Code code) {
@@ -114,6 +127,7 @@ int http_status_for(Code code) {
     case Code::kUnauthenticated: return 401;
     case Code::kClosed: return 503;
     case Code::kTrimmed: return 410;
+    case Code::kLimitExceeded: return 429;
   }
   return 500;
 }
@@ -178,74 +192,6 @@ std::string error_json(const Status& st) {
       .done();
 }
 
-// Decodes %XX escapes; in a query string ('form' true) '+' is a space too.
-std::string percent_decode(std::string_view s, bool form) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '+' && form) {
-      out.push_back(' ');
-    } else if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-// Splits "/a/b?x=1&y=2" into decoded path segments and query parameters.
-struct Target {
-  std::vector<std::string> segments;
-  std::map<std::string, std::string> query;
-};
-Target parse_target(const std::string& resource) {
-  Target t;
-  size_t q = resource.find('?');
-  std::string_view path(resource.data(), q == std::string::npos ? resource.size() : q);
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string_view seg =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (!seg.empty()) t.segments.push_back(percent_decode(seg, false));
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  if (q != std::string::npos) {
-    std::string_view qs(resource.data() + q + 1, resource.size() - q - 1);
-    while (!qs.empty()) {
-      size_t amp = qs.find('&');
-      std::string_view kv = qs.substr(0, amp);
-      size_t eq = kv.find('=');
-      t.query[percent_decode(kv.substr(0, eq), true)] =
-          eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), true);
-      if (amp == std::string_view::npos) break;
-      qs.remove_prefix(amp + 1);
-    }
-  }
-  return t;
-}
-
-// Reads an unsigned query parameter; absent -> fallback.
-Status query_u64(const Target& t, const char* key, uint64_t fallback, uint64_t* out) {
-  auto it = t.query.find(key);
-  if (it == t.query.end() || it->second.empty()) {
-    *out = fallback;
-    return Status::ok();
-  }
-  const std::string& v = it->second;
-  if (v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
-    return error(Code::kInvalidArgument,
-                 fmt::format("query parameter '{}' must be a non-negative integer", key));
-  }
-  *out = std::stoull(v);
-  return Status::ok();
-}
-
 std::string bearer_token(const std::string& header) {
   const std::string prefix = "Bearer ";
   return header.compare(0, prefix.size(), prefix) == 0 ? header.substr(prefix.size()) : std::string();
@@ -280,22 +226,43 @@ Result<std::string> load_or_make_secret(const Config& c) {
 
 }  // namespace
 
-class Server::Impl final : public NodeHost {
+// What Server forwards to.
+class Server::Impl {
  public:
-  explicit Impl(Config config) : cfg_(std::move(config)) {}
+  virtual ~Impl() = default;
+  virtual int start() = 0;
+  virtual int run() = 0;
+  virtual void stop() = 0;
+  virtual uint16_t port() const = 0;
+};
 
-  ~Impl() override {
+// The server on one kind of websocketpp endpoint: Ws is PlainWsConfig or
+// TlsWsConfig (--tls-cert). The endpoint's connection type runs through
+// every handler, so the whole server is the template; only start_ws() and
+// load_tls() differ between the two.
+template <typename Ws>
+class ServerImpl final : public Server::Impl, public NodeHost {
+  using WsServer = websocketpp::server<Ws>;
+  using ConnPtr = typename WsServer::connection_ptr;
+  using WsMessagePtr = typename WsServer::message_ptr;
+  static constexpr bool kTls = std::is_same_v<Ws, TlsWsConfig>;
+
+ public:
+  explicit ServerImpl(Config config) : cfg_(std::move(config)) {}
+
+  ~ServerImpl() override {
     if (peer_http_) peer_http_->stop();
     if (peer_thread_.joinable()) peer_thread_.join();
     posters_.clear();
     worker_.join();
   }
 
-  int start() {
+  int start() override {
     LogLevel level = LogLevel::kInfo;
     parse_log_level(cfg_.log_level, &level);
     set_log_level(level);
     set_log_node(cfg_.node_id);
+    if (int rc = load_tls(); rc != 0) return rc;
     if (Status st = open_stores(); !st) {
       PARLEY_LOG_ERROR("cannot open the store: {}", st.to_string());
       return 1;
@@ -333,6 +300,8 @@ class Server::Impl final : public NodeHost {
       o.timeout_ms = cfg_.peer_timeout_ms;
       o.max_queued = 1024;
       o.authorization = "Bearer " + cfg_.cluster_secret;
+      o.use_tls = cfg_.peer_tls();
+      o.tls = peer_tls_files();
       posters_[p.node_id] = std::make_unique<HttpPoster>(std::move(o));
     }
     make_node();
@@ -352,12 +321,12 @@ class Server::Impl final : public NodeHost {
     return 0;
   }
 
-  void stop() {
+  void stop() override {
     asio::post(io_, [this] { begin_shutdown(0); });
   }
-  uint16_t port() const { return port_; }
+  uint16_t port() const override { return port_; }
 
-  int run() {
+  int run() override {
     io_.run();
     PARLEY_LOG_INFO("stopped");
     return 0;
@@ -382,10 +351,10 @@ class Server::Impl final : public NodeHost {
   // message as it is, so a delivery costs no copy, allocation or UTF-8 check.
   // (Server frames are unmasked and uncompressed, so they are identical for
   // every connection.) The cache holds the Frame, so its address stays unique.
-  WsServer::message_ptr prepared(const Frame& frame) {
+  WsMessagePtr prepared(const Frame& frame) {
     auto it = prepared_.find(frame.get());
     if (it != prepared_.end()) return it->second.second;
-    auto msg = std::make_shared<WsConfig::message_type>(nullptr, websocketpp::frame::opcode::text, 0);
+    auto msg = std::make_shared<typename Ws::message_type>(nullptr, websocketpp::frame::opcode::text, 0);
     msg->set_payload(*frame);
     websocketpp::frame::basic_header h(websocketpp::frame::opcode::text, frame->size(), /*fin=*/true,
                                        /*masked=*/false, /*compressed=*/false);
@@ -493,6 +462,32 @@ class Server::Impl final : public NodeHost {
     return Status::ok();
   }
 
+  // Loads and checks every certificate and key before anything else starts,
+  // so that a bad one is a startup error (exit 1) naming the file and
+  // OpenSSL's reason. The peer files are loaded again by each HttpPoster and
+  // by the peer listener, each into its own context.
+  int load_tls() {
+    if constexpr (kTls) {
+      tls_context_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+      const TlsFiles files{"--tls-", cfg_.tls_cert, cfg_.tls_key, ""};
+      if (Status st = configure_tls_server(tls_context_->native_handle(), files); !st) {
+        PARLEY_LOG_ERROR("{}", st.message());
+        return 1;
+      }
+    }
+    if (cfg_.peer_tls()) {
+      if (Status st = check_tls_files(peer_tls_files()); !st) {
+        PARLEY_LOG_ERROR("{}", st.message());
+        return 1;
+      }
+    }
+    return 0;
+  }
+
+  TlsFiles peer_tls_files() const {
+    return {"--peer-tls-", cfg_.peer_tls_cert, cfg_.peer_tls_key, cfg_.peer_tls_ca};
+  }
+
   void make_node() {
     NodeOptions o;
     o.node_id = cfg_.node_id;
@@ -523,8 +518,11 @@ class Server::Impl final : public NodeHost {
     ws_.set_open_handler([this](Hdl h) { on_open(h); });
     ws_.set_close_handler([this](Hdl h) { on_close(h, false); });
     ws_.set_fail_handler([this](Hdl h) { on_close(h, true); });
-    ws_.set_message_handler([this](Hdl h, WsServer::message_ptr m) { on_message(h, m); });
+    ws_.set_message_handler([this](Hdl h, WsMessagePtr m) { on_message(h, m); });
     ws_.set_http_handler([this](Hdl h) { on_http(h); });
+    if constexpr (kTls) {
+      ws_.set_tls_init_handler([this](Hdl) { return tls_context_; });
+    }
     websocketpp::lib::error_code ec;
     asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.listen.host, ec), cfg_.listen.port);
     if (ec) {
@@ -540,8 +538,8 @@ class Server::Impl final : public NodeHost {
     asio::ip::tcp::endpoint local = ws_.get_local_endpoint(ec);
     port_ = local.port();
     Endpoint shown{cfg_.listen.host, local.port()};
-    fmt::print("parley-server {} node {} listening on http://{}/ (web client; WebSocket at /v1/ws)\n",
-               PARLEY_VERSION_STRING, cfg_.node_id, shown.to_string());
+    fmt::print("parley-server {} node {} listening on {}://{}/ (web client; WebSocket at /v1/ws)\n",
+               PARLEY_VERSION_STRING, cfg_.node_id, kTls ? "https" : "http", shown.to_string());
     std::fflush(stdout);
     PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}",
                     cfg_.store == "memory"  ? std::string("memory")
@@ -690,7 +688,7 @@ class Server::Impl final : public NodeHost {
     if (shutting_down_ && sessions_.empty()) finish_shutdown();
   }
 
-  void on_message(Hdl h, WsServer::message_ptr msg) {
+  void on_message(Hdl h, WsMessagePtr msg) {
     ConnPtr con = ws_.get_con_from_hdl(h);
     if (con->session == 0 || shutting_down_) return;  // refused: the client resends after reconnecting
     ++frames_in_;
@@ -826,6 +824,12 @@ class Server::Impl final : public NodeHost {
       if (what == "messages") return history(con, user, g, t);
       if (what == "pull") return pull(con, user, g, t);
     }
+    if (seg.size() == 5 && seg[1] == "groups" && seg[3] == "members") {
+      const std::string& g = seg[2];
+      if (Status st = validate_id(g, "group_id", limits_); !st) return respond_error(con, st);
+      if (Status st = validate_id(seg[4], "user", limits_); !st) return respond_error(con, st);
+      return need("DELETE") ? remove_member(con, user, g, seg[4]) : void();
+    }
     respond_error(con,
                   error(Code::kNotFound, fmt::format("no route for {} {}", method, con->get_resource())));
   }
@@ -901,6 +905,32 @@ class Server::Impl final : public NodeHost {
 
   void leave(const ConnPtr& con, const std::string& user, const std::string& g) {
     if (Status st = membership_->remove(g, user); !st) return respond_error(con, st);
+    propagate_removal(g, user);
+    respond(con, 200, Json().str("group", g).done());
+  }
+
+  // DELETE /v1/groups/{g}/members/{user}: the owner removes a member.
+  void remove_member(const ConnPtr& con, const std::string& owner, const std::string& g,
+                     const std::string& user) {
+    Result<std::optional<Role>> role = membership_->role_of(g, owner);
+    if (!role) return respond_error(con, role.status());
+    if (*role != std::optional<Role>(Role::kOwner)) {
+      if (Status st = node_->authorize(owner, g); !st)
+        return respond_error(con, st);  // not_found / not a member
+      return respond_error(
+          con, error(Code::kPermissionDenied, fmt::format("only the owner of '{}' removes members", g)));
+    }
+    if (user == owner) {
+      return respond_error(con, error(Code::kInvalidArgument, "the owner cannot remove itself; use leave"));
+    }
+    if (Status st = membership_->remove(g, user); !st) return respond_error(con, st);
+    propagate_removal(g, user);
+    respond(con, 200, Json().str("group", g).str("removed", user).done());
+  }
+
+  // A member is gone: its sessions here stop receiving the group at once,
+  // and every peer is told (best effort; head sync does not need it).
+  void propagate_removal(const std::string& g, const std::string& user) {
     node_->member_removed(g, user);
     schedule_flush();
     auto body = std::make_shared<const std::string>(Json().str("g", g).str("u", user).done());
@@ -910,7 +940,6 @@ class Server::Impl final : public NodeHost {
         if (status != 204) PARLEY_LOG_WARN("peer {} did not take member-removed ({})", peer, status);
       });
     }
-    respond(con, 200, Json().str("group", g).done());
   }
 
   void members(const ConnPtr& con, const std::string& user, const std::string& g, bool presence_only) {
@@ -1061,7 +1090,20 @@ class Server::Impl final : public NodeHost {
       PARLEY_LOG_ERROR("--peer-listen needs --cluster-secret");
       return 2;
     }
-    peer_http_ = std::make_unique<httplib::Server>();
+    if (cfg_.peer_tls()) {
+      // HTTPS; a caller must show a certificate that chains to --peer-tls-ca.
+      Status st;
+      peer_http_ = std::make_unique<httplib::SSLServer>([this, &st](SSL_CTX& ctx) {
+        st = configure_tls_server(&ctx, peer_tls_files());
+        return st.is_ok();
+      });
+      if (!peer_http_->is_valid()) {
+        PARLEY_LOG_ERROR("{}", st.message());
+        return 1;
+      }
+    } else {
+      peer_http_ = std::make_unique<httplib::Server>();
+    }
     peer_http_->set_payload_max_length(64u << 20);
     peer_http_->set_read_timeout(static_cast<time_t>(cfg_.peer_timeout_ms / 1000 + 5), 0);
     // Idle peer connections are closed after 5 s (a sender reconnects when it
@@ -1113,7 +1155,8 @@ class Server::Impl final : public NodeHost {
       return 1;
     }
     peer_thread_ = std::thread([this] { peer_http_->listen_after_bind(); });
-    PARLEY_LOG_INFO("peer transport on {}", cfg_.peer_listen.to_string());
+    PARLEY_LOG_INFO("peer transport on {}{}", cfg_.peer_listen.to_string(),
+                    cfg_.peer_tls() ? " (TLS; peers' certificates checked against --peer-tls-ca)" : "");
     return 0;
   }
 
@@ -1178,6 +1221,7 @@ class Server::Impl final : public NodeHost {
   asio::steady_timer drain_timer_{io_};
   asio::steady_timer shutdown_timer_{io_};
   asio::signal_set signals_{io_};
+  std::shared_ptr<asio::ssl::context> tls_context_;  // TLS: every connection's, made by load_tls()
 
   std::unique_ptr<SqliteStore> sqlite_;
 #ifdef PARLEY_WITH_REDIS
@@ -1202,7 +1246,7 @@ class Server::Impl final : public NodeHost {
 
   std::unordered_map<SessionId, ConnPtr> sessions_;
   std::set<SessionId> draining_;
-  std::unordered_map<const std::string*, std::pair<Frame, WsServer::message_ptr>> prepared_;  // this turn's
+  std::unordered_map<const std::string*, std::pair<Frame, WsMessagePtr>> prepared_;  // this turn's
   SessionId next_session_ = 0;
   bool flush_pending_ = false;
   bool drain_timer_armed_ = false;
@@ -1219,7 +1263,13 @@ class Server::Impl final : public NodeHost {
   Histogram peer_batch_bytes_{{256, 1024, 4096, 16384, 65536, 262144, 1048576}};
 };
 
-Server::Server(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::Server(Config config) {
+  if (config.tls()) {
+    impl_ = std::make_unique<ServerImpl<TlsWsConfig>>(std::move(config));
+  } else {
+    impl_ = std::make_unique<ServerImpl<PlainWsConfig>>(std::move(config));
+  }
+}
 Server::~Server() = default;
 int Server::start() {
   return impl_->start();

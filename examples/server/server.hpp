@@ -2,7 +2,8 @@
 //
 // One thread (the caller of run()) owns an Asio io_context on which
 // websocketpp serves WebSocket clients (/v1/ws), the HTTP web service
-// (/v1/...) and the web client (/); the Node, its stores and the notifier
+// (/v1/...) and the web client (/), over TLS with --tls-cert (HTTPS and WSS
+// only) or plain otherwise; the Node, its stores and the notifier
 // are used only there. Other threads live at the edges and talk to the I/O
 // thread by posting to it: one HttpPoster per peer node and one for the
 // webhook (outgoing HTTP), the peer listener (cpp-httplib, incoming peer
@@ -36,7 +37,9 @@ class Server {
   uint16_t port() const;
 
  private:
-  class Impl;
+  class Impl;  // an interface, implemented once per endpoint type (plain, TLS)
+  template <typename WsConfig>
+  friend class ServerImpl;
   std::unique_ptr<Impl> impl_;
 };
 

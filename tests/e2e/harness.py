@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -63,7 +64,8 @@ CLOSED = 13
 CODE_NAMES = {
     1: "invalid_argument", 2: "not_found", 3: "permission_denied", 4: "already_exists",
     5: "too_large", 6: "unavailable", 7: "timeout", 8: "epoch_mismatch",
-    9: "backpressure", 11: "internal", 12: "unauthenticated", 13: "closed",
+    9: "backpressure", 11: "internal", 12: "unauthenticated", 13: "closed", 14: "history_trimmed",
+    15: "limit_exceeded",
 }
 
 
@@ -91,15 +93,19 @@ def scale(name, default):
 
 
 class Server:
-    """One parley-server process. `args` are extra command-line flags."""
+    """One parley-server process. `args` are extra command-line flags. A server started
+    with --tls-cert prints an https:// listening line; `tls_ca` (a PEM file) is then the
+    CA that `http_request` and `Client` trust (None: the system's CAs only)."""
 
     START_DEADLINE = 15.0
 
-    def __init__(self, workdir, name="node-1", args=(), port=0):
+    def __init__(self, workdir, name="node-1", args=(), port=0, tls_ca=None):
         self.workdir = workdir
         self.name = name
         self.args = list(args)
         self.listen_port = port
+        self.tls_ca = tls_ca
+        self.scheme = "http"    # from the listening line: "http" or "https"
         self.port = None
         self.proc = None
         self.stdout_lines = []
@@ -135,24 +141,32 @@ class Server:
         return self
 
     def _read_stdout(self, proc):
-        prefix = f"listening on http://{HOST}:"
         for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
             self.stdout_lines.append(line)
-            if self.port is None and prefix in line:
-                rest = line.split(prefix, 1)[1]
-                digits = "".join(itertools.takewhile(str.isdigit, rest))
-                if digits:
-                    self.port = int(digits)
-                    self._listening.set()
+            for scheme in ("http", "https"):
+                prefix = f"listening on {scheme}://{HOST}:"
+                if self.port is None and prefix in line:
+                    rest = line.split(prefix, 1)[1]
+                    digits = "".join(itertools.takewhile(str.isdigit, rest))
+                    if digits:
+                        self.scheme = scheme
+                        self.port = int(digits)
+                        self._listening.set()
         proc.stdout.close()
 
     @property
     def base(self):
-        return f"http://{HOST}:{self.port}"
+        return f"{self.scheme}://{HOST}:{self.port}"
 
     def ws_url(self, token):
-        return f"ws://{HOST}:{self.port}/v1/ws?token={urllib.parse.quote(token)}"
+        ws = "wss" if self.scheme == "https" else "ws"
+        return f"{ws}://{HOST}:{self.port}/v1/ws?token={urllib.parse.quote(token)}"
+
+    def client_ssl(self):
+        """The TLS context clients use for this server (None when it speaks plain HTTP):
+        certificates must chain to `tls_ca` and name 127.0.0.1."""
+        return ssl.create_default_context(cafile=self.tls_ca) if self.scheme == "https" else None
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -228,8 +242,8 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         quiet_loop()
 
-    def start_server(self, name="node-1", args=(), port=0):
-        s = Server(self.tmp, name, args, port)
+    def start_server(self, name="node-1", args=(), port=0, tls_ca=None):
+        s = Server(self.tmp, name, args, port, tls_ca)
         self.servers.append(s)
         return s.start()
 
@@ -316,8 +330,16 @@ class Response:
         return f"HTTP {self.status} {self.body[:300]!r}"
 
 
-def http_request(server, method, path, body=None, token=None, headers=None, timeout=10.0, port=None):
-    conn = http.client.HTTPConnection(HOST, port or server.port, timeout=timeout)
+def http_request(server, method, path, body=None, token=None, headers=None, timeout=10.0, port=None,
+                 context=None):
+    """One request on a new connection: HTTPS with `context` if given, else HTTPS with the
+    server's client_ssl() when it speaks TLS and no other `port` is named, else HTTP."""
+    if context is None and port is None:
+        context = server.client_ssl()
+    if context is not None:
+        conn = http.client.HTTPSConnection(HOST, port or server.port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(HOST, port or server.port, timeout=timeout)
     try:
         h = dict(headers or {})
         if token is not None:
@@ -483,9 +505,10 @@ class Client:
         self.close_code = None
         self.close_reason = None
         self.hello = None
+        tls = {"ssl": server.client_ssl()} if server.scheme == "https" else {}
         self.ws = await asyncio.wait_for(websockets.connect(
             server.ws_url(self.token), compression=None, max_size=64 << 20, ping_interval=None,
-            open_timeout=timeout, close_timeout=2), timeout)
+            open_timeout=timeout, close_timeout=2, **tls), timeout)
         self.connected_to = server
         first = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
         if first.get("t") != "hello":

@@ -1,11 +1,18 @@
 // Unit tests of parley-server's pieces that have no socket: tokens,
-// password hashes, endpoints, notification bodies.
+// password hashes, endpoints, notification bodies, TLS files.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
 
 #include "auth.hpp"
 #include "config.hpp"
 #include "notifiers.hpp"
+#include "tls.hpp"
 
 using namespace parley;
 using namespace parley::server;
@@ -84,4 +91,66 @@ TEST_CASE("a notification becomes the documented JSON body") {
       notification_json(n) ==
       R"({"user":"bob","group":"general","epoch":1,"msg_id":42,"sender":"alice","preview":"he said \"hi\"",)"
       R"("reason":"offline"})");
+}
+
+namespace {
+
+// A self-signed P-256 certificate for "unit" and its key, as PEM files.
+void write_self_signed(const std::string& cert_path, const std::string& key_path) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  REQUIRE(key);
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("unit"), -1, -1,
+                             0);
+  X509_set_issuer_name(x, name);
+  REQUIRE(X509_sign(x, key, EVP_sha256()) > 0);
+  std::FILE* f = std::fopen(cert_path.c_str(), "w");
+  REQUIRE(f);
+  PEM_write_X509(f, x);
+  std::fclose(f);
+  f = std::fopen(key_path.c_str(), "w");
+  REQUIRE(f);
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(x);
+  EVP_PKEY_free(key);
+}
+
+}  // namespace
+
+TEST_CASE("TLS files: a matching pair loads; otherwise the error names the flag, the file and why") {
+  write_self_signed("server_unit_a.pem", "server_unit_a.key");
+  write_self_signed("server_unit_b.pem", "server_unit_b.key");
+  {
+    std::FILE* f = std::fopen("server_unit_junk.pem", "w");
+    REQUIRE(f);
+    std::fputs("not PEM\n", f);
+    std::fclose(f);
+  }
+  CHECK(check_tls_files({"--tls-", "server_unit_a.pem", "server_unit_a.key", ""}).is_ok());
+  CHECK(check_tls_files({"--peer-tls-", "server_unit_a.pem", "server_unit_a.key", "server_unit_b.pem"})
+            .is_ok());
+
+  Status missing = check_tls_files({"--tls-", "server_unit_none.pem", "server_unit_a.key", ""});
+  CHECK(missing.message() == "--tls-cert server_unit_none.pem: No such file or directory");
+  Status junk = check_tls_files({"--tls-", "server_unit_junk.pem", "server_unit_a.key", ""});
+  CHECK(junk.message() ==
+        "--tls-cert server_unit_junk.pem: not a PEM certificate (PEM routines: no start line)");
+  Status other = check_tls_files({"--tls-", "server_unit_a.pem", "server_unit_b.key", ""});
+  CHECK(other.message().rfind("--tls-key server_unit_b.key: not the key of --tls-cert server_unit_a.pem (",
+                              0) == 0);
+  CHECK(other.message().find("key values mismatch") != std::string::npos);
+  Status ca =
+      check_tls_files({"--peer-tls-", "server_unit_a.pem", "server_unit_a.key", "server_unit_junk.pem"});
+  CHECK(ca.message().rfind("--peer-tls-ca server_unit_junk.pem: no PEM CA certificate (", 0) == 0);
+  for (const char* f : {"server_unit_a.pem", "server_unit_a.key", "server_unit_b.pem", "server_unit_b.key",
+                        "server_unit_junk.pem"}) {
+    std::remove(f);
+  }
 }
