@@ -132,6 +132,21 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->capture_default_str();
   app.add_option("--pull-exit-rate", c.pull_exit_rate, "messages/s below which it switches back to push")
       ->capture_default_str();
+  app.add_option("--max-connections-per-user", c.max_connections_per_user,
+                 "WebSocket connections one user may hold on this node (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--send-rate", c.send_rate, "sends a second one user may make on this node (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--send-burst", c.send_burst, "sends beyond --send-rate allowed in a burst")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-groups-per-user", c.max_groups_per_user, "groups one user may be in (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--handshake-timeout-ms", c.handshake_timeout_ms,
+                 "a connection must send its whole HTTP request or upgrade within this (slowloris)")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}))
+      ->capture_default_str();
   app.add_option("--tail-per-group", c.tail_per_group, "messages cached in memory per group")
       ->capture_default_str();
 

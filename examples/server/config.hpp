@@ -80,6 +80,13 @@ struct Config {
   double pull_exit_rate = 5.0;
   size_t tail_per_group = 1024;
 
+  // Per-user limits (limit_exceeded, HTTP 429). 0: none.
+  size_t max_connections_per_user = 32;  // on this node
+  double send_rate = 0;                  // sends a second per user on this node (0: off)
+  double send_burst = 50;
+  size_t max_groups_per_user = 1000;    // create + join
+  int64_t handshake_timeout_ms = 5000;  // HTTP request or WebSocket upgrade read in full
+
   std::string web_root;  // serve the web client from here instead of the built-in copy
   std::string log_level = "info";
   std::string hash_password_user;

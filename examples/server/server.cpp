@@ -184,6 +184,17 @@ class Json {
   rapidjson::Writer<rapidjson::StringBuffer> w_{buf_};
 };
 
+// An error event as a WebSocket client receives it.
+std::string error_event_json(const Status& st) {
+  return Json()
+      .str("t", "error")
+      .num("rid", 0)
+      .num("code", static_cast<int>(st.code()))
+      .str("name", code_name(st.code()))
+      .str("msg", st.message())
+      .done();
+}
+
 std::string error_json(const Status& st) {
   return Json()
       .num("code", static_cast<int>(st.code()))
@@ -501,6 +512,9 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     o.policy.pull_exit_rate = cfg_.pull_exit_rate;
     o.session_queue_bytes = cfg_.session_queue_bytes;
     o.tail_per_group = cfg_.tail_per_group;
+    o.max_sessions_per_user = cfg_.max_connections_per_user;
+    o.send_rate_per_user = cfg_.send_rate;
+    o.send_burst_per_user = cfg_.send_burst;
     o.seed = std::hash<std::string>()(cfg_.node_id) ^ static_cast<uint64_t>(clock_.now_ms());
     codec_ = std::shared_ptr<const ClientCodec>(make_json_codec());
     node_ = std::make_unique<Node>(o, NodeStores{*messages_, *membership_, *directory_, presence_store_},
@@ -514,6 +528,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     ws_.set_max_message_size(cfg_.max_frame_bytes);
     ws_.set_max_http_body_size(cfg_.max_http_body_bytes);
     ws_.set_listen_backlog(4096);
+    ws_.set_open_handshake_timeout(cfg_.handshake_timeout_ms);
     ws_.set_validate_handler([this](Hdl h) { return on_validate(h); });
     ws_.set_open_handler([this](Hdl h) { on_open(h); });
     ws_.set_close_handler([this](Hdl h) { on_close(h, false); });
@@ -651,8 +666,14 @@ class ServerImpl final : public Server::Impl, public NodeHost {
                             .done();
     con->send(hello, websocketpp::frame::opcode::text);
     if (Status st = node_->open_session(id, con->user); !st) {
-      PARLEY_LOG_WARN("cannot open a session for {}: {}", con->user, st.to_string());
       websocketpp::lib::error_code ec;
+      if (st.code() == Code::kLimitExceeded) {
+        // The client is told why (error event), then closed as a policy violation.
+        con->send(error_event_json(st), websocketpp::frame::opcode::text);
+        con->close(websocketpp::close::status::policy_violation, code_name(st.code()), ec);
+        return;
+      }
+      PARLEY_LOG_WARN("cannot open a session for {}: {}", con->user, st.to_string());
       con->close(websocketpp::close::status::internal_endpoint_error, code_name(st.code()), ec);
       return;
     }
@@ -878,12 +899,23 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     respond(con, 200, j.array_end().done());
   }
 
+  // --max-groups-per-user, checked before a create or a join.
+  Status check_group_limit(const std::string& user) {
+    if (cfg_.max_groups_per_user == 0) return Status::ok();
+    Result<std::vector<std::string>> groups = membership_->groups_of(user);
+    if (!groups) return groups.status();
+    if (groups->size() < cfg_.max_groups_per_user) return Status::ok();
+    return error(Code::kLimitExceeded, fmt::format("'{}' is in {} groups; the limit is {}", user,
+                                                   groups->size(), cfg_.max_groups_per_user));
+  }
+
   void create_group(const ConnPtr& con, const std::string& user) {
     rapidjson::Document doc;
     std::string g;
     Status st = json_body(con, &doc);
     if (st) st = body_str(doc, "group", &g);
     if (st) st = validate_id(g, "group", limits_);
+    if (st) st = check_group_limit(user);
     if (st) st = membership_->create_group(g, user);
     if (!st) return respond_error(con, st);
     PARLEY_LOG_INFO("{} created group {}", user, g);
@@ -898,6 +930,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     Result<std::optional<Role>> role = membership_->role_of(g, user);
     if (!role) return respond_error(con, role.status());
     if (!*role) {
+      if (Status st = check_group_limit(user); !st) return respond_error(con, st);
       if (Status st = membership_->add(g, user, Role::kMember); !st) return respond_error(con, st);
     }
     respond(con, 200, Json().str("group", g).str("role", *role ? role_name(**role) : "member").done());
