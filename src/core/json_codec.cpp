@@ -4,6 +4,7 @@
 // Contents travel as JSON strings, so they must be valid UTF-8.
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -24,6 +25,22 @@ Status wrong_type(std::string_view key, const char* want) {
   return error(Code::kInvalidArgument, fmt::format("field '{}' must be {}", key, want));
 }
 
+// Whether a parsed string is UTF-8. The parser validates the bytes of a frame,
+// but RapidJSON 1.1.0 (Debian 12) decodes an escaped unpaired low surrogate
+// ("\udc00") into bytes that are not UTF-8 (Tencent/rapidjson#1738, fixed
+// after 1.1.0); echoed into a frame, they would make it invalid JSON for every
+// recipient. Found by the json_frame fuzz target.
+bool is_utf8(const Value& v) {
+  struct Discard {
+    void Put(char) {}
+  } out;
+  rapidjson::MemoryStream in(v.GetString(), v.GetStringLength());
+  while (in.Tell() < v.GetStringLength()) {
+    if (!rapidjson::UTF8<>::Validate(in, out)) return false;
+  }
+  return true;
+}
+
 // The schema's View over a RapidJSON object.
 class JsonView {
  public:
@@ -34,6 +51,10 @@ class JsonView {
     const Value* v = find(key);
     if (!v) return required ? missing(key) : Status::ok();
     if (!v->IsString()) return wrong_type(key, "a string");
+    if (!is_utf8(*v)) {
+      return error(Code::kInvalidArgument,
+                   fmt::format("field '{}' is not UTF-8 (an unpaired surrogate escape)", key));
+    }
     out->assign(v->GetString(), v->GetStringLength());
     return Status::ok();
   }

@@ -111,6 +111,13 @@ TEST_CASE("malformed JSON requests get a clear error, never an exception") {
         std::string::npos);
   CHECK(decode(R"({"t":"resume","g":"x","after":-1})").status().code() == Code::kInvalidArgument);
   CHECK(decode("{\"t\":\"send\",\"g\":\"\xff\",\"c\":\"x\"}").status().code() == Code::kInvalidArgument);
+  // Regression (fuzz: json_frame): an unpaired low surrogate escape is refused, not decoded into bytes
+  // that are not UTF-8; a pair is fine.
+  CHECK(decode(R"({"t":"send","g":"g","c":"\udf0d"})").status().message() ==
+        "field 'c' is not UTF-8 (an unpaired surrogate escape)");
+  CHECK(decode(R"({"t":"send","g":"g","cid":"\ud41c\udf0d","c":"x"})").status().code() ==
+        Code::kInvalidArgument);
+  CHECK(decode(R"({"t":"send","g":"g","c":"\ud83c\udf0d"})").is_ok());
   CHECK(decode(std::string(100000, '[')).status().code() == Code::kInvalidArgument);  // no stack overflow
   std::string big =
       codec->encode_request(SendReq{1, "g", "c", std::string(json_max_frame_bytes(limits), 'x')});
@@ -155,6 +162,14 @@ TEST_CASE("malformed requests get a clear error, never an exception") {
   CHECK(decode(trailing).status().message().find("trailing") != std::string::npos);
   PullReq p{1, "g", 0, 0};
   CHECK(decode(codec->encode_request(p)).status().message().find("limit") != std::string::npos);
+}
+
+TEST_CASE("an array header longer than the frame is refused before it is allocated") {
+  // Regression (fuzz: msgpack_frame): 5 bytes announcing 1M elements made msgpack allocate 16 MB.
+  auto codec = make_msgpack_codec();
+  const std::string frame("\xdd\x00\x0f\xff\xff", 5);
+  Result<ServerEvent> ev = codec->decode_event(frame.data(), frame.size());
+  CHECK(ev.status().message().find("array size overflow") != std::string::npos);
 }
 
 TEST_CASE("random bytes never crash the decoder") {
