@@ -8,8 +8,8 @@
 #     --target T    only T (json_frame, msgpack_frame, peer_batch, capi_bytes, http_route)
 #     --merge       afterwards add to tests/fuzz/corpus/<target> the new inputs
 #                   that add coverage (libFuzzer -merge=1), to be committed
-# Configures and builds build-fuzz with clang first (apt-get install clang
-# libclang-rt-14-dev llvm). New inputs go to build-fuzz/corpus/<target>,
+# Installs clang with libFuzzer (install-deps.sh --fuzz), configures and
+# builds build-fuzz with it. New inputs go to build-fuzz/corpus/<target>,
 # crashes to build-fuzz/crashes/<target>/. Prints per target execs, time,
 # exec/s, coverage, new inputs, corpus (inputs/bytes) and crashes; exits 1 if any target crashed.
 set -euo pipefail
@@ -33,6 +33,7 @@ fi
 # name and -max_len: a frame, a batch, a request, a sequence of frames.
 targets=(json_frame:4096 msgpack_frame:4096 peer_batch:8192 capi_bytes:8192 http_route:4096)
 
+"$root/scripts/install-deps.sh" --fuzz
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DPARLEY_FUZZ=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_WITH_REDIS=OFF >/dev/null

@@ -6,6 +6,7 @@
 #                                      Python websockets + pytest, Chromium, Node.js + npm,
 #                                      the Node binding's headers and npm packages
 #   scripts/install-deps.sh --bench    also Google Benchmark
+#   scripts/install-deps.sh --fuzz     also clang with libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 node_binding=0
@@ -15,6 +16,7 @@ packages=(g++ cmake ninja-build pkg-config git ca-certificates
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev llvm) ;;  # scripts/fuzz.sh: libFuzzer, llvm-symbolizer
     --test)
       node_binding=1
       packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl
