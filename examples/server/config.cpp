@@ -147,6 +147,11 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
                  "a connection must send its whole HTTP request or upgrade within this (slowloris)")
       ->check(CLI::Range(int64_t{100}, int64_t{600000}))
       ->capture_default_str();
+  app.add_option("--idle-timeout-ms", c.idle_timeout_ms,
+                 "a WebSocket session silent this long (no frame, no pong to the ping sent at half "
+                 "of it) is closed (0: never)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}))
+      ->capture_default_str();
   app.add_option("--tail-per-group", c.tail_per_group, "messages cached in memory per group")
       ->capture_default_str();
 

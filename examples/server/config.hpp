@@ -86,6 +86,7 @@ struct Config {
   double send_burst = 50;
   size_t max_groups_per_user = 1000;    // create + join
   int64_t handshake_timeout_ms = 5000;  // HTTP request or WebSocket upgrade read in full
+  int64_t idle_timeout_ms = 60000;      // silent session: pinged at half, closed at whole (0: off)
 
   std::string web_root;  // serve the web client from here instead of the built-in copy
   std::string log_level = "info";

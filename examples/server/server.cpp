@@ -45,8 +45,11 @@ namespace {
 struct ConnData {
   SessionId session = 0;  // 0: not a chat session (plain HTTP)
   std::string user;
-  size_t handed = 0;    // payload bytes given to websocketpp
-  size_t reported = 0;  // of those, reported drained to the node
+  size_t handed = 0;         // payload bytes given to websocketpp
+  size_t reported = 0;       // of those, reported drained to the node
+  int64_t heard_ms = 0;      // when the client last sent a frame (data, ping or pong)
+  bool pinged = false;       // a ping went out since then
+  bool idle_closed = false;  // closed by the idle timeout
 };
 
 // websocketpp's request, except that an upgrade without Sec-WebSocket-Version
@@ -534,6 +537,11 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     ws_.set_close_handler([this](Hdl h) { on_close(h, false); });
     ws_.set_fail_handler([this](Hdl h) { on_close(h, true); });
     ws_.set_message_handler([this](Hdl h, WsMessagePtr m) { on_message(h, m); });
+    ws_.set_pong_handler([this](Hdl h, std::string) { heard(ws_.get_con_from_hdl(h)); });
+    ws_.set_ping_handler([this](Hdl h, std::string) {
+      heard(ws_.get_con_from_hdl(h));
+      return true;  // websocketpp answers with a pong
+    });
     ws_.set_http_handler([this](Hdl h) { on_http(h); });
     if constexpr (kTls) {
       ws_.set_tls_init_handler([this](Hdl) { return tls_context_; });
@@ -678,6 +686,8 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       return;
     }
     sessions_[id] = con;
+    heard(con);
+    arm_idle_sweep();
     ++connections_opened_;
     PARLEY_LOG_DEBUG("session {} opened for {}", id, con->user);
     schedule_flush();
@@ -697,7 +707,9 @@ class ServerImpl final : public Server::Impl, public NodeHost {
                                    code == websocketpp::close::status::going_away ||
                                    con->get_local_close_code() == websocketpp::close::status::going_away);
     Status reason = Status::ok();
-    if (!clean) {
+    if (con->idle_closed) {
+      reason = error(Code::kUnavailable, "idle timeout: no frame and no pong");
+    } else if (!clean) {
       std::string why = failed ? con->get_ec().message()
                                : fmt::format("connection closed with code {} {}", static_cast<int>(code),
                                              con->get_remote_close_reason());
@@ -712,6 +724,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   void on_message(Hdl h, WsMessagePtr msg) {
     ConnPtr con = ws_.get_con_from_hdl(h);
     if (con->session == 0 || shutting_down_) return;  // refused: the client resends after reconnecting
+    heard(con);
     ++frames_in_;
     const std::string& payload = msg->get_payload();
     if (msg->get_opcode() != websocketpp::frame::opcode::text) {
@@ -722,6 +735,59 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     }
     node_->on_client_frame(con->session, payload.data(), payload.size());
     schedule_flush();
+  }
+
+  // ---- idle timeout ----------------------------------------------------------
+
+  // A client that sends nothing (no frame, no ping, no pong) for half of
+  // --idle-timeout-ms is pinged; one still silent after the whole timeout is
+  // closed with 1001 "idle_timeout" and its session ends as a failure
+  // (unavailable). Browsers and WebSocket libraries answer pings by
+  // themselves, so a live client that only listens is never cut off. One
+  // sweep over the sessions every quarter of the timeout, while any is open.
+  static int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  }
+
+  void heard(const ConnPtr& con) {
+    con->heard_ms = steady_ms();
+    con->pinged = false;
+  }
+
+  void arm_idle_sweep() {
+    if (cfg_.idle_timeout_ms <= 0 || idle_sweep_armed_ || shutting_down_) return;
+    idle_sweep_armed_ = true;
+    idle_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(cfg_.idle_timeout_ms / 4, 25)));
+    idle_timer_.async_wait([this](const std::error_code& ec) {
+      idle_sweep_armed_ = false;
+      if (ec || shutting_down_) return;
+      sweep_idle();
+      if (!sessions_.empty()) arm_idle_sweep();
+    });
+  }
+
+  void sweep_idle() {
+    const int64_t now = steady_ms();
+    std::vector<ConnPtr> silent;
+    for (auto& [id, con] : sessions_) {
+      const int64_t quiet = now - con->heard_ms;
+      if (quiet >= cfg_.idle_timeout_ms && !con->idle_closed) {
+        silent.push_back(con);
+      } else if (quiet >= cfg_.idle_timeout_ms / 2 && !con->pinged) {
+        con->pinged = true;
+        websocketpp::lib::error_code ec;
+        con->ping("", ec);
+      }
+    }
+    for (const ConnPtr& con : silent) {
+      PARLEY_LOG_INFO("session {} of {}: nothing heard for {} ms, closing", con->session, con->user,
+                      now - con->heard_ms);
+      con->idle_closed = true;
+      ++idle_closed_;
+      websocketpp::lib::error_code ec;
+      con->close(websocketpp::close::status::going_away, "idle_timeout", ec);
+    }
   }
 
   // ---- HTTP ------------------------------------------------------------------
@@ -1065,6 +1131,8 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     g("parley_connections", "open WebSocket chat sessions", static_cast<double>(sessions_.size()));
     c("parley_connections_opened_total", "chat sessions opened", static_cast<double>(connections_opened_));
     c("parley_connections_closed_total", "chat sessions ended", static_cast<double>(connections_closed_));
+    c("parley_idle_closed_total", "chat sessions closed by --idle-timeout-ms",
+      static_cast<double>(idle_closed_));
     c("parley_frames_in_total", "WebSocket frames received from clients", static_cast<double>(frames_in_));
     c("parley_frames_out_total", "WebSocket frames written to clients", static_cast<double>(frames_out_));
     c("parley_messages_in_total", "sends received from clients", static_cast<double>(s.sends));
@@ -1236,6 +1304,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     finished_ = true;
     if (peer_http_) peer_http_->stop();
     node_timer_.cancel();
+    idle_timer_.cancel();
     drain_timer_.cancel();
     shutdown_timer_.cancel();
     signals_.cancel();
@@ -1252,6 +1321,8 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   WsServer ws_;
   asio::steady_timer node_timer_{io_};
   asio::steady_timer drain_timer_{io_};
+  asio::steady_timer idle_timer_{io_};
+  bool idle_sweep_armed_ = false;
   asio::steady_timer shutdown_timer_{io_};
   asio::signal_set signals_{io_};
   std::shared_ptr<asio::ssl::context> tls_context_;  // TLS: every connection's, made by load_tls()
@@ -1289,6 +1360,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 
   uint64_t connections_opened_ = 0;
   uint64_t connections_closed_ = 0;
+  uint64_t idle_closed_ = 0;
   uint64_t frames_in_ = 0;
   uint64_t frames_out_ = 0;
   uint64_t auth_failures_ = 0;

@@ -7,19 +7,25 @@
   `error` event `limit_exceeded` and close code 1008; the others keep working;
 - groups per user (--max-groups-per-user): create and join answer 429;
 - handshake timeout (--handshake-timeout-ms): a connection that never
-  finishes its request (slowloris) is closed, and the server stays healthy.
+  finishes its request (slowloris) is closed, and the server stays healthy;
+- idle timeout (--idle-timeout-ms): a session that sends nothing is pinged at
+  half the timeout and closed with 1001 "idle_timeout" at the whole; one that
+  answers the pings stays open.
 """
 
 import asyncio
 import socket
+import struct
 import time
 
-from harness import (HOST, ServerTestCase, Client, single_args, login, create_group, join_group, history,
+from harness import (HOST, ServerTestCase, Client, RawWs, single_args, login, create_group, join_group, history,
                      http_request)
 
 RATE, BURST = 5, 4
 MAX_CONNECTIONS, MAX_GROUPS = 2, 3
 HANDSHAKE_MS = 400
+IDLE_MS = 800
+PING, PONG, CLOSE = 0x9, 0xA, 0x8
 
 
 class LimitsTest(ServerTestCase):
@@ -30,7 +36,8 @@ class LimitsTest(ServerTestCase):
             "--send-rate", str(RATE), "--send-burst", str(BURST),
             "--max-connections-per-user", str(MAX_CONNECTIONS),
             "--max-groups-per-user", str(MAX_GROUPS),
-            "--handshake-timeout-ms", str(HANDSHAKE_MS)]))
+            "--handshake-timeout-ms", str(HANDSHAKE_MS),
+            "--idle-timeout-ms", str(IDLE_MS)]))
         self.token = login(self.server, "ann")
 
     async def test_send_rate(self):
@@ -100,6 +107,55 @@ class LimitsTest(ServerTestCase):
         self.assertEqual(http_request(self.server, "POST", "/v1/groups/mine0/leave", token=self.token).status, 200)
         join_group(self.server, self.token, "bobs")
         join_group(self.server, self.token, "bobs")
+
+    def metric(self, name):
+        body = http_request(self.server, "GET", "/metrics").body.decode()
+        return float(next(ln.split()[1] for ln in body.splitlines() if ln.startswith(name + " ")))
+
+    def frames_until_close(self, ws, answer_pings, timeout):
+        """[(opcode, payload, seconds since start)] up to and including the close frame."""
+        t0 = time.monotonic()
+        seen = []
+        for _ in range(1000):
+            op, payload = ws.recv_frame(max(0.01, timeout - (time.monotonic() - t0)))
+            seen.append((op, payload, time.monotonic() - t0))
+            if op == PING and answer_pings:
+                ws.send_frame(PONG, payload)
+            if op == CLOSE or (answer_pings and sum(1 for o, _, _ in seen if o == PING) == answer_pings):
+                return seen
+        raise AssertionError(f"too many frames: {seen[:20]}")
+
+    def test_idle_timeout_pings_then_closes_a_silent_client(self):
+        ws = RawWs(self.server.port, token=self.token)
+        self.assertEqual(ws.status, 101)
+        self.assertEqual(ws.recv_json()["t"], "hello")
+        seen = self.frames_until_close(ws, 0, 10 * IDLE_MS / 1000)
+        ops = [op for op, _, _ in seen if op != 0x1]
+        self.assertEqual(ops, [PING, CLOSE], seen)
+        (_, _, t_ping), (_, close, t_close) = [f for f in seen if f[0] != 0x1]
+        self.assertEqual((struct.unpack(">H", close[:2])[0], close[2:]), (1001, b"idle_timeout"))
+        # Not before its time (the sweep runs every quarter of the timeout; 50 ms of slack
+        # for the clocks of the two processes).
+        self.assertGreaterEqual(t_close, IDLE_MS / 1000 - 0.05, seen)
+        self.assertGreaterEqual(t_ping, IDLE_MS / 2000 - 0.05, seen)
+        ws.send_frame(CLOSE, close[:2])
+        ws.close()
+        self.assertEqual(self.metric("parley_idle_closed_total"), 1)
+        self.assert_healthy(self.server)
+
+    def test_idle_timeout_spares_a_client_that_answers_pings(self):
+        create_group(self.server, self.token, "g")
+        ws = RawWs(self.server.port, token=self.token)
+        self.assertEqual(ws.recv_json()["t"], "hello")
+        t0 = time.monotonic()
+        seen = self.frames_until_close(ws, 3, 10 * IDLE_MS / 1000)
+        # Three pings answered: well past the timeout, and the session is still open.
+        self.assertNotIn(CLOSE, [op for op, _, _ in seen], seen)
+        self.assertGreater(time.monotonic() - t0, IDLE_MS / 1000)
+        ws.send_json({"t": "pull", "rid": 7, "g": "g", "after": 0, "limit": 10, "epoch": 0})
+        self.assertEqual(ws.recv_json(skip=("presence",))["t"], "pulled")
+        self.assertEqual(self.metric("parley_idle_closed_total"), 0)
+        ws.close()
 
     def test_handshake_timeout_closes_slow_and_silent_connections(self):
         silent = socket.create_connection((HOST, self.server.port), timeout=10)
