@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh --test     also what the end-to-end and browser tests run:
 #                                      Python websockets + pytest, Chromium, Node.js + npm,
 #                                      the Node binding's headers and npm packages
+#                                      (iproute2 + nftables: network namespaces for e2e/chaos)
 #   scripts/install-deps.sh --bench    also Google Benchmark
 #   scripts/install-deps.sh --fuzz     also clang with libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
@@ -20,7 +21,7 @@ for arg in "$@"; do
     --test)
       node_binding=1
       packages+=(python3 python3-websockets python3-pytest python3-setuptools chromium curl
-                redis-server redis-tools openssl)
+                redis-server redis-tools openssl iproute2 nftables)
       # Node.js may come from elsewhere (e.g. NodeSource, which bundles npm);
       # take Debian's only when there is none.
       command -v node >/dev/null || packages+=(nodejs)

@@ -1180,6 +1180,19 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     messages_->read_seconds().write(&out, "parley_store_read_seconds", "store read latency");
     messages_->append_batch().write(&out, "parley_commit_batch_messages", "messages per group commit");
     peer_batch_bytes_.write(&out, "parley_peer_batch_bytes", "bytes per peer batch sent");
+    // Per peer node: what waits for it (both bounded; see docs/server.md).
+    out +=
+        "# HELP parley_peer_queued_items messages waiting to be batched to a peer node\n"
+        "# TYPE parley_peer_queued_items gauge\n";
+    for (const auto& [id, poster] : posters_)
+      fmt::format_to(std::back_inserter(out), "parley_peer_queued_items{{peer=\"{}\"}} {}\n", id,
+                     node_->peer_queued_items(id));
+    out +=
+        "# HELP parley_peer_calls_queued peer calls waiting for the connection to a peer node\n"
+        "# TYPE parley_peer_calls_queued gauge\n";
+    for (const auto& [id, poster] : posters_)
+      fmt::format_to(std::back_inserter(out), "parley_peer_calls_queued{{peer=\"{}\"}} {}\n", id,
+                     poster->queued());
     return out;
   }
 

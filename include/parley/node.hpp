@@ -191,6 +191,9 @@ class Node {
 
   const NodeStats& stats() const;
   const BatchingForwarder::Stats& forwarder_stats() const;
+  // Items waiting to be forwarded to `node_id` (bounded by the forwarder's
+  // max_queued_bytes: past it the oldest are dropped and healed from the store).
+  size_t peer_queued_items(const std::string& node_id) const;
   const std::string& id() const;
   DeliveryMode mode(const std::string& group_id) const;
   size_t session_count() const;

@@ -1209,6 +1209,9 @@ const NodeStats& Node::stats() const {
 const BatchingForwarder::Stats& Node::forwarder_stats() const {
   return impl_->forwarder_.stats();
 }
+size_t Node::peer_queued_items(const std::string& node_id) const {
+  return impl_->forwarder_.queued_items(node_id);
+}
 const std::string& Node::id() const {
   return impl_->opt_.node_id;
 }

@@ -98,6 +98,7 @@ class Server:
     CA that `http_request` and `Client` trust (None: the system's CAs only)."""
 
     START_DEADLINE = 15.0
+    host = HOST     # the address it listens on and clients connect to (a subclass may change it)
 
     def __init__(self, workdir, name="node-1", args=(), port=0, tls_ca=None):
         self.workdir = workdir
@@ -115,7 +116,7 @@ class Server:
         self._reader = None
 
     def command(self):
-        return [server_binary(), "--listen", f"{HOST}:{self.listen_port}", *self.args]
+        return [server_binary(), "--listen", f"{self.host}:{self.listen_port}", *self.args]
 
     def start(self):
         binary = server_binary()
@@ -145,7 +146,7 @@ class Server:
             line = raw.decode(errors="replace").rstrip("\n")
             self.stdout_lines.append(line)
             for scheme in ("http", "https"):
-                prefix = f"listening on {scheme}://{HOST}:"
+                prefix = f"listening on {scheme}://{self.host}:"
                 if self.port is None and prefix in line:
                     rest = line.split(prefix, 1)[1]
                     digits = "".join(itertools.takewhile(str.isdigit, rest))
@@ -157,11 +158,11 @@ class Server:
 
     @property
     def base(self):
-        return f"{self.scheme}://{HOST}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def ws_url(self, token):
         ws = "wss" if self.scheme == "https" else "ws"
-        return f"{ws}://{HOST}:{self.port}/v1/ws?token={urllib.parse.quote(token)}"
+        return f"{ws}://{self.host}:{self.port}/v1/ws?token={urllib.parse.quote(token)}"
 
     def client_ssl(self):
         """The TLS context clients use for this server (None when it speaks plain HTTP):
@@ -336,10 +337,11 @@ def http_request(server, method, path, body=None, token=None, headers=None, time
     server's client_ssl() when it speaks TLS and no other `port` is named, else HTTP."""
     if context is None and port is None:
         context = server.client_ssl()
+    host = getattr(server, "host", HOST)
     if context is not None:
-        conn = http.client.HTTPSConnection(HOST, port or server.port, timeout=timeout, context=context)
+        conn = http.client.HTTPSConnection(host, port or server.port, timeout=timeout, context=context)
     else:
-        conn = http.client.HTTPConnection(HOST, port or server.port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, port or server.port, timeout=timeout)
     try:
         h = dict(headers or {})
         if token is not None:
