@@ -5,7 +5,7 @@
 # check, the Redis client and stores (conformance on one redis-server and on a
 # three-master Redis Cluster, all started by the tests), parley-server's unit,
 # end-to-end (tests/e2e, three nodes on Redis among them) and browser
-# (tests/browser) tests; then the unit tests, 100 simulation seeds and the
+# (tests/browser) tests; then the unit tests, 40 simulation seeds and the
 # end-to-end tests again with everything built under ASan+UBSan; then the
 # threaded parts (parley-server's adapter threads, the C API's posting) under
 # ThreadSanitizer.
@@ -29,7 +29,7 @@ ctest --test-dir "$root/build" -j "$(nproc)" --output-on-failure --timeout 900
 if [ "$sanitize" -eq 1 ]; then
   echo "== build (ASan+UBSan)"
   "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=ON \
-    -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=100 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
+    -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=40 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^(durability|install|browser)/'
@@ -42,6 +42,6 @@ if [ "$sanitize" -eq 1 ]; then
   cmake --build "$root/build-tsan" -j "$(nproc)" --target parley-server parley_server_unit_tests parley_capi_test
   echo "== threaded tests under TSan"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
-    ctest --test-dir "$root/build-tsan" -j "$(nproc)" --output-on-failure --timeout 900 \
-    -R '^(server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer))$'
+    PARLEY_E2E_CHURN_CYCLES=3000 ctest --test-dir "$root/build-tsan" -j "$(nproc)" --output-on-failure --timeout 900 \
+    -R '^(server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer|resources))$'
 fi
