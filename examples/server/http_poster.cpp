@@ -54,6 +54,9 @@ HttpPoster::~HttpPoster() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
     jobs_.clear();
+    // Thread-safe in cpp-httplib: shuts the socket of a request in flight down,
+    // so that the worker's Post returns at once.
+    if (client_ != nullptr) client_->stop();
   }
   cv_.notify_all();
   worker_.join();
@@ -84,6 +87,8 @@ void HttpPoster::run() {
     client->set_connection_timeout(sec, usec);
     client->set_read_timeout(sec, usec);
     client->set_write_timeout(sec, usec);
+    std::lock_guard<std::mutex> lock(mutex_);
+    client_ = client.get();
   }
   httplib::Headers headers;
   if (!options_.authorization.empty()) headers.emplace("Authorization", options_.authorization);
@@ -93,7 +98,10 @@ void HttpPoster::run() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) return;
+      if (stopping_) {
+        client_ = nullptr;
+        return;
+      }
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
@@ -103,6 +111,13 @@ void HttpPoster::run() {
     }
     httplib::Result res =
         client->Post(job.path.c_str(), headers, job.body->data(), job.body->size(), job.content_type.c_str());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) {  // aborted by the destructor: dropped like the queued ones
+        client_ = nullptr;
+        return;
+      }
+    }
     const char* scheme = options_.use_tls ? "https" : "http";
     if (!res && reported.insert(res.error()).second) {
       PARLEY_LOG_WARN("POST {}://{}:{}{} failed: {}", scheme, options_.host, options_.port, job.path,

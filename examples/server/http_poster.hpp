@@ -10,8 +10,9 @@
 // to the owner's thread yourself. A request that gets no answer is logged
 // (warn) once per reason until the server answers again (info), so a down or
 // misconfigured server is reported, not every request to it. The destructor
-// stops the worker after the request in progress; queued requests are
-// dropped (done is not called).
+// aborts the request in progress (it does not wait for a server that does
+// not answer) and stops the worker; queued requests are dropped (done is not
+// called).
 #pragma once
 
 #include <condition_variable>
@@ -24,6 +25,10 @@
 #include <thread>
 
 #include "tls.hpp"
+
+namespace httplib {
+class ClientImpl;
+}
 
 namespace parley::server {
 
@@ -62,6 +67,7 @@ class HttpPoster {
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   bool stopping_ = false;
+  httplib::ClientImpl* client_ = nullptr;  // the worker's, while it has one (under mutex_)
   std::thread worker_;
 };
 

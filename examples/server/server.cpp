@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -1220,9 +1221,10 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     }
     peer_http_->set_payload_max_length(64u << 20);
     peer_http_->set_read_timeout(static_cast<time_t>(cfg_.peer_timeout_ms / 1000 + 5), 0);
-    // Idle peer connections are closed after 5 s (a sender reconnects when it
-    // next has a batch); this also bounds how long stop() waits for them.
-    peer_http_->set_keep_alive_timeout(5);
+    // Idle peer connections are closed after 1 s (a sender reconnects when it
+    // next has a batch: one TCP handshake). This also bounds how long stop()
+    // waits for them, and so a node's shutdown in a cluster.
+    peer_http_->set_keep_alive_timeout(1);
     const std::string expected = "Bearer " + cfg_.cluster_secret;
     auto authorized = [expected](const httplib::Request& req, httplib::Response& res) {
       if (constant_time_equal(req.get_header_value("Authorization"), expected)) return true;
@@ -1280,8 +1282,12 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     auto done = std::make_shared<std::promise<T>>();
     std::future<T> result = done->get_future();
     asio::post(io_, [done, fn = std::move(fn)]() mutable { done->set_value(fn()); });
-    if (result.wait_for(std::chrono::milliseconds(cfg_.peer_timeout_ms)) != std::future_status::ready) {
-      return error(Code::kUnavailable, "the node is busy or stopping");
+    // Waits in slices so that a node that stops answers at once instead of
+    // holding the caller (another node) for the whole timeout.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.peer_timeout_ms);
+    while (result.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+      if (io_stopped_.load() || std::chrono::steady_clock::now() >= deadline)
+        return error(Code::kUnavailable, "the node is busy or stopping");
     }
     return result.get();
   }
@@ -1315,6 +1321,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   void finish_shutdown() {
     if (finished_) return;
     finished_ = true;
+    io_stopped_ = true;
     if (peer_http_) peer_http_->stop();
     node_timer_.cancel();
     idle_timer_.cancel();
@@ -1336,6 +1343,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   asio::steady_timer drain_timer_{io_};
   asio::steady_timer idle_timer_{io_};
   bool idle_sweep_armed_ = false;
+  std::atomic<bool> io_stopped_{false};  // finish_shutdown ran: on_io waits no more
   asio::steady_timer shutdown_timer_{io_};
   asio::signal_set signals_{io_};
   std::shared_ptr<asio::ssl::context> tls_context_;  // TLS: every connection's, made by load_tls()

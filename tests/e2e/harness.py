@@ -13,6 +13,10 @@ server's "listening on http://127.0.0.1:PORT/" line), and drives them with:
   well-behaved library will not do (binary frames, oversized frames, broken
   handshakes, never reading, dropping the socket with a reset).
 - `WebhookReceiver`: an http.server on 127.0.0.1:0 collecting JSON POSTs.
+- `RedisServer`: a redis-server process (appendonly, fsync per write) that can be
+  killed and started again on the same port and directory.
+- `TcpProxy`: a TCP forwarder that can be cut (open connections reset, new ones
+  refused) and healed, and can hold every chunk for a random delay.
 - HTTP helpers (`http_request`, `login`, `history`).
 
 Every wait has a deadline; every loop is bounded in count and time.
@@ -29,6 +33,7 @@ import http.server
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,6 +62,7 @@ NOT_FOUND = 2
 PERMISSION_DENIED = 3
 TOO_LARGE = 5
 UNAVAILABLE = 6
+TIMEOUT = 7
 EPOCH_MISMATCH = 8
 BACKPRESSURE = 9
 UNAUTHENTICATED = 12
@@ -76,10 +82,11 @@ def server_binary():
     return os.path.abspath(path)
 
 
-def free_port():
-    """A port that was free a moment ago (for --peer-listen, which must be known in advance)."""
+def free_port(host=HOST):
+    """A port of `host` that was free a moment ago (for --peer-listen, which must be known
+    in advance)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -239,6 +246,7 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         self.tmp = tempfile.mkdtemp(prefix="parley-e2e-")
         self.servers = []
         self.webhooks = []
+        self.redises = []
 
     async def asyncSetUp(self):
         quiet_loop()
@@ -248,6 +256,17 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         self.servers.append(s)
         return s.start()
 
+    def start_redis(self, host=HOST):
+        """A redis-server on a free port of `host`, its files in the test's temp dir;
+        stopped after tearDown (which stops the parley servers first), its log shown if
+        the test failed. Fails the test when redis-server is not installed."""
+        if shutil.which("redis-server") is None:
+            self.fail("redis-server is not installed (apt-get install redis-server): this test needs it")
+        r = RedisServer(self.tmp, free_port(host), host)
+        self.redises.append(r)
+        self.addCleanup(r.stop)
+        return r.start()
+
     def tearDown(self):
         crashed = [s for s in self.servers if s.proc is not None and not s.expected_exit
                    and s.proc.poll() is not None]
@@ -256,13 +275,17 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         for s in running:
             s.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
-        codes = {s.name: s.wait(max(0.1, 15.0 - (time.monotonic() - t0))) for s in running}
+        codes, exited = {}, {}
+        for s in running:   # one after the other: a time is when its exit was seen
+            codes[s.name] = s.wait(max(0.1, 15.0 - (time.monotonic() - t0)))
+            exited[s.name] = time.monotonic() - t0
         for s in running:
             if codes[s.name] is None:
                 s.kill()
         slow_exit = time.monotonic() - t0
         if slow_exit > 3 or os.environ.get("PARLEY_E2E_VERBOSE"):
-            sys.stderr.write(f"\n  note: SIGTERM to exit took {slow_exit:.1f}s for {[s.name for s in running]}\n")
+            sys.stderr.write(f"\n  note: SIGTERM to exit took {slow_exit:.1f}s ("
+                             + ", ".join(f"{n} {t:.1f}s" for n, t in exited.items()) + ")\n")
         for w in self.webhooks:
             w.close()
         bad_exit = {n: rc for n, rc in codes.items() if rc != 0}
@@ -270,6 +293,8 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         if failed or os.environ.get("PARLEY_E2E_VERBOSE"):
             for s in self.servers:
                 sys.stderr.write("\n" + s.log_tail(int(os.environ.get("PARLEY_E2E_LOG_LINES", "40"))) + "\n")
+            for r in self.redises:
+                sys.stderr.write("\n" + r.log_tail() + "\n")
         if failed and os.environ.get("PARLEY_E2E_KEEP"):
             sys.stderr.write(f"kept {self.tmp}\n")
         else:
@@ -453,7 +478,7 @@ class Pending:
         self.errors = []
         self.sent = 0        # how many times it went on the wire
         self.future = None
-        self.retry = False   # answered unavailable/closed: send again with the same cid
+        self.retry = False   # answered with one of the client's retry_codes: send again, same cid
         self.failed = False  # answered with another error: given up
 
 
@@ -497,6 +522,8 @@ class Client:
         self._cid_prefix = os.urandom(3).hex()   # cids stay unique across Client objects of a user
         self.on_ack = None          # optional callback(client, pending) on each first ack
         self.pushed_in_pull = []    # msg frames pushed after mode:pull (and before mode:push)
+        # Error codes that mark a send for a resend with the same cid (others give it up).
+        self.retry_codes = (UNAVAILABLE, CLOSED)
 
     # -- connection
 
@@ -729,7 +756,7 @@ class Client:
             p = self.sends.get(entry[1])
             if p is not None:
                 p.errors.append(f)
-                if f.get("code") in (UNAVAILABLE, CLOSED):
+                if f.get("code") in self.retry_codes:
                     p.retry = True
                 else:
                     p.failed = True
@@ -825,8 +852,9 @@ async def drive(client, plan, window=4, timeout=60.0, reconnect=None, max_reconn
     """Sends `plan` (a list of (group, contents)) keeping at most `window` sends unacked,
     until every send is acknowledged. When the connection closes, awaits
     `reconnect(client)` (which connects again: that resumes and resends with the same
-    cids) or, without one, returns. A send answered `unavailable`/`closed` is resent
-    with the same cid, after `retry_delay` seconds (a backoff while the store is down).
+    cids) or, without one, returns. A send answered with one of the client's
+    `retry_codes` (`unavailable`, `closed`) is resent with the same cid, after
+    `retry_delay` seconds (a backoff while the store is down).
     Fails after `timeout` seconds."""
     end = time.monotonic() + timeout
     idx = 0
@@ -908,6 +936,86 @@ def expected_from_acks(testcase, clients, group):
             prev = out.setdefault(i, (cl.user, p.c, p.cid))
             testcase.assertEqual(prev, (cl.user, p.c, p.cid), f"{group}: id {i} acked to two sends")
     return out
+
+
+class AckCounter:
+    """Counts the first acks of `clients` (it becomes their on_ack) and waits for a
+    count; `then(client, pending)`, if given, is called on each."""
+
+    def __init__(self, clients, then=None):
+        self.count = 0
+        self.then = then
+        self._event = asyncio.Event()
+        for c in clients:
+            c.on_ack = self._on_ack
+
+    def _on_ack(self, client, p):
+        self.count += 1
+        self._event.set()
+        if self.then is not None:
+            self.then(client, p)
+
+    async def until(self, count, timeout, what):
+        """Waits until `count` sends were acknowledged; fails after `timeout` s."""
+        end = time.monotonic() + timeout
+        while self.count < count:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{what}: {self.count}/{count} acked after {timeout}s")
+            self._event = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._event.wait(), min(left, 0.5))
+
+
+def acked_heads(clients, groups):
+    """Per group of `groups`, the highest id acknowledged to any of `clients` so far."""
+    heads = {g: 0 for g in groups}
+    for c in clients:
+        for p in c.sends.values():
+            if p.ack is not None:
+                heads[p.g] = max(heads[p.g], p.ack["id"])
+    return heads
+
+
+def send_errors(clients):
+    """Counter of the error answers to the sends of `clients`, by code name."""
+    return collections.Counter(CODE_NAMES.get(e.get("code"), e.get("code"))
+                               for c in clients for p in c.sends.values() for e in p.errors)
+
+
+def check_acks(testcase, clients):
+    """Every send of `clients` acknowledged, under one (id, epoch) however often it was
+    sent; one sent once acknowledged once and not as a duplicate. Returns (sends
+    resent, sends answered dup:true)."""
+    failed = [(c.name, p.cid, p.errors[-1:]) for c in clients for p in c.sends.values() if p.failed]
+    testcase.assertEqual(failed, [], "sends given up (an error not in the client's retry_codes)")
+    resent = dups = 0
+    for c in clients:
+        for p in c.sends.values():
+            testcase.assertIsNotNone(p.ack, f"{p.cid} never acknowledged")
+            testcase.assertEqual(len({(a["id"], a["ep"]) for a in p.acks}), 1,
+                                 f"{p.cid}: acks disagree {p.acks}")
+            resent += p.sent > 1
+            dups += any(a["dup"] for a in p.acks)
+            if p.sent == 1:
+                testcase.assertEqual(len(p.acks), 1, f"{p.cid} acked more than once")
+                testcase.assertFalse(p.ack["dup"], f"first ack of {p.cid} says dup")
+    return resent, dups
+
+
+async def check_groups(testcase, clients, groups, tokens, nodes):
+    """For each group ({group: member users}): every member's client (`clients`: user ->
+    Client) holds exactly the acknowledged messages, and the HTTP history on each of
+    `nodes` is exactly that set."""
+    for g, members in groups.items():
+        exp = expected_from_acks(testcase, [clients[u] for u in members], g)
+        for u in members:
+            check_client(testcase, clients[u], g, exp)
+        for node in nodes:
+            ans, msgs = await asyncio.to_thread(history, node, tokens[members[0]], g)
+            check_log(testcase, g, msgs, ans.get("head"))
+            testcase.assertEqual({m["id"]: (m["u"], m["c"], m["cid"]) for m in msgs}, exp,
+                                 f"{g}: history on {node.name} is the acknowledged set")
 
 
 # ---------------------------------------------------------------------------
@@ -1168,7 +1276,269 @@ class WebhookReceiver:
 
 
 # ---------------------------------------------------------------------------
+# Redis
+
+
+def redis_ping(port, host=HOST, timeout=1.0):
+    """The first reply line to PING ('+PONG', '-LOADING ...'), or None if none came."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            data = b""
+            deadline = time.monotonic() + timeout
+            while b"\r\n" not in data and time.monotonic() < deadline:
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+            return data.split(b"\r\n", 1)[0].decode(errors="replace") if data else None
+    except OSError:
+        return None
+
+
+class RedisServer:
+    """A redis-server process on `host`:`port`, appendonly with fsync per write, its
+    files under `workdir`; can be killed and started again on the same port and dir."""
+
+    def __init__(self, workdir, port, host=HOST):
+        self.workdir = workdir
+        self.port = port
+        self.host = host
+        self.proc = None
+        self.log_path = os.path.join(workdir, "redis.log")
+        self.starts = 0
+
+    @property
+    def url(self):
+        return f"redis://{self.host}:{self.port}"
+
+    def start(self, deadline=10.0):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not installed (apt-get install redis-server): "
+                                 "this test needs it")
+        self.starts += 1
+        self.proc = subprocess.Popen(
+            [binary, "--bind", self.host, "--port", str(self.port), "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", self.workdir, "--logfile", self.log_path,
+             "--daemonize", "no", "--protected-mode", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + deadline
+        answer = None
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"redis-server exited with {self.proc.returncode}\n{self.log_tail()}")
+            answer = redis_ping(self.port, self.host, timeout=0.5)
+            if answer == "+PONG":
+                return self
+            time.sleep(0.05)
+        raise AssertionError(f"redis-server on {self.host}:{self.port}: no PONG within {deadline}s "
+                             f"(last answer {answer!r})\n{self.log_tail()}")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+
+    def log_tail(self, n=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                return "--- redis log:\n" + "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "--- no redis log"
+
+
+# ---------------------------------------------------------------------------
+# TCP proxy
+
+
+def reset_stream(writer):
+    """Closes an asyncio stream with a TCP reset (no FIN)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class TcpProxy:
+    """Forwards `host`:`port` (0: a free port, then read from .port) to `target` (host,
+    port), on its own thread and event loop (so it keeps forwarding whatever the test's
+    loop does).
+
+    `cut()` resets every open connection and resets new ones as soon as they are
+    accepted; `heal()` ends that. With `delay_ms` (lo, hi), every chunk read is written
+    on after a delay drawn per chunk from that range (ms), never before the chunk ahead
+    of it: order kept. `stats()` counts connections, chunks and the delay applied."""
+
+    def __init__(self, target, name, host=HOST, port=0, delay_ms=None, seed=1):
+        self.target = tuple(target)
+        self.name = name
+        self.host = host
+        self.delay_ms = delay_ms
+        self.rng = random.Random(seed)
+        self.cut_now = False
+        self.pairs = set()
+        self.accepted = 0
+        self.refused = 0            # reset because the proxy was cut
+        self.failed_connects = 0    # the target did not take the connection
+        self.chunks = 0
+        self.bytes = 0
+        self.delay_sum = 0.0
+        self.delay_max = 0.0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=f"proxy-{name}", daemon=True)
+        self.thread.start()
+        self.server = None
+        self.port = self._call(self._start(port))
+
+    def _call(self, coro, timeout=10.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _start(self, port):
+        self.server = await asyncio.start_server(self._handle, self.host, port)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader, writer):
+        if self.cut_now:
+            self.refused += 1
+            reset_stream(writer)
+            return
+        try:
+            up_r, up_w = await asyncio.wait_for(asyncio.open_connection(*self.target), 5)
+        except (OSError, asyncio.TimeoutError):
+            self.failed_connects += 1
+            reset_stream(writer)
+            return
+        if self.cut_now:
+            self.refused += 1
+            reset_stream(writer)
+            reset_stream(up_w)
+            return
+        self.accepted += 1
+        pair = (writer, up_w)
+        self.pairs.add(pair)
+        tasks = [asyncio.ensure_future(self._pipe(reader, up_w)),
+                 asyncio.ensure_future(self._pipe(up_r, writer))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            self.pairs.discard(pair)
+            for w in pair:
+                with contextlib.suppress(Exception):
+                    w.close()
+
+    def _count(self, n, delay):
+        self.chunks += 1
+        self.bytes += n
+        self.delay_sum += delay
+        self.delay_max = max(self.delay_max, delay)
+
+    async def _pipe(self, reader, writer):
+        """Copies `reader` to `writer` until EOF or an error (after everything read
+        before it was written)."""
+        if self.delay_ms is None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                for _ in range(100000000):
+                    data = await reader.read(65536)
+                    if not data:
+                        return
+                    writer.write(data)
+                    await writer.drain()
+                    self._count(len(data), 0.0)
+            return
+        # Delayed: read on while the chunks ahead wait for their time.
+        loop = asyncio.get_running_loop()
+        queue = asyncio.Queue()
+
+        async def pump():
+            last_due = 0.0
+            try:
+                for _ in range(100000000):
+                    data = await reader.read(65536)
+                    now = loop.time()
+                    due = max(now + self.rng.uniform(*self.delay_ms) / 1000.0, last_due)
+                    last_due = due
+                    queue.put_nowait((due, now, data))
+                    if not data:
+                        return
+            except (OSError, asyncio.IncompleteReadError):
+                queue.put_nowait((0.0, 0.0, b""))
+
+        pumping = asyncio.ensure_future(pump())
+        try:
+            for _ in range(100000000):
+                due, t_in, data = await queue.get()
+                if not data:
+                    return
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                writer.write(data)
+                await writer.drain()
+                self._count(len(data), due - t_in)
+        except OSError:
+            return
+        finally:
+            pumping.cancel()
+
+    async def _cut(self):
+        self.cut_now = True
+        n = len(self.pairs)
+        for a, b in list(self.pairs):
+            reset_stream(a)
+            reset_stream(b)
+        return n
+
+    async def _heal(self):
+        self.cut_now = False
+
+    def cut(self):
+        """Returns how many open connections were reset."""
+        return self._call(self._cut())
+
+    def heal(self):
+        self._call(self._heal())
+
+    def stats(self):
+        return {"connections": self.accepted, "refused": self.refused,
+                "failed_connects": self.failed_connects, "chunks": self.chunks, "bytes": self.bytes,
+                "delay_sum": self.delay_sum, "delay_max": self.delay_max}
+
+    def close(self):
+        async def shut():
+            await self._cut()
+            self.server.close()
+        with contextlib.suppress(Exception):
+            self._call(shut())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+# ---------------------------------------------------------------------------
 # Clusters
+
+
+def overlapping_groups(n_users, group_size, overlap=1):
+    """Users "user00".. (at least two digits) in n_users // group_size groups "room-k" of
+    group_size users each; the first `overlap` users of each group are also members of
+    the next group (the last group's of the first). Returns (users, groups)."""
+    width = max(2, len(str(n_users)))
+    users = [f"user{i:0{width}d}" for i in range(n_users)]
+    n_groups = n_users // group_size
+    groups = {f"room-{k}": users[k * group_size:(k + 1) * group_size] for k in range(n_groups)}
+    for k in range(n_groups):
+        groups[f"room-{(k + 1) % n_groups}"] += users[k * group_size:k * group_size + overlap]
+    return users, groups
 
 
 def cluster_args(n, tmp, secret="e2e-secret", cluster_secret="e2e-cluster", extra=()):

@@ -17,23 +17,15 @@ acknowledged set. Needs redis-server (7.0 or newer): without it the test fails.
 """
 
 import asyncio
-import collections
-import contextlib
-import os
 import random
-import shutil
 import signal
-import socket
-import struct
-import subprocess
 import sys
-import threading
 import time
 import unittest
 
-from harness import (HOST, CODE_NAMES, ServerTestCase, Client, cluster_args, free_port,
-                     set_up_groups, connect_retrying, drive, wait_heads, check_client, expected_from_acks,
-                     history, check_log, gather_bounded, scale)
+from harness import (HOST, ServerTestCase, Client, TcpProxy, AckCounter, cluster_args, overlapping_groups,
+                     set_up_groups, connect_retrying, drive, wait_heads, acked_heads, send_errors,
+                     check_acks, check_groups, expected_from_acks, gather_bounded, scale)
 
 N_USERS = 100
 GROUP_SIZE = 10
@@ -50,229 +42,15 @@ REDIS_DOWN_S = 1.5          # how long Redis stays down in phase 3
 RETRY_DELAY_S = 0.2         # client backoff before resending an `unavailable` send
 
 
-def membership():
-    """10 groups of 10 users; the first two users of each group are also in the next
-    group (12 members per group, 20 users in two groups)."""
-    users = [f"user{i:03d}" for i in range(N_USERS)]
-    n_groups = N_USERS // GROUP_SIZE
-    groups = {f"room-{k}": users[k * GROUP_SIZE:(k + 1) * GROUP_SIZE] for k in range(n_groups)}
-    for k in range(n_groups):
-        groups[f"room-{(k + 1) % n_groups}"] += users[k * GROUP_SIZE:k * GROUP_SIZE + 2]
-    return users, groups
-
-
-# ---------------------------------------------------------------------------
-# Redis
-
-
-def redis_ping(port, timeout=1.0):
-    """The first reply line to PING ('+PONG', '-LOADING ...'), or None if none came."""
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
-            data = b""
-            deadline = time.monotonic() + timeout
-            while b"\r\n" not in data and time.monotonic() < deadline:
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-            return data.split(b"\r\n", 1)[0].decode(errors="replace") if data else None
-    except OSError:
-        return None
-
-
-class RedisServer:
-    """A redis-server process on 127.0.0.1:`port`, appendonly with fsync per write, its
-    files under `workdir`; can be killed and started again on the same port and dir."""
-
-    def __init__(self, workdir, port):
-        self.workdir = workdir
-        self.port = port
-        self.proc = None
-        self.log_path = os.path.join(workdir, "redis.log")
-        self.starts = 0
-
-    @property
-    def url(self):
-        return f"redis://{HOST}:{self.port}"
-
-    def start(self, deadline=10.0):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise AssertionError("redis-server is not installed (apt-get install redis-server); "
-                                 "e2e/redis_cluster needs it")
-        self.starts += 1
-        self.proc = subprocess.Popen(
-            [binary, "--bind", HOST, "--port", str(self.port), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", self.workdir, "--logfile", self.log_path,
-             "--daemonize", "no", "--protected-mode", "no"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + deadline
-        answer = None
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"redis-server exited with {self.proc.returncode}\n{self.log_tail()}")
-            answer = redis_ping(self.port, timeout=0.5)
-            if answer == "+PONG":
-                return self
-            time.sleep(0.05)
-        raise AssertionError(f"redis-server on {self.port}: no PONG within {deadline}s "
-                             f"(last answer {answer!r})\n{self.log_tail()}")
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def stop(self):
-        self.kill(signal.SIGTERM)
-
-    def log_tail(self, n=20):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "--- redis log:\n" + "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "--- no redis log"
-
-
-# ---------------------------------------------------------------------------
-# A TCP proxy that can be cut
-
-
-def _reset(writer):
-    """Closes a stream with a TCP reset (no FIN)."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
-
-
-class TcpProxy:
-    """Forwards 127.0.0.1:port to 127.0.0.1:target, on its own thread and event loop (so
-    it keeps forwarding whatever the test's loop does). `cut()` resets every open
-    connection and resets new ones as soon as they are accepted; `heal()` ends that."""
-
-    def __init__(self, target_port, name):
-        self.target = target_port
-        self.name = name
-        self.cut_now = False
-        self.pairs = set()
-        self.accepted = 0
-        self.refused = 0
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=f"proxy-{name}", daemon=True)
-        self.thread.start()
-        self.server = None
-        self.port = self._call(self._start())
-
-    def _call(self, coro, timeout=10.0):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    async def _start(self):
-        self.server = await asyncio.start_server(self._handle, HOST, 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def _handle(self, reader, writer):
-        if self.cut_now:
-            self.refused += 1
-            _reset(writer)
-            return
-        try:
-            up_r, up_w = await asyncio.wait_for(asyncio.open_connection(HOST, self.target), 5)
-        except (OSError, asyncio.TimeoutError):
-            _reset(writer)
-            return
-        if self.cut_now:
-            self.refused += 1
-            _reset(writer)
-            _reset(up_w)
-            return
-        self.accepted += 1
-        pair = (writer, up_w)
-        self.pairs.add(pair)
-        tasks = [asyncio.ensure_future(self._pipe(reader, up_w)),
-                 asyncio.ensure_future(self._pipe(up_r, writer))]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            self.pairs.discard(pair)
-            for w in pair:
-                with contextlib.suppress(Exception):
-                    w.close()
-
-    @staticmethod
-    async def _pipe(reader, writer):
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            for _ in range(100000000):
-                data = await reader.read(65536)
-                if not data:
-                    return
-                writer.write(data)
-                await writer.drain()
-
-    async def _cut(self):
-        self.cut_now = True
-        n = len(self.pairs)
-        for a, b in list(self.pairs):
-            _reset(a)
-            _reset(b)
-        return n
-
-    async def _heal(self):
-        self.cut_now = False
-
-    def cut(self):
-        """Returns how many open connections were reset."""
-        return self._call(self._cut())
-
-    def heal(self):
-        self._call(self._heal())
-
-    def close(self):
-        async def shut():
-            await self._cut()
-            self.server.close()
-        with contextlib.suppress(Exception):
-            self._call(shut())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-# ---------------------------------------------------------------------------
-
-
 class RedisClusterTest(ServerTestCase):
-
-    def setUp(self):
-        if shutil.which("redis-server") is None:
-            self.fail("redis-server is not installed (apt-get install redis-server): "
-                      "e2e/redis_cluster needs it")
-        super().setUp()
-        self.redis = RedisServer(self.tmp, free_port())
-        # Cleanups run after tearDown, which stops the parley servers first.
-        self.addCleanup(self.redis.stop)
-        self.redis.start()
-
-    def tearDown(self):
-        if self._failed():
-            sys.stderr.write("\n" + self.redis.log_tail() + "\n")
-        super().tearDown()
 
     async def test_hundred_clients_partition_node_kill_redis_restart(self):
         t_start = time.monotonic()
-        redis = self.redis
+        redis = self.start_redis()
         argsets, peer_ports = cluster_args(3, self.tmp, extra=["--store", "redis", "--redis", redis.url])
         # node-1 -> node-2 and node-2 -> node-1 go through proxies that can be cut.
-        to_2 = TcpProxy(peer_ports[1], "node-1->node-2")
-        to_1 = TcpProxy(peer_ports[0], "node-2->node-1")
+        to_2 = TcpProxy((HOST, peer_ports[1]), "node-1->node-2")
+        to_1 = TcpProxy((HOST, peer_ports[0]), "node-2->node-1")
         self.addCleanup(to_2.close)
         self.addCleanup(to_1.close)
         argsets[0] = [f"node-2={HOST}:{to_2.port}" if a == f"node-2={HOST}:{peer_ports[1]}" else a
@@ -285,7 +63,9 @@ class RedisClusterTest(ServerTestCase):
         victim = nodes[2]
         survivors = nodes[:2]
 
-        users, groups = membership()
+        # 10 groups of 10 users; the first two users of each group are also in the next
+        # group (12 members per group, 20 users in two groups).
+        users, groups = overlapping_groups(N_USERS, GROUP_SIZE, overlap=2)
         home, tokens, user_groups = set_up_groups(nodes, users, groups)
 
         clients = {u: Client(u, tokens[u]) for u in users}
@@ -299,38 +79,23 @@ class RedisClusterTest(ServerTestCase):
                      for j in range(N_MESSAGES)] for u in users}
         total = sum(len(p) for p in plans.values())
 
-        acked = [0]
-        ack_event = [asyncio.Event()]
-
         redis_down = [False]
         acked_while_down = []
 
         def on_ack(client, p):
-            acked[0] += 1
             if redis_down[0]:
                 acked_while_down.append((client.user, p.cid))
-            ack_event[0].set()
-            if acked[0] in (total // 4, total // 2, total * 3 // 4, total):
+            if acks.count in (total // 4, total // 2, total * 3 // 4, total):
                 log("acked")
-        for c in clients.values():
-            c.on_ack = on_ack
-
-        async def until_acked(n, timeout, what):
-            end = time.monotonic() + timeout
-            while acked[0] < n:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"{what}: {acked[0]}/{n} acked after {timeout}s")
-                ack_event[0] = asyncio.Event()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(ack_event[0].wait(), min(left, 0.5))
+        acks = AckCounter(clients.values(), on_ack)
+        until_acked = acks.until
 
         async def in_flight(what, among=None, timeout=5.0):
             # Traffic is paced: wait for a moment when sends are out (a short bounded poll:
             # a send going out has no event of its own).
             end = time.monotonic() + timeout
             for _ in range(100000):
-                self.assertLess(acked[0], total, f"{what}: traffic already over "
+                self.assertLess(acks.count, total, f"{what}: traffic already over "
                                 "(raise PARLEY_E2E_REDIS_MESSAGES)")
                 n = sum(len(c.unacked()) for c in (among or clients.values()))
                 if n > 0:
@@ -356,7 +121,7 @@ class RedisClusterTest(ServerTestCase):
 
         def log(what):
             # Progress of the phases, for a run that fails or is slow.
-            sys.stderr.write(f"\n  [{time.monotonic() - t_start:6.1f}s, {acked[0]}/{total} acked] {what}\n")
+            sys.stderr.write(f"\n  [{time.monotonic() - t_start:6.1f}s, {acks.count}/{total} acked] {what}\n")
 
         async def conductor():
             # -- 1. cut the node-1 <-> node-2 peer link, traffic goes on, heal it.
@@ -369,11 +134,7 @@ class RedisClusterTest(ServerTestCase):
             figures["cut_s"] = time.monotonic() - t_cut
             figures["heal_in_flight"] = await in_flight("heal")
             # Every message acknowledged so far: per group, the highest id acked.
-            target = {g: 0 for g in groups}
-            for c in clients.values():
-                for p in c.sends.values():
-                    if p.ack is not None:
-                        target[p.g] = max(target[p.g], p.ack["id"])
+            target = acked_heads(clients.values(), groups)
             behind = sum(1 for u in users for g in user_groups[u] if clients[u].last(g) < target[g])
             to_2.heal()
             to_1.heal()
@@ -389,7 +150,7 @@ class RedisClusterTest(ServerTestCase):
                             "time to converge after healing the peer link")
 
             # -- 2. SIGKILL node-3; its clients move to node-1/node-2.
-            await until_acked(max(total * 50 // 100, acked[0] + total // 20), 60, "phase 2 start")
+            await until_acked(max(total * 50 // 100, acks.count + total // 20), 60, "phase 2 start")
             victims = [u for u in users if home[u] is victim]
             figures["kill_in_flight"] = await in_flight("node kill", [clients[u] for u in victims])
             victim.send_signal(signal.SIGKILL)
@@ -408,7 +169,7 @@ class RedisClusterTest(ServerTestCase):
             log("node-3's clients moved and resumed")
 
             # -- 3. SIGKILL Redis mid-traffic, start it again on the same port and dir.
-            await until_acked(max(total * 65 // 100, acked[0] + total // 20), 60, "phase 3 start")
+            await until_acked(max(total * 65 // 100, acks.count + total // 20), 60, "phase 3 start")
             figures["redis_in_flight"] = await in_flight("redis kill")
             errors_before = sum(len(p.errors) for c in clients.values() for p in c.sends.values())
             figures["errors_before_redis"] = errors_before
@@ -421,7 +182,7 @@ class RedisClusterTest(ServerTestCase):
             redis_down[0] = False
             t_restart = time.monotonic()
             figures["redis_down_s"] = t_restart - t_down
-            acked_at_restart = acked[0]
+            acked_at_restart = acks.count
             await asyncio.to_thread(redis.start)
             log("redis answers PING again")
             # Only a send Redis took before it died can be acknowledged while it is down.
@@ -452,22 +213,8 @@ class RedisClusterTest(ServerTestCase):
         self.assertEqual(sorted(moved), sorted(victims), "exactly node-3's clients moved")
 
         # Every send acknowledged, once per id, consistently across resends.
-        failed = [(c.name, p.cid, p.errors[-1:]) for c in clients.values() for p in c.sends.values()
-                  if p.failed]
-        self.assertEqual(failed, [], "sends given up (an error other than unavailable/closed)")
-        error_codes = collections.Counter(CODE_NAMES.get(e.get("code"), e.get("code"))
-                                          for c in clients.values() for p in c.sends.values()
-                                          for e in p.errors)
-        resent = dups = 0
-        for c in clients.values():
-            for p in c.sends.values():
-                self.assertIsNotNone(p.ack, f"{p.cid} never acknowledged")
-                self.assertEqual(len({(a["id"], a["ep"]) for a in p.acks}), 1, f"{p.cid}: acks disagree {p.acks}")
-                resent += p.sent > 1
-                dups += any(a["dup"] for a in p.acks)
-                if p.sent == 1:
-                    self.assertEqual(len(p.acks), 1, p.cid)
-                    self.assertFalse(p.ack["dup"], p.cid)
+        resent, dups = check_acks(self, clients.values())
+        error_codes = send_errors(clients.values())
         heads = {}
         for g, members in groups.items():
             exp = expected_from_acks(self, [clients[u] for u in members], g)
@@ -478,15 +225,7 @@ class RedisClusterTest(ServerTestCase):
 
         await wait_heads([(clients[u], g) for u in users for g in user_groups[u]], heads, 30)
         t_delivered = time.monotonic() - t0
-        for g, members in groups.items():
-            exp = expected_from_acks(self, [clients[u] for u in members], g)
-            for u in members:
-                check_client(self, clients[u], g, exp)
-            for node in survivors:
-                ans, msgs = await asyncio.to_thread(history, node, tokens[members[0]], g)
-                check_log(self, g, msgs, ans.get("head"))
-                self.assertEqual({m["id"]: (m["u"], m["c"], m["cid"]) for m in msgs}, exp,
-                                 f"{g}: history on {node.name} is the acknowledged set")
+        await check_groups(self, clients, groups, tokens, survivors)
         await gather_bounded([c.close() for c in clients.values()], 20, "close clients")
         for n in survivors:
             self.assert_healthy(n, "at the end")
