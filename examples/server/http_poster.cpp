@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <set>
 
 #include "log.hpp"
@@ -50,15 +51,19 @@ std::string describe(const httplib::ClientImpl& client, httplib::Error e) {
 HttpPoster::HttpPoster(Options options) : options_(std::move(options)), worker_([this] { run(); }) {}
 
 HttpPoster::~HttpPoster() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-    jobs_.clear();
-    // Thread-safe in cpp-httplib: shuts the socket of a request in flight down,
-    // so that the worker's Post returns at once.
-    if (client_ != nullptr) client_->stop();
-  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  stopping_ = true;
+  jobs_.clear();
   cv_.notify_all();
+  // Aborts the request in flight: stop() is thread-safe in cpp-httplib (it
+  // shuts the socket down, so that the worker's Post returns at once). Again
+  // until the worker has let go of its client: a request that was just
+  // starting may open its socket after the first stop().
+  for (int i = 0; client_ != nullptr && i < 100000; ++i) {
+    client_->stop();
+    cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return client_ == nullptr; });
+  }
+  lock.unlock();
   worker_.join();
 }
 
@@ -100,6 +105,7 @@ void HttpPoster::run() {
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
       if (stopping_) {
         client_ = nullptr;
+        cv_.notify_all();
         return;
       }
       job = std::move(jobs_.front());
@@ -115,6 +121,7 @@ void HttpPoster::run() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) {  // aborted by the destructor: dropped like the queued ones
         client_ = nullptr;
+        cv_.notify_all();
         return;
       }
     }

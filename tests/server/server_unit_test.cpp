@@ -1,5 +1,6 @@
-// Unit tests of parley-server's pieces that have no socket: tokens,
-// password hashes, endpoints, notification bodies, TLS files.
+// Unit tests of parley-server's pieces: tokens, password hashes, endpoints,
+// notification bodies, TLS files, and the HttpPoster's bounds against a
+// server on 127.0.0.1 that never answers.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -7,10 +8,19 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "auth.hpp"
 #include "config.hpp"
+#include "http_poster.hpp"
 #include "notifiers.hpp"
 #include "tls.hpp"
 
@@ -153,4 +163,55 @@ TEST_CASE("TLS files: a matching pair loads; otherwise the error names the flag,
                         "server_unit_junk.pem"}) {
     std::remove(f);
   }
+}
+
+// A TCP listener on 127.0.0.1 that never accepts: the kernel completes the
+// handshakes and buffers what is sent, and nothing ever answers (a peer or
+// webhook that does not read).
+struct DeafListener {
+  int fd = -1;
+  uint16_t port = 0;
+  DeafListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t n = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0);
+    port = ntohs(a.sin_port);
+  }
+  ~DeafListener() { ::close(fd); }
+};
+
+TEST_CASE("an HttpPoster to a server that never answers: bounded queue, and destroyed without waiting") {
+  DeafListener deaf;
+  HttpPoster::Options o;
+  o.host = "127.0.0.1";
+  o.port = deaf.port;
+  o.timeout_ms = 60000;  // far longer than the test: the destructor must not wait for it
+  o.max_queued = 4;
+  std::atomic<int> done{0};
+  auto body = std::make_shared<const std::string>("{}");
+  auto poster = std::make_unique<HttpPoster>(o);
+  // The worker takes the first request and waits for its answer (nothing
+  // signals that it has taken it: poll the queue, bounded).
+  REQUIRE(poster->post("/hook", body, "application/json", [&](int) { ++done; }));
+  for (int i = 0; i < 5000 && poster->queued() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(poster->queued() == 0);
+  // The queue holds max_queued more; the next is refused.
+  int accepted = 0;
+  for (int i = 0; i < 100 && poster->post("/hook", body, "application/json", [&](int) { ++done; }); ++i)
+    ++accepted;
+  CHECK(accepted == 4);
+  CHECK(poster->queued() == 4);
+  CHECK_FALSE(poster->post("/hook", body, "application/json", nullptr));
+  const auto t0 = std::chrono::steady_clock::now();
+  poster.reset();
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  // Aborted, not timed out: well under the 60 s read timeout.
+  CHECK(waited < std::chrono::milliseconds(o.timeout_ms / 2));
+  CHECK(done.load() == 0);  // the aborted request and the queued ones are dropped
 }
