@@ -168,7 +168,9 @@ class ResourcesTest(ServerTestCase):
         fds1, threads1, rss1 = self.settle(server, pid, fds0, f"after {CYCLES} cycles")
         asan = uses_asan(pid)
         self.assertEqual(sum(churn.counts.values()), CYCLES)
-        self.assertEqual((fds1, threads1), (fds0, threads0), "fds and threads back to the warm-up's")
+        # (A socket of the warm-up may still have been closing when fds0 was read.)
+        self.assertLessEqual(fds1, fds0, "fds back to at most the warm-up's")
+        self.assertEqual(threads1, threads0, "threads back to the warm-up's")
         self.assertEqual(metric(server, "parley_connections_opened_total"),
                          metric(server, "parley_connections_closed_total"), "every session ended")
         sends = churn.counts["ws_send"]
