@@ -7,7 +7,9 @@
 #     --runs N      ... or for N inputs (with both, whichever comes first)
 #     --target T    only T (json_frame, msgpack_frame, peer_batch, capi_bytes, http_route)
 #     --merge       afterwards add to tests/fuzz/corpus/<target> the new inputs
-#                   that add coverage (libFuzzer -merge=1), to be committed
+#                   that reach new edges (libFuzzer -merge=1 -use_counters=0:
+#                   hit counts do not count, so the addition stays a few
+#                   hundred inputs), to be committed
 # Installs clang with libFuzzer (install-deps.sh --fuzz), configures and
 # builds build-fuzz with it. New inputs go to build-fuzz/corpus/<target>,
 # crashes to build-fuzz/crashes/<target>/. Prints per target execs, time,
@@ -78,7 +80,7 @@ for entry in "${targets[@]}"; do
     crash=0
   fi
   if [ "$merge" -eq 1 ] && [ "$rc" -eq 0 ]; then
-    "$fuzzer" -merge=1 -max_len="$max_len" "$seeds" "$work" >"$build/merge-$name.log" 2>&1
+    "$fuzzer" -merge=1 -use_counters=0 -max_len="$max_len" "$seeds" "$work" >"$build/merge-$name.log" 2>&1
   fi
   summary+=("$(printf '%-14s %12s %8s %8s %6s %6s %12s  %s' "$name" "${execs:-?}" "$elapsed" "${rate:-?}" \
     "${cov:-?}" "${new:-?}" "${corpus:-?}" "$crash")")

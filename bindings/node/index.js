@@ -338,7 +338,11 @@ class Node extends EventEmitter {
     this.#feed((n) => n.sessionDrained(session, bytes));
   }
 
-  /** A batch from a peer node (the `data` of its 'sendBatch'). Throws ParleyError invalid_argument if malformed. */
+  /**
+   * A batch from a peer node (the `data` of its 'sendBatch'). Throws ParleyError invalid_argument if
+   * malformed (text that is not UTF-8 included), too_large for an id or contents over this node's limits;
+   * nothing of a refused batch is applied.
+   */
   peerBatch(data) {
     this.#feed((n) => n.peerBatch(data));
   }

@@ -22,7 +22,7 @@ struct Message {
   uint64_t prev_msg_id = 0;   // msg_id - 1; carried so receivers can detect gaps
   int64_t timestamp_ms = 0;   // server clock at append
   std::string user_id;        // the sender
-  std::string contents;       // opaque bytes
+  std::string contents;       // UTF-8 text (checked by validate_submission)
   std::string client_msg_id;  // sender's idempotency key; may be empty (no dedup)
   uint64_t epoch = 0;         // the group log's epoch (>= 1 once stored); 0: unknown
 };
@@ -37,12 +37,14 @@ struct Limits {
   size_t max_read_limit = 1000;      // messages in one read/pull answer
 };
 
-// Checks an identifier: non-empty, at most limits.max_id_bytes, printable
-// ASCII or UTF-8 without control characters. `what` names it in the error.
+// Checks an identifier: non-empty, at most limits.max_id_bytes (else
+// kTooLarge), UTF-8 without control characters (else kInvalidArgument).
+// `what` names it in the error.
 Status validate_id(const std::string& id, const char* what, const Limits& limits);
 
-// Checks what a client may submit: group and user ids, client_msg_id (may be
-// empty) and contents size. Returns kInvalidArgument or kTooLarge with a
+// Checks what a client or a peer node may submit: group and user ids,
+// client_msg_id (may be empty) as validate_id, contents UTF-8 and at most
+// limits.max_contents_bytes. Returns kInvalidArgument or kTooLarge with a
 // message naming the field.
 Status validate_submission(const std::string& group_id, const std::string& user_id,
                            const std::string& client_msg_id, const std::string& contents,

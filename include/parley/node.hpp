@@ -167,7 +167,9 @@ class Node {
   void on_session_drained(SessionId session, size_t bytes);
 
   // A batch from a peer node (the bytes another node's send_to_node sent).
-  // kInvalidArgument for a malformed batch (nothing is applied).
+  // kInvalidArgument for a malformed batch (text that is not UTF-8
+  // included), kTooLarge for an id or contents over the limits; nothing of a
+  // refused batch is applied.
   Status on_peer_batch(const void* data, size_t size);
   void on_peer_result(const std::string& node_id, uint64_t call_id, bool ok);
 

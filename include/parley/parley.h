@@ -167,8 +167,9 @@ typedef struct parley_notification {
   const char* reason;
 } parley_notification;
 
-/* One stored message. `contents` is followed by a NUL not counted in
- * `contents_size`, so text contents can be printed as they are. */
+/* One stored message. `contents` is UTF-8 text (nodes take nothing else:
+ * docs/decisions.md 37), followed by a NUL not counted in `contents_size`,
+ * so it can be printed as it is. */
 typedef struct parley_message {
   const char* group_id;
   uint64_t msg_id; /* 1, 2, 3 ... per group and epoch */
@@ -360,8 +361,10 @@ PARLEY_EXPORT int parley_node_client_request(parley_node* node, uint64_t session
  * unknown session is ignored). */
 PARLEY_EXPORT int parley_node_session_drained(parley_node* node, uint64_t session, uint64_t bytes);
 /* A batch from a peer node (the bytes its send_batch callback sent).
- * PARLEY_ERR_INVALID_ARGUMENT for a malformed batch (nothing is applied):
- * report the call as failed to the sender. */
+ * PARLEY_ERR_INVALID_ARGUMENT for a malformed batch (text that is not UTF-8
+ * included), PARLEY_ERR_TOO_LARGE for one with an id or contents over this
+ * node's limits; either way nothing of it is applied: report the call as
+ * failed to the sender. */
 PARLEY_EXPORT int parley_node_peer_batch(parley_node* node, const void* data, size_t size);
 /* The outcome of this node's send_batch call `call_id` to `node_id`:
  * ok non-zero if the peer accepted the batch. */

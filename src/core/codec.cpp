@@ -8,6 +8,7 @@
 
 #include "core/codec_schema.hpp"
 #include "core/msgpack_util.hpp"
+#include "core/utf8.hpp"
 #include "core/util.hpp"
 #include "parley/protocol.hpp"
 
@@ -70,6 +71,11 @@ Status MapView::get_str(std::string_view key, std::string* out, bool required) c
     out->assign(v->via.bin.ptr, v->via.bin.size);
   } else {
     return wrong_type(key, "a string");
+  }
+  // Text on every codec (docs/decisions.md 37): bytes that are not UTF-8
+  // could not be passed on to a JSON client.
+  if (!is_utf8(*out)) {
+    return error(Code::kInvalidArgument, fmt::format("field '{}' is not UTF-8", key));
   }
   return Status::ok();
 }
@@ -148,8 +154,9 @@ class MsgpackWriter {
   void begin_array(uint32_t n) { pk_.pack_array(n); }
   void end_array() {}
   void key(std::string_view k) { detail::pack_str(pk_, k); }
-  void str(std::string_view s) { detail::pack_str(pk_, s); }
-  void bytes(std::string_view s) { detail::pack_bin(pk_, s); }
+  // Text only, whatever the caller or a store handed over (see utf8.hpp).
+  void str(std::string_view s) { detail::pack_str(pk_, detail::utf8_or_replaced(s, &scratch_)); }
+  void bytes(std::string_view s) { detail::pack_bin(pk_, detail::utf8_or_replaced(s, &scratch_)); }
   void u64(uint64_t v) { pk_.pack_uint64(v); }
   void i64(int64_t v) { pk_.pack_int64(v); }
   void boolean(bool b) { b ? pk_.pack_true() : pk_.pack_false(); }
@@ -158,6 +165,7 @@ class MsgpackWriter {
  private:
   detail::StringBuffer buf_;
   msgpack::packer<detail::StringBuffer> pk_{buf_};
+  std::string scratch_;
 };
 
 class MsgpackCodec final : public ClientCodec {

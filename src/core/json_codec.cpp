@@ -4,13 +4,13 @@
 // Contents travel as JSON strings, so they must be valid UTF-8.
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <fmt/format.h>
 
 #include "core/codec_schema.hpp"
+#include "core/utf8.hpp"
 #include "parley/protocol.hpp"
 
 namespace parley {
@@ -25,22 +25,6 @@ Status wrong_type(std::string_view key, const char* want) {
   return error(Code::kInvalidArgument, fmt::format("field '{}' must be {}", key, want));
 }
 
-// Whether a parsed string is UTF-8. The parser validates the bytes of a frame,
-// but RapidJSON 1.1.0 (Debian 12) decodes an escaped unpaired low surrogate
-// ("\udc00") into bytes that are not UTF-8 (Tencent/rapidjson#1738, fixed
-// after 1.1.0); echoed into a frame, they would make it invalid JSON for every
-// recipient. Found by the json_frame fuzz target.
-bool is_utf8(const Value& v) {
-  struct Discard {
-    void Put(char) {}
-  } out;
-  rapidjson::MemoryStream in(v.GetString(), v.GetStringLength());
-  while (in.Tell() < v.GetStringLength()) {
-    if (!rapidjson::UTF8<>::Validate(in, out)) return false;
-  }
-  return true;
-}
-
 // The schema's View over a RapidJSON object.
 class JsonView {
  public:
@@ -51,7 +35,12 @@ class JsonView {
     const Value* v = find(key);
     if (!v) return required ? missing(key) : Status::ok();
     if (!v->IsString()) return wrong_type(key, "a string");
-    if (!is_utf8(*v)) {
+    // The parser validates the bytes of a frame, but RapidJSON 1.1.0 (Debian
+    // 12) decodes an escaped unpaired low surrogate ("\udc00") into bytes
+    // that are not UTF-8 (Tencent/rapidjson#1738, fixed after 1.1.0); echoed
+    // into a frame, they would make it invalid JSON for every recipient.
+    // Found by the json_frame fuzz target.
+    if (!detail::is_utf8(std::string_view(v->GetString(), v->GetStringLength()))) {
       return error(Code::kInvalidArgument,
                    fmt::format("field '{}' is not UTF-8 (an unpaired surrogate escape)", key));
     }
@@ -115,7 +104,14 @@ class JsonWriter {
   void begin_array(uint32_t) { w_.StartArray(); }
   void end_array() { w_.EndArray(); }
   void key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-  void str(std::string_view s) { w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+  // Never anything but UTF-8, whatever the caller or a store handed over:
+  // a browser fails the WebSocket on a text frame that is not UTF-8. The
+  // protocol refuses such text where it comes in (docs/decisions.md 37);
+  // this replaces what got past that with U+FFFD.
+  void str(std::string_view s) {
+    s = detail::utf8_or_replaced(s, &scratch_);
+    w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  }
   void bytes(std::string_view s) { str(s); }
   void u64(uint64_t v) { w_.Uint64(v); }
   void i64(int64_t v) { w_.Int64(v); }
@@ -125,6 +121,7 @@ class JsonWriter {
  private:
   rapidjson::StringBuffer buf_;
   rapidjson::Writer<rapidjson::StringBuffer> w_{buf_};
+  std::string scratch_;
 };
 
 constexpr unsigned kParseFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;

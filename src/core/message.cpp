@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/utf8.hpp"
 #include "parley/version.hpp"
 
 namespace parley {
@@ -24,6 +25,7 @@ Status validate_id(const std::string& id, const char* what, const Limits& limits
       return error(Code::kInvalidArgument, fmt::format("{} contains a control character", what));
     }
   }
+  if (!detail::is_utf8(id)) return error(Code::kInvalidArgument, fmt::format("{} is not UTF-8", what));
   return Status::ok();
 }
 
@@ -39,6 +41,7 @@ Status validate_submission(const std::string& group_id, const std::string& user_
     return error(Code::kTooLarge, fmt::format("contents is {} bytes; the limit is {}", contents.size(),
                                               limits.max_contents_bytes));
   }
+  if (!detail::is_utf8(contents)) return error(Code::kInvalidArgument, "contents is not UTF-8");
   return Status::ok();
 }
 

@@ -5,7 +5,8 @@
 // item  := [0, group, msg_id, prev_msg_id, ts, user, contents(bin), client_msg_id, epoch]  a message
 //        | [1, user, group, status, typing(bool), expires_at_ms]                     presence
 //        | [2, group]                     the sender started following the group
-// Each item is encoded once and shared by every destination's batch.
+// Each item is encoded once and shared by every destination's batch. Ids and
+// contents are UTF-8 text, as from clients (docs/decisions.md 37).
 #pragma once
 
 #include <string>
@@ -29,7 +30,9 @@ std::string encode_presence_item(const PresenceEv& p);
 std::string encode_interest_item(const std::string& group_id);
 // Concatenates pre-encoded items into one batch.
 std::string encode_batch(const std::string& from, const std::vector<Frame>& items);
-// Parses and validates a batch from another node. Never throws.
+// Parses and validates a batch from another node: kInvalidArgument for a
+// malformed one (text that is not UTF-8 included), kTooLarge for an id or
+// contents over `limits`; nothing of a refused batch is used. Never throws.
 Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limits);
 
 }  // namespace parley::detail

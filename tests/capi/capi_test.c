@@ -424,6 +424,19 @@ static void test_two_nodes(void) {
   CHECK(contains(parley_errmsg(n2), "no open session 77"));
   CHECK_RC(parley_node_client_request(n2, 2, NULL, 5), PARLEY_ERR_INVALID_ARGUMENT, n2);
   CHECK_RC(parley_node_peer_batch(n2, "garbage", 7), PARLEY_ERR_INVALID_ARGUMENT, n2);
+  /* a well-formed batch whose contents are not UTF-8: [1, "n9", [[0, "general", 1, 0, 5,
+   * "alice", bin "\xff", "", 1]]] (text on every codec: docs/decisions.md 37) */
+  static const char not_utf8[] =
+      "\x93\x01\xa2n9\x91\x99\x00\xa7general\x01\x00\x05\xa5"
+      "alice\xc4\x01\xff\xa0\x01";
+  CHECK_RC(parley_node_peer_batch(n2, not_utf8, sizeof not_utf8 - 1), PARLEY_ERR_INVALID_ARGUMENT, n2);
+  CHECK(contains(parley_errmsg(n2), "contents is not UTF-8"));
+  /* an id over the limit is too large, as from a client: [1, 129 x "n", []] */
+  char long_from[3 + 2 + 129 + 1] = "\x93\x01\xd9\x81";
+  memset(long_from + 4, 'n', 129);
+  long_from[4 + 129] = '\x90';
+  CHECK_RC(parley_node_peer_batch(n2, long_from, sizeof long_from - 1), PARLEY_ERR_TOO_LARGE, n2);
+  CHECK(contains(parley_errmsg(n2), "from is 129 bytes; the limit is 128"));
   CHECK_RC(parley_node_peer_result(n2, NULL, 1, 1), PARLEY_ERR_INVALID_ARGUMENT, n2);
 
   /* history: as administrator, as a member, as a stranger */

@@ -159,3 +159,38 @@ TEST_CASE("peer batches reject malformed input") {
   std::string batch = detail::encode_batch("a", {bad});
   CHECK_FALSE(detail::decode_batch(batch.data(), batch.size(), Limits{}).is_ok());
 }
+
+TEST_CASE("a peer batch with text that is not UTF-8 or an id over the limit is refused whole") {
+  // Regression (fuzz: capi_bytes): a JSON node passed such contents on to its clients as they were.
+  Message m{"g", 1, 0, 5, "u", "fine", "c1", 1};
+  auto batch_of = [&m](const Message& msg, const std::string& from = "peer") {
+    Frame ok = std::make_shared<const std::string>(detail::encode_message_item(m));  // a valid item first
+    Frame item = std::make_shared<const std::string>(detail::encode_message_item(msg));
+    return detail::encode_batch(from, {ok, item});
+  };
+  auto status_of = [](const std::string& batch) {
+    return detail::decode_batch(batch.data(), batch.size(), Limits{}).status();
+  };
+  CHECK(status_of(batch_of(m)).is_ok());
+  Message bad = m;
+  bad.contents = "caf\xe9";  // Latin-1
+  CHECK(status_of(batch_of(bad)).code() == Code::kInvalidArgument);
+  CHECK(status_of(batch_of(bad)).message() == "contents is not UTF-8");
+  bad = m;
+  bad.user_id = "\xed\xb0\x80";  // a surrogate
+  CHECK(status_of(batch_of(bad)).message() == "user_id is not UTF-8");
+  bad = m;
+  bad.client_msg_id = "c\xff";
+  CHECK(status_of(batch_of(bad)).code() == Code::kInvalidArgument);
+  CHECK(status_of(batch_of(m, "n\xc3")).message() == "from is not UTF-8");
+  // Ids over the limit are too_large, as from a client (parley.h, docs/protocol.md section 4).
+  bad = m;
+  bad.group_id = std::string(Limits{}.max_id_bytes + 1, 'g');
+  CHECK(status_of(batch_of(bad)).code() == Code::kTooLarge);
+  CHECK(status_of(batch_of(m, std::string(Limits{}.max_id_bytes + 1, 'n'))).code() == Code::kTooLarge);
+  PresenceEv p{"\xff", "g", PresenceStatus::kOnline, false, 0};
+  Frame presence = std::make_shared<const std::string>(detail::encode_presence_item(p));
+  CHECK(status_of(detail::encode_batch("peer", {presence})).message() == "user_id is not UTF-8");
+  Frame interest = std::make_shared<const std::string>(detail::encode_interest_item("g\xc0"));
+  CHECK(status_of(detail::encode_batch("peer", {interest})).message() == "group_id is not UTF-8");
+}

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "core/utf8.hpp"
 #include "parley/clock.hpp"
 #include "parley/protocol.hpp"
 
@@ -162,6 +163,114 @@ TEST_CASE("malformed requests get a clear error, never an exception") {
   CHECK(decode(trailing).status().message().find("trailing") != std::string::npos);
   PullReq p{1, "g", 0, 0};
   CHECK(decode(codec->encode_request(p)).status().message().find("limit") != std::string::npos);
+}
+
+TEST_CASE("the msgpack codec refuses text fields that are not UTF-8") {
+  // Regression (fuzz: capi_bytes): contents and ids were bytes to the msgpack codec, so a JSON
+  // session in the same cluster received a frame that was not JSON. Text on every codec now.
+  auto codec = make_msgpack_codec();
+  Limits limits;
+  auto decode = [&](const ClientRequest& r) {
+    const std::string bytes = codec->encode_request(r);
+    return codec->decode_request(bytes.data(), bytes.size(), limits).status();
+  };
+  // "\xff" never appears in UTF-8; "\xed\xa0\x80" is a surrogate; "\xc0\xaf" an overlong "/";
+  // "\xe2\x82" a cut sequence.
+  for (const std::string bad : {"\xff", "\xed\xa0\x80", "\xc0\xaf", "a\xe2\x82"}) {
+    CAPTURE(bad);
+    // The encoder writes only UTF-8, so these frames are packed by hand: contents as bin (what the
+    // codec writes) and as str, then each id.
+    const std::string frame =
+        "\x84\xa1t\xa4send\xa1g\xa1g\xa3"
+        "cid\xa0\xa1"
+        "c";
+    const std::string as_bin = frame + "\xc4" + char(bad.size()) + bad;
+    Status s = codec->decode_request(as_bin.data(), as_bin.size(), limits).status();
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(s.message() == "field 'c' is not UTF-8");
+    const std::string as_str = frame + char(0xa0 | bad.size()) + bad;
+    CHECK(codec->decode_request(as_str.data(), as_str.size(), limits).status().message() ==
+          "field 'c' is not UTF-8");
+    const std::string bad_group = "\x83\xa1t\xa4send\xa1g" + std::string(1, char(0xa0 | bad.size())) + bad +
+                                  "\xa1"
+                                  "c\xa1x";
+    s = codec->decode_request(bad_group.data(), bad_group.size(), limits).status();
+    CHECK(s.message() == "field 'g' is not UTF-8");
+    // Its error event does not echo the group either.
+    uint64_t rid = 0;
+    std::string g = "untouched", cid;
+    codec->peek_ids(bad_group.data(), bad_group.size(), limits, &rid, &g, &cid);
+    CHECK(g == "untouched");
+  }
+  CHECK(decode(SendReq{1, "gr\xc3\xbcn",
+                       "\xe2\x82\xac"
+                       "1",
+                       "\xf0\x9f\x8c\x8d \xed\x9f\xbf"})
+            .is_ok());
+}
+
+TEST_CASE("the encoders write only UTF-8, whatever they are handed") {
+  // The last line of defence: a message that got past the checks (a store written by an older
+  // version) still makes frames every client can decode; each invalid sequence becomes U+FFFD.
+  auto m = std::make_shared<Message>(Message{"g\xff", 1, 0, 5, "u",
+                                             "a\xe2\x82"
+                                             "b\xed\xa0\x80",
+                                             "c", 1});
+  const std::string fixed_contents =
+      "a\xef\xbf\xbd"
+      "b\xef\xbf\xbd";
+  for (bool json : {false, true}) {
+    CAPTURE(json);
+    auto codec = codec_under_test(json);
+    const std::string bytes = codec->encode_event(MessageEv{m});
+    Result<ServerEvent> back = codec->decode_event(bytes.data(), bytes.size());
+    REQUIRE(back.is_ok());
+    const Message& got = *std::get<MessageEv>(*back).message;
+    CHECK(got.group_id == "g\xef\xbf\xbd");
+    CHECK(got.contents == fixed_contents);
+  }
+  CHECK(make_json_codec()
+            ->encode_event(MessageEv{m})
+            .find("\"c\":\"a\xef\xbf\xbd"
+                  "b") != std::string::npos);
+}
+
+TEST_CASE("UTF-8 is checked as RFC 3629 says") {
+  using detail::is_utf8;
+  CHECK(is_utf8(""));
+  CHECK(is_utf8(std::string("a\0b", 3)));
+  CHECK(is_utf8("\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80 \xef\xbf\xbf"));
+  CHECK(is_utf8("\xf0\x90\x80\x80 \xf4\x8f\xbf\xbf"));
+  for (const char* bad : {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80",
+                          "\xed\xbf\xbf", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xfe",
+                          "\xff", "\xc3", "\xe2\x82", "\xf0\x9f\x8c", "\xc3(", "ok\xe2\x82\xacok\xe2"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(is_utf8(bad));
+  }
+  std::string scratch;
+  CHECK(detail::utf8_or_replaced("fine \xe2\x82\xac", &scratch) == "fine \xe2\x82\xac");
+  // Each invalid sequence becomes U+FFFD; the valid text around it stays.
+  for (const auto& [bad, kept] : std::vector<std::pair<std::string, std::string>>{{"\xe2\x82x", "x"},
+                                                                                  {"\xf0\x9f\x8c", ""},
+                                                                                  {"\xed\xa0", ""},
+                                                                                  {"\xc0\xafz\xff", "z"},
+                                                                                  {"a\x80"
+                                                                                   "b",
+                                                                                   "ab"}}) {
+    CAPTURE(bad);
+    const std::string out(detail::utf8_or_replaced(bad, &scratch));
+    CHECK(is_utf8(out));
+    CHECK(out.find("\xef\xbf\xbd") != std::string::npos);
+    std::string rest;  // out without its U+FFFDs
+    for (size_t i = 0; i < out.size();) {
+      if (out.compare(i, 3, "\xef\xbf\xbd") == 0) {
+        i += 3;
+      } else {
+        rest += out[i++];
+      }
+    }
+    CHECK(rest == kept);
+  }
 }
 
 TEST_CASE("an array header longer than the frame is refused before it is allocated") {

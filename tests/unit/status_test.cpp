@@ -31,6 +31,15 @@ TEST_CASE("validation names the bad field") {
   CHECK(validate_submission("g", "u", "", std::string(11, 'x'), limits).code() == Code::kTooLarge);
   CHECK(validate_submission("g", std::string(129, 'u'), "", "x", limits).code() == Code::kTooLarge);
   CHECK(validate_submission("g", "u", std::string("a\nb"), "x", limits).code() == Code::kInvalidArgument);
+  // Ids and contents are UTF-8 text (docs/decisions.md 37).
+  CHECK(
+      validate_submission("gr\xc3\xbcn", "\xc3\xa9mile", "\xe2\x82\xac", "\xf0\x9f\x8c\x8d", limits).is_ok());
+  CHECK(validate_submission("g", "u", "", "\xff", limits).message() == "contents is not UTF-8");
+  CHECK(validate_submission("g", "u", "", "\xff", limits).code() == Code::kInvalidArgument);
+  CHECK(validate_submission("g\xc3", "u", "", "x", limits).message() == "group_id is not UTF-8");
+  CHECK(validate_submission("g", "\xed\xa0\x80", "", "x", limits).message() == "user_id is not UTF-8");
+  CHECK(validate_submission("g", "u", "\xc0\xaf", "x", limits).message() == "client_msg_id is not UTF-8");
+  CHECK(validate_id("n\x80", "from", limits).code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("random is reproducible from its seed") {

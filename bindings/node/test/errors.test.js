@@ -107,6 +107,9 @@ test('5. library-level misuse is a ParleyError', () => {
   const node = new Node(store);
   try {
     assert.throws(() => node.peerBatch(Buffer.from('not a batch')), (e) => e.name === 'invalid_argument');
+    // [1, <129 x "n">, []]: a node id over the limit is too_large, as from a client
+    const longFrom = Buffer.concat([Buffer.from([0x93, 0x01, 0xd9, 129]), Buffer.alloc(129, 'n'), Buffer.from([0x90])]);
+    assert.throws(() => node.peerBatch(longFrom), (e) => e.name === 'too_large');
     assert.throws(() => node.closeSession(1, { code: 99 }), (e) => e.name === 'invalid_argument');
     assert.throws(() => new Node(store, { nodeId: '' }), (e) => e instanceof ParleyError);
     assert.throws(() => new Node(store, { pullPolicy: { enterRate: 1, exitRate: 5 } }), (e) => e.name === 'invalid_argument');

@@ -449,8 +449,9 @@ class Node(_lib.Closeable):
 
     def peer_batch(self, data: BytesLike) -> None:
         """A batch from a peer node (bytes its on_send_batch sent).
-        InvalidArgument for a malformed batch (nothing applied): report the
-        call as failed to the sender."""
+        InvalidArgument for a malformed batch (text that is not UTF-8
+        included), TooLarge for an id or contents over this node's limits;
+        nothing of it is applied: report the call as failed to the sender."""
         b = _lib.payload(data)
         self._call("node_peer_batch", b, len(b))
 

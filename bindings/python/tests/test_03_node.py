@@ -107,6 +107,12 @@ def test_3_5_errors_map_to_exceptions(store: parley.Store, cluster: Loopback) ->
     assert "99" in info.value.message
     with pytest.raises(parley.InvalidArgument):
         n1.peer_batch(b"\x00garbage")
+    # [1, "n9", [[0, "general", 1, 0, 5, "alice", bin b"\xff", "", 1]]]: contents are UTF-8 text
+    with pytest.raises(parley.InvalidArgument) as info:
+        n1.peer_batch(b"\x93\x01\xa2n9\x91\x99\x00\xa7general\x01\x00\x05\xa5alice\xc4\x01\xff\xa0\x01")
+    assert info.value.message.endswith("contents is not UTF-8")
+    with pytest.raises(parley.TooLarge):  # [1, <129 x "n">, []]: as from a client
+        n1.peer_batch(b"\x93\x01\xd9\x81" + b"n" * 129 + b"\x90")
     with pytest.raises(parley.InvalidArgument):
         n1.open_session(2, "")
     with pytest.raises(parley.InvalidArgument):
