@@ -3,7 +3,9 @@
 // setErrorClass() first so that failures throw its ParleyError.
 #include <napi.h>
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "common.hpp"
 #include "node_wrap.hpp"
@@ -20,14 +22,43 @@ AddonData& addon_data(Napi::Env env) {
 
 void throw_error(Napi::Env env, int code, const std::string& message) {
   if (env.IsExceptionPending()) return;
+  napi_value error = make_error(env, code, message);  // or what its constructor threw: that propagates
+  if (error != nullptr) napi_throw(env, error);
+}
+
+napi_value take_exception(napi_env env) {
+  bool pending = false;
+  napi_value exception = nullptr;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending ||
+      napi_get_and_clear_last_exception(env, &exception) != napi_ok)
+    return nullptr;
+  return can_call_js(env) ? exception : nullptr;
+}
+
+napi_value call_function(napi_env env, napi_value recv, napi_value fn, size_t argc, const napi_value* argv) {
+  napi_value result = nullptr;
+  if (napi_call_function(env, recv, fn, argc, argv, &result) == napi_ok) return result;
+  if (napi_value exception = take_exception(env)) napi_throw(env, exception);
+  return nullptr;
+}
+
+napi_value make_error(napi_env env, int code, const std::string& message) {
   AddonData& data = addon_data(env);
+  napi_value args[2] = {nullptr, nullptr};
+  if (napi_create_int32(env, code, &args[0]) != napi_ok ||
+      napi_create_string_utf8(env, message.data(), message.size(), &args[1]) != napi_ok)
+    return nullptr;
+  napi_value error = nullptr;
   if (data.error_class.IsEmpty()) {
-    Napi::Error::New(env, std::string(parley_strerror(code)) + ": " + message).ThrowAsJavaScriptException();
-    return;
+    const std::string text = std::string(parley_strerror(code)) + ": " + message;
+    napi_value msg = nullptr;
+    if (napi_create_string_utf8(env, text.data(), text.size(), &msg) != napi_ok ||
+        napi_create_error(env, nullptr, msg, &error) != napi_ok)
+      return nullptr;
+    return error;
   }
-  Napi::Value error = data.error_class.New({Napi::Number::New(env, code), Napi::String::New(env, message)});
-  if (env.IsExceptionPending()) return;  // the constructor threw: that propagates
-  napi_throw(env, error);
+  if (napi_new_instance(env, data.error_class.Value(), 2, args, &error) == napi_ok) return error;
+  return take_exception(env);
 }
 
 void throw_type_error(Napi::Env env, const std::string& message) {
@@ -174,6 +205,16 @@ Napi::Value live_objects(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(g_live_objects.load()));
 }
 
+// testing.sleep(ms): blocks the calling thread, so that a test can terminate
+// a worker while its JavaScript is inside a native call (which then returns
+// into JavaScript that keeps running until V8 acts on the termination).
+Napi::Value sleep_ms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t ms = 0;
+  if (get_i64(env, info[0], "ms", &ms) && ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return env.Undefined();
+}
+
 }  // namespace
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
@@ -200,6 +241,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   testing.Set("postFromThread", Napi::Function::New(env, post_from_thread, "postFromThread"));
   testing.Set("threadPosts", Napi::Function::New(env, thread_posts, "threadPosts"));
   testing.Set("liveObjects", Napi::Function::New(env, live_objects, "liveObjects"));
+  testing.Set("sleep", Napi::Function::New(env, sleep_ms, "sleep"));
   exports.Set("testing", testing);
   return exports;
 }

@@ -50,21 +50,21 @@ void call_wakeup(Napi::Env env, Napi::Function, Waker* waker, void*) {
 Napi::Function NodeWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeNode",
                      {
-                         InstanceMethod("start", &NodeWrap::start),
-                         InstanceMethod("close", &NodeWrap::close),
-                         InstanceAccessor("closed", &NodeWrap::closed, nullptr),
-                         InstanceMethod("sessionOpen", &NodeWrap::session_open),
-                         InstanceMethod("sessionClose", &NodeWrap::session_close),
-                         InstanceMethod("clientRequest", &NodeWrap::client_request),
-                         InstanceMethod("sessionDrained", &NodeWrap::session_drained),
-                         InstanceMethod("peerBatch", &NodeWrap::peer_batch),
-                         InstanceMethod("peerResult", &NodeWrap::peer_result),
-                         InstanceMethod("timerFired", &NodeWrap::timer_fired),
-                         InstanceMethod("flush", &NodeWrap::flush),
-                         InstanceMethod("memberRemoved", &NodeWrap::member_removed),
-                         InstanceMethod("sessionCount", &NodeWrap::session_count),
-                         InstanceMethod("post", &NodeWrap::post),
-                         InstanceMethod("runPosted", &NodeWrap::run_posted),
+                         member_method<NodeWrap, &NodeWrap::start>("start"),
+                         member_method<NodeWrap, &NodeWrap::close>("close"),
+                         member_getter<NodeWrap, &NodeWrap::closed>("closed"),
+                         member_method<NodeWrap, &NodeWrap::session_open>("sessionOpen"),
+                         member_method<NodeWrap, &NodeWrap::session_close>("sessionClose"),
+                         member_method<NodeWrap, &NodeWrap::client_request>("clientRequest"),
+                         member_method<NodeWrap, &NodeWrap::session_drained>("sessionDrained"),
+                         member_method<NodeWrap, &NodeWrap::peer_batch>("peerBatch"),
+                         member_method<NodeWrap, &NodeWrap::peer_result>("peerResult"),
+                         member_method<NodeWrap, &NodeWrap::timer_fired>("timerFired"),
+                         member_method<NodeWrap, &NodeWrap::flush>("flush"),
+                         member_method<NodeWrap, &NodeWrap::member_removed>("memberRemoved"),
+                         member_method<NodeWrap, &NodeWrap::session_count>("sessionCount"),
+                         member_method<NodeWrap, &NodeWrap::post>("post"),
+                         member_method<NodeWrap, &NodeWrap::run_posted>("runPosted"),
                      });
 }
 
@@ -83,7 +83,12 @@ NodeWrap::NodeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NodeWrap>(
   events_ = Napi::Weak(info[2].As<Napi::Object>());
   on_wakeup_ = Napi::Weak(info[3].As<Napi::Function>());
   if (!setup(env, info[1].As<Napi::Object>(), store->handle())) return;
-  if (!register_callbacks(env) || !register_wakeup(env)) destroy();
+  if (!register_callbacks(env) || !register_wakeup(env)) {
+    destroy();
+    return;
+  }
+  // Registered after the thread-safe function's own hook, so it runs first.
+  hooked_ = napi_add_env_cleanup_hook(env, &NodeWrap::cleanup, this) == napi_ok;
 }
 
 NodeWrap::~NodeWrap() {
@@ -231,7 +236,7 @@ void NodeWrap::on_wakeup(Napi::Env env) {
   if (node_ == nullptr || !can_call_js(env)) return;
   Napi::HandleScope scope(env);
   Napi::Value fn = on_wakeup_.Value();
-  if (!fn.IsEmpty() && fn.IsFunction()) fn.As<Napi::Function>().Call({});
+  if (!fn.IsEmpty() && fn.IsFunction()) call_function(env, env.Undefined(), fn, 0, nullptr);
 }
 
 void NodeWrap::destroy() {
@@ -244,6 +249,16 @@ void NodeWrap::destroy() {
   node_ = nullptr;
   if (waker_ != nullptr) waker_->owner = nullptr;
   clock_.Reset();
+  if (hooked_) {
+    hooked_ = false;
+    napi_remove_env_cleanup_hook(env_, &NodeWrap::cleanup, this);
+  }
+}
+
+void NodeWrap::cleanup(void* self) {
+  auto* w = static_cast<NodeWrap*>(self);
+  w->hooked_ = false;  // the hook is spent: nothing to remove
+  w->destroy();
 }
 
 void NodeWrap::push_event(Napi::Env env, std::initializer_list<napi_value> items) {
@@ -324,8 +339,9 @@ int64_t NodeWrap::on_clock(void* self) {
   Napi::Env env = w->env_;
   if (env.IsExceptionPending() || w->clock_.IsEmpty()) return w->last_clock_;
   Napi::HandleScope scope(env);
-  Napi::Value now = w->clock_.Call({});
-  if (env.IsExceptionPending()) return w->last_clock_;
+  napi_value result = call_function(env, env.Undefined(), w->clock_.Value(), 0, nullptr);
+  if (result == nullptr || env.IsExceptionPending()) return w->last_clock_;
+  const Napi::Value now(env, result);
   if (!now.IsNumber()) {
     throw_type_error(env, "the clock function must return a number (milliseconds)");
     return w->last_clock_;
@@ -558,9 +574,9 @@ Napi::Value post_from_thread(const Napi::CallbackInfo& info) {
     throw_type_error(env, "postFromThread(nativeNode, count)");
     return env.Undefined();
   }
-  NodeWrap* node = NodeWrap::Unwrap(info[0].As<Napi::Object>());
+  NodeWrap* node = NodeWrap::Unwrap(info[0].As<Napi::Object>());  // null while a worker is terminated
   int64_t count = 0;
-  if (!get_i64(env, info[1], "count", &count)) return env.Undefined();
+  if (node == nullptr || !get_i64(env, info[1], "count", &count)) return env.Undefined();
   if (node->handle() == nullptr) {
     throw_error(env, PARLEY_ERR_CLOSED, "the Node is closed");
     return env.Undefined();

@@ -19,6 +19,14 @@
 // destroys the node, which frees every callback's user data and drops what
 // was posted and not run. The thread-safe function is released then; a
 // wakeup already queued finds its owner gone and does nothing.
+//
+// Teardown (process exit, a worker ending, worker.terminate() included). A
+// node still open then is destroyed by an environment cleanup hook, the
+// same way: it stops accepting posts (other threads get PARLEY_ERR_CLOSED),
+// drops what is queued, unregisters and releases the thread-safe function;
+// only then does Node finalize the thread-safe function and the objects.
+// A server started later is stopped (its threads joined) before that, by
+// its own hook: hooks run in reverse order of registration.
 #pragma once
 
 #include <napi.h>
@@ -74,6 +82,7 @@ class NodeWrap : public Napi::ObjectWrap<NodeWrap> {
   bool register_wakeup(Napi::Env env);
   void push_event(Napi::Env env, std::initializer_list<napi_value> items);
   void destroy();
+  static void cleanup(void* self);  // the environment cleanup hook
 
   Napi::Value start(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
@@ -115,6 +124,7 @@ class NodeWrap : public Napi::ObjectWrap<NodeWrap> {
   bool wakeup_alive_ = false;  // wakeup_ created and not finalized
   int64_t js_posts_ = 0;       // posted from JavaScript and not yet freed
   bool closing_ = false;
+  bool hooked_ = false;  // the cleanup hook is registered (while the node is open)
 };
 
 // testing.postFromThread(node, count): posts `count` native functions to the

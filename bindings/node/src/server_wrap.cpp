@@ -22,10 +22,16 @@ struct Outcome {
   }
 };
 
+// Owns the server it started until a ServerWrap takes it: one that nobody
+// took (a failure after the start, the environment going away) is stopped
+// and released with the worker.
 class StartWorker final : public Napi::AsyncWorker {
  public:
   StartWorker(Napi::Env env, std::vector<std::pair<std::string, std::pair<bool, std::string>>> options)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), options_(std::move(options)) {}
+  ~StartWorker() override { parley_server_destroy(server_); }  // NULL: a no-op
+  StartWorker(const StartWorker&) = delete;
+  StartWorker& operator=(const StartWorker&) = delete;
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
@@ -45,35 +51,29 @@ class StartWorker final : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (!can_call_js(env)) {  // the environment is going away: nobody will stop it
-      parley_server_destroy(server_);
-      return;
-    }
+    if (!can_call_js(env)) return;  // the environment is going away: the destructor stops it
     if (outcome_.code != PARLEY_OK) {
       reject(outcome_.code, outcome_.message);
       return;
     }
-    Napi::Object server = addon_data(env).server_class.New(
-        {Napi::External<parley_server>::New(env, server_), Napi::Number::New(env, port_)});
-    if (env.IsExceptionPending()) {
-      parley_server_destroy(server_);
-      deferred_.Reject(env.GetAndClearPendingException().Value());
+    // The ServerWrap takes the handle out of server_ once it cannot fail;
+    // whatever is left there when this worker is deleted, it stops.
+    napi_value args[2] = {Napi::External<parley_server*>::New(env, &server_), Napi::Number::New(env, port_)};
+    napi_value server = nullptr;
+    if (napi_new_instance(env, addon_data(env).server_class.Value(), 2, args, &server) != napi_ok) {
+      if (napi_value exception = take_exception(env)) deferred_.Reject(Napi::Value(env, exception));
       return;
     }
-    deferred_.Resolve(server);
+    deferred_.Resolve(Napi::Value(env, server));
   }
   void OnError(const Napi::Error& e) override {
-    parley_server_destroy(server_);
     if (can_call_js(Env())) deferred_.Reject(e.Value());
   }
 
  private:
   void reject(int code, const std::string& message) {
     Napi::Env env = Env();
-    Napi::Value error =
-        addon_data(env).error_class.New({Napi::Number::New(env, code), Napi::String::New(env, message)});
-    if (env.IsExceptionPending()) error = env.GetAndClearPendingException().Value();
-    deferred_.Reject(error);
+    if (napi_value error = make_error(env, code, message)) deferred_.Reject(Napi::Value(env, error));
   }
 
   Napi::Promise::Deferred deferred_;
@@ -100,10 +100,8 @@ class StopWorker final : public Napi::AsyncWorker {
       deferred_.Resolve(env.Undefined());
       return;
     }
-    Napi::Value error = addon_data(env).error_class.New(
-        {Napi::Number::New(env, outcome_.code), Napi::String::New(env, outcome_.message)});
-    if (env.IsExceptionPending()) error = env.GetAndClearPendingException().Value();
-    deferred_.Reject(error);
+    if (napi_value error = make_error(env, outcome_.code, outcome_.message))
+      deferred_.Reject(Napi::Value(env, error));
   }
   void OnError(const Napi::Error& e) override {
     if (can_call_js(Env())) deferred_.Reject(e.Value());
@@ -120,9 +118,9 @@ class StopWorker final : public Napi::AsyncWorker {
 Napi::Function ServerWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeServer",
                      {
-                         InstanceAccessor("port", &ServerWrap::port, nullptr),
-                         InstanceAccessor("closed", &ServerWrap::closed, nullptr),
-                         InstanceMethod("close", &ServerWrap::close),
+                         member_getter<ServerWrap, &ServerWrap::port>("port"),
+                         member_getter<ServerWrap, &ServerWrap::closed>("closed"),
+                         member_method<ServerWrap, &ServerWrap::close>("close"),
                      });
 }
 
@@ -133,27 +131,46 @@ ServerWrap::ServerWrap(const Napi::CallbackInfo& info)
     throw_type_error(env, "NativeServer is made by startServer()");
     return;
   }
-  server_ = info[0].As<Napi::External<parley_server>>().Data();
+  parley_server** slot = info[0].As<Napi::External<parley_server*>>().Data();  // the StartWorker's
+  if (napi_add_env_cleanup_hook(env_, &ServerWrap::cleanup, this) != napi_ok) {
+    throw_error(env, PARLEY_ERR_INTERNAL, "cannot register the server's environment cleanup hook");
+    return;  // the caller still owns the handle
+  }
+  // A running server is never garbage-collected (like a listening
+  // net.Server): strong until close() or the environment's teardown.
+  if (napi_reference_ref(env_, Napi::ObjectWrap<ServerWrap>::operator napi_ref(), nullptr) != napi_ok) {
+    napi_remove_env_cleanup_hook(env_, &ServerWrap::cleanup, this);
+    throw_error(env, PARLEY_ERR_INTERNAL, "cannot keep the server object alive");
+    return;
+  }
   port_ = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
-  napi_add_env_cleanup_hook(env_, &ServerWrap::cleanup, this);
+  server_ = std::exchange(*slot, nullptr);  // ours now: nothing can fail any more
+  pinned_ = true;
 }
 
 ServerWrap::~ServerWrap() {
-  if (server_ == nullptr) return;
-  forget();
-  parley_server_destroy(server_);  // stops it first (blocks: a garbage-collected running server)
+  // Only reached with the server gone (closed, or stopped by the cleanup
+  // hook before the environment's finalizers run): a running one is pinned.
+  // Should one get here, it is stopped, not leaked.
+  parley_server* server = forget();
+  parley_server_destroy(server);  // NULL: a no-op
 }
 
 void ServerWrap::cleanup(void* self) {
+  // The environment is being torn down (process exit, a worker ending) and
+  // the server is still running: stop it and join its threads now, before
+  // the environment's finalizers run and the addon (with the server's code)
+  // may be unloaded. The hook is spent: nothing to remove. The pin is left
+  // to the teardown, which finalizes every object.
   auto* s = static_cast<ServerWrap*>(self);
-  parley_server* server = s->server_;
-  s->server_ = nullptr;  // the hook is spent: nothing to remove
+  parley_server* server = std::exchange(s->server_, nullptr);
   parley_server_destroy(server);
 }
 
-void ServerWrap::forget() {
-  napi_remove_env_cleanup_hook(env_, &ServerWrap::cleanup, this);
-  server_ = nullptr;
+parley_server* ServerWrap::forget() {
+  parley_server* server = std::exchange(server_, nullptr);
+  if (server != nullptr) napi_remove_env_cleanup_hook(env_, &ServerWrap::cleanup, this);
+  return server;
 }
 
 Napi::Value ServerWrap::port(const Napi::CallbackInfo& info) {
@@ -171,8 +188,11 @@ Napi::Value ServerWrap::close(const Napi::CallbackInfo& info) {
     done.Resolve(env.Undefined());
     return done.Promise();
   }
-  auto* worker = new StopWorker(env, server_);
-  forget();
+  auto* worker = new StopWorker(env, forget());
+  if (pinned_) {  // closing: the object may be collected once nobody holds it
+    pinned_ = false;
+    napi_reference_unref(env, Napi::ObjectWrap<ServerWrap>::operator napi_ref(), nullptr);
+  }
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

@@ -8,12 +8,12 @@ namespace parley::addon {
 Napi::Function StoreWrap::define(Napi::Env env) {
   return DefineClass(env, "NativeStore",
                      {
-                         InstanceMethod("close", &StoreWrap::close),
-                         InstanceAccessor("closed", &StoreWrap::closed, nullptr),
-                         InstanceMethod("createGroup", &StoreWrap::create_group),
-                         InstanceMethod("join", &StoreWrap::join),
-                         InstanceMethod("leave", &StoreWrap::leave),
-                         InstanceMethod("history", &StoreWrap::history),
+                         member_method<StoreWrap, &StoreWrap::close>("close"),
+                         member_getter<StoreWrap, &StoreWrap::closed>("closed"),
+                         member_method<StoreWrap, &StoreWrap::create_group>("createGroup"),
+                         member_method<StoreWrap, &StoreWrap::join>("join"),
+                         member_method<StoreWrap, &StoreWrap::leave>("leave"),
+                         member_method<StoreWrap, &StoreWrap::history>("history"),
                      });
 }
 
