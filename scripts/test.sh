@@ -26,9 +26,12 @@ echo "== build (RelWithDebInfo)"
 echo "== tests"
 ctest --test-dir "$root/build" -j "$(nproc)" --output-on-failure --timeout 900
 
+# The sanitizer builds use -O1 -g1 (line tables only: enough for symbolized
+# reports): server.cpp compiles in 80 s instead of 207 s under ASan.
+san_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
 if [ "$sanitize" -eq 1 ]; then
   echo "== build (ASan+UBSan)"
-  "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_SANITIZE=ON \
+  "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${san_flags[@]}" -DPARLEY_SANITIZE=ON \
     -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=40 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -37,7 +40,7 @@ fi
 
 if [ "$sanitize" -eq 1 ]; then
   echo "== build (TSan: the server and the C API)"
-  cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARLEY_TSAN=ON \
+  cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${san_flags[@]}" -DPARLEY_TSAN=ON \
     -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON >/dev/null
   cmake --build "$root/build-tsan" -j "$(nproc)" --target parley-server parley_server_unit_tests parley_capi_test
   echo "== threaded tests under TSan"
