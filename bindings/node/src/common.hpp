@@ -121,23 +121,22 @@ napi_value call_member(napi_env env, napi_callback_info info) {
   return (self->*M)(ci);
 }
 
+// A method, or with `getter` a read-only accessor.
 template <typename T, Member<T> M>
-Napi::ClassPropertyDescriptor<T> member_method(const char* name) {
+Napi::ClassPropertyDescriptor<T> member_property(const char* name, bool getter) {
   napi_property_descriptor d{};
   d.utf8name = name;
-  d.method = &call_member<T, M>;
+  (getter ? d.getter : d.method) = &call_member<T, M>;
   d.attributes = napi_default;
   return d;
 }
-
-// A read-only accessor.
+template <typename T, Member<T> M>
+Napi::ClassPropertyDescriptor<T> member_method(const char* name) {
+  return member_property<T, M>(name, false);
+}
 template <typename T, Member<T> M>
 Napi::ClassPropertyDescriptor<T> member_getter(const char* name) {
-  napi_property_descriptor d{};
-  d.utf8name = name;
-  d.getter = &call_member<T, M>;
-  d.attributes = napi_default;
-  return d;
+  return member_property<T, M>(name, true);
 }
 
 }  // namespace parley::addon
