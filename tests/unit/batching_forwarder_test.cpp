@@ -194,3 +194,108 @@ TEST_CASE("a peer batch with text that is not UTF-8 or an id over the limit is r
   Frame interest = std::make_shared<const std::string>(detail::encode_interest_item("g\xc0"));
   CHECK(status_of(detail::encode_batch("peer", {interest})).message() == "group_id is not UTF-8");
 }
+
+TEST_CASE("a batch holds at most max_bytes: the item that would overflow it waits for the next batch") {
+  const size_t one = item(1)->size();
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kAdaptive;
+  o.max_bytes = one * 5 / 2;  // two items fit, the third does not
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);  // in flight at once
+  for (uint64_t i = 2; i <= 6; ++i) h.fwd.enqueue("b", item(i), 0);
+  size_t delivered = 0;
+  for (int64_t t = 1; delivered < 6 && t < 10; ++t) {
+    delivered += h.sent.back().items;
+    h.fwd.on_result("b", h.sent.back().call_id, true, t);
+  }
+  REQUIRE(h.sent.size() == 4);  // 1, then 2 + 2 + 1 by bytes
+  for (const Sent& s : h.sent) CHECK(s.items <= 2);
+  CHECK(delivered == 6);  // nothing dropped at the boundary
+  CHECK(h.fwd.stats().items_sent == 6);
+  CHECK(h.fwd.stats().items_dropped == 0);
+  CHECK(h.fwd.queued_items("b") == 0);
+}
+
+TEST_CASE("a batch holds at most max_items") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kAdaptive;
+  o.max_items = 4;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  for (uint64_t i = 2; i <= 10; ++i) h.fwd.enqueue("b", item(i), 1);
+  h.fwd.on_result("b", h.sent.back().call_id, true, 2);
+  REQUIRE(h.sent.size() == 2);
+  CHECK(h.sent[1].items == 4);
+  CHECK(h.fwd.queued_items("b") == 5);
+  CHECK(h.fwd.stats().max_batch_items == 4);
+}
+
+TEST_CASE("retries back off exponentially: each wait doubles, with up to half again of jitter") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kAdaptive;
+  o.max_attempts = 5;
+  o.backoff_ms = 40;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  int64_t now = 0;
+  for (int attempt = 1; attempt < 5; ++attempt) {
+    h.fwd.on_result("b", h.sent.back().call_id, false, now);
+    const int64_t at = h.fwd.next_deadline();
+    const int64_t wait = at - now;
+    const int64_t base = int64_t{40} << (attempt - 1);
+    CHECK(wait >= base);
+    CHECK(wait <= base + base / 2);
+    h.fwd.poll(at - 1);
+    CHECK(h.sent.size() == static_cast<size_t>(attempt));  // not before its time
+    h.fwd.poll(at);
+    REQUIRE(h.sent.size() == static_cast<size_t>(attempt + 1));
+    now = at;
+  }
+}
+
+TEST_CASE("a late result of an earlier call does not complete the batch in flight") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kAdaptive;
+  o.backoff_ms = 10;
+  o.call_timeout_ms = 1000;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  const uint64_t first = h.sent[0].call_id;
+  h.fwd.on_result("b", first, false, 0);
+  h.fwd.poll(h.fwd.next_deadline());  // the retry: a new call
+  REQUIRE(h.sent.size() == 2);
+  const uint64_t second = h.sent[1].call_id;
+  CHECK(second != first);
+  const int64_t timeout = h.fwd.next_deadline();
+  h.fwd.on_result("b", first, true, 20);  // the first call's answer, late
+  CHECK(h.fwd.next_deadline() == timeout);  // still waiting for the second
+  h.fwd.enqueue("b", item(2), 21);
+  CHECK(h.sent.size() == 2);  // the link is still busy: item 2 waits
+  h.fwd.on_result("b", second, true, 22);
+  REQUIRE(h.sent.size() == 3);
+  CHECK(h.sent[2].items == 1);
+}
+
+TEST_CASE("fixed: an idle queue keeps its phase, its first item waits for the next tick") {
+  BatchingForwarder::Options o;
+  o.mode = BatchingForwarder::Mode::kFixed;
+  o.period_ms = 50;
+  o.jitter = 0;
+  Harness h(o);
+  h.fwd.enqueue("b", item(1), 0);
+  const int64_t phase = h.fwd.next_deadline();
+  h.fwd.poll(phase);
+  REQUIRE(h.sent.size() == 1);
+  h.fwd.on_result("b", h.sent[0].call_id, true, phase);
+  // Idle for a while; an item arriving between ticks waits for the next one.
+  const int64_t now = phase + 1000 + 17;
+  h.fwd.enqueue("b", item(2), now);
+  const int64_t next = h.fwd.next_deadline();
+  CHECK(next > now);
+  CHECK(next <= now + 50);
+  CHECK((next - phase) % 50 == 0);  // on the destination's own phase
+  h.fwd.poll(next - 1);
+  CHECK(h.sent.size() == 1);
+  h.fwd.poll(next);
+  CHECK(h.sent.size() == 2);
+}

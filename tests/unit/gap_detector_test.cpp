@@ -136,3 +136,39 @@ TEST_CASE("untracked groups are ignored") {
   CHECK(d.next_deadline() == INT64_MAX);
   CHECK_FALSE(d.tracking("x"));
 }
+
+TEST_CASE("a partly filled gap keeps its catch-up: it asks for the rest, up to the known head") {
+  GapDetector::Options o;
+  o.grace_ms = 100;
+  GapDetector d(o);
+  d.track("g", 0);
+  std::vector<MessagePtr> ready;
+  d.offer(msg("g", 4), 1000, &ready);
+  d.offer(msg("g", 1), 1010, &ready);  // 2 and 3 still missing
+  CHECK(ids(ready) == std::vector<uint64_t>{1});
+  CHECK(d.next_deadline() == 1100);
+  std::vector<CatchUpRequest> due;
+  d.due(1100, &due);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].after == 1);
+  CHECK(due[0].until == 4);
+}
+
+TEST_CASE("when only the head is known, the catch-up asks for the whole tail range") {
+  GapDetector::Options o;
+  o.grace_ms = 100;
+  GapDetector d(o);
+  d.track("g", 3);
+  d.note_head("g", 9, 500);  // ids 4..9 lost, nothing held
+  CHECK(d.held("g") == 0);
+  std::vector<CatchUpRequest> due;
+  d.due(600, &due);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].after == 3);
+  CHECK(due[0].until == 9);
+  // A hole is a hole: the range is asked again until filled, not reported as late.
+  d.due(600 + o.retry_ms, &due);
+  REQUIRE(due.size() == 2);
+  CHECK(due[1].after == 3);
+  CHECK(due[1].until == 9);
+}

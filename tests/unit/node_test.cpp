@@ -5,72 +5,12 @@
 #include "core/peer_codec.hpp"
 #include "parley/memory_store.hpp"
 #include "parley/node.hpp"
+#include "unit/node_fixture.hpp"
 
 using namespace parley;
 
-namespace {
-
-// Records everything a node does; sessions drain instantly unless stalled.
-struct TestHost : NodeHost {
-  std::shared_ptr<ClientCodec> codec = make_msgpack_codec();
-  std::map<SessionId, std::vector<ServerEvent>> events;
-  std::map<SessionId, int> writes;
-  std::map<SessionId, size_t> written;
-  std::vector<std::pair<std::string, Frame>> peer_calls;
-  std::map<SessionId, Status> closed;
-  int64_t timer = INT64_MAX;
-
-  void send_to_session(SessionId s, const std::vector<Frame>& frames) override {
-    ++writes[s];
-    for (const Frame& f : frames) {
-      auto ev = codec->decode_event(f->data(), f->size());
-      REQUIRE(ev.is_ok());
-      events[s].push_back(*ev);
-      written[s] += f->size();
-    }
-  }
-  void close_session(SessionId s, const Status& reason) override { closed[s] = reason; }
-  void send_to_node(const std::string& n, uint64_t, const Frame& batch) override {
-    peer_calls.push_back({n, batch});
-  }
-  void set_timer(int64_t at) override { timer = at; }
-
-  template <typename T>
-  std::vector<T> of(SessionId s) {
-    std::vector<T> out;
-    for (const ServerEvent& e : events[s]) {
-      if (auto* x = std::get_if<T>(&e)) out.push_back(*x);
-    }
-    return out;
-  }
-};
-
-struct Fixture {
-  ManualClock clock{1000};
-  std::unique_ptr<MessageStore> messages = make_memory_message_store();
-  std::unique_ptr<MembershipStore> members = make_memory_membership_store();
-  std::unique_ptr<SessionDirectory> directory = make_memory_session_directory();
-  RecordingNotifier notifier;
-  TestHost host;
-  std::unique_ptr<Node> node;
-
-  explicit Fixture(NodeOptions o = {}) {
-    node = std::make_unique<Node>(o, NodeStores{*messages, *members, *directory}, host, clock, &notifier);
-    REQUIRE(node->start().is_ok());
-    REQUIRE(members->create_group("g", "alice").is_ok());
-    REQUIRE(members->add("g", "bob", Role::kMember).is_ok());
-    REQUIRE(members->add("g", "carol", Role::kMember).is_ok());
-  }
-  void send(SessionId s, const std::string& cid, const std::string& text, const std::string& g = "g") {
-    node->on_client_request(s, SendReq{0, g, cid, text});
-  }
-  void drain(SessionId s) {
-    node->on_session_drained(s, host.written[s]);
-    host.written[s] = 0;
-  }
-};
-
-}  // namespace
+using parley::test::Fixture;
+using parley::test::TestHost;
 
 TEST_CASE("a send is acknowledged only after the store committed it") {
   Fixture f;
