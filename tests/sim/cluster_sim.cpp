@@ -80,6 +80,10 @@ struct GroupView {
   bool pull_mode = false;
   bool pull_in_flight = false;
   uint64_t known_head = 0;
+  // The user was removed from the group: nothing committed after that
+  // (epoch, head) may reach the device, nor be notified to its user.
+  bool removed = false;
+  uint64_t removed_epoch = 0, removed_head = 0;
 };
 
 struct PendingSend {
@@ -104,11 +108,13 @@ struct Device {
   std::map<std::string, std::string> sent_contents;            // cid -> contents
   uint64_t next_rid = 1;
   uint64_t sent = 0;
+  bool wants_presence = true;  // asks for presence events (some devices never do)
 };
 
 struct User {
   std::string id;
-  std::vector<std::string> groups;
+  std::vector<std::string> groups;  // every group it was ever a member of
+  std::set<std::string> removed;    // the ones it was removed from
   std::vector<int> devices;
 };
 
@@ -280,6 +286,10 @@ class World {
     max_delay_ = rng_.range(0, 300);
     faults_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
     forward_mode_ = rng_.chance(0.5) ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
+    // Now and then peer batches bounded by bytes: a busy link splits them.
+    if (rng_.chance(0.3)) forward_max_bytes_ = static_cast<size_t>(rng_.range(300, 3000));
+    // Now and then a user's devices prefer one node (several sessions there).
+    same_node_ = rng_.chance(0.5) ? rng_.unit() * 0.6 : 0.0;
 
     for (int i = 0; i < n_users; ++i) {
       User u;
@@ -308,6 +318,7 @@ class World {
         Device d;
         d.user = u;
         d.name = fmt::format("{}/d{}", users_[u].id, k);
+        d.wants_presence = rng_.chance(0.6);
         for (const std::string& g : users_[u].groups) d.groups[g];
         users_[u].devices.push_back(static_cast<int>(devices_.size()));
         devices_.push_back(std::move(d));
@@ -345,6 +356,7 @@ class World {
     o.node_id = fmt::format("n{}", i);
     o.seed = config_.seed * 131 + static_cast<uint64_t>(i) * 7 + nd(i).gen;
     o.forward.mode = forward_mode_;
+    if (forward_max_bytes_ != 0) o.forward.max_bytes = forward_max_bytes_;
     o.policy.pull_min_members = 30;
     o.policy.pull_enter_rate = 6;
     o.policy.pull_exit_rate = 1.5;
@@ -430,6 +442,11 @@ class World {
         ++result_.resets;
       });
     }
+    // A member is removed from a small group (the server tells every node).
+    const int removals = rng_.chance(0.6) ? static_cast<int>(rng_.range(1, 3)) : 0;
+    for (int k = 0; k < removals; ++k) {
+      sched_.at(rng_.range(1000, kChaosMs - 3000), [this] { remove_member(); });
+    }
     const int stalls = static_cast<int>(rng_.range(0, 3));
     for (int k = 0; k < stalls; ++k) {
       sched_.at(rng_.range(500, kChaosMs - 3000), [this] {
@@ -438,6 +455,41 @@ class World {
         d.stall_until = clock_.now_ms() + rng_.range(1000, 4000);
       });
     }
+  }
+
+  void remove_member() {
+    std::vector<std::pair<int, std::string>> candidates;  // (user, group), small groups only
+    for (size_t u = 0; u < users_.size(); ++u) {
+      for (const std::string& g : users_[u].groups) {
+        if (g != busy_group_ && !users_[u].removed.count(g)) candidates.push_back({static_cast<int>(u), g});
+      }
+    }
+    if (candidates.empty()) return;
+    const auto [u, g] = candidates[rng_.below(candidates.size())];
+    User& user = users_[static_cast<size_t>(u)];
+    if (Status s = admin_membership_->remove(g, user.id); !s) return violation("remove: " + s.to_string());
+    std::vector<GroupHead> heads;
+    if (Status s = admin_messages_->heads({g}, &heads); !s) return violation("heads: " + s.to_string());
+    user.removed.insert(g);
+    ++result_.removals;
+    const int64_t now = clock_.now_ms();
+    for (int di : user.devices) {
+      GroupView& v = devices_[static_cast<size_t>(di)].groups[g];
+      v.removed = true;
+      v.removed_epoch = heads[0].epoch;
+      v.removed_head = heads[0].head;
+      set_live(v, false, now);
+    }
+    for (auto& n : nodes_) {
+      if (!n->up) continue;
+      n->node->member_removed(g, user.id);
+      schedule_flush(*n);
+    }
+  }
+
+  // Whether a message of a group the user was removed from came after the removal.
+  static bool after_removal(const GroupView& v, uint64_t epoch, uint64_t msg_id) {
+    return v.removed && (epoch > v.removed_epoch || (epoch == v.removed_epoch && msg_id > v.removed_head));
   }
 
   void schedule_partition(int64_t at) {
@@ -490,7 +542,14 @@ class World {
       sched_.at(clock_.now_ms() + 200, [this, di] { connect(devices_[di]); });
       return;
     }
-    SimNode& n = nd(up[rng_.below(up.size())]);
+    int pick = up[rng_.below(up.size())];
+    if (same_node_ > 0 && rng_.chance(same_node_)) {
+      for (int other : users_[d.user].devices) {
+        const Device& o = devices_[static_cast<size_t>(other)];
+        if (&o != &d && o.connected && nd(o.node).up) pick = o.node;
+      }
+    }
+    SimNode& n = nd(pick);
     d.node = n.index;
     d.node_gen = n.gen;
     d.sid = next_sid_++;
@@ -499,8 +558,9 @@ class World {
     sid_owner_[d.sid] = static_cast<int>(&d - devices_.data());
     if (Status s = n.node->open_session(d.sid, users_[d.user].id); !s)
       violation("open_session: " + s.to_string());
-    request(d, PresenceReq{d.next_rid++, PresenceStatus::kOnline, true});
+    request(d, PresenceReq{d.next_rid++, PresenceStatus::kOnline, d.wants_presence});
     for (auto& [g, view] : d.groups) {
+      if (view.removed) continue;
       view.pull_in_flight = false;
       request(d, ResumeReq{d.next_rid++, g, view.cursor, view.epoch});
     }
@@ -561,9 +621,9 @@ class World {
 
   void send_one(Device& d) {
     const User& u = users_[d.user];
-    const std::string& group = (d.groups.count(busy_group_) && rng_.chance(0.6))
-                                   ? busy_group_
-                                   : u.groups[rng_.below(u.groups.size())];
+    std::string group = (d.groups.count(busy_group_) && rng_.chance(0.6)) ? busy_group_
+                                                                          : u.groups[rng_.below(u.groups.size())];
+    if (u.removed.count(group)) return;
     PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent),
                   fmt::format("hello {} from {}", d.sent, d.name)};
     d.sent_contents[p.cid] = p.contents;
@@ -622,7 +682,13 @@ class World {
   }
 
   void handle(Device& d, const MessageEv& e) {
-    if (GroupView* v = view_of(d, e.message->group_id)) take(d, *v, e.message, true);
+    GroupView* v = view_of(d, e.message->group_id);
+    if (!v) return;
+    if (after_removal(*v, e.message->epoch, e.message->msg_id)) {
+      return violation(fmt::format("{}: removed from {} at #{}, was pushed #{}", d.name, e.message->group_id,
+                                   v->removed_head, e.message->msg_id));
+    }
+    if (!v->removed) take(d, *v, e.message, true);
   }
 
   void handle(Device& d, const AckEv& e) {
@@ -647,7 +713,7 @@ class World {
 
   void handle(Device& d, const ResumedEv& e) {
     GroupView* v = view_of(d, e.group_id);
-    if (!v) return;
+    if (!v || v->removed) return;
     if (v->epoch == 0) v->epoch = e.epoch;
     v->pull_mode = e.mode == DeliveryMode::kPull;
     v->known_head = e.head;
@@ -660,7 +726,7 @@ class World {
 
   void handle(Device& d, const ModeEv& e) {
     GroupView* v = view_of(d, e.group_id);
-    if (!v) return;
+    if (!v || v->removed) return;
     v->pull_mode = e.mode == DeliveryMode::kPull;
     v->known_head = std::max(v->known_head, e.head);
     if (v->pull_mode) {
@@ -673,14 +739,14 @@ class World {
 
   void handle(Device& d, const PullHintEv& e) {
     GroupView* v = view_of(d, e.group_id);
-    if (!v) return;
+    if (!v || v->removed) return;
     v->known_head = std::max(v->known_head, e.head);
     pull(d, e.group_id, *v);
   }
 
   void handle(Device& d, const PullResultEv& e) {
     GroupView* v = view_of(d, e.group_id);
-    if (!v) return;
+    if (!v || v->removed) return;
     ++result_.pulls;
     v->pull_in_flight = false;
     for (const MessagePtr& m : e.messages) take(d, *v, m, false);
@@ -714,6 +780,15 @@ class World {
       return;
     }
     if (e.code == Code::kUnavailable) return;
+    if (e.code == Code::kPermissionDenied && !e.group_id.empty()) {
+      // Refused for a group the user was removed from: what it sent there is given up.
+      if (GroupView* v = view_of(d, e.group_id); v && v->removed) {
+        auto& un = d.unacked;
+        un.erase(std::remove_if(un.begin(), un.end(), [&](const PendingSend& p) { return p.group == e.group_id; }),
+                 un.end());
+        return;
+      }
+    }
     if (e.code == Code::kEpochMismatch) {  // a pull that crossed an epoch change: EpochEv tells the rest
       if (GroupView* v = view_of(d, e.group_id)) v->pull_in_flight = false;
       return;
@@ -730,7 +805,7 @@ class World {
   // against the history of its own epoch) and start over.
   void handle(Device& d, const EpochEv& e) {
     GroupView* v = view_of(d, e.group_id);
-    if (!v) return;
+    if (!v || v->removed) return;
     ++result_.epoch_changes;
     if (e.epoch == v->epoch) return;  // told twice (a resume raced the first notice)
     if (e.epoch < v->epoch) {
@@ -747,6 +822,12 @@ class World {
   }
   void handle(Device& d, const PresenceEv& e) {
     ++result_.presence_updates;
+    if (!d.wants_presence) {
+      return violation(fmt::format("{}: presence of {} in {}, never asked for", d.name, e.user_id, e.group_id));
+    }
+    if (e.user_id == users_[static_cast<size_t>(d.user)].id) {
+      return violation(fmt::format("{}: told its own user's presence in {}", d.name, e.group_id));
+    }
     if (!view_of(d, e.group_id)) return;
     const auto& groups = users_[static_cast<size_t>(user_index(e.user_id))].groups;
     if (std::find(groups.begin(), groups.end(), e.group_id) == groups.end()) {
@@ -765,6 +846,10 @@ class World {
       auto it = d.groups.find(n.group_id);
       if (it == d.groups.end())
         return violation(fmt::format("{} notified of {}, not its group", n.user_id, n.group_id));
+      if (after_removal(it->second, n.epoch, n.msg_id)) {
+        return violation(fmt::format("{} notified of {}#{}, removed from it at #{}", n.user_id, n.group_id,
+                                     n.msg_id, it->second.removed_head));
+      }
       if (d.connected && it->second.epoch == n.epoch && it->second.cursor >= n.msg_id) {
         violation(fmt::format("{} notified of {}#{} that live device {} holds", n.user_id, n.group_id,
                               n.msg_id, d.name));
@@ -830,7 +915,7 @@ class World {
           violation(fmt::format("{}: live in {} at the end in epoch {}, the group is in {}", d.name, g,
                                 v.epoch, epochs[g]));
         }
-        if (d.connected && v.is_live && v.got.size() != log.size()) {
+        if (d.connected && v.is_live && !v.removed && v.got.size() != log.size()) {
           violation(fmt::format("{}: live in {} at the end but holds {} of {}", d.name, g, v.got.size(),
                                 log.size()));
         }
@@ -937,6 +1022,8 @@ class World {
   double loss_ = 0;
   int64_t max_delay_ = 0;
   BatchingForwarder::Mode forward_mode_ = BatchingForwarder::Mode::kAdaptive;
+  size_t forward_max_bytes_ = 0;  // 0: the default
+  double same_node_ = 0;         // chance a device joins another device of its user on its node
   SimResult result_;
 };
 
@@ -965,11 +1052,11 @@ std::string SimResult::summary() const {
       "crashes, "
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
-      "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates "
-      "-> {}",
+      "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
+      "{} removals -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
-      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates,
+      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 
