@@ -153,8 +153,13 @@ TEST_CASE("redis store: presence is the best status over a user's live nodes") {
   require_ok(store->presence({"ann", "bob", "cy"}, 100, &out));
   CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway,
                                            PresenceStatus::kOffline});
-  // n2's entry expired: only n1's status counts.
+  // n2's entry expired: only n1's status counts. An entry is live while
+  // now < its expiry, as in the session directory.
   require_ok(store->presence({"ann"}, 600, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
+  require_ok(store->presence({"ann"}, 499, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline});
+  require_ok(store->presence({"ann"}, 500, &out));
   CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
   // The session on n1 closed (erase), or its node died (prune): offline.
   require_ok(store->erase("ann", "n1"));

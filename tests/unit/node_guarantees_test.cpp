@@ -382,3 +382,33 @@ TEST_CASE("a session behind trimmed history is told where it starts again, and m
   REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
   CHECK(f.host.of<ResumedEv>(2)[0].head == 10);
 }
+
+TEST_CASE("a resume is fed only while the session's queue has room: live traffic plus history never cut it off") {
+  NodeOptions o;
+  o.session_queue_bytes = 4096;
+  Fixture f(o);
+  REQUIRE(f.members->create_group("h", "alice").is_ok());
+  REQUIRE(f.members->add("h", "bob", Role::kMember).is_ok());
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  for (int i = 0; i < 4; ++i) f.send(1, "h" + std::to_string(i), std::string(1400, 'h'), "h");
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  f.drain(2);
+  // Two large live messages wait unwritten: the queue is past half full...
+  f.send(1, "g0", std::string(1400, 'g'));
+  f.send(1, "g1", std::string(1400, 'g'));
+  f.node->flush();
+  REQUIRE(f.host.of<MessageEv>(2).size() == 2);
+  // ... when bob resumes "h": its history must wait for the queue to drain.
+  f.node->on_client_request(2, ResumeReq{0, "h", 0, 0});
+  f.node->flush();
+  CHECK(f.host.closed.count(2) == 0);
+  for (int turn = 0; turn < 20 && f.host.of<ResumedEv>(2).size() < 2; ++turn) {
+    f.drain(2);
+    f.node->flush();
+  }
+  CHECK(f.host.closed.count(2) == 0);
+  CHECK(f.host.of<FellBehindEv>(2).empty());
+  CHECK(f.host.of<MessageEv>(2).size() == 6);
+}
