@@ -412,3 +412,42 @@ TEST_CASE("a resume is fed only while the session's queue has room: live traffic
   CHECK(f.host.of<FellBehindEv>(2).empty());
   CHECK(f.host.of<MessageEv>(2).size() == 6);
 }
+
+TEST_CASE("a client resuming with a copy of an older epoch is told the new one and gets it from the start") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  for (int i = 0; i < 3; ++i) f.send(1, "old" + std::to_string(i), "epoch 1");
+  f.node->flush();
+  REQUIRE(f.messages->reset_group("g").is_ok());
+  std::vector<AppendOutcome> out;
+  REQUIRE(f.messages->append({{"g", "carol", "n1", "new 1", 0}, {"g", "carol", "n2", "new 2", 0}}, &out).is_ok());
+  // bob's phone held 1..3 of epoch 1; it reconnects after the reset.
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{5, "g", 3, 1});
+  f.node->flush();
+  auto epochs = f.host.of<EpochEv>(2);
+  REQUIRE(epochs.size() == 1);
+  CHECK(epochs[0].epoch == 2);
+  auto msgs = f.host.of<MessageEv>(2);
+  CHECK(ids_of(msgs) == std::vector<uint64_t>{1, 2});
+  for (const MessageEv& m : msgs) CHECK(m.message->epoch == 2);
+  REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
+  CHECK(f.host.of<ResumedEv>(2)[0].epoch == 2);
+}
+
+TEST_CASE("a pull naming an older epoch is refused with epoch_mismatch, never answered from the new history") {
+  Fixture f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  f.send(1, "old", "epoch 1");
+  f.node->flush();
+  REQUIRE(f.messages->reset_group("g").is_ok());
+  std::vector<AppendOutcome> out;
+  REQUIRE(f.messages->append({{"g", "carol", "n1", "new 1", 0}}, &out).is_ok());
+  Result<PullResultEv> stale = f.node->pull("bob", PullReq{0, "g", 0, 10, 1});
+  CHECK(stale.status().code() == Code::kEpochMismatch);
+  Result<PullResultEv> fresh = f.node->pull("bob", PullReq{0, "g", 0, 10, 2});
+  REQUIRE(fresh.is_ok());
+  REQUIRE(fresh->messages.size() == 1);
+  CHECK(fresh->messages[0]->contents == "new 1");
+  CHECK(fresh->epoch == 2);
+}

@@ -42,6 +42,27 @@ TEST_CASE("validation names the bad field") {
   CHECK(validate_id("n\x80", "from", limits).code() == Code::kInvalidArgument);
 }
 
+TEST_CASE("limits are inclusive: exactly the limit is accepted, one byte more is too_large") {
+  Limits limits;
+  limits.max_contents_bytes = 10;
+  limits.max_id_bytes = 8;
+  CHECK(validate_submission("g", "u", "", std::string(10, 'x'), limits).is_ok());
+  CHECK(validate_submission("g", "u", "", std::string(11, 'x'), limits).code() == Code::kTooLarge);
+  CHECK(validate_submission(std::string(8, 'g'), std::string(8, 'u'), std::string(8, 'c'), "x", limits).is_ok());
+  CHECK(validate_id(std::string(9, 'g'), "group_id", limits).code() == Code::kTooLarge);
+}
+
+TEST_CASE("ids hold no control character, DEL among them") {
+  Limits limits;
+  for (const char* bad : {"a\x01b", "tab\there", "del\x7f"}) {
+    CAPTURE(bad);
+    Status s = validate_id(bad, "user_id", limits);
+    CHECK(s.code() == Code::kInvalidArgument);
+    CHECK(s.message() == "user_id contains a control character");
+  }
+  CHECK(validate_id("~tilde", "user_id", limits).is_ok());  // 0x7e, the last printable
+}
+
 TEST_CASE("random is reproducible from its seed") {
   Random a(42), b(42), c(43);
   bool differs = false;
