@@ -12,6 +12,8 @@ const path = require('node:path');
 const { parley, waitUntil, settle, gc, packageDir } = require('./helpers');
 
 const { Node, Store, ParleyError, codes } = parley;
+// Built without parley-server (PARLEY_BUILD_EXAMPLES=OFF): no in-process server to start.
+const noServer = process.env.PARLEY_WITHOUT_SERVER === '1' && 'built without parley-server';
 const testing = parley._addon.testing;
 
 // Every native object the addon handed to the library has been freed (the
@@ -145,7 +147,7 @@ for (const [name, setup] of [
   ['a server running', `parley.Server.start({ listen: '127.0.0.1:0', store: 'memory', dataDir: workerData, dev: true, logLevel: 'warn' })
       .then((server) => parentPort.postMessage(server.port));`],
 ]) {
-  test(`8. a worker thread terminated with ${name} tears down cleanly`, async (t) => {
+  test(`8. a worker thread terminated with ${name} tears down cleanly`, { skip: name === 'a server running' && noServer }, async (t) => {
     const { Worker } = require('node:worker_threads');
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-node-worker-'));
     t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -177,7 +179,7 @@ function runChild(script, what) {
   return r.stdout;
 }
 
-test('9. a worker thread terminated with posts in flight and a server running tears down cleanly', (t) => {
+test('9. a worker thread terminated with posts in flight and a server running tears down cleanly', { skip: noServer }, (t) => {
   // Both at once (this crashed at teardown in about 1 run of 4): each worker
   // starts a server, has 100000 posts from a native thread in flight (their
   // wakeups keep its JavaScript busy and allocating), drops its Server and
