@@ -70,6 +70,29 @@ class NodeHost {
   virtual void set_timer(int64_t at_ms) = 0;
 };
 
+// A group commit that leaves the node as data: the sends of one turn, in
+// order. The executor appends them to the message store (MessageStore::append,
+// on any thread it likes) and the host hands the outcome back with
+// Node::on_append_done(id, ...), from the node's thread, like any other input.
+struct AppendJob {
+  uint64_t id = 0;
+  std::vector<AppendRequest> requests;
+};
+
+// Runs a node's appends off its turn (docs/decisions.md, "Store work leaves
+// the node as data"). Without one the node appends inline, inside flush(),
+// and completes at once: the synchronous path.
+class StoreExecutor {
+ public:
+  StoreExecutor() = default;
+  StoreExecutor(const StoreExecutor&) = delete;
+  StoreExecutor& operator=(const StoreExecutor&) = delete;
+  virtual ~StoreExecutor() = default;
+  // Takes the job; its outcome must come back exactly once (a node that is
+  // destroyed first just never sees it).
+  virtual void append(AppendJob job) = 0;
+};
+
 // The stores a node works on; they must outlive it. Several nodes may share them.
 struct NodeStores {
   MessageStore& messages;
@@ -78,6 +101,8 @@ struct NodeStores {
   // Optional: presence shared between nodes through the store (Redis). Without
   // it, presence of users on other nodes comes from what peers forward.
   PresenceStore* presence = nullptr;
+  // Optional: runs the appends (see StoreExecutor). Null: inline.
+  StoreExecutor* executor = nullptr;
 };
 
 namespace detail {
@@ -88,6 +113,7 @@ struct Mutations {
   bool no_head_sync = false;       // never learn heads from the store
   bool no_dedup = false;           // append without the client's idempotency key
   bool ack_before_commit = false;  // acknowledge sends on receipt
+  bool ack_before_completion = false;  // acknowledge sends when their append job leaves the node
   bool ignore_epochs = false;      // treat every epoch as the one followed
 };
 }  // namespace detail
@@ -187,9 +213,19 @@ class Node {
   // receiving the group at once. Call on every node (or let each learn it).
   void member_removed(const std::string& group_id, const std::string& user_id);
 
+  // The outcome of an AppendJob handed to the StoreExecutor: ok with one
+  // outcome per request, or the error (every send of the job is answered with
+  // it). Acks, fan-out, forwarding and notifications of the job happen here;
+  // flush() afterwards writes them. Unknown ids (a job of a node that was
+  // restarted) are ignored.
+  void on_append_done(uint64_t job, const Status& status, std::vector<AppendOutcome> outcomes);
+
   void on_timer();
-  // Ends a turn: commits queued sends, fans out, writes frames, re-arms the timer.
+  // Ends a turn: commits queued sends (hands them to the executor, or
+  // appends them inline), fans out, writes frames, re-arms the timer.
   void flush();
+  // Append jobs handed to the executor and not yet completed.
+  size_t appends_in_flight() const;
 
   const NodeStats& stats() const;
   const BatchingForwarder::Stats& forwarder_stats() const;

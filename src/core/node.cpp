@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <deque>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -75,6 +76,7 @@ struct PendingSend {
   SessionId session;
   uint64_t rid;
   std::string client_msg_id;  // as the client sent it
+  std::string group_id;
 };
 
 // A committed message whose group members may need a notification.
@@ -282,7 +284,7 @@ class Node::Impl {
       return;
     }
     const int64_t now = clock_.now_ms();
-    PendingSend p{s.id, r.rid, r.client_msg_id};
+    PendingSend p{s.id, r.rid, r.client_msg_id, r.group_id};
     if (opt_.mutations.ack_before_commit) {
       queue_event(s, AckEv{r.rid, r.group_id, r.client_msg_id, 0, now, false});
       p.session = 0;  // nobody to answer after the commit
@@ -529,25 +531,44 @@ class Node::Impl {
     arm_timer();
   }
 
+  // The turn's sends leave as one append job: to the executor, or appended
+  // here and completed at once.
   void commit_pending() {
     if (pending_.empty()) return;
-    std::vector<PendingSend> batch;
-    std::vector<AppendRequest> requests;
+    const uint64_t id = next_job_++;
+    std::vector<PendingSend>& batch = in_flight_[id];
     batch.swap(pending_);
-    requests.swap(pending_requests_);
-    std::vector<AppendOutcome> outcomes;
+    AppendJob job{id, {}};
+    job.requests.swap(pending_requests_);
     ++stats_.commits;
-    Status st = stores_.messages.append(requests, &outcomes);
-    if (!st) {
-      ++stats_.store_errors;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (Session* s = session(batch[i].session)) {
-          ++stats_.send_errors;
-          reply_error(*s, batch[i].rid, st, requests[i].group_id, batch[i].client_msg_id);
+    if (stores_.executor != nullptr) {
+      if (opt_.mutations.ack_before_completion) {
+        for (PendingSend& p : batch) {
+          if (Session* s = session(p.session)) {
+            queue_event(*s, AckEv{p.rid, p.group_id, p.client_msg_id, 0, clock_.now_ms(), false});
+          }
+          p.session = 0;
         }
       }
+      stores_.executor->append(std::move(job));
       return;
     }
+    std::vector<AppendOutcome> outcomes;
+    Status st = stores_.messages.append(job.requests, &outcomes);
+    complete_append(id, st, std::move(outcomes));
+  }
+
+  void complete_append(uint64_t id, const Status& st, std::vector<AppendOutcome> outcomes) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) return;
+    std::vector<PendingSend> batch = std::move(it->second);
+    in_flight_.erase(it);
+    if (st && outcomes.size() != batch.size()) {
+      return complete_append_failed(
+          batch, error(Code::kInternal, fmt::format("the store answered {} outcomes for {} appends",
+                                                    outcomes.size(), batch.size())));
+    }
+    if (!st) return complete_append_failed(batch, st);
     std::vector<NotifyCandidate> candidates;
     for (size_t i = 0; i < batch.size(); ++i) {
       AppendOutcome& o = outcomes[i];
@@ -564,6 +585,16 @@ class Node::Impl {
       on_committed(m, &candidates);
     }
     notify_offline(candidates);
+  }
+
+  void complete_append_failed(const std::vector<PendingSend>& batch, const Status& st) {
+    ++stats_.store_errors;
+    for (const PendingSend& p : batch) {
+      if (Session* s = session(p.session)) {
+        ++stats_.send_errors;
+        reply_error(*s, p.rid, st, p.group_id, p.client_msg_id);
+      }
+    }
   }
 
   void on_committed(const MessagePtr& m, std::vector<NotifyCandidate>* candidates) {
@@ -1142,6 +1173,8 @@ class Node::Impl {
   std::unordered_map<std::string, std::unordered_map<std::string, EpochCursor>> handed_to_closed_;
   std::vector<PendingSend> pending_;
   std::vector<AppendRequest> pending_requests_;  // the next group commit
+  std::map<uint64_t, std::vector<PendingSend>> in_flight_;  // append jobs out with the executor
+  uint64_t next_job_ = 1;
   std::set<SessionId> pump_set_;
   std::vector<SessionId> dirty_;
   std::vector<SessionId> behind_;
@@ -1196,6 +1229,12 @@ Result<PullResultEv> Node::pull(const std::string& user_id, const PullReq& reque
 
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
+}
+void Node::on_append_done(uint64_t job, const Status& status, std::vector<AppendOutcome> outcomes) {
+  impl_->complete_append(job, status, std::move(outcomes));
+}
+size_t Node::appends_in_flight() const {
+  return impl_->in_flight_.size();
 }
 void Node::on_timer() {
   impl_->on_timer();

@@ -57,10 +57,13 @@ struct Fixture {
   TestHost host;
   std::unique_ptr<Node> node;
 
-  // `store`: a message store of the test's own in place of the memory store.
-  explicit Fixture(NodeOptions o = {}, std::unique_ptr<MessageStore> store = nullptr) {
+  // `store`: a message store of the test's own in place of the memory store;
+  // `executor`: the node's StoreExecutor (null: appends inline).
+  explicit Fixture(NodeOptions o = {}, std::unique_ptr<MessageStore> store = nullptr,
+                   StoreExecutor* executor = nullptr) {
     if (store) messages = std::move(store);
-    node = std::make_unique<Node>(o, NodeStores{*messages, *members, *directory}, host, clock, &notifier);
+    node = std::make_unique<Node>(o, NodeStores{*messages, *members, *directory, nullptr, executor}, host, clock,
+                                  &notifier);
     REQUIRE(node->start().is_ok());
     REQUIRE(members->create_group("g", "alice").is_ok());
     REQUIRE(members->add("g", "bob", Role::kMember).is_ok());
