@@ -127,7 +127,7 @@ struct CheckingNotifier final : Notifier {
   void notify(const Notification& n) override;
 };
 
-struct SimNode : NodeHost {
+struct SimNode : NodeHost, StoreExecutor {
   World* world = nullptr;
   int index = 0;
   uint64_t gen = 0;
@@ -138,11 +138,13 @@ struct SimNode : NodeHost {
   CheckingNotifier notifier;
   bool flush_scheduled = false;
   uint64_t timer_token = 0;
+  int64_t store_free_at = 0;  // the executor appends in order: when the previous job is done
 
   void send_to_session(SessionId session, const std::vector<Frame>& frames) override;
   void close_session(SessionId session, const Status& reason) override;
   void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) override;
   void set_timer(int64_t at_ms) override;
+  void append(AppendJob job) override;
 };
 
 class World {
@@ -240,6 +242,32 @@ class World {
     });
   }
 
+  // The node's store executor: each job is appended after a random latency,
+  // in the order given, and its outcome handed back. A node that crashed
+  // meanwhile never sees it; whether the append itself reached the store is
+  // a coin toss (the write raced the crash).
+  void on_append(SimNode& n, AppendJob job) {
+    const int64_t at = std::max(clock_.now_ms() + rng_.range(0, store_latency_ms_), n.store_free_at);
+    n.store_free_at = at;
+    ++result_.append_jobs;
+    const int ni = n.index;
+    const uint64_t gen = n.gen;
+    sched_.at(at, [this, ni, gen, job = std::move(job)]() mutable {
+      SimNode& node = nd(ni);
+      std::vector<AppendOutcome> outcomes;
+      if (!node.up || node.gen != gen) {
+        ++result_.completions_lost;
+        if (rng_.chance(0.5)) {
+          if (Status s = admin_messages_->append(job.requests, &outcomes); !s) violation(s.to_string());
+        }
+        return;
+      }
+      Status st = node.messages->append(job.requests, &outcomes);
+      node.node->on_append_done(job.id, st, std::move(outcomes));
+      schedule_flush(node);
+    });
+  }
+
   void on_set_timer(SimNode& n, int64_t at) {
     const uint64_t token = ++n.timer_token;
     const uint64_t gen = n.gen;
@@ -286,6 +314,10 @@ class World {
     max_delay_ = rng_.range(0, 300);
     faults_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
     forward_mode_ = rng_.chance(0.5) ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
+    // Most seeds run appends on an executor with 0-50 ms of latency per job
+    // (the node's turn goes on meanwhile); the rest append inline.
+    async_store_ = rng_.chance(0.75);
+    if (async_store_) store_latency_ms_ = rng_.range(0, 50);
     // Now and then peer batches bounded by bytes: a busy link splits them.
     if (rng_.chance(0.3)) forward_max_bytes_ = static_cast<size_t>(rng_.range(300, 3000));
     // Now and then a user's devices prefer one node (several sessions there).
@@ -388,7 +420,9 @@ class World {
       directory = n.sqlite.get();
     }
     n.messages = std::make_unique<FaultyStore>(*messages, faults_, rng_, clock_);
-    n.node = std::make_unique<Node>(node_options(i), NodeStores{*n.messages, *membership, *directory}, n,
+    n.store_free_at = 0;
+    NodeStores stores{*n.messages, *membership, *directory, nullptr, async_store_ ? &n : nullptr};
+    n.node = std::make_unique<Node>(node_options(i), stores, n,
                                     clock_, &n.notifier, codec_);
     if (Status s = n.node->start(); !s) violation("start: " + s.to_string());
   }
@@ -692,7 +726,7 @@ class World {
   }
 
   void handle(Device& d, const AckEv& e) {
-    if (config_.mutations.ack_before_commit && e.msg_id == 0) {
+    if ((config_.mutations.ack_before_commit || config_.mutations.ack_before_completion) && e.msg_id == 0) {
       ack_unknown_id_.insert(e.client_msg_id);
     } else {
       // Within one epoch a key means one message; a reset forgets the keys of
@@ -1022,6 +1056,8 @@ class World {
   double loss_ = 0;
   int64_t max_delay_ = 0;
   BatchingForwarder::Mode forward_mode_ = BatchingForwarder::Mode::kAdaptive;
+  bool async_store_ = false;      // appends go through the node's StoreExecutor
+  int64_t store_latency_ms_ = 0;  // the most one append job takes
   size_t forward_max_bytes_ = 0;  // 0: the default
   double same_node_ = 0;         // chance a device joins another device of its user on its node
   SimResult result_;
@@ -1044,6 +1080,10 @@ void SimNode::set_timer(int64_t at_ms) {
   world->on_set_timer(*this, at_ms);
 }
 
+void SimNode::append(AppendJob job) {
+  world->on_append(*this, std::move(job));
+}
+
 }  // namespace
 
 std::string SimResult::summary() const {
@@ -1053,10 +1093,10 @@ std::string SimResult::summary() const {
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
-      "{} removals -> {}",
+      "{} removals, {} append jobs ({} completions lost to crashes) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
-      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals,
+      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs, completions_lost,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

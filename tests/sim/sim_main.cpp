@@ -7,7 +7,8 @@
 //                                       instead of the memory stores
 //   parley_sim --mutant NAME --seeds N  expect the checker to catch the named bug
 //                                       within N seeds (no_gap_detection, no_head_sync,
-//                                       no_dedup, ack_before_commit, ignore_epochs)
+//                                       no_dedup, ack_before_commit, ignore_epochs,
+//                                       ack_before_completion)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,8 @@ bool set_mutant(const std::string& name, parley::detail::Mutations* m) {
     m->no_dedup = true;
   else if (name == "ack_before_commit")
     m->ack_before_commit = true;
+  else if (name == "ack_before_completion")
+    m->ack_before_completion = true;
   else if (name == "ignore_epochs")
     m->ignore_epochs = true;
   else
