@@ -81,6 +81,11 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
 
+  app.add_option("--store-executor", c.store_executor,
+                 "sqlite/redis appends: on a thread of their own (thread) or on the serving thread (inline)")
+      ->check(CLI::IsMember({"thread", "inline"}))
+      ->capture_default_str();
+
   app.add_flag("--dev", c.dev, "development login: any user name, no password");
   app.add_option("--users", c.users_file, "users file: NAME:pbkdf2-sha256$ITER$SALT$HASH per line");
   app.add_option("--secret", c.secret, "token signing secret (default: DATA_DIR/secret, made once)");

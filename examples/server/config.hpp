@@ -29,6 +29,10 @@ struct Config {
   std::string db;                // SQLite file; default DATA_DIR/parley.db
   std::string store = "sqlite";  // or "memory", or "redis"
   std::string sync = "full";     // SQLite synchronous: full or normal
+  // Where appends run: "thread" (a store connection on a thread of its own,
+  // group-committing across turns) or "inline" (on the serving thread). The
+  // memory store always appends inline.
+  std::string store_executor = "thread";
 
   // Redis (--store redis): one server, or any masters of a Redis Cluster.
   std::string redis = "redis://127.0.0.1:6379";

@@ -8,6 +8,7 @@ namespace parley::server {
 
 void Histogram::observe(double v) {
   size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+  std::lock_guard<std::mutex> lock(mu_);
   ++counts_[i];
   sum_ += v;
   ++count_;
@@ -15,6 +16,7 @@ void Histogram::observe(double v) {
 
 void Histogram::write(std::string* out, const std::string& name, const std::string& help) const {
   fmt::format_to(std::back_inserter(*out), "# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+  std::lock_guard<std::mutex> lock(mu_);
   uint64_t cumulative = 0;
   for (size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];

@@ -31,6 +31,7 @@
 #include "parley/memory_store.hpp"
 #include "parley/node.hpp"
 #include "parley/sqlite_store.hpp"
+#include "parley/threaded_executor.hpp"
 #ifdef PARLEY_WITH_REDIS
 #include "parley/redis_store.hpp"
 #endif
@@ -455,6 +456,12 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       redis_ = std::move(*store);
       PARLEY_LOG_INFO("store: redis at {}{}", cfg_.redis, redis_->cluster_mode() ? " (cluster)" : "");
       messages_ = std::make_unique<TimedMessageStore>(*redis_);
+      if (cfg_.store_executor == "thread") {
+        auto appender = open_redis_store(o);  // a connection of the executor's own
+        if (!appender) return appender.status();
+        append_redis_ = std::move(*appender);
+        start_executor(*append_redis_);
+      }
       membership_ = redis_.get();
       directory_ = redis_.get();
       presence_store_ = redis_.get();
@@ -472,10 +479,36 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     if (!store) return store.status();
     sqlite_ = std::move(*store);
     messages_ = std::make_unique<TimedMessageStore>(*sqlite_);
+    if (cfg_.store_executor == "thread") {
+      auto appender = open_sqlite_store(cfg_.db, o);  // a connection of the executor's own
+      if (!appender) return appender.status();
+      append_sqlite_ = std::move(*appender);
+      start_executor(*append_sqlite_);
+    }
     membership_ = sqlite_.get();
     directory_ = sqlite_.get();
     return Status::ok();
   }
+
+  // Appends run on a thread of their own, on `store` (a connection used by
+  // nothing else); each commit's completions come back to the I/O thread.
+  void start_executor(MessageStore& store) {
+    append_messages_ = std::make_unique<TimedMessageStore>(store);
+    executor_ = std::make_unique<ThreadedExecutor>(*append_messages_, [this](std::vector<AppendCompletion> done) {
+      asio::post(io_, [this, done = std::move(done)]() mutable { on_appends_done(std::move(done)); });
+    });
+  }
+
+  void on_appends_done(std::vector<AppendCompletion> done) {
+    check_drains();  // what was written since: the queue bounds see the sockets as they are now
+    complete_appends(*node_, std::move(done));
+    node_->flush();
+    end_turn();
+    if (shutting_down_) close_sessions_when_committed();
+  }
+
+  // The store timings of appends (the executor's store when there is one).
+  const TimedMessageStore& appends() const { return append_messages_ ? *append_messages_ : *messages_; }
 
   // Loads and checks every certificate and key before anything else starts,
   // so that a bad one is a startup error (exit 1) naming the file and
@@ -521,8 +554,9 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     o.send_burst_per_user = cfg_.send_burst;
     o.seed = std::hash<std::string>()(cfg_.node_id) ^ static_cast<uint64_t>(clock_.now_ms());
     codec_ = std::shared_ptr<const ClientCodec>(make_json_codec());
-    node_ = std::make_unique<Node>(o, NodeStores{*messages_, *membership_, *directory_, presence_store_},
-                                   *this, clock_, notifier_.get(), codec_);
+    node_ = std::make_unique<Node>(
+        o, NodeStores{*messages_, *membership_, *directory_, presence_store_, executor_.get()}, *this, clock_,
+        notifier_.get(), codec_);
     limits_ = o.limits;
   }
 
@@ -1176,10 +1210,10 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     for (const auto& [status, n] : http_responses_) {
       fmt::format_to(std::back_inserter(out), "parley_http_responses_total{{code=\"{}\"}} {}\n", status, n);
     }
-    messages_->append_seconds().write(&out, "parley_store_append_seconds",
+    appends().append_seconds().write(&out, "parley_store_append_seconds",
                                       "store append (group commit) latency");
     messages_->read_seconds().write(&out, "parley_store_read_seconds", "store read latency");
-    messages_->append_batch().write(&out, "parley_commit_batch_messages", "messages per group commit");
+    appends().append_batch().write(&out, "parley_commit_batch_messages", "messages per group commit");
     peer_batch_bytes_.write(&out, "parley_peer_batch_bytes", "bytes per peer batch sent");
     // Per peer node: what waits for it (both bounded; see docs/server.md).
     out +=
@@ -1304,18 +1338,26 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     }
     websocketpp::lib::error_code ec;
     ws_.stop_listening(ec);
-    // Commit what was received and queue its acks, then close every session
-    // after its queued frames. Frames arriving from now on are refused.
+    // Commit what was received and queue its acks; once every append is
+    // back, close every session after its queued frames. Frames arriving from
+    // now on are refused. Whatever is still open after 3 s is cut.
     node_->flush();
-    prepared_.clear();
-    for (auto& [id, con] : sessions_)
-      con->close(websocketpp::close::status::going_away, "server shutting down", ec);
-    check_drains();
-    if (sessions_.empty()) return finish_shutdown();
+    end_turn();
     shutdown_timer_.expires_after(std::chrono::seconds(3));
     shutdown_timer_.async_wait([this](const std::error_code& e) {
       if (!e) finish_shutdown();
     });
+    close_sessions_when_committed();
+  }
+
+  void close_sessions_when_committed() {
+    if (sessions_closing_ || node_->appends_in_flight() > 0) return;
+    sessions_closing_ = true;
+    websocketpp::lib::error_code ec;
+    for (auto& [id, con] : sessions_)
+      con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+    check_drains();
+    if (sessions_.empty()) finish_shutdown();
   }
 
   void finish_shutdown() {
@@ -1357,6 +1399,13 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   std::unique_ptr<MembershipStore> memory_membership_;
   std::unique_ptr<SessionDirectory> memory_directory_;
   std::unique_ptr<TimedMessageStore> messages_;
+  // The executor's own store connection (--store-executor thread).
+  std::unique_ptr<SqliteStore> append_sqlite_;
+#ifdef PARLEY_WITH_REDIS
+  std::unique_ptr<RedisStore> append_redis_;
+#endif
+  std::unique_ptr<TimedMessageStore> append_messages_;
+  std::unique_ptr<ThreadedExecutor> executor_;  // before node_, after its stores: joined in between
   MembershipStore* membership_ = nullptr;
   SessionDirectory* directory_ = nullptr;
   std::unique_ptr<Auth> auth_;
@@ -1376,6 +1425,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   bool flush_pending_ = false;
   bool drain_timer_armed_ = false;
   bool shutting_down_ = false;
+  bool sessions_closing_ = false;
   bool finished_ = false;
   uint16_t port_ = 0;
 

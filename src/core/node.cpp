@@ -1000,7 +1000,11 @@ class Node::Impl {
       s.dirty = true;
       dirty_.push_back(s.id);
     }
-    if (s.pending_bytes() > opt_.session_queue_bytes) {
+    // Over the bound with bytes still unwritten from earlier turns. A turn's
+    // own burst into a session that has written everything is handed over
+    // whole: the host has had no chance to write any of it yet (with a store
+    // executor one completion can carry many turns' sends).
+    if (s.unacked > 0 && s.pending_bytes() > opt_.session_queue_bytes) {
       s.behind = true;
       behind_.push_back(s.id);
     }

@@ -10,7 +10,10 @@ from harness import (ServerTestCase, Client, GroupState, RawWs, single_args, log
                      drive, wait_heads, check_client, expected_from_acks, gather_bounded,
                      http_request, scale)
 
-SESSION_QUEUE = 64 * 1024
+# Four times what the two senders can have in flight (2 x window 8 x 4 kB):
+# one group commit may complete a whole window at once, and a reader that
+# reads is never more than about a window behind.
+SESSION_QUEUE = 256 * 1024
 CONTENTS = 4000          # bytes per message
 ROUND = 40               # messages per round (20 per sender)
 MAX_ROUNDS = scale("SLOW_MAX_ROUNDS", 60)   # bound: 60 x 40 x 4 kB = 9.6 MB

@@ -338,6 +338,30 @@ TEST_CASE("a pull returns at most max_read_limit messages, whatever limit it ask
   CHECK(r->head == 25);
 }
 
+TEST_CASE("one turn's burst past the queue bound reaches a session that wrote everything, more before it is written cuts it off") {
+  NodeOptions o;
+  o.session_queue_bytes = 4096;
+  Fixture f(o);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  f.drain(2);
+  // One commit of 8 x 1000 bytes: twice the bound, all in one turn.
+  for (int i = 0; i < 8; ++i) f.send(1, "a" + std::to_string(i), std::string(1000, 'a'));
+  f.node->flush();
+  CHECK(f.host.closed.count(2) == 0);
+  CHECK(f.host.of<MessageEv>(2).size() == 8);
+  CHECK(f.host.written[2] > o.session_queue_bytes);
+  // Nothing of it written yet, and another turn's messages arrive: behind.
+  f.drain(1);
+  f.send(1, "b0", std::string(1000, 'b'));
+  f.node->flush();
+  CHECK(f.host.closed.count(2) == 1);
+  CHECK(f.host.closed[2].code() == Code::kBackpressure);
+  CHECK(f.host.of<FellBehindEv>(2).size() == 1);
+}
+
 TEST_CASE("a session resuming a long history is fed as it drains, never cut off for it") {
   NodeOptions o;
   o.session_queue_bytes = 4096;

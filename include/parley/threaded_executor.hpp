@@ -1,0 +1,88 @@
+// ThreadedExecutor: a StoreExecutor that appends on a thread of its own.
+//
+// The node's turn hands it an AppendJob and goes on serving; the thread
+// appends and hands the outcome back through `deliver`, which must carry it
+// to the node's thread (a server posts it to its event loop) and call
+// Node::on_append_done there. While one commit is in flight every job that
+// arrives waits; the next commit takes them all at once, as one
+// MessageStore::append (group commit across turns: with SQLite's FULL sync
+// one fsync covers every send that arrived during the previous one). The
+// outcomes are split back per job, in job order; a failed commit answers
+// every job in it with the error.
+//
+// The store is used only from the executor's thread: give it a store
+// instance (a connection) of its own, e.g. a second open_sqlite_store() of
+// the same file, or a second open_redis_store().
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "parley/node.hpp"
+#include "parley/status.hpp"
+#include "parley/store.hpp"
+
+namespace parley {
+
+// The outcome of one AppendJob (for Node::on_append_done).
+struct AppendCompletion {
+  uint64_t job = 0;
+  Status status;
+  std::vector<AppendOutcome> outcomes;
+};
+
+class ThreadedExecutor final : public StoreExecutor {
+ public:
+  struct Options {
+    // A commit takes whole jobs until it holds at least this many requests
+    // (a single larger job is taken whole).
+    size_t max_requests_per_commit = 4096;
+  };
+  struct Stats {
+    uint64_t jobs = 0;
+    uint64_t commits = 0;
+    uint64_t requests = 0;
+    uint64_t failed_commits = 0;
+    size_t max_jobs_per_commit = 0;
+  };
+  // Called on the executor's thread with the completions of one commit, in
+  // job order.
+  using Deliver = std::function<void(std::vector<AppendCompletion>)>;
+
+  ThreadedExecutor(MessageStore& store, Deliver deliver, Options options);
+  ThreadedExecutor(MessageStore& store, Deliver deliver) : ThreadedExecutor(store, std::move(deliver), Options{}) {}
+  // Finishes every job handed in (and delivers it), then stops.
+  ~ThreadedExecutor() override;
+
+  // Any thread.
+  void append(AppendJob job) override;
+  // Waits until every job handed in so far has been delivered. Any thread
+  // but the executor's.
+  void drain();
+  Stats stats() const;
+
+ private:
+  void run();
+
+  MessageStore& store_;
+  Deliver deliver_;
+  Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<AppendJob> queue_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread thread_;  // last: starts after everything above exists
+};
+
+// Feeds completions to a node (on the node's thread).
+void complete_appends(Node& node, std::vector<AppendCompletion> completions);
+
+}  // namespace parley

@@ -1,0 +1,100 @@
+#include "parley/threaded_executor.hpp"
+
+#include <utility>
+
+namespace parley {
+
+ThreadedExecutor::ThreadedExecutor(MessageStore& store, Deliver deliver, Options options)
+    : store_(store), deliver_(std::move(deliver)), options_(options), thread_([this] { run(); }) {}
+
+ThreadedExecutor::~ThreadedExecutor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void ThreadedExecutor::append(AppendJob job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(job));
+    ++stats_.jobs;
+  }
+  wake_.notify_one();
+}
+
+void ThreadedExecutor::drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
+}
+
+ThreadedExecutor::Stats ThreadedExecutor::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void ThreadedExecutor::run() {
+  std::vector<AppendJob> jobs;
+  std::vector<AppendRequest> requests;
+  std::vector<AppendOutcome> outcomes;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      busy_ = false;
+      if (queue_.empty()) idle_.notify_all();
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      busy_ = true;
+      size_t taken = 0;
+      while (!queue_.empty() && (jobs.empty() || taken < options_.max_requests_per_commit)) {
+        taken += queue_.front().requests.size();
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    // One commit for every job taken.
+    if (jobs.size() == 1) {
+      requests.swap(jobs.front().requests);
+    } else {
+      for (AppendJob& j : jobs) {
+        for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
+      }
+    }
+    Status st = store_.append(requests, &outcomes);
+    std::vector<AppendCompletion> done;
+    done.reserve(jobs.size());
+    if (st && outcomes.size() != requests.size()) {
+      st = error(Code::kInternal, "the store answered a different number of outcomes than requests");
+    }
+    size_t next = 0;
+    for (AppendJob& j : jobs) {
+      const size_t n = jobs.size() == 1 ? requests.size() : j.requests.size();
+      AppendCompletion c{j.id, st, {}};
+      if (st) {
+        c.outcomes.assign(std::make_move_iterator(outcomes.begin() + static_cast<ptrdiff_t>(next)),
+                          std::make_move_iterator(outcomes.begin() + static_cast<ptrdiff_t>(next + n)));
+      }
+      next += n;
+      done.push_back(std::move(c));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.commits;
+      stats_.requests += requests.size();
+      if (!st) ++stats_.failed_commits;
+      if (jobs.size() > stats_.max_jobs_per_commit) stats_.max_jobs_per_commit = jobs.size();
+    }
+    jobs.clear();
+    requests.clear();
+    outcomes.clear();
+    deliver_(std::move(done));
+  }
+}
+
+void complete_appends(Node& node, std::vector<AppendCompletion> completions) {
+  for (AppendCompletion& c : completions) node.on_append_done(c.job, c.status, std::move(c.outcomes));
+}
+
+}  // namespace parley

@@ -1,0 +1,223 @@
+// ThreadedExecutor: appends on a thread of its own, one commit for every job
+// that arrived while the previous commit was in flight, outcomes split back
+// per job in order. Synchronised on events (a gate the store waits at, the
+// executor's drain()), never on sleeps.
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "parley/memory_store.hpp"
+#include "parley/threaded_executor.hpp"
+#include "unit/node_fixture.hpp"
+
+using namespace parley;
+
+namespace {
+// A memory store whose first append waits at a gate until the test opens it,
+// and which records the size of every append and can be told to fail.
+class GateStore final : public MessageStore {
+ public:
+  Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    sizes_.push_back(requests.size());
+    entered_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    if (fail_) return error(Code::kUnavailable, "store down");
+    return inner_->append(requests, out);
+  }
+  Status read(const std::string& g, uint64_t after, size_t limit, std::vector<Message>* out) override {
+    return inner_->read(g, after, limit, out);
+  }
+  Status heads(const std::vector<std::string>& ids, std::vector<GroupHead>* out) override {
+    return inner_->heads(ids, out);
+  }
+  Result<uint64_t> reset_group(const std::string& g) override { return inner_->reset_group(g); }
+
+  void wait_entered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [this] { return entered_; });
+  }
+  void open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  void set_fail(bool f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_ = f;
+  }
+  std::vector<size_t> sizes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sizes_;
+  }
+
+ private:
+  std::unique_ptr<MessageStore> inner_ = make_memory_message_store();
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool entered_ = false;
+  bool open_ = false;
+  bool fail_ = false;
+  std::vector<size_t> sizes_;
+};
+
+// What the executor delivered, one entry per commit.
+struct Deliveries {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::vector<AppendCompletion>> commits;
+
+  ThreadedExecutor::Deliver sink() {
+    return [this](std::vector<AppendCompletion> c) {
+      std::lock_guard<std::mutex> lock(mu);
+      commits.push_back(std::move(c));
+      cv.notify_all();
+    };
+  }
+  std::vector<std::vector<AppendCompletion>> take() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(commits);
+  }
+};
+
+// Job `id` with n requests to group g (client ids "id.i").
+AppendJob job(uint64_t id, const std::string& g, size_t n) {
+  AppendJob j{id, {}};
+  for (size_t i = 0; i < n; ++i) {
+    j.requests.push_back({g, "u", std::to_string(id) + "." + std::to_string(i), "x", 0});
+  }
+  return j;
+}
+
+std::vector<uint64_t> ids_of(const AppendCompletion& c) {
+  std::vector<uint64_t> out;
+  for (const AppendOutcome& o : c.outcomes) out.push_back(o.message.msg_id);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("jobs that arrive during a commit are committed together and split back per job, in order") {
+  GateStore store;
+  Deliveries got;
+  {
+    ThreadedExecutor ex(store, got.sink());
+    ex.append(job(1, "g", 2));
+    store.wait_entered();  // job 1's commit is in flight
+    ex.append(job(2, "g", 1));
+    ex.append(job(3, "g", 3));
+    store.open();
+    ex.drain();
+    CHECK(ex.stats().commits == 2);
+    CHECK(ex.stats().max_jobs_per_commit == 2);
+  }
+  CHECK(store.sizes() == std::vector<size_t>{2, 4});
+  auto commits = got.take();
+  REQUIRE(commits.size() == 2);
+  REQUIRE(commits[0].size() == 1);
+  CHECK(commits[0][0].job == 1);
+  CHECK(ids_of(commits[0][0]) == std::vector<uint64_t>{1, 2});
+  REQUIRE(commits[1].size() == 2);
+  CHECK(commits[1][0].job == 2);
+  CHECK(commits[1][0].status.is_ok());
+  CHECK(ids_of(commits[1][0]) == std::vector<uint64_t>{3});
+  CHECK(commits[1][1].job == 3);
+  CHECK(ids_of(commits[1][1]) == std::vector<uint64_t>{4, 5, 6});
+  CHECK(commits[1][1].outcomes[2].message.client_msg_id == "3.2");
+}
+
+TEST_CASE("a commit takes whole jobs up to max_requests_per_commit") {
+  GateStore store;
+  Deliveries got;
+  {
+    ThreadedExecutor ex(store, got.sink(), ThreadedExecutor::Options{2});
+    ex.append(job(1, "g", 1));
+    store.wait_entered();
+    ex.append(job(2, "g", 1));
+    ex.append(job(3, "g", 1));
+    ex.append(job(4, "g", 3));  // larger than the bound: taken whole, alone
+    store.open();
+    ex.drain();
+  }
+  CHECK(store.sizes() == std::vector<size_t>{1, 2, 3});
+  auto commits = got.take();
+  REQUIRE(commits.size() == 3);
+  CHECK(commits[1].size() == 2);
+  CHECK(commits[2][0].job == 4);
+  CHECK(ids_of(commits[2][0]) == std::vector<uint64_t>{4, 5, 6});
+}
+
+TEST_CASE("a failed commit answers every job in it with the error and stores nothing") {
+  GateStore store;
+  Deliveries got;
+  {
+    ThreadedExecutor ex(store, got.sink());
+    store.set_fail(true);
+    ex.append(job(1, "g", 1));
+    store.wait_entered();
+    ex.append(job(2, "g", 2));
+    ex.append(job(3, "h", 1));
+    store.open();
+    ex.drain();
+    CHECK(ex.stats().failed_commits == 2);
+    store.set_fail(false);
+    ex.append(job(4, "g", 1));
+    ex.drain();
+  }
+  auto commits = got.take();
+  REQUIRE(commits.size() == 3);
+  REQUIRE(commits[1].size() == 2);
+  for (const AppendCompletion& c : commits[1]) {
+    CHECK(c.status.code() == Code::kUnavailable);
+    CHECK(c.outcomes.empty());
+  }
+  CHECK(commits[0][0].status.code() == Code::kUnavailable);
+  REQUIRE(commits[2].size() == 1);
+  CHECK(commits[2][0].status.is_ok());
+  CHECK(ids_of(commits[2][0]) == std::vector<uint64_t>{1});  // nothing of the failed commits was stored
+}
+
+TEST_CASE("destroying the executor delivers every job handed in") {
+  GateStore store;
+  Deliveries got;
+  {
+    ThreadedExecutor ex(store, got.sink());
+    ex.append(job(1, "g", 1));
+    store.wait_entered();
+    ex.append(job(2, "g", 1));
+    store.open();
+  }  // no drain(): the destructor finishes the queue
+  auto commits = got.take();
+  size_t jobs = 0;
+  for (const auto& c : commits) jobs += c.size();
+  CHECK(jobs == 2);
+}
+
+TEST_CASE("a node on a ThreadedExecutor acknowledges when the completion is fed back on its thread") {
+  Deliveries got;
+  auto owned = make_memory_message_store();
+  MessageStore* store = owned.get();  // the node reads it, the executor appends to it
+  ThreadedExecutor ex(*store, got.sink());
+  parley::test::Fixture f({}, std::move(owned), &ex);
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.send(1, "c1", "one");
+  f.send(1, "c2", "two");
+  f.node->flush();
+  CHECK(f.node->appends_in_flight() == 1);
+  ex.drain();
+  for (auto& commit : got.take()) complete_appends(*f.node, std::move(commit));
+  f.node->flush();
+  CHECK(f.node->appends_in_flight() == 0);
+  auto acks = f.host.of<AckEv>(1);
+  REQUIRE(acks.size() == 2);
+  CHECK(acks[0].msg_id == 1);
+  CHECK(acks[1].msg_id == 2);
+  CHECK(f.host.of<MessageEv>(2).size() == 2);
+  std::vector<Message> stored;
+  REQUIRE(store->read("g", 0, 10, &stored).is_ok());
+  CHECK(stored.size() == 2);
+}
