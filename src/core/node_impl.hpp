@@ -1,0 +1,331 @@
+// Node::Impl, the engine behind parley::Node (include/parley/node.hpp): its
+// state and the declarations of its parts. The definitions are split by
+// seam: node_sessions.cpp (sessions, requests, limits), node_send.cpp (the
+// send pipeline: the turn, group commits and their completions),
+// node_delivery.cpp (the tail log, catch-ups, fan-out, resumes, session
+// output and its bound), node_routing.cpp (groups, routes to peers, peer
+// batches, head sync, timers) and node_notify.cpp (presence and offline
+// notifications); node.cpp is the public face. Internal: not installed.
+#pragma once
+
+#include "parley/node.hpp"
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+#include <fmt/format.h>
+#include "core/peer_codec.hpp"
+#include "core/util.hpp"
+#include "parley/message_log.hpp"
+
+namespace parley {
+namespace node_parts {
+
+struct Subscription {
+  uint64_t cursor = 0;  // last msg_id this session holds
+  bool paused = false;  // pull mode, or waiting for the client to resume
+  bool resume_pending = false;
+  uint64_t resume_rid = 0;
+};
+
+struct Session {
+  SessionId id = 0;
+  std::string user;
+  std::unordered_map<std::string, Subscription> subs;
+  std::vector<Frame> outbox;
+  size_t outbox_bytes = 0;
+  size_t unacked = 0;          // handed to the host, not yet drained
+  uint64_t queued_total = 0;   // bytes ever queued
+  uint64_t drained_total = 0;  // bytes the host reported written
+  // Messages queued but not yet written, by the queued_total they end at.
+  std::deque<std::pair<uint64_t, MessagePtr>> undrained;
+  bool presence_sub = false;
+  bool dirty = false;   // has frames to write at the end of the turn
+  bool behind = false;  // over its send-queue bound: cut off at the end of the turn
+
+  size_t pending_bytes() const { return outbox_bytes + unacked; }
+};
+
+// Pointers into the node's session and subscription maps (stable: they are
+// node-based), so fan-out does no lookups. drop_subscriber keeps them valid.
+struct Subscriber {
+  Session* session;
+  Subscription* sub;
+};
+
+struct GroupState {
+  uint64_t epoch = 0;
+  std::vector<Subscriber> subscribers;
+  bool hint_pending = false;
+  int64_t next_hint_at = 0;
+};
+
+struct Route {
+  std::vector<std::string> members;
+  std::vector<std::string> nodes;            // peers hosting members' sessions
+  std::vector<std::string> offline_members;  // no session anywhere when computed
+  int64_t expires_at = 0;
+};
+
+// Who to answer for a queued append (the request itself waits in
+// pending_requests_, at the same index, ready for the store).
+struct EpochCursor {
+  uint64_t epoch = 0;
+  uint64_t cursor = 0;
+};
+
+struct PendingSend {
+  SessionId session;
+  uint64_t rid;
+  std::string client_msg_id;  // as the client sent it
+  std::string group_id;
+};
+
+// A committed message whose group members may need a notification.
+struct NotifyCandidate {
+  MessagePtr message;
+  std::vector<std::string> users;
+};
+
+}  // namespace node_parts
+using namespace node_parts;  // for the parts of Node::Impl only (this header is internal)
+
+class Node::Impl {
+ public:
+  Impl(NodeOptions options, NodeStores stores, NodeHost& host, const Clock& clock, Notifier* notifier,
+       std::shared_ptr<const ClientCodec> codec)
+      : opt_(std::move(options)),
+        stores_(stores),
+        host_(host),
+        clock_(clock),
+        notifier_(notifier),
+        codec_(codec ? std::move(codec) : std::shared_ptr<const ClientCodec>(make_msgpack_codec())),
+        random_(opt_.seed),
+        detector_(opt_.gap),
+        forwarder_(opt_.node_id, opt_.forward, random_,
+                   [this](const std::string& dest, uint64_t call_id, const Frame& batch) {
+                     host_.send_to_node(dest, call_id, batch);
+                   }),
+        policy_(opt_.policy),
+        presence_(opt_.presence),
+        log_(stores.messages, opt_.tail_per_group) {}
+
+  // ---- lifecycle -------------------------------------------------------
+
+  Status start();
+
+  // ---- sessions ----------------------------------------------------------
+
+  Status open_session(SessionId id, const std::string& user);
+  void close_session(SessionId id, const Status& reason);
+  void on_client_frame(SessionId id, const void* data, size_t size);
+  void on_client_request(SessionId id, const ClientRequest& request);
+  void on_session_drained(SessionId id, size_t bytes);
+
+  // ---- client requests ---------------------------------------------------
+
+  // Membership check shared by every group request.
+  Status authorize(const Session& s, const std::string& group_id);
+  Status authorize(const std::string& user, const std::string& group_id);
+
+  // The per-user send rate: a token bucket. 0 if the send may go now, else
+  // the milliseconds until it could.
+  uint64_t take_send_token(const std::string& user);
+  void reply_error(Session& s, uint64_t rid, const Status& st, const std::string& group_id,
+                   const std::string& cid = "");
+
+  void handle(Session& s, const SendReq& r);
+  void handle(Session& s, const ResumeReq& r);
+  void handle(Session& s, const UnsubscribeReq& r);
+  void handle(Session& s, const PullReq& r);
+
+  // A pull by `user`, for a session or the host's HTTP API: up to r.limit
+  // messages after r.after, from the tail cache where it covers them.
+  Result<PullResultEv> pull(const std::string& user, const PullReq& r);
+  void handle(Session& s, const TypingReq& r);
+  void handle(Session& s, const PresenceReq& r);
+
+  // A local user's status changed: co-members are told, and the presence
+  // store (if any) records it for other nodes. Going offline needs no store
+  // write: the directory entry's erase ends it.
+  void set_status(const std::string& user, PresenceStatus status);
+
+  // ---- groups --------------------------------------------------------------
+
+  // Starts following a group (its head becomes the delivered point).
+  Result<GroupState*> ensure_group(const std::string& group_id);
+
+  // Peers that cached this group's route before this node had a member
+  // session forget it, so they forward to this node from now on rather than
+  // when their cache expires.
+  void announce_interest(const std::string& group_id);
+  void drop_subscriber(const std::string& group_id, SessionId id);
+  void member_removed(const std::string& group_id, const std::string& user);
+
+  // Members, peer nodes and offline members of a group, cached for route_ttl_ms.
+  const Route* route_for(const std::string& group_id);
+
+  // ---- the turn ------------------------------------------------------------
+
+  void flush();
+
+  // The turn's sends leave as one append job: to the executor, or appended
+  // here and completed at once.
+  void commit_pending();
+  void complete_append(uint64_t id, const Status& st, std::vector<AppendOutcome> outcomes);
+  void complete_append_failed(const std::vector<PendingSend>& batch, const Status& st);
+  void on_committed(const MessagePtr& m, std::vector<NotifyCandidate>* candidates);
+
+  // A message reached this node (committed here or forwarded by a peer).
+  void accept(const MessagePtr& m);
+
+  // Whether a message of `epoch` belongs to the history this node follows for
+  // the group. A newer epoch means the history was reset: the group is
+  // resynced at the end of the turn. An older one is a stale leftover.
+  bool in_epoch(GroupState& g, const std::string& group_id, uint64_t epoch);
+
+  // Groups whose epoch changed under us: learn the new one from the store and
+  // make every subscriber start over (EpochEv).
+  void run_resyncs();
+  Status resync_now(const std::vector<std::string>& ids);
+
+  // What the store says of a followed group: a head to catch up to, or a new epoch.
+  void apply_head(const GroupHead& h);
+
+  // Reads missing ranges from the store for groups whose gaps timed out.
+  void run_catch_ups();
+  void catch_up(const CatchUpRequest& c);
+
+  // How far the store trimmed a group's history (0 if it cannot tell).
+  uint64_t trimmed_before(const std::string& group_id);
+
+  // Moves a followed group past ids the store no longer has; its sessions
+  // are told when their pump meets the hole.
+  void skip_trimmed(const std::string& group_id, uint64_t trimmed);
+
+  // Fans one in-order message out to this node's sessions.
+  void deliver(const MessagePtr& m);
+  void fan_out(GroupState& g, MessageLog::Entry& entry);
+  void switch_mode(const std::string& group_id, GroupState& g, DeliveryMode mode);
+
+  // Sends a PullHint to the subscribers of each pull-mode group that moved.
+  void send_hints();
+  bool needs_catch_up(const std::string& group_id, const Subscription& sub) const;
+
+  // Feeds sessions that are behind their groups from the log, a page at a
+  // time, while their send queues have room.
+  void pump_sessions();
+  void pump(Session& s);
+  void finish_resume(Session& s, const std::string& group_id, Subscription& sub);
+
+  // ---- peers ---------------------------------------------------------------
+
+  Status on_peer_batch(const void* data, size_t size);
+
+  // ---- presence ------------------------------------------------------------
+
+  void broadcast_status(const std::string& user, PresenceStatus status);
+  void broadcast_presence(const PresenceEv& ev);
+  void deliver_presence_locally(const PresenceEv& ev);
+
+  // ---- notifications -------------------------------------------------------
+
+  // The first bytes of `s`, at most `max`, not cutting a UTF-8 sequence.
+  static std::string utf8_prefix(const std::string& s, size_t max);
+  Notification notification_for(const std::string& user, const Message& m, std::string reason);
+
+  // Notifies members that were offline when their route was computed and
+  // still have no session anywhere (one directory read for the whole turn).
+  void notify_offline(const std::vector<NotifyCandidate>& candidates);
+
+  // A failed session's queued messages go to the notifier, unless the user
+  // is still connected elsewhere.
+  void notify_undelivered(const Session& s, const Status& reason);
+
+  // ---- output ----------------------------------------------------------------
+
+  Frame encode(const ServerEvent& ev);
+
+  // Every frame to a session goes through here, so this is where the
+  // session's send queue is bounded.
+  void queue_frame(Session& s, const Frame& f);
+  void queue_message(Session& s, const MessageLog::Entry& e);
+  void queue_event(Session& s, const ServerEvent& ev);
+
+  // Cuts off the sessions that went over their bound this turn: what they
+  // have not been handed is dropped (and notified), they are told, and closed.
+  void cut_off_behind();
+  void fell_behind(SessionId id);
+  void write_outbox(Session& s);
+  void write_outboxes();
+  Session* session(SessionId id);
+
+  // ---- time ----------------------------------------------------------------
+
+  void on_timer();
+
+  // Forgets cached routes that expired (groups nobody here sends to any more).
+  void prune_routes(int64_t now);
+
+  // Learns the heads of followed groups from the store: a lost last message
+  // becomes a gap, a new epoch resets the group.
+  void head_sync(int64_t now);
+
+  // The store says the group's history was replaced: every subscriber must resync.
+  // Subscriptions stay, at cursor 0 of the new epoch and paused until the
+  // client resumes, so what a session pulls meanwhile is not pushed again.
+  void reset_group(const GroupHead& h);
+  void arm_timer();
+
+  // ---- state -----------------------------------------------------------------
+
+  NodeOptions opt_;
+  NodeStores stores_;
+  NodeHost& host_;
+  const Clock& clock_;
+  Notifier* notifier_;
+  std::shared_ptr<const ClientCodec> codec_;
+  Random random_;
+  GapDetector detector_;
+  BatchingForwarder forwarder_;
+  DeliveryPolicy policy_;
+  Presence presence_;
+  MessageLog log_;
+
+  std::unordered_map<SessionId, Session> sessions_;
+  std::unordered_map<std::string, std::vector<SessionId>> user_sessions_;
+  struct SendBucket {
+    double tokens;
+    int64_t at_ms;
+  };
+  std::unordered_map<std::string, SendBucket> send_buckets_;  // users with a session here
+  std::unordered_map<std::string, GroupState> groups_;
+  std::unordered_map<std::string, Route> routes_;
+  std::unordered_map<std::string, Status> last_error_;
+  // user -> group -> the furthest a closed session of that user (while others
+  // stay open here) was handed; see notify_undelivered.
+  std::unordered_map<std::string, std::unordered_map<std::string, EpochCursor>> handed_to_closed_;
+  std::vector<PendingSend> pending_;
+  std::vector<AppendRequest> pending_requests_;  // the next group commit
+  std::map<uint64_t, std::vector<PendingSend>> in_flight_;  // append jobs out with the executor
+  uint64_t next_job_ = 1;
+  std::set<SessionId> pump_set_;
+  std::vector<SessionId> dirty_;
+  std::vector<SessionId> behind_;
+  std::set<std::string> resync_;  // groups whose epoch changed, handled at the end of the turn  // sessions
+                                  // with frames to write, each once
+  int64_t next_head_sync_ = 0;
+  int64_t next_dir_refresh_ = 0;
+  int64_t retry_pump_at_ = 0;
+  int64_t armed_at_ = INT64_MAX;
+  bool started_ = false;
+  NodeStats stats_;
+
+  friend class Node;
+};
+
+}  // namespace parley

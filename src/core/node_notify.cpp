@@ -1,0 +1,102 @@
+// Node::Impl: Presence and offline notifications.
+#include "core/node_impl.hpp"
+
+namespace parley {
+
+void Node::Impl::broadcast_status(const std::string& user, PresenceStatus status) {
+  Result<std::vector<std::string>> groups = stores_.membership.groups_of(user);
+  if (!groups) {
+    ++stats_.store_errors;
+    return;
+  }
+  for (const std::string& g : *groups) {
+    routes_.erase(g);  // a member's node set changed
+    broadcast_presence(PresenceEv{user, g, status, false, 0});
+  }
+}
+
+void Node::Impl::broadcast_presence(const PresenceEv& ev) {
+  deliver_presence_locally(ev);
+  const Route* route = route_for(ev.group_id);
+  if (!route || route->nodes.empty()) return;
+  Frame item = std::make_shared<const std::string>(detail::encode_presence_item(ev));
+  for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, clock_.now_ms());
+}
+
+void Node::Impl::deliver_presence_locally(const PresenceEv& ev) {
+  auto it = groups_.find(ev.group_id);
+  if (it == groups_.end()) return;
+  Frame f;
+  for (const Subscriber& x : it->second.subscribers) {
+    Session& s = *x.session;
+    if (!s.presence_sub || s.user == ev.user_id) continue;
+    if (!f) f = encode(ev);
+    queue_frame(s, f);
+  }
+}
+
+std::string Node::Impl::utf8_prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // s[n] continues a character
+  return s.substr(0, n);
+}
+
+Notification Node::Impl::notification_for(const std::string& user, const Message& m, std::string reason) {
+  return Notification{user,
+                      m.group_id,
+                      m.epoch,
+                      m.msg_id,
+                      m.user_id,
+                      utf8_prefix(m.contents, opt_.notify_preview_bytes),
+                      std::move(reason)};
+}
+
+void Node::Impl::notify_offline(const std::vector<NotifyCandidate>& candidates) {
+  if (candidates.empty()) return;
+  std::vector<std::string> users;
+  for (const NotifyCandidate& c : candidates) users.insert(users.end(), c.users.begin(), c.users.end());
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  std::vector<std::vector<std::string>> nodes;
+  if (Status st = stores_.directory.nodes_of(users, clock_.now_ms(), &nodes); !st) {
+    ++stats_.store_errors;
+    return;
+  }
+  std::unordered_set<std::string> offline;
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (nodes[i].empty()) offline.insert(users[i]);
+  }
+  for (const NotifyCandidate& c : candidates) {
+    for (const std::string& u : c.users) {
+      if (!offline.count(u)) continue;
+      ++stats_.notifications;
+      notifier_->notify(notification_for(u, *c.message, "offline"));
+    }
+  }
+}
+
+void Node::Impl::notify_undelivered(const Session& s, const Status& reason) {
+  if (!notifier_ || s.undrained.empty()) return;
+  std::vector<std::vector<std::string>> nodes;
+  if (Status st = stores_.directory.nodes_of({s.user}, clock_.now_ms(), &nodes); !st) {
+    ++stats_.store_errors;
+    return;
+  }
+  if (!nodes[0].empty()) return;
+  // Sessions of the same user that closed before this one were handed some
+  // of these messages: those count as delivered.
+  auto handed = handed_to_closed_.find(s.user);
+  for (const auto& [end, m] : s.undrained) {
+    if (handed != handed_to_closed_.end()) {
+      auto rec = handed->second.find(m->group_id);
+      if (rec != handed->second.end() && rec->second.epoch == m->epoch && rec->second.cursor >= m->msg_id) {
+        continue;
+      }
+    }
+    ++stats_.notifications;
+    notifier_->notify(notification_for(s.user, *m, reason.to_string()));
+  }
+}
+
+}  // namespace parley

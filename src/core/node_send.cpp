@@ -1,0 +1,99 @@
+// Node::Impl: The send pipeline: the turn, group commits handed to the executor (or
+// appended inline) and their completions.
+#include "core/node_impl.hpp"
+
+namespace parley {
+
+void Node::Impl::flush() {
+  commit_pending();
+  run_catch_ups();
+  pump_sessions();
+  run_resyncs();
+  send_hints();
+  cut_off_behind();
+  write_outboxes();
+  arm_timer();
+}
+
+void Node::Impl::commit_pending() {
+  if (pending_.empty()) return;
+  const uint64_t id = next_job_++;
+  std::vector<PendingSend>& batch = in_flight_[id];
+  batch.swap(pending_);
+  AppendJob job{id, {}};
+  job.requests.swap(pending_requests_);
+  ++stats_.commits;
+  if (stores_.executor != nullptr) {
+    if (opt_.mutations.ack_before_completion) {
+      for (PendingSend& p : batch) {
+        if (Session* s = session(p.session)) {
+          queue_event(*s, AckEv{p.rid, p.group_id, p.client_msg_id, 0, clock_.now_ms(), false});
+        }
+        p.session = 0;
+      }
+    }
+    stores_.executor->append(std::move(job));
+    return;
+  }
+  std::vector<AppendOutcome> outcomes;
+  Status st = stores_.messages.append(job.requests, &outcomes);
+  complete_append(id, st, std::move(outcomes));
+}
+
+void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<AppendOutcome> outcomes) {
+  auto it = in_flight_.find(id);
+  if (it == in_flight_.end()) return;
+  std::vector<PendingSend> batch = std::move(it->second);
+  in_flight_.erase(it);
+  if (st && outcomes.size() != batch.size()) {
+    return complete_append_failed(
+        batch, error(Code::kInternal, fmt::format("the store answered {} outcomes for {} appends",
+                                                  outcomes.size(), batch.size())));
+  }
+  if (!st) return complete_append_failed(batch, st);
+  std::vector<NotifyCandidate> candidates;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    AppendOutcome& o = outcomes[i];
+    if (Session* s = session(batch[i].session)) {
+      ++stats_.acks;
+      queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
+                            o.message.timestamp_ms, o.duplicate, o.message.epoch});
+    }
+    if (o.duplicate) {
+      ++stats_.duplicate_sends;
+      continue;
+    }
+    auto m = std::make_shared<const Message>(std::move(o.message));
+    on_committed(m, &candidates);
+  }
+  notify_offline(candidates);
+}
+
+void Node::Impl::complete_append_failed(const std::vector<PendingSend>& batch, const Status& st) {
+  ++stats_.store_errors;
+  for (const PendingSend& p : batch) {
+    if (Session* s = session(p.session)) {
+      ++stats_.send_errors;
+      reply_error(*s, p.rid, st, p.group_id, p.client_msg_id);
+    }
+  }
+}
+
+void Node::Impl::on_committed(const MessagePtr& m, std::vector<NotifyCandidate>* candidates) {
+  const Route* route = route_for(m->group_id);
+  if (route && !route->nodes.empty()) {
+    Frame item = std::make_shared<const std::string>(detail::encode_message_item(*m));
+    const int64_t now = clock_.now_ms();
+    for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, now);
+  }
+  if (notifier_ && route) {
+    NotifyCandidate c{m, {}};
+    for (const std::string& u : route->offline_members) {
+      if (u != m->user_id) c.users.push_back(u);
+    }
+    if (!c.users.empty()) candidates->push_back(std::move(c));
+  }
+  accept(m);
+}
+
+}  // namespace parley
