@@ -3,7 +3,7 @@
 // parley-server's command-line flags, parsed by its own parser at start, so
 // they mean exactly what `parley-server --help` and docs/server.md say.
 //
-// Built without the server (PARLEY_BUILD_EXAMPLES=OFF), the options still
+// Built without the server (PARLEY_BUILD_SERVER=OFF), the options still
 // work and parley_server_start fails with PARLEY_ERR_UNAVAILABLE.
 #include <algorithm>
 #include <memory>
@@ -15,8 +15,8 @@
 #include "handle.hpp"
 
 #ifdef PARLEY_C_WITH_SERVER
-#include "config.hpp"
-#include "server.hpp"
+#include "parley/server/config.hpp"
+#include "parley/server/server.hpp"
 #endif
 
 using parley::Code;
@@ -96,7 +96,7 @@ struct parley_server final : parley::capi::Handle {
 namespace {
 Status start(std::vector<std::string>, parley_server**) {
   return parley::error(Code::kUnavailable,
-                       "this library was built without parley-server (PARLEY_BUILD_EXAMPLES=OFF)");
+                       "this library was built without the server (PARLEY_BUILD_SERVER=OFF)");
 }
 }  // namespace
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a three-node parley-server cluster on one Redis, on this machine:
-# redis-server on 127.0.0.1:REDIS_PORT (examples/server/redis.conf: appendonly,
+# redis-server on 127.0.0.1:REDIS_PORT (scripts/redis.conf: appendonly,
 # fsync per write), then nodes node-1..node-3 on 127.0.0.1:BASE_PORT..BASE_PORT+2
 # (development login: any user name), with peer listeners on
 # 127.0.0.1:BASE_PORT+100..BASE_PORT+102, each naming the other two as peers. Ctrl-C (or TERM) stops
@@ -123,7 +123,7 @@ trap 'stop_all; exit 143' TERM
 trap 'stop_all' EXIT
 
 # ---- Redis
-conf=$root/examples/server/redis.conf
+conf=$root/scripts/redis.conf
 if [ -f "$conf" ]; then
   redis_cmd=("$redis_server" "$conf")
 else

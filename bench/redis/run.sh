@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Appends on Redis: Parley's RedisStore against redis-benchmark, same server,
-# same run. Starts its own redis-server (examples/server/redis.conf, so
+# same run. Starts its own redis-server (scripts/redis.conf, so
 # appendfsync always: every answer waited for an fsync) on a free loopback
 # port in a temporary directory, and stops it at the end.
 #
@@ -37,7 +37,7 @@ command -v redis-server >/dev/null || { echo "redis-server not installed (apt-ge
 
 tmp=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server "$here/examples/server/redis.conf" --port "$port" --bind 127.0.0.1 --dir "$tmp" \
+redis-server "$here/scripts/redis.conf" --port "$port" --bind 127.0.0.1 --dir "$tmp" \
   --appendfsync "$fsync" --save "" --daemonize no >"$tmp/redis.log" 2>&1 &
 redis_pid=$!
 trap 'kill $redis_pid 2>/dev/null; wait $redis_pid 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -57,7 +57,7 @@ def b64url(b):
 
 
 def mint(user, expires_at_ms, secret=SECRET):
-    """A token in the server's format (examples/server/auth.cpp)."""
+    """A token in the server's format (src/server/auth.cpp)."""
     body = f"v1.{b64url(user.encode())}.{b64url(str(expires_at_ms).encode())}"
     mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
     return f"{body}.{b64url(mac)}"

@@ -7,13 +7,20 @@
 //     its status), never with another exception;
 //  2. a complete request's URI is built from Host and the request target as
 //     the connection does (get_uri_from_host, "ws" for an upgrade);
-//  3. the resource is split by parse_target (examples/server/http_target),
+//  3. the resource is split by parse_target (src/server/http_target),
 //     whose segments and query choose the route; the query parameters the
 //     routes read go through query_u64.
+//  4. the request, as plain values, goes through the server's route table
+//     (HttpApi, src/server/http_api.hpp) over a node on fresh memory stores
+//     holding group "g" of alice and bob; "Authorization: Bearer alice" (or
+//     bob) is replaced with a real token of that user so that the fuzzer
+//     reaches the routes behind the token.
 // Checked besides "no crash": segments are never empty; query_u64 accepts
 // exactly 1..19 digits (else invalid_argument with a message) and returns
 // their value; percent-encoding every byte of a parsed target and parsing it
-// again gives the same target.
+// again gives the same target; the route table answers exactly once, with a
+// status it documents; an error answer is a JSON {code, name, msg} whose
+// status matches its code, and changes no membership.
 #include <websocketpp/http/request.hpp>
 #include <websocketpp/processors/processor.hpp>
 
@@ -23,8 +30,14 @@
 #include <cstdlib>
 #include <string>
 
+#include <rapidjson/document.h>
+
+#include "auth.hpp"
 #include "fuzz_check.hpp"
+#include "http_api.hpp"
 #include "http_target.hpp"
+#include "http_util.hpp"
+#include "parley/memory_store.hpp"
 
 namespace {
 
@@ -101,6 +114,73 @@ bool read_request(const uint8_t* data, size_t size, websocketpp::http::parser::r
   return req->ready();
 }
 
+struct NullHost final : parley::NodeHost {
+  void send_to_session(parley::SessionId, const std::vector<parley::Frame>&) override {}
+  void close_session(parley::SessionId, const parley::Status&) override {}
+  void send_to_node(const std::string&, uint64_t, const parley::Frame&) override {}
+  void set_timer(int64_t) override {}
+};
+
+// Every membership of the fixture's users, to see that an error changed none.
+std::vector<std::string> memberships(parley::MembershipStore& m) {
+  std::vector<std::string> out;
+  for (const char* u : {"alice", "bob", "carol"}) {
+    auto groups = m.groups_of(u);
+    check(groups.is_ok(), "groups_of failed on the memory store");
+    for (const std::string& g : *groups) out.push_back(std::string(u) + "@" + g);
+  }
+  return out;
+}
+
+// Step 4: the route table over plain values, on fresh memory stores.
+void check_routes(const websocketpp::http::parser::request& wreq, const std::string& resource) {
+  using namespace parley;
+  using namespace parley::server;
+  ManualClock clock{1000000};
+  auto messages = make_memory_message_store();
+  auto members = make_memory_membership_store();
+  auto directory = make_memory_session_directory();
+  check(members->create_group("g", "alice").is_ok() && members->add("g", "bob", Role::kMember).is_ok(),
+        "fixture");
+  NullHost host;
+  Node node(NodeOptions{}, NodeStores{*messages, *members, *directory}, host, clock);
+  check(node.start().is_ok(), "node start");
+  Config cfg;
+  cfg.dev = true;
+  const Auth auth(std::string(32, 's'), 3600000, /*dev=*/true);
+  std::shared_ptr<ClientCodec> codec = make_json_codec();
+  HttpApi api(HttpApi::Context{cfg, clock, node, *members, *messages, auth, *codec, Limits{},
+                               [](HttpApi::Task t) { t(); }, [](HttpApi::Task t) { t(); },
+                               [&node](const std::string& g, const std::string& u) { node.member_removed(g, u); },
+                               [] { return std::string("# metrics\n"); }});
+  HttpRequest req{wreq.get_method(), resource, wreq.get_header("Authorization"), wreq.get_header("If-None-Match"),
+                  wreq.get_body()};
+  for (const char* u : {"alice", "bob"}) {
+    if (req.authorization == std::string("Bearer ") + u) req.authorization = "Bearer " + auth.issue(u, 2000000);
+  }
+  const std::vector<std::string> before = memberships(*members);
+  int answers = 0;
+  HttpResponse got;
+  api.handle(req, [&](HttpResponse r) {
+    ++answers;
+    got = std::move(r);
+  });
+  check(answers == 1, "the route table did not answer exactly once");
+  static const int kStatuses[] = {200, 201, 304, 400, 401, 403, 404, 409, 410, 413, 429, 500, 503, 504};
+  check(std::find(std::begin(kStatuses), std::end(kStatuses), got.status) != std::end(kStatuses),
+        "an undocumented HTTP status");
+  if (got.status >= 400) {
+    rapidjson::Document doc;
+    doc.Parse(got.body.data(), got.body.size());
+    check(!doc.HasParseError() && doc.IsObject() && doc.HasMember("code") && doc["code"].IsInt() &&
+              doc.HasMember("name") && doc.HasMember("msg"),
+          "an error answer is not {code, name, msg}");
+    check(http_status_for(static_cast<Code>(doc["code"].GetInt())) == got.status,
+          "an error's status does not match its code");
+    check(memberships(*members) == before, "a refused request changed a membership");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -113,6 +193,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     websocketpp::uri_ptr uri = websocketpp::processor::get_uri_from_host(req, upgrade ? "ws" : "http");
     if (!uri->get_valid()) return;  // the server answers 400
     check_target(uri->get_resource());
+    check_routes(req, uri->get_resource());
   });
   return 0;
 }

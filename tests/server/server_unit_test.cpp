@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "auth.hpp"
-#include "config.hpp"
+#include "parley/server/config.hpp"
 #include "http_poster.hpp"
 #include "notifiers.hpp"
 #include "tls.hpp"

@@ -29,7 +29,7 @@ def test_7_0_the_page_has_its_quick_starts() -> None:
 def test_7_1_code_block_runs(index: int, tmp_path: Path) -> None:
     code = python_blocks()[index]
     if os.environ.get("PARLEY_WITHOUT_SERVER") == "1" and "parley.Server(" in code:
-        pytest.skip("built without parley-server (PARLEY_BUILD_EXAMPLES=OFF)")
+        pytest.skip("built without the server (PARLEY_BUILD_SERVER=OFF)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=child_env(),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, f"block {index}:\n{code}\nstdout:\n{out.stdout}\nstderr:\n{out.stderr}"

@@ -44,5 +44,7 @@ std::string hash_password_line(const std::string& user, const std::string& passw
 bool check_password(const std::string& encoded, const std::string& password);
 // `bytes` random bytes as hex (for secrets and salts).
 std::string random_hex(size_t bytes);
+// The token secret: `secret` if given, else DATA_DIR/secret (made once, mode 0600).
+Result<std::string> load_or_make_secret(const std::string& secret, const std::string& data_dir);
 
 }  // namespace parley::server

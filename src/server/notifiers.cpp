@@ -3,7 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "config.hpp"
+#include "parley/server/config.hpp"
 #include "log.hpp"
 
 namespace parley::server {

@@ -1,4 +1,5 @@
-// Server: parley-server's adapters around one parley::Node.
+// Server: parley-server's adapters around one parley::Node, as a library
+// part (target parley_server; examples/server/main.cpp is its thin main).
 //
 // One thread (the caller of run()) owns an Asio io_context on which
 // websocketpp serves WebSocket clients (/v1/ws), the HTTP web service
@@ -13,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "config.hpp"
+#include "parley/server/config.hpp"
 
 namespace parley::server {
 
@@ -42,5 +43,10 @@ class Server {
   friend class ServerImpl;
   std::unique_ptr<Impl> impl_;
 };
+
+// parley-server's whole command line: parses argv (and --config), answers
+// --help, --version and --hash-password, or serves until stopped. Returns
+// the process exit code.
+int server_main(int argc, char** argv);
 
 }  // namespace parley::server

@@ -1,4 +1,4 @@
-#include "config.hpp"
+#include "parley/server/config.hpp"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <vector>
@@ -192,6 +193,24 @@ Result<TokenClaims> Auth::verify(const std::string& token, int64_t now_ms) const
   TokenClaims claims{user, std::stoll(exp)};
   if (claims.expires_at_ms <= now_ms) return unauthenticated("token expired");
   return claims;
+}
+
+Result<std::string> load_or_make_secret(const std::string& given, const std::string& data_dir) {
+  if (!given.empty()) return given;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  const fs::path path = fs::path(data_dir) / "secret";
+  std::ifstream in(path);
+  std::string secret;
+  if (in && std::getline(in, secret) && secret.size() >= 32) return secret;
+  secret = random_hex(32);
+  std::ofstream out(path, std::ios::trunc);
+  out << secret << "\n";
+  out.close();
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, ec);
+  if (!out) return error(Code::kUnavailable, fmt::format("cannot write {}", path.string()));
+  return secret;
 }
 
 }  // namespace parley::server

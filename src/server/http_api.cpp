@@ -1,0 +1,362 @@
+#include "http_api.hpp"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "http_util.hpp"
+#include "log.hpp"
+#include "web_assets.hpp"
+
+namespace parley::server {
+
+// One request being answered: what the route table matched, and the answer.
+struct HttpApi::Call {
+  const HttpRequest& req;
+  Target target;
+  std::string user;   // the token's user, for routes that need one
+  int64_t expires_at_ms = 0;  // and when the token expires
+  std::string group;  // {g}
+  std::string other;  // {user}
+  Respond respond;
+
+  void answer(int status, std::string body, std::string type = "application/json") {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    r.content_type = std::move(type);
+    respond(std::move(r));
+  }
+  void fail(const Status& st) { answer(http_status_for(st.code()), error_json(st)); }
+};
+
+const std::vector<HttpApi::Route>& HttpApi::routes() {
+  static const std::vector<Route> kRoutes = {
+      {"GET", {}, false, &HttpApi::index},
+      {"GET", {"index.html"}, false, &HttpApi::index},
+      {"GET", {"healthz"}, false, &HttpApi::healthz},
+      {"GET", {"metrics"}, false, &HttpApi::metrics},
+      {"POST", {"v1", "login"}, false, &HttpApi::login},
+      {"*", {"v1", "peer", "*"}, false, &HttpApi::peer},
+      {"*", {"v1", "ws"}, false, &HttpApi::ws},
+      {"GET", {"v1", "me"}, true, &HttpApi::me},
+      {"GET", {"v1", "groups"}, true, &HttpApi::list_groups},
+      {"POST", {"v1", "groups"}, true, &HttpApi::create_group},
+      {"POST", {"v1", "groups", "{g}", "join"}, true, &HttpApi::join},
+      {"POST", {"v1", "groups", "{g}", "leave"}, true, &HttpApi::leave},
+      {"GET", {"v1", "groups", "{g}", "members"}, true, &HttpApi::members},
+      {"GET", {"v1", "groups", "{g}", "presence"}, true, &HttpApi::presence},
+      {"GET", {"v1", "groups", "{g}", "messages"}, true, &HttpApi::history},
+      {"GET", {"v1", "groups", "{g}", "pull"}, true, &HttpApi::pull},
+      {"DELETE", {"v1", "groups", "{g}", "members", "{user}"}, true, &HttpApi::remove_member},
+  };
+  return kRoutes;
+}
+
+HttpApi::HttpApi(Context ctx) : ctx_(std::move(ctx)) {}
+
+namespace {
+
+// Does `seg` have the shape of `pattern`? ("*" at the end: one or more
+// segments; "{x}": any one segment.)
+bool shape_matches(const std::vector<const char*>& pattern, const std::vector<std::string>& seg) {
+  if (!pattern.empty() && std::string(pattern.back()) == "*") {
+    if (seg.size() < pattern.size()) return false;
+  } else if (seg.size() != pattern.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const std::string p = pattern[i];
+    if (p == "*" || p.front() == '{') continue;
+    if (p != seg[i]) return false;
+  }
+  return true;
+}
+
+// Parses the request body as a JSON object.
+Status json_body(const std::string& body, rapidjson::Document* doc) {
+  doc->Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc->HasParseError() || !doc->IsObject()) {
+    return error(Code::kInvalidArgument, "the body must be a JSON object");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void HttpApi::handle(const HttpRequest& req, Respond respond) {
+  Call c{req, parse_target(req.resource), {}, 0, {}, {}, std::move(respond)};
+  const std::vector<std::string>& seg = c.target.segments;
+  try {
+    // Every /v1 route but login, and the two that only point elsewhere,
+    // needs a token; it is checked first, so that nothing about the routes
+    // shows without one.
+    const bool open = seg.size() < 2 || seg[0] != "v1" || seg[1] == "login" || seg[1] == "peer" || seg[1] == "ws";
+    if (!open) {
+      Result<TokenClaims> who = ctx_.auth.verify(bearer_token(req.authorization), ctx_.clock.now_ms());
+      if (!who) {
+        ++auth_failures_;
+        return c.fail(who.status());
+      }
+      c.user = who->user;
+      c.expires_at_ms = who->expires_at_ms;
+    }
+    const Route* shaped = nullptr;
+    std::vector<const char*> allowed;
+    for (const Route& r : routes()) {
+      if (!shape_matches(r.pattern, seg)) continue;
+      if (!shaped) {
+        shaped = &r;
+        // Ids in the path are checked before anything else about the route.
+        for (size_t i = 0; i < r.pattern.size(); ++i) {
+          const std::string p = r.pattern[i];
+          if (p == "{g}") {
+            if (Status st = validate_id(seg[i], "group_id", ctx_.limits); !st) return c.fail(st);
+            c.group = seg[i];
+          } else if (p == "{user}") {
+            if (Status st = validate_id(seg[i], "user", ctx_.limits); !st) return c.fail(st);
+            c.other = seg[i];
+          }
+        }
+      }
+      if (std::string(r.method) == "*" || req.method == r.method) return (this->*r.handler)(c);
+      allowed.push_back(r.method);
+    }
+    if (!allowed.empty()) {
+      return c.fail(error(Code::kInvalidArgument,
+                          fmt::format("use {} for this route", fmt::join(allowed, " or "))));
+    }
+    c.fail(error(Code::kNotFound, fmt::format("no route for {} {}", req.method, req.resource)));
+  } catch (const std::exception& e) {
+    PARLEY_LOG_ERROR("HTTP {} {}: {}", req.method, req.resource, e.what());
+    c.fail(error(Code::kInternal, "internal error"));
+  }
+}
+
+void HttpApi::index(Call& c) {
+  if (!ctx_.cfg.web_root.empty()) {
+    std::ifstream in(std::filesystem::path(ctx_.cfg.web_root) / "index.html", std::ios::binary);
+    if (!in) return c.fail(error(Code::kNotFound, "index.html not found in --web-root"));
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return c.answer(200, std::move(body), "text/html; charset=utf-8");
+  }
+  c.answer(200, std::string(web_index_html()), "text/html; charset=utf-8");
+}
+
+void HttpApi::healthz(Call& c) {
+  Result<bool> probe = ctx_.membership.group_exists("healthz");
+  c.answer(probe ? 200 : 503,
+           Json().str("status", probe ? "ok" : "unavailable").str("node", ctx_.cfg.node_id).done());
+}
+
+void HttpApi::metrics(Call& c) {
+  c.answer(200, ctx_.metrics(), "text/plain; version=0.0.4");
+}
+
+void HttpApi::peer(Call& c) {
+  c.fail(error(Code::kNotFound, "the peer transport listens on --peer-listen"));
+}
+
+void HttpApi::ws(Call& c) {
+  c.fail(error(Code::kInvalidArgument, "/v1/ws needs a WebSocket upgrade"));
+}
+
+void HttpApi::login(Call& c) {
+  rapidjson::Document doc;
+  std::string user, password;
+  Status st = json_body(c.req.body, &doc);
+  if (st) st = json_string_field(doc, "user", &user);
+  if (st && doc.HasMember("password")) st = json_string_field(doc, "password", &password);
+  if (st) st = validate_id(user, "user", ctx_.limits);
+  if (!st) return c.fail(st);
+  // Password hashing is slow on purpose: do it off the I/O thread.
+  const int64_t now = ctx_.clock.now_ms();
+  ctx_.offload([this, respond = c.respond, user, password, now] {
+    TokenClaims claims;
+    Result<std::string> token = ctx_.auth.login(user, password, now, &claims);
+    ctx_.post([this, respond, token, claims] {
+      HttpResponse r;
+      if (!token) {
+        ++auth_failures_;
+        r.status = http_status_for(token.status().code());
+        r.body = error_json(token.status());
+      } else {
+        r.body = Json().str("token", *token).str("user", claims.user).num("expires_at", claims.expires_at_ms).done();
+      }
+      respond(std::move(r));
+    });
+  });
+}
+
+void HttpApi::me(Call& c) {
+  c.answer(200, Json().str("user", c.user).num("expires_at", c.expires_at_ms).str("node", ctx_.cfg.node_id).done());
+}
+
+void HttpApi::list_groups(Call& c) {
+  Result<std::vector<std::string>> groups = ctx_.membership.groups_of(c.user);
+  if (!groups) return c.fail(groups.status());
+  Json j;
+  j.array("groups");
+  for (const std::string& g : *groups) {
+    Result<std::optional<Role>> role = ctx_.membership.role_of(g, c.user);
+    j.item_begin().str("group", g).str("role", role && *role ? role_name(**role) : "member").item_end();
+  }
+  c.answer(200, j.array_end().done());
+}
+
+// --max-groups-per-user, checked before a create or a join.
+Status HttpApi::check_group_limit(const std::string& user) {
+  if (ctx_.cfg.max_groups_per_user == 0) return Status::ok();
+  Result<std::vector<std::string>> groups = ctx_.membership.groups_of(user);
+  if (!groups) return groups.status();
+  if (groups->size() < ctx_.cfg.max_groups_per_user) return Status::ok();
+  return error(Code::kLimitExceeded, fmt::format("'{}' is in {} groups; the limit is {}", user, groups->size(),
+                                                 ctx_.cfg.max_groups_per_user));
+}
+
+void HttpApi::create_group(Call& c) {
+  rapidjson::Document doc;
+  std::string g;
+  Status st = json_body(c.req.body, &doc);
+  if (st) st = json_string_field(doc, "group", &g);
+  if (st) st = validate_id(g, "group", ctx_.limits);
+  if (st) st = check_group_limit(c.user);
+  if (st) st = ctx_.membership.create_group(g, c.user);
+  if (!st) return c.fail(st);
+  PARLEY_LOG_INFO("{} created group {}", c.user, g);
+  c.answer(201, Json().str("group", g).str("role", "owner").done());
+}
+
+void HttpApi::join(Call& c) {
+  const std::string& g = c.group;
+  Result<bool> exists = ctx_.membership.group_exists(g);
+  if (!exists) return c.fail(exists.status());
+  if (!*exists) return c.fail(error(Code::kNotFound, fmt::format("group '{}' does not exist", g)));
+  Result<std::optional<Role>> role = ctx_.membership.role_of(g, c.user);
+  if (!role) return c.fail(role.status());
+  if (!*role) {
+    if (Status st = check_group_limit(c.user); !st) return c.fail(st);
+    if (Status st = ctx_.membership.add(g, c.user, Role::kMember); !st) return c.fail(st);
+  }
+  c.answer(200, Json().str("group", g).str("role", *role ? role_name(**role) : "member").done());
+}
+
+void HttpApi::leave(Call& c) {
+  if (Status st = ctx_.membership.remove(c.group, c.user); !st) return c.fail(st);
+  ctx_.member_removed(c.group, c.user);
+  c.answer(200, Json().str("group", c.group).done());
+}
+
+// DELETE /v1/groups/{g}/members/{user}: the owner removes a member.
+void HttpApi::remove_member(Call& c) {
+  const std::string& g = c.group;
+  Result<std::optional<Role>> role = ctx_.membership.role_of(g, c.user);
+  if (!role) return c.fail(role.status());
+  if (*role != std::optional<Role>(Role::kOwner)) {
+    if (Status st = ctx_.node.authorize(c.user, g); !st) return c.fail(st);  // not_found / not a member
+    return c.fail(error(Code::kPermissionDenied, fmt::format("only the owner of '{}' removes members", g)));
+  }
+  if (c.other == c.user) {
+    return c.fail(error(Code::kInvalidArgument, "the owner cannot remove itself; use leave"));
+  }
+  if (Status st = ctx_.membership.remove(g, c.other); !st) return c.fail(st);
+  ctx_.member_removed(g, c.other);
+  c.answer(200, Json().str("group", g).str("removed", c.other).done());
+}
+
+void HttpApi::members(Call& c) {
+  member_list(c, false);
+}
+void HttpApi::presence(Call& c) {
+  member_list(c, true);
+}
+
+void HttpApi::member_list(Call& c, bool presence_only) {
+  if (Status st = ctx_.node.authorize(c.user, c.group); !st) return c.fail(st);
+  Result<std::vector<Member>> list = ctx_.membership.members(c.group);
+  if (!list) return c.fail(list.status());
+  std::vector<std::string> users;
+  users.reserve(list->size());
+  for (const Member& m : *list) users.push_back(m.user_id);
+  Result<std::vector<PresenceStatus>> status = ctx_.node.presence_of(users);
+  if (!status) return c.fail(status.status());
+  Json j;
+  j.array(presence_only ? "presence" : "members");
+  for (size_t i = 0; i < list->size(); ++i) {
+    const Member& m = (*list)[i];
+    j.item_begin().str("user", m.user_id);
+    if (!presence_only) j.str("role", role_name(m.role));
+    j.str("status", presence_status_name((*status)[i])).item_end();
+  }
+  c.answer(200, j.array_end().done());
+}
+
+// {"group","epoch","head","messages":[msg objects]}
+std::string HttpApi::messages_json(const std::string& g, uint64_t epoch, uint64_t head,
+                                   const std::vector<MessagePtr>& msgs) {
+  Json j;
+  j.str("group", g).u64("epoch", epoch).u64("head", head).array("messages");
+  for (const MessagePtr& m : msgs) j.raw(ctx_.codec.encode_event(MessageEv{m}));
+  return j.array_end().done();
+}
+
+void HttpApi::history(Call& c) {
+  const std::string& g = c.group;
+  uint64_t after = 0, before = 0, limit = 50;
+  Status st = ctx_.node.authorize(c.user, g);
+  if (st) st = query_u64(c.target, "after", 0, &after);
+  if (st) st = query_u64(c.target, "before", 0, &before);
+  if (st) st = query_u64(c.target, "limit", 50, &limit);
+  if (st && (limit == 0 || limit > ctx_.limits.max_read_limit)) {
+    st = error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", ctx_.limits.max_read_limit));
+  }
+  if (st && before != 0 && after != 0) st = error(Code::kInvalidArgument, "give either before or after, not both");
+  std::vector<GroupHead> heads;
+  if (st) st = ctx_.messages.heads({g}, &heads);
+  if (!st) return c.fail(st);
+  const uint64_t head = heads[0].head;
+  std::vector<Message> rows;
+  if (before != 0) {
+    const uint64_t end = std::min(before, head + 1);  // exclusive
+    const uint64_t from = end > limit + 1 ? end - 1 - limit : 0;
+    if (end > 1) st = ctx_.messages.read(g, from, static_cast<size_t>(end - 1 - from), &rows);
+  } else if (after < head) {
+    st = ctx_.messages.read(g, after, static_cast<size_t>(limit), &rows);
+  }
+  if (!st) return c.fail(st);
+  std::vector<MessagePtr> msgs;
+  msgs.reserve(rows.size());
+  for (Message& m : rows) msgs.push_back(std::make_shared<const Message>(std::move(m)));
+  c.answer(200, messages_json(g, heads[0].epoch, head, msgs));
+}
+
+void HttpApi::pull(Call& c) {
+  PullReq r;
+  r.group_id = c.group;
+  uint64_t limit = 100;
+  Status st = query_u64(c.target, "after", 0, &r.after);
+  if (st) st = query_u64(c.target, "epoch", 0, &r.epoch);
+  if (st) st = query_u64(c.target, "limit", 100, &limit);
+  if (st && (limit == 0 || limit > ctx_.limits.max_read_limit)) {
+    st = error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", ctx_.limits.max_read_limit));
+  }
+  if (!st) return c.fail(st);
+  r.limit = static_cast<uint32_t>(limit);
+  Result<PullResultEv> ev = ctx_.node.pull(c.user, r);
+  if (!ev) return c.fail(ev.status());
+  HttpResponse res;
+  const std::string etag = fmt::format("\"{}-{}-{}-{}\"", ev->epoch, ev->head, r.after, limit);
+  res.headers.emplace_back("ETag", etag);
+  if (c.req.if_none_match == etag) {
+    res.status = 304;
+  } else {
+    res.body = messages_json(c.group, ev->epoch, ev->head, ev->messages);
+  }
+  c.respond(std::move(res));
+}
+
+}  // namespace parley::server

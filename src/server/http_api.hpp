@@ -1,0 +1,121 @@
+// HttpApi: parley-server's HTTP routes (docs/server.md, "HTTP API") as a
+// table over plain request and response values, so that they can be
+// tested and fuzzed without a socket: the WebSocket gateway turns each
+// websocketpp request into an HttpRequest and writes the HttpResponse back.
+//
+// Routes: GET / (the web client), GET /healthz, GET /metrics, POST
+// /v1/login, GET /v1/me, GET|POST /v1/groups, POST
+// /v1/groups/{g}/join|leave, GET /v1/groups/{g}/members|presence|messages|pull,
+// DELETE /v1/groups/{g}/members/{user}. Every /v1 route but login needs a
+// bearer token; a path no route has is not_found, a route asked with
+// another method is invalid_argument ("use POST for this route").
+//
+// Thread rules: handle() on the server's I/O thread, where the node and the
+// stores live. A response may come later (login hashes the password on a
+// worker): `respond` is then called from a task the host posted back to the
+// I/O thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "auth.hpp"
+#include "http_target.hpp"
+#include "parley/clock.hpp"
+#include "parley/node.hpp"
+#include "parley/protocol.hpp"
+#include "parley/server/config.hpp"
+#include "parley/store.hpp"
+
+namespace parley::server {
+
+struct HttpRequest {
+  std::string method;
+  std::string resource;  // the request target: path and query
+  std::string authorization;
+  std::string if_none_match;
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type
+};
+
+class HttpApi {
+ public:
+  using Respond = std::function<void(HttpResponse)>;
+  using Task = std::function<void()>;
+
+  // What the routes work on; everything must outlive the HttpApi.
+  struct Context {
+    const Config& cfg;
+    const Clock& clock;
+    Node& node;
+    MembershipStore& membership;
+    MessageStore& messages;  // history reads
+    const Auth& auth;
+    const ClientCodec& codec;  // message objects in responses
+    Limits limits;
+    // Runs a task off the I/O thread (password hashing) ...
+    std::function<void(Task)> offload;
+    // ... and one back on it.
+    std::function<void(Task)> post;
+    // `user` left or was removed from `group`: the node and the peers are told.
+    std::function<void(const std::string& group, const std::string& user)> member_removed;
+    // The /metrics text.
+    std::function<std::string()> metrics;
+  };
+
+  explicit HttpApi(Context ctx);
+
+  // Answers `req` through `respond`, exactly once (at once, or later from a
+  // posted task).
+  void handle(const HttpRequest& req, Respond respond);
+
+  // Requests refused for a bad or missing token.
+  uint64_t auth_failures() const { return auth_failures_; }
+
+ private:
+  struct Call;  // one request being answered
+  using Handler = void (HttpApi::*)(Call&);
+  struct Route {
+    const char* method;
+    std::vector<const char*> pattern;  // "{g}" and "{user}" match one segment (checked as ids)
+    bool token;                        // needs a bearer token
+    Handler handler;
+  };
+  static const std::vector<Route>& routes();
+
+  void index(Call& c);
+  void healthz(Call& c);
+  void metrics(Call& c);
+  void login(Call& c);
+  void me(Call& c);
+  void list_groups(Call& c);
+  void create_group(Call& c);
+  void join(Call& c);
+  void leave(Call& c);
+  void remove_member(Call& c);
+  void members(Call& c);
+  void presence(Call& c);
+  void history(Call& c);
+  void pull(Call& c);
+  void peer(Call& c);
+  void ws(Call& c);
+
+  void member_list(Call& c, bool presence_only);
+  Status check_group_limit(const std::string& user);
+  std::string messages_json(const std::string& g, uint64_t epoch, uint64_t head,
+                            const std::vector<MessagePtr>& msgs);
+
+  Context ctx_;
+  uint64_t auth_failures_ = 0;
+};
+
+}  // namespace parley::server

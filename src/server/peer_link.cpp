@@ -1,0 +1,131 @@
+#include "peer_link.hpp"
+
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include "http_util.hpp"
+#include "log.hpp"
+#include "tls.hpp"
+
+namespace parley::server {
+namespace {
+
+TlsFiles peer_tls_files(const Config& cfg) {
+  return {"--peer-tls-", cfg.peer_tls_cert, cfg.peer_tls_key, cfg.peer_tls_ca};
+}
+
+void answer(httplib::Response& res, const Status& st) {
+  res.status = st ? 204 : http_status_for(st.code());
+  if (!st) res.set_content(error_json(st), "application/json");
+}
+
+}  // namespace
+
+PeerLink::PeerLink(const Config& cfg) : cfg_(cfg) {
+  for (const PeerConfig& p : cfg_.peers) {
+    if (p.node_id == cfg_.node_id) continue;
+    HttpPoster::Options o;
+    o.host = p.address.host;
+    o.port = p.address.port;
+    o.timeout_ms = cfg_.peer_timeout_ms;
+    o.max_queued = 1024;
+    o.authorization = "Bearer " + cfg_.cluster_secret;
+    o.use_tls = cfg_.peer_tls();
+    o.tls = peer_tls_files(cfg_);
+    posters_[p.node_id] = std::make_unique<HttpPoster>(std::move(o));
+  }
+}
+
+PeerLink::~PeerLink() {
+  stop_listening();
+  if (listener_thread_.joinable()) listener_thread_.join();
+  posters_.clear();
+}
+
+void PeerLink::stop_listening() {
+  if (listener_) listener_->stop();
+}
+
+int PeerLink::listen(Handlers handlers) {
+  if (cfg_.peer_listen.host.empty()) return 0;
+  if (cfg_.cluster_secret.empty()) {
+    PARLEY_LOG_ERROR("--peer-listen needs --cluster-secret");
+    return 2;
+  }
+  if (cfg_.peer_tls()) {
+    // HTTPS; a caller must show a certificate that chains to --peer-tls-ca.
+    Status st;
+    listener_ = std::make_unique<httplib::SSLServer>([this, &st](SSL_CTX& ctx) {
+      st = configure_tls_server(&ctx, peer_tls_files(cfg_));
+      return st.is_ok();
+    });
+    if (!listener_->is_valid()) {
+      PARLEY_LOG_ERROR("{}", st.message());
+      return 1;
+    }
+  } else {
+    listener_ = std::make_unique<httplib::Server>();
+  }
+  listener_->set_payload_max_length(64u << 20);
+  listener_->set_read_timeout(static_cast<time_t>(cfg_.peer_timeout_ms / 1000 + 5), 0);
+  // Idle peer connections are closed after 1 s (a sender reconnects when it
+  // next has a batch: one TCP handshake). This also bounds how long stop()
+  // waits for them, and so a node's shutdown in a cluster.
+  listener_->set_keep_alive_timeout(1);
+  const std::string expected = "Bearer " + cfg_.cluster_secret;
+  auto authorized = [expected](const httplib::Request& req, httplib::Response& res) {
+    if (constant_time_equal(req.get_header_value("Authorization"), expected)) return true;
+    res.status = 403;
+    res.set_content(error_json(error(Code::kPermissionDenied, "wrong cluster secret")), "application/json");
+    return false;
+  };
+  listener_->Post("/v1/peer/batch", [authorized, h = handlers.batch](const httplib::Request& req,
+                                                                      httplib::Response& res) {
+    if (authorized(req, res)) answer(res, h(req.body));
+  });
+  listener_->Post("/v1/peer/member-removed", [authorized, h = handlers.member_removed](
+                                                 const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    rapidjson::Document doc;
+    doc.Parse(req.body.data(), req.body.size());
+    std::string g, u;
+    Status st = doc.HasParseError() || !doc.IsObject() ? error(Code::kInvalidArgument, "want {\"g\",\"u\"}")
+                                                       : json_string_field(doc, "g", &g);
+    if (st) st = json_string_field(doc, "u", &u);
+    if (st) st = h(g, u);
+    answer(res, st);
+  });
+  if (!listener_->bind_to_port(cfg_.peer_listen.host, cfg_.peer_listen.port)) {
+    PARLEY_LOG_ERROR("cannot listen for peers on {}", cfg_.peer_listen.to_string());
+    return 1;
+  }
+  listener_thread_ = std::thread([this] { listener_->listen_after_bind(); });
+  PARLEY_LOG_INFO("peer transport on {}{}", cfg_.peer_listen.to_string(),
+                  cfg_.peer_tls() ? " (TLS; peers' certificates checked against --peer-tls-ca)" : "");
+  return 0;
+}
+
+bool PeerLink::send_batch(const std::string& node_id, Frame batch, HttpPoster::Done done) {
+  auto it = posters_.find(node_id);
+  if (it == posters_.end()) {
+    PARLEY_LOG_WARN("no address for peer node '{}' (add --peer {}=HOST:PORT)", node_id, node_id);
+    return false;
+  }
+  return it->second->post("/v1/peer/batch", std::move(batch), "application/msgpack", std::move(done));
+}
+
+void PeerLink::broadcast_member_removed(const std::string& group, const std::string& user) {
+  auto body = std::make_shared<const std::string>(Json().str("g", group).str("u", user).done());
+  for (auto& [id, poster] : posters_) {
+    std::string peer = id;
+    poster->post("/v1/peer/member-removed", body, "application/json", [peer](int status) {
+      if (status != 204) PARLEY_LOG_WARN("peer {} did not take member-removed ({})", peer, status);
+    });
+  }
+}
+
+void PeerLink::for_each_peer(const std::function<void(const std::string&, size_t)>& fn) const {
+  for (const auto& [id, poster] : posters_) fn(id, poster->queued());
+}
+
+}  // namespace parley::server
