@@ -129,6 +129,12 @@ struct NodeOptions {
   int64_t head_sync_ms = 1000;           // period of the group-head sync
   int64_t directory_ttl_ms = 30000;      // session-directory entries; refreshed every third
   int64_t route_ttl_ms = 1000;           // how long a group's route (peer nodes) is reused
+  // How long a membership read from the store is trusted for authorising a
+  // user's requests without reading it again. Removals end it at once on
+  // every node told with member_removed(); this bounds how long a node that
+  // missed the notice still accepts a removed member. Non-members are
+  // always checked against the store (a join elsewhere counts at once).
+  int64_t membership_ttl_ms = 10000;
   size_t session_queue_bytes = 1 << 20;  // per-session bound on unwritten bytes
   size_t catch_up_page = 256;            // messages per catch-up read
   int64_t pull_hint_ms = 100;            // pull mode: hints per group at most this often
@@ -163,6 +169,7 @@ struct NodeStats {
   uint64_t fell_behind = 0;
   uint64_t store_errors = 0;
   uint64_t bad_frames = 0;
+  uint64_t membership_reads = 0;  // authorisations that had to ask the membership store
 };
 
 class Node {
@@ -210,7 +217,9 @@ class Node {
   Status authorize(const std::string& user_id, const std::string& group_id);
 
   // `user_id` left `group_id` (or was removed): its sessions here stop
-  // receiving the group at once. Call on every node (or let each learn it).
+  // receiving the group at once, and its requests on the group are refused
+  // from now on (the node's membership cache forgets it). Call on every
+  // node; one that is not told learns it within membership_ttl_ms.
   void member_removed(const std::string& group_id, const std::string& user_id);
 
   // The outcome of an AppendJob handed to the StoreExecutor: ok with one

@@ -251,7 +251,9 @@ PARLEY_EXPORT int parley_store_create_group(parley_store* store, const char* gro
 PARLEY_EXPORT int parley_store_join(parley_store* store, const char* group_id, const char* user_id);
 /* Removes `user_id` from `group_id`. PARLEY_ERR_NOT_FOUND if not a member.
  * Live sessions stop receiving the group at their next resume; call
- * parley_node_member_removed on each node to cut them off at once. */
+ * parley_node_member_removed on each node to cut them off at once (a node
+ * trusts a membership it read for up to 10 s, so one not told still accepts
+ * the removed member's sends until then). */
 PARLEY_EXPORT int parley_store_leave(parley_store* store, const char* group_id, const char* user_id);
 /* Reads up to `limit` (1..1000) messages of `group_id` with msg_id > after,
  * oldest first. With `as_user` non-NULL only a member may read

@@ -270,6 +270,7 @@ class Node::Impl {
 
   // Forgets cached routes that expired (groups nobody here sends to any more).
   void prune_routes(int64_t now);
+  void prune_members(int64_t now);
 
   // Learns the heads of followed groups from the store: a lost last message
   // becomes a gap, a new epoch resets the group.
@@ -305,6 +306,9 @@ class Node::Impl {
   std::unordered_map<std::string, SendBucket> send_buckets_;  // users with a session here
   std::unordered_map<std::string, GroupState> groups_;
   std::unordered_map<std::string, Route> routes_;
+  // group -> user -> until when that user's membership (as read from the
+  // store) is trusted; see authorize().
+  std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> members_;
   std::unordered_map<std::string, Status> last_error_;
   // user -> group -> the furthest a closed session of that user (while others
   // stay open here) was handed; see notify_undelivered.

@@ -43,6 +43,10 @@ void Node::Impl::drop_subscriber(const std::string& group_id, SessionId id) {
 
 void Node::Impl::member_removed(const std::string& group_id, const std::string& user) {
   routes_.erase(group_id);
+  if (auto g = members_.find(group_id); g != members_.end()) {
+    g->second.erase(user);
+    if (g->second.empty()) members_.erase(g);
+  }
   auto it = user_sessions_.find(user);
   if (it == user_sessions_.end()) return;
   for (SessionId id : it->second) {
@@ -134,10 +138,18 @@ void Node::Impl::on_timer() {
     }
     if (Status st = stores_.directory.prune(now); !st) ++stats_.store_errors;
     prune_routes(now);
+    prune_members(now);
     presence_.expire(now);
   }
   if (retry_pump_at_ != 0 && retry_pump_at_ <= now) retry_pump_at_ = 0;
   flush();
+}
+
+void Node::Impl::prune_members(int64_t now) {
+  for (auto g = members_.begin(); g != members_.end();) {
+    for (auto u = g->second.begin(); u != g->second.end();) u = u->second <= now ? g->second.erase(u) : std::next(u);
+    g = g->second.empty() ? members_.erase(g) : std::next(g);
+  }
 }
 
 void Node::Impl::prune_routes(int64_t now) {
@@ -170,6 +182,7 @@ void Node::Impl::head_sync(int64_t now) {
 
 void Node::Impl::reset_group(const GroupHead& h) {
   GroupState& g = groups_.at(h.group_id);
+  members_.erase(h.group_id);  // a new epoch (a restored backup): memberships are read again
   g.epoch = h.epoch;
   g.hint_pending = false;
   detector_.untrack(h.group_id);

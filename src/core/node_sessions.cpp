@@ -119,14 +119,26 @@ void Node::Impl::on_session_drained(SessionId id, size_t bytes) {
 
 Status Node::Impl::authorize(const Session& s, const std::string& group_id) { return authorize(s.user, group_id); }
 
+// A member's requests are authorised from the membership cache (no store
+// read on the send path); the cache entry is made by the first check that
+// reads the store, and ends with member_removed(), an epoch change or
+// membership_ttl_ms. Anything else asks the store.
 Status Node::Impl::authorize(const std::string& user, const std::string& group_id) {
   if (Status st = validate_id(group_id, "group_id", opt_.limits); !st) return st;
+  const int64_t now = clock_.now_ms();
+  if (auto g = members_.find(group_id); g != members_.end()) {
+    if (auto u = g->second.find(user); u != g->second.end() && now < u->second) return Status::ok();
+  }
+  ++stats_.membership_reads;
   Result<std::optional<Role>> role = stores_.membership.role_of(group_id, user);
   if (!role) {
     ++stats_.store_errors;
     return role.status();
   }
-  if (role->has_value()) return Status::ok();
+  if (role->has_value()) {
+    members_[group_id][user] = now + opt_.membership_ttl_ms;
+    return Status::ok();
+  }
   Result<bool> exists = stores_.membership.group_exists(group_id);
   if (exists && !*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
   return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, group_id));

@@ -111,7 +111,8 @@ class Store(_lib.Closeable):
 
     def leave(self, group_id: StrLike, user_id: StrLike) -> None:
         """Removes `user_id` from the group (NotFound if not a member). Call
-        Node.member_removed on each node to cut live sessions off at once."""
+        Node.member_removed on each node to cut live sessions off at once (a
+        node trusts a membership it read for up to 10 s)."""
         h = self._live()
         rc = _lib.lib().parley_store_leave(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"))
         _lib.check(rc, h)
