@@ -4,11 +4,12 @@
 // One thread (the caller of run()) owns an Asio io_context on which
 // websocketpp serves WebSocket clients (/v1/ws), the HTTP web service
 // (/v1/...) and the web client (/), over TLS with --tls-cert (HTTPS and WSS
-// only) or plain otherwise; the Node, its stores and the notifier
-// are used only there. Other threads live at the edges and talk to the I/O
-// thread by posting to it: one HttpPoster per peer node and one for the
-// webhook (outgoing HTTP), the peer listener (cpp-httplib, incoming peer
-// batches) and one worker for password hashing.
+// only) or plain otherwise; the Node, its reads and the notifier are used
+// only there. Other threads live at the edges and talk to the I/O
+// thread by posting to it: the store executor (appends, with a store
+// connection of its own, --store-executor thread), one HttpPoster per peer
+// node and one for the webhook (outgoing HTTP), the peer listener
+// (cpp-httplib, incoming peer batches) and one worker for password hashing.
 #pragma once
 
 #include <memory>
