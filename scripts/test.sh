@@ -7,8 +7,8 @@
 # end-to-end (tests/e2e, three nodes on Redis among them) and browser
 # (tests/browser) tests; then the unit tests, 40 simulation seeds and the
 # end-to-end tests again with everything built under ASan+UBSan; then the
-# threaded parts (parley-server's adapter threads, the C API's posting) under
-# ThreadSanitizer.
+# threaded parts (the store executor, parley-server's adapter threads, the C
+# API's posting) under ThreadSanitizer.
 #   scripts/test.sh [--no-sanitizers]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,9 +42,10 @@ if [ "$sanitize" -eq 1 ]; then
   echo "== build (TSan: the server and the C API)"
   cmake -S "$root" -B "$root/build-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${san_flags[@]}" -DPARLEY_TSAN=ON \
     -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON >/dev/null
-  cmake --build "$root/build-tsan" -j "$(nproc)" --target parley-server parley_server_unit_tests parley_capi_test
+  cmake --build "$root/build-tsan" -j "$(nproc)" --target parley-server parley_server_unit_tests parley_capi_test \
+    parley_threaded_tests
   echo "== threaded tests under TSan"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
     PARLEY_E2E_CHURN_CYCLES=3000 ctest --test-dir "$root/build-tsan" -j "$(nproc)" --output-on-failure --timeout 900 \
-    -R '^(server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer|resources))$'
+    -R '^(threaded/.*|server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer|resources))$'
 fi

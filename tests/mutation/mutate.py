@@ -25,7 +25,7 @@ LIST = os.path.join(ROOT, "tests", "mutation", "mutants.txt")
 # a failing test. Each is a ctest regular expression; the tests that expect a
 # failure (the simulation's built-in mutants) are left out.
 STAGES = {
-    "unit": r"^unit/",
+    "unit": r"^(unit|threaded)/",
     "sim": r"^sim/(seeds_|sqlite_seeds)",
     "redis": r"^redis/",
 }
@@ -37,7 +37,7 @@ def stages_for(m, chosen):
     """The Redis tests come first for the Redis store's mutants, last for the rest."""
     order = ["unit", "redis", "sim"] if "redis" in m.file else ["unit", "sim", "redis"]
     return [name for name in order if name in chosen]
-TARGETS = ["parley_unit_tests", "parley_sim", "parley_redis_tests"]
+TARGETS = ["parley_unit_tests", "parley_threaded_tests", "parley_sim", "parley_redis_tests"]
 
 
 @dataclass
