@@ -6,7 +6,7 @@
 #                                      Python websockets + pytest, Chromium, Node.js + npm,
 #                                      the Node binding's headers and npm packages
 #                                      (iproute2 + nftables: network namespaces for e2e/chaos)
-#   scripts/install-deps.sh --bench    also Google Benchmark
+#   scripts/install-deps.sh --bench    also Google Benchmark and Mosquitto (the load baseline)
 #   scripts/install-deps.sh --fuzz     also clang with libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
@@ -17,7 +17,7 @@ packages=(g++ cmake ninja-build pkg-config git ca-certificates
           libutfcpp-dev)
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libbenchmark-dev) ;;
+    --bench) packages+=(libbenchmark-dev mosquitto) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev llvm) ;;  # scripts/fuzz.sh: libFuzzer, llvm-symbolizer
     --test)
       node_binding=1

@@ -24,6 +24,10 @@ struct LoadPlan {
   std::vector<std::string> groups;
   std::vector<uint32_t> members;  // per group
   int64_t interval_ns = 0;        // between two sends of one client
+  // MQTT 3.1.1 over WebSocket (a broker such as Mosquitto, the baseline)
+  // instead of Parley's protocol: each client subscribes to its group's
+  // topic at QoS 0 and publishes at QoS 1 (PUBACK is the ack).
+  bool mqtt = false;
   size_t contents_bytes = 128;
 
   // Scheduled send time of message `seq` (0-based) of client `idx`, on the

@@ -1,5 +1,6 @@
 #include "load_shard.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -105,6 +106,22 @@ bool parse_contents(const char* c, uint32_t& sender, uint64_t& seq, int64_t& sch
 
 enum class State { kIdle, kConnecting, kResuming, kReady, kClosed };
 
+// MQTT 3.1.1 packets (only what the load needs).
+void mqtt_remaining_length(std::string& out, size_t n) {
+  do {
+    uint8_t b = n % 128;
+    n /= 128;
+    if (n > 0) b |= 0x80;
+    out.push_back(static_cast<char>(b));
+  } while (n > 0);
+}
+
+void mqtt_string(std::string& out, const std::string& s) {
+  out.push_back(static_cast<char>(s.size() >> 8));
+  out.push_back(static_cast<char>(s.size() & 0xff));
+  out.append(s);
+}
+
 struct SimClient {
   uint32_t idx = 0;
   uint32_t members = 0;
@@ -119,6 +136,8 @@ struct SimClient {
   uint64_t seen_base = 1;  // seen[i] is id seen_base + i
   std::vector<bool> seen;
   uint64_t next_seq = 0;
+  std::string mqtt_in;                          // bytes of a partial MQTT packet
+  std::vector<std::pair<uint32_t, uint64_t>> mqtt_last;  // MQTT: per sender, the next seq expected
 };
 
 }  // namespace
@@ -209,6 +228,7 @@ struct LoadShard::Impl {
         c.state = State::kClosed;
         continue;
       }
+      if (plan.mqtt) c.con->add_subprotocol("mqtt", ec);
       c.con->set_open_handler([this, &c](ws::connection_hdl) { on_open(c); });
       c.con->set_fail_handler([this, &c](ws::connection_hdl) { on_fail(c); });
       c.con->set_close_handler([this, &c](ws::connection_hdl) { on_close(c); });
@@ -225,6 +245,11 @@ struct LoadShard::Impl {
     c.state = State::kResuming;
     std::error_code ec;
     c.con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    if (plan.mqtt) {
+      mqtt_connect(c);
+      connect_more();
+      return;
+    }
     send_resume(c);
     connect_more();
   }
@@ -258,7 +283,8 @@ struct LoadShard::Impl {
   // Queues `frame` on c's connection; false (counted, first few noted) if
   // websocketpp refuses it.
   bool send_frame(SimClient& c) {
-    const std::error_code ec = c.con->send(frame, ws::frame::opcode::text);
+    const std::error_code ec =
+        c.con->send(frame, plan.mqtt ? ws::frame::opcode::binary : ws::frame::opcode::text);
     if (!ec) return true;
     ++stats.send_failures;
     stats.note("send: " + ec.message());
@@ -321,16 +347,11 @@ struct LoadShard::Impl {
       ++stats.sends_skipped;
       return;
     }
-    char head[160];
-    std::snprintf(head, sizeof head,
-                  "\",\"cid\":\"%" PRIu32 "-%" PRIu64 "\",\"c\":\"%" PRIu32 ":%" PRIu64 ":%" PRId64 ":",
-                  c.idx, seq, c.idx, seq, scheduled);
-    frame.assign("{\"t\":\"send\",\"rid\":").append(std::to_string(seq + 1)).append(",\"g\":\"");
-    frame.append(*c.group).append(head);
-    const size_t contents_start = frame.find("\"c\":\"") + 5;
-    const size_t contents_len = frame.size() - contents_start;
-    if (contents_len < plan.contents_bytes) frame.append(plan.contents_bytes - contents_len, 'x');
-    frame.append("\"}");
+    if (plan.mqtt) {
+      mqtt_publish(c, seq, scheduled);
+    } else {
+      parley_send(c, seq, scheduled);
+    }
     if (!send_frame(c)) return;
     ++stats.progress.sent;
     stats.send_lag.record(now - scheduled);
@@ -341,10 +362,156 @@ struct LoadShard::Impl {
     }
   }
 
+  // The send frame of Parley's protocol, into `frame`.
+  void parley_send(SimClient& c, uint64_t seq, int64_t scheduled) {
+    char head[160];
+    std::snprintf(head, sizeof head,
+                  "\",\"cid\":\"%" PRIu32 "-%" PRIu64 "\",\"c\":\"%" PRIu32 ":%" PRIu64 ":%" PRId64 ":",
+                  c.idx, seq, c.idx, seq, scheduled);
+    frame.assign("{\"t\":\"send\",\"rid\":").append(std::to_string(seq + 1)).append(",\"g\":\"");
+    frame.append(*c.group).append(head);
+    const size_t contents_start = frame.find("\"c\":\"") + 5;
+    const size_t contents_len = frame.size() - contents_start;
+    if (contents_len < plan.contents_bytes) frame.append(plan.contents_bytes - contents_len, 'x');
+    frame.append("\"}");
+  }
+
+  // --- MQTT -----------------------------------------------------------------
+
+  void mqtt_connect(SimClient& c) {
+    std::string body;
+    mqtt_string(body, "MQTT");
+    body.push_back(4);     // protocol level 3.1.1
+    body.push_back(0x02);  // clean session
+    body.push_back(0);
+    body.push_back(0);  // keep alive: off
+    mqtt_string(body, plan.clients[c.idx].user);
+    frame.assign(1, static_cast<char>(0x10));
+    mqtt_remaining_length(frame, body.size());
+    frame.append(body);
+    send_frame(c);
+  }
+
+  void mqtt_subscribe(SimClient& c) {
+    std::string body;
+    body.push_back(0);
+    body.push_back(1);  // packet id 1
+    mqtt_string(body, *c.group);
+    body.push_back(0);  // QoS 0
+    frame.assign(1, static_cast<char>(0x82));
+    mqtt_remaining_length(frame, body.size());
+    frame.append(body);
+    send_frame(c);
+  }
+
+  // PUBLISH at QoS 1 to the group's topic; the packet id is seq + 1.
+  void mqtt_publish(SimClient& c, uint64_t seq, int64_t scheduled) {
+    char head[96];
+    const int n = std::snprintf(head, sizeof head, "%" PRIu32 ":%" PRIu64 ":%" PRId64 ":", c.idx, seq, scheduled);
+    std::string payload(head, static_cast<size_t>(n));
+    if (payload.size() < plan.contents_bytes) payload.append(plan.contents_bytes - payload.size(), 'x');
+    const uint16_t pid = static_cast<uint16_t>(seq % 65535 + 1);
+    std::string body;
+    mqtt_string(body, *c.group);
+    body.push_back(static_cast<char>(pid >> 8));
+    body.push_back(static_cast<char>(pid & 0xff));
+    body.append(payload);
+    frame.assign(1, static_cast<char>(0x32));  // PUBLISH, QoS 1
+    mqtt_remaining_length(frame, body.size());
+    frame.append(body);
+  }
+
+  // Splits the bytes of a binary frame into MQTT packets (a packet may span
+  // frames, a frame may hold several).
+  void on_mqtt_bytes(SimClient& c, const std::string& bytes, int64_t now) {
+    c.mqtt_in.append(bytes);
+    size_t off = 0;
+    for (;;) {
+      if (c.mqtt_in.size() - off < 2) break;
+      size_t len = 0, mult = 1, i = off + 1;
+      bool complete = false;
+      for (; i < c.mqtt_in.size() && i < off + 5; ++i) {
+        const uint8_t b = static_cast<uint8_t>(c.mqtt_in[i]);
+        len += (b & 127) * mult;
+        mult *= 128;
+        if ((b & 128) == 0) {
+          complete = true;
+          ++i;
+          break;
+        }
+      }
+      if (!complete || c.mqtt_in.size() - i < len) break;
+      on_mqtt_packet(c, static_cast<uint8_t>(c.mqtt_in[off]), c.mqtt_in.data() + i, len, now);
+      off = i + len;
+    }
+    c.mqtt_in.erase(0, off);
+  }
+
+  void on_mqtt_packet(SimClient& c, uint8_t type, const char* p, size_t len, int64_t now) {
+    switch (type >> 4) {
+      case 2:  // CONNACK
+        if (len < 2 || p[1] != 0) {
+          stats.note("mqtt connack refused");
+          return void(++stats.bad_frames);
+        }
+        return mqtt_subscribe(c);
+      case 9:  // SUBACK
+        if (c.state == State::kResuming) {
+          c.state = State::kReady;
+          if (!c.ever_ready) ++stats.progress.ready;
+          c.ever_ready = true;
+        }
+        return;
+      case 4: {  // PUBACK
+        if (len < 2) return void(++stats.bad_frames);
+        const uint64_t seq = ((static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1])) - 1;
+        ++stats.acked;
+        ++stats.progress.answered;
+        const int64_t scheduled = plan.scheduled_ns(window.start_ns, c.idx, seq);
+        if (!window.measured(scheduled)) return;
+        ++stats.acked_measured;
+        stats.ack_latency.record(now - scheduled);
+        return;
+      }
+      case 3: {  // PUBLISH (QoS 0: no packet id)
+        if (len < 2) return void(++stats.bad_frames);
+        const size_t topic = (static_cast<uint8_t>(p[0]) << 8) | static_cast<uint8_t>(p[1]);
+        const size_t skip = 2 + topic + (((type >> 1) & 3) != 0 ? 2 : 0);
+        if (skip > len) return void(++stats.bad_frames);
+        std::string payload(p + skip, len - skip);
+        return on_mqtt_message(c, payload, now);
+      }
+      default: ++stats.other_frames;
+    }
+  }
+
+  // One delivery: in order per sender (MQTT has no group sequence).
+  void on_mqtt_message(SimClient& c, const std::string& payload, int64_t now) {
+    uint32_t sender = 0;
+    uint64_t seq = 0;
+    int64_t scheduled = 0;
+    if (!parse_contents(payload.c_str(), sender, seq, scheduled)) return void(++stats.bad_contents);
+    auto it = std::find_if(c.mqtt_last.begin(), c.mqtt_last.end(), [&](const auto& e) { return e.first == sender; });
+    if (it == c.mqtt_last.end()) it = c.mqtt_last.insert(c.mqtt_last.end(), {sender, 0});
+    if (seq < it->second) return void(++stats.duplicates);
+    if (seq != it->second && stats.order_errors++ < 3) {
+      stats.note("order " + plan.clients[c.idx].user + ": from " + std::to_string(sender) + " got " +
+                 std::to_string(seq) + " expecting " + std::to_string(it->second));
+    }
+    it->second = seq + 1;
+    ++stats.received_total;
+    if (now >= window.measure_begin_ns && now < window.end_ns) ++stats.received_in_window;
+    if (sender == c.idx) ++stats.progress.self_received;
+    if (!window.measured(scheduled)) return;
+    ++stats.progress.received_measured;
+    stats.latency.record(now - scheduled);
+  }
+
   // --- receiving ------------------------------------------------------------
 
   void on_frame(SimClient& c, const WsClient::message_ptr& m) {
     const int64_t now = now_ns();
+    if (plan.mqtt && m->get_opcode() == ws::frame::opcode::binary) return on_mqtt_bytes(c, m->get_payload(), now);
     if (m->get_opcode() != ws::frame::opcode::text) {
       ++stats.bad_frames;
       return;

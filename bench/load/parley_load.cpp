@@ -63,6 +63,7 @@ struct Options {
   uint64_t seed = 1;
   std::string run_id;
   std::string password;
+  bool mqtt = false;  // the baseline: an MQTT broker over WebSocket
 };
 
 void usage(FILE* out) {
@@ -84,7 +85,9 @@ void usage(FILE* out) {
                "  --seed S              seed of the send phases (default 1)\n"
                "  --run-id ID           prefix of user and group names (default: from time and pid)\n"
                "  --password P          login password (default empty: for a --dev server)\n"
-               "  --connect-timeout S   longest wait for all clients to connect (default 120)\n");
+               "  --connect-timeout S   longest wait for all clients to connect (default 120)\n"
+               "  --mqtt                speak MQTT 3.1.1 over WebSocket to a broker at --url (the baseline):\n"
+               "                        subscribe to the group's topic at QoS 0, publish at QoS 1\n");
 }
 
 bool parse_args(int argc, char** argv, Options& o) {
@@ -92,6 +95,10 @@ bool parse_args(int argc, char** argv, Options& o) {
     const std::string a = argv[i];
     if (a == "--json") {
       o.json = true;
+      continue;
+    }
+    if (a == "--mqtt") {
+      o.mqtt = true;
       continue;
     }
     if (a == "-h" || a == "--help") {
@@ -185,7 +192,8 @@ std::string make_run_id() {
 LoadPlan make_plan(const Options& o) {
   LoadPlan plan;
   plan.http_url = o.url;
-  plan.ws_url = "ws://" + o.url.substr(std::strlen("http://")) + "/v1/ws?token=";
+  plan.ws_url = "ws://" + o.url.substr(std::strlen("http://")) + (o.mqtt ? "/mqtt" : "/v1/ws?token=");
+  plan.mqtt = o.mqtt;
   plan.interval_ns = static_cast<int64_t>(1e9 / o.rate);
   plan.contents_bytes = o.contents_bytes;
   plan.members.assign(o.groups, 0);
@@ -435,13 +443,18 @@ int main(int argc, char** argv) {
   r.run_id = o.run_id;
   LoadPlan plan = make_plan(o);
 
-  std::fprintf(stderr, "parley-load: run %s: setting up %u users and %u groups over HTTP\n", o.run_id.c_str(),
-               o.clients, o.groups);
   int64_t t = now_ns();
   std::string error;
-  if (!run_http_setup(plan, o.password, o.setup_threads, error)) {
-    std::fprintf(stderr, "parley-load: setup failed: %s\n", error.c_str());
-    return 1;
+  if (o.mqtt) {
+    std::fprintf(stderr, "parley-load: run %s: MQTT, %u clients on %u topics\n", o.run_id.c_str(), o.clients,
+                 o.groups);
+  } else {
+    std::fprintf(stderr, "parley-load: run %s: setting up %u users and %u groups over HTTP\n", o.run_id.c_str(),
+                 o.clients, o.groups);
+    if (!run_http_setup(plan, o.password, o.setup_threads, error)) {
+      std::fprintf(stderr, "parley-load: setup failed: %s\n", error.c_str());
+      return 1;
+    }
   }
   r.setup_s = seconds_since(t);
 
