@@ -414,6 +414,11 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 
   void on_open(Hdl h) {
     ConnPtr con = ws_.get_con_from_hdl(h);
+    // TCP_NODELAY: a turn's frames for a socket already leave in one write,
+    // and with Nagle a write issued while the previous one is unacknowledged
+    // waits for the client's delayed ACK (40 ms on Linux).
+    std::error_code nodelay_ec;
+    con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), nodelay_ec);
     const SessionId id = ++next_session_;
     con->session = id;
     std::string hello = Json()
