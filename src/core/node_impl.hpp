@@ -8,22 +8,60 @@
 // notifications); node.cpp is the public face. Internal: not installed.
 #pragma once
 
-#include "parley/node.hpp"
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <deque>
+#include <cstddef>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
+
 #include "core/peer_codec.hpp"
 #include "core/util.hpp"
 #include "parley/message_log.hpp"
+#include "parley/node.hpp"
 
 namespace parley {
 namespace node_parts {
+
+// A FIFO that allocates nothing while empty: std::deque allocates about
+// 600 bytes up front, and every session holds one. A vector and the index
+// of its front; the consumed prefix is dropped once it is half the vector,
+// and a large buffer is given back when the FIFO empties.
+template <typename T>
+class Fifo {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  const T& front() const { return items_[head_]; }
+  void pop_front() {
+    if (++head_ == items_.size()) {
+      head_ = 0;
+      if (items_.capacity() > 16) {
+        std::vector<T>().swap(items_);
+      } else {
+        items_.clear();
+      }
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  template <typename... Args>
+  void emplace_back(Args&&... args) {
+    items_.emplace_back(std::forward<Args>(args)...);
+  }
+  typename std::vector<T>::const_iterator begin() const { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  typename std::vector<T>::const_iterator end() const { return items_.end(); }
+
+ private:
+  std::vector<T> items_;
+  size_t head_ = 0;
+};
 
 struct Subscription {
   uint64_t cursor = 0;  // last msg_id this session holds
@@ -42,7 +80,7 @@ struct Session {
   uint64_t queued_total = 0;   // bytes ever queued
   uint64_t drained_total = 0;  // bytes the host reported written
   // Messages queued but not yet written, by the queued_total they end at.
-  std::deque<std::pair<uint64_t, MessagePtr>> undrained;
+  Fifo<std::pair<uint64_t, MessagePtr>> undrained;
   bool presence_sub = false;
   bool dirty = false;   // has frames to write at the end of the turn
   bool behind = false;  // over its send-queue bound: cut off at the end of the turn

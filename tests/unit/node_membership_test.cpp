@@ -3,6 +3,7 @@
 // told stops trusting it after membership_ttl_ms, and a join is seen at once.
 #include <doctest/doctest.h>
 
+#include "core/node_impl.hpp"
 #include "unit/node_fixture.hpp"
 
 using namespace parley;
@@ -97,4 +98,23 @@ TEST_CASE("a join elsewhere counts at once: non-members are never cached") {
   f.node->flush();
   CHECK(f.host.of<AckEv>(1).size() == 1);
   CHECK(stored(f) == 1);
+}
+
+// The FIFO behind each session's unwritten messages (node_impl.hpp).
+TEST_CASE("a session's FIFO of unwritten messages keeps order across compaction and refills after emptying") {
+  parley::node_parts::Fifo<int> q;
+  CHECK(q.empty());
+  for (int i = 0; i < 200; ++i) q.emplace_back(i);
+  for (int i = 0; i < 150; ++i) {
+    REQUIRE(q.front() == i);
+    q.pop_front();  // compacts once 64+ are consumed and they are half the buffer
+  }
+  std::vector<int> rest(q.begin(), q.end());
+  REQUIRE(rest.size() == 50);
+  CHECK(rest.front() == 150);
+  CHECK(rest.back() == 199);
+  while (!q.empty()) q.pop_front();
+  q.emplace_back(7);
+  CHECK(q.front() == 7);
+  CHECK(std::vector<int>(q.begin(), q.end()) == std::vector<int>{7});
 }
