@@ -1,0 +1,261 @@
+// ServerImpl's lifecycle: set-up (TLS, stores, node, HTTP API, peer link,
+// WebSocket listener), run, and the clean shutdown (commit what was
+// received, wait for the appends in flight, close every session).
+#include "server_impl.hpp"
+
+namespace parley::server {
+
+template <typename Ws>
+int ServerImpl<Ws>::start() {
+  LogLevel level = LogLevel::kInfo;
+  parse_log_level(cfg_.log_level, &level);
+  set_log_level(level);
+  set_log_node(cfg_.node_id);
+  if (int rc = load_tls(); rc != 0) return rc;
+  Status opened = stores_.open(cfg_, [this](std::vector<AppendCompletion> done) {
+    asio::post(io_, [this, done = std::move(done)]() mutable { on_appends_done(std::move(done)); });
+  });
+  if (!opened) {
+    PARLEY_LOG_ERROR("cannot open the store: {}", opened.to_string());
+    return 1;
+  }
+  Result<std::string> secret = load_or_make_secret(cfg_.secret, cfg_.data_dir);
+  if (!secret) {
+    PARLEY_LOG_ERROR("{}", secret.status().to_string());
+    return 1;
+  }
+  auth_ = std::make_unique<Auth>(*secret, cfg_.token_ttl_s * 1000, cfg_.dev);
+  if (!cfg_.users_file.empty()) {
+    if (Status st = auth_->load_users(cfg_.users_file); !st) {
+      PARLEY_LOG_ERROR("{}", st.to_string());
+      return 1;
+    }
+  } else if (!cfg_.dev) {
+    PARLEY_LOG_WARN("neither --dev nor --users: nobody can log in");
+  }
+  if (!cfg_.webhook.empty()) {
+    auto hook =
+        WebhookNotifier::create(cfg_.webhook, cfg_.webhook_timeout_ms, cfg_.webhook_queue, notify_stats_);
+    if (!hook) {
+      PARLEY_LOG_ERROR("{}", hook.status().to_string());
+      return 2;
+    }
+    notifier_ = std::move(*hook);
+  } else {
+    notifier_ = std::make_unique<LogNotifier>(notify_stats_);
+  }
+  peers_ = std::make_unique<PeerLink>(cfg_);
+  make_node();
+  if (Status st = node_->start(); !st) {
+    PARLEY_LOG_ERROR("cannot start the node: {}", st.to_string());
+    return 1;
+  }
+  make_api();
+  if (cfg_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](const std::error_code& ec, int sig) {
+      if (!ec) begin_shutdown(sig);
+    });
+  }
+  if (int rc = start_peer_listener(); rc != 0) return rc;
+  if (int rc = start_ws(); rc != 0) return rc;
+  return 0;
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::stop() {
+  asio::post(io_, [this] { begin_shutdown(0); });
+}
+
+template <typename Ws>
+int ServerImpl<Ws>::run() {
+  io_.run();
+  PARLEY_LOG_INFO("stopped");
+  return 0;
+}
+
+template <typename Ws>
+int ServerImpl<Ws>::load_tls() {
+  if constexpr (kTls) {
+    tls_context_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    const TlsFiles files{"--tls-", cfg_.tls_cert, cfg_.tls_key, ""};
+    if (Status st = configure_tls_server(tls_context_->native_handle(), files); !st) {
+      PARLEY_LOG_ERROR("{}", st.message());
+      return 1;
+    }
+  }
+  if (cfg_.peer_tls()) {
+    if (Status st = check_tls_files({"--peer-tls-", cfg_.peer_tls_cert, cfg_.peer_tls_key, cfg_.peer_tls_ca});
+        !st) {
+      PARLEY_LOG_ERROR("{}", st.message());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::make_node() {
+  NodeOptions o;
+  o.node_id = cfg_.node_id;
+  o.limits.max_contents_bytes = cfg_.max_contents_bytes;
+  o.forward.mode =
+      cfg_.forward == "fixed" ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
+  o.forward.period_ms = cfg_.batch_ms;
+  o.forward.call_timeout_ms = cfg_.peer_timeout_ms + 500;
+  o.policy.pull_min_members = cfg_.pull_min_members;
+  o.policy.pull_enter_rate = cfg_.pull_enter_rate;
+  o.policy.pull_exit_rate = cfg_.pull_exit_rate;
+  o.session_queue_bytes = cfg_.session_queue_bytes;
+  o.tail_per_group = cfg_.tail_per_group;
+  o.max_sessions_per_user = cfg_.max_connections_per_user;
+  o.send_rate_per_user = cfg_.send_rate;
+  o.send_burst_per_user = cfg_.send_burst;
+  o.seed = std::hash<std::string>()(cfg_.node_id) ^ static_cast<uint64_t>(clock_.now_ms());
+  codec_ = std::shared_ptr<const ClientCodec>(make_json_codec());
+  node_ = std::make_unique<Node>(o, stores_.node_stores(), *this, clock_, notifier_.get(), codec_);
+  limits_ = o.limits;
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::make_api() {
+  HttpApi::Context ctx{cfg_,
+                       clock_,
+                       *node_,
+                       stores_.membership(),
+                       stores_.messages(),
+                       *auth_,
+                       *codec_,
+                       limits_,
+                       [this](HttpApi::Task t) { asio::post(worker_, std::move(t)); },
+                       [this](HttpApi::Task t) { asio::post(io_, std::move(t)); },
+                       [this](const std::string& g, const std::string& u) { propagate_removal(g, u); },
+                       [this] { return metrics(); }};
+  api_ = std::make_unique<HttpApi>(std::move(ctx));
+}
+
+template <typename Ws>
+int ServerImpl<Ws>::start_ws() {
+  ws_.init_asio(&io_);
+  ws_.set_reuse_addr(true);
+  ws_.set_max_message_size(cfg_.max_frame_bytes);
+  ws_.set_max_http_body_size(cfg_.max_http_body_bytes);
+  ws_.set_listen_backlog(4096);
+  ws_.set_open_handshake_timeout(cfg_.handshake_timeout_ms);
+  ws_.set_validate_handler([this](Hdl h) { return on_validate(h); });
+  ws_.set_open_handler([this](Hdl h) { on_open(h); });
+  ws_.set_close_handler([this](Hdl h) { on_close(h, false); });
+  ws_.set_fail_handler([this](Hdl h) { on_close(h, true); });
+  ws_.set_message_handler([this](Hdl h, WsMessagePtr m) { on_message(h, m); });
+  ws_.set_pong_handler([this](Hdl h, std::string) { heard(ws_.get_con_from_hdl(h)); });
+  ws_.set_ping_handler([this](Hdl h, std::string) {
+    heard(ws_.get_con_from_hdl(h));
+    return true;  // websocketpp answers with a pong
+  });
+  ws_.set_http_handler([this](Hdl h) { on_http(h); });
+  if constexpr (kTls) {
+    ws_.set_tls_init_handler([this](Hdl) { return tls_context_; });
+  }
+  websocketpp::lib::error_code ec;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.listen.host, ec), cfg_.listen.port);
+  if (ec) {
+    PARLEY_LOG_ERROR("--listen: bad address '{}': {}", cfg_.listen.host, ec.message());
+    return 2;
+  }
+  ws_.listen(ep, ec);
+  if (ec) {
+    PARLEY_LOG_ERROR("cannot listen on {}: {}", cfg_.listen.to_string(), ec.message());
+    return 1;
+  }
+  ws_.start_accept(ec);
+  asio::ip::tcp::endpoint local = ws_.get_local_endpoint(ec);
+  port_ = local.port();
+  Endpoint shown{cfg_.listen.host, local.port()};
+  fmt::print("parley-server {} node {} listening on {}://{}/ (web client; WebSocket at /v1/ws)\n",
+             PARLEY_VERSION_STRING, cfg_.node_id, kTls ? "https" : "http", shown.to_string());
+  std::fflush(stdout);
+  PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}",
+                  cfg_.store == "memory"  ? std::string("memory")
+                  : cfg_.store == "redis" ? "redis at " + cfg_.redis
+                                          : cfg_.db,
+                  cfg_.dev ? "dev (any name)" : "users file",
+                  cfg_.webhook.empty() ? std::string("log") : cfg_.webhook, peers_->peers());
+  return 0;
+}
+
+template <typename Ws>
+int ServerImpl<Ws>::start_peer_listener() {
+  PeerLink::Handlers h;
+  h.batch = [this](const std::string& body) {
+    return on_io<Status>([this, &body] {
+      Status s = node_->on_peer_batch(body.data(), body.size());
+      schedule_flush();
+      return s;
+    });
+  };
+  h.member_removed = [this](const std::string& g, const std::string& u) {
+    return on_io<Status>([this, g, u] {
+      node_->member_removed(g, u);
+      schedule_flush();
+      return Status::ok();
+    });
+  };
+  return peers_->listen(std::move(h));
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::begin_shutdown(int sig) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (sig != 0) {
+    PARLEY_LOG_INFO("signal {}: shutting down", sig);
+  } else {
+    PARLEY_LOG_INFO("shutting down");
+  }
+  websocketpp::lib::error_code ec;
+  ws_.stop_listening(ec);
+  // Commit what was received and queue its acks; once every append is
+  // back, close every session after its queued frames. Frames arriving from
+  // now on are refused. Whatever is still open after 3 s is cut.
+  node_->flush();
+  end_turn();
+  shutdown_timer_.expires_after(std::chrono::seconds(3));
+  shutdown_timer_.async_wait([this](const std::error_code& e) {
+    if (!e) finish_shutdown();
+  });
+  close_sessions_when_committed();
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::close_sessions_when_committed() {
+  if (sessions_closing_ || node_->appends_in_flight() > 0) return;
+  sessions_closing_ = true;
+  websocketpp::lib::error_code ec;
+  for (auto& [id, con] : sessions_)
+    con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+  check_drains();
+  if (sessions_.empty()) finish_shutdown();
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::finish_shutdown() {
+  if (finished_) return;
+  finished_ = true;
+  io_stopped_ = true;
+  peers_->stop_listening();
+  node_timer_.cancel();
+  idle_timer_.cancel();
+  drain_timer_.cancel();
+  shutdown_timer_.cancel();
+  signals_.cancel();
+  std::vector<ConnPtr> open;  // terminate() runs on_close, which edits sessions_
+  for (auto& [id, con] : sessions_) open.push_back(con);
+  for (const ConnPtr& con : open) con->terminate(websocketpp::lib::error_code());
+  io_.stop();
+}
+
+template class ServerImpl<PlainWsConfig>;
+template class ServerImpl<TlsWsConfig>;
+
+}  // namespace parley::server

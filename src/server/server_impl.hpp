@@ -1,0 +1,534 @@
+// ServerImpl<Ws>, the server behind parley::server::Server: it owns the
+// io_context, the websocketpp endpoint (plain or TLS), the node and its
+// turns, and puts the other parts together: ServerStores (the stores and the
+// store executor), HttpApi (the HTTP routes, over plain values), PeerLink
+// (the transport between nodes) and render_metrics (/metrics). The
+// WebSocket gateway (NodeHost, turns, WebSocket and HTTP handlers, the idle
+// timeout) is defined here; set-up and shutdown are in lifecycle.cpp.
+// Internal: included by server.cpp and lifecycle.cpp only.
+#pragma once
+
+#include "parley/server/server.hpp"
+
+#include <asio.hpp>
+#include <websocketpp/server.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+
+#include "auth.hpp"
+#include "http_api.hpp"
+#include "http_target.hpp"
+#include "http_util.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "notifiers.hpp"
+#include "parley/node.hpp"
+#include "parley/version.hpp"
+#include "peer_link.hpp"
+#include "server_stores.hpp"
+#include "tls.hpp"
+#include "ws_config.hpp"
+
+namespace parley::server {
+
+// What Server forwards to.
+class Server::Impl {
+ public:
+  virtual ~Impl() = default;
+  virtual int start() = 0;
+  virtual int run() = 0;
+  virtual void stop() = 0;
+  virtual uint16_t port() const = 0;
+};
+
+// The server on one kind of websocketpp endpoint: Ws is PlainWsConfig or
+// TlsWsConfig (--tls-cert). The endpoint's connection type runs through
+// every handler, so the gateway is the template; only start_ws() and
+// load_tls() differ between the two.
+template <typename Ws>
+class ServerImpl final : public Server::Impl, public NodeHost {
+  using WsServer = websocketpp::server<Ws>;
+  using ConnPtr = typename WsServer::connection_ptr;
+  using WsMessagePtr = typename WsServer::message_ptr;
+  static constexpr bool kTls = std::is_same_v<Ws, TlsWsConfig>;
+
+ public:
+  explicit ServerImpl(Config config) : cfg_(std::move(config)) {}
+
+  ~ServerImpl() override {
+    peers_.reset();  // stops the listener, whose handlers post here
+    worker_.join();
+  }
+
+  int start() override;
+
+  void stop() override;
+  uint16_t port() const override { return port_; }
+
+  int run() override;
+
+  // ---- NodeHost ------------------------------------------------------------
+
+  void send_to_session(SessionId session, const std::vector<Frame>& frames) override {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    const ConnPtr& con = it->second;
+    for (const Frame& f : frames) {
+      con->send(prepared(f));
+      con->handed += f->size();
+      gw_.frames_out++;
+    }
+    draining_.insert(session);
+  }
+
+  // The WebSocket frame (header + payload) for `frame`, built once per turn
+  // and shared by every connection it goes to: websocketpp queues a prepared
+  // message as it is, so a delivery costs no copy, allocation or UTF-8 check.
+  // (Server frames are unmasked and uncompressed, so they are identical for
+  // every connection.) The cache holds the Frame, so its address stays unique.
+  WsMessagePtr prepared(const Frame& frame) {
+    auto it = prepared_.find(frame.get());
+    if (it != prepared_.end()) return it->second.second;
+    auto msg = std::make_shared<typename Ws::message_type>(nullptr, websocketpp::frame::opcode::text, 0);
+    msg->set_payload(*frame);
+    websocketpp::frame::basic_header h(websocketpp::frame::opcode::text, frame->size(), /*fin=*/true,
+                                       /*masked=*/false, /*compressed=*/false);
+    msg->set_header(
+        websocketpp::frame::prepare_header(h, websocketpp::frame::extended_header(frame->size())));
+    msg->set_prepared(true);
+    prepared_.emplace(frame.get(), std::make_pair(frame, msg));
+    return msg;
+  }
+
+  void close_session(SessionId session, const Status& reason) override {
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    PARLEY_LOG_INFO("closing session {} of {}: {}", session, it->second->user, reason.to_string());
+    websocketpp::lib::error_code ec;
+    it->second->close(reason.code() == Code::kBackpressure
+                          ? websocketpp::close::status::policy_violation
+                          : websocketpp::close::status::internal_endpoint_error,
+                      std::string(code_name(reason.code())), ec);
+  }
+
+  void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) override {
+    peer_batch_bytes_.observe(static_cast<double>(batch->size()));
+    const bool queued = peers_->send_batch(node_id, batch, [this, node_id, call_id](int status) {
+      asio::post(io_, [this, node_id, call_id, status] {
+        if (status != 204) PARLEY_LOG_DEBUG("peer {} answered {}", node_id, status);
+        node_->on_peer_result(node_id, call_id, status == 204);
+        schedule_flush();
+      });
+    });
+    if (!queued) {
+      asio::post(io_, [this, node_id, call_id] {
+        node_->on_peer_result(node_id, call_id, false);
+        schedule_flush();
+      });
+    }
+  }
+
+  void set_timer(int64_t at_ms) override {
+    const int64_t delay = std::max<int64_t>(0, at_ms - clock_.now_ms());
+    node_timer_.expires_after(std::chrono::milliseconds(delay));
+    node_timer_.async_wait([this](const std::error_code& ec) {
+      if (ec) return;
+      node_->on_timer();
+      end_turn();
+    });
+  }
+
+ private:
+  // ---- set-up --------------------------------------------------------------
+
+  // Loads and checks every certificate and key before anything else starts,
+  // so that a bad one is a startup error (exit 1) naming the file and
+  // OpenSSL's reason. The peer files are loaded again by each HttpPoster and
+  // by the peer listener, each into its own context.
+  int load_tls();
+
+  void make_node();
+
+  void make_api();
+
+  int start_ws();
+
+  // ---- appends -------------------------------------------------------------
+
+  // The completions of one commit of the store executor, on the I/O thread.
+  void on_appends_done(std::vector<AppendCompletion> done) {
+    check_drains();  // what was written since: the queue bounds see the sockets as they are now
+    complete_appends(*node_, std::move(done));
+    node_->flush();
+    end_turn();
+    if (shutting_down_) close_sessions_when_committed();
+  }
+
+  // ---- turns ---------------------------------------------------------------
+
+  // Ends the current turn soon: everything that arrives before the posted
+  // handler runs is committed and written together.
+  void schedule_flush() {
+    if (flush_pending_) return;
+    flush_pending_ = true;
+    asio::post(io_, [this] {
+      flush_pending_ = false;
+      node_->flush();
+      end_turn();
+    });
+  }
+
+  void end_turn() {
+    prepared_.clear();
+    check_drains();
+  }
+
+  // Tells the node how much of what it handed each connection has left
+  // websocketpp's queue (its backpressure signal).
+  void check_drains() {
+    for (auto it = draining_.begin(); it != draining_.end();) {
+      auto s = sessions_.find(*it);
+      if (s == sessions_.end()) {
+        it = draining_.erase(it);
+        continue;
+      }
+      ConnData& c = *s->second;
+      const size_t buffered = s->second->get_buffered_amount();
+      const size_t written = c.handed > buffered ? c.handed - buffered : 0;
+      if (written > c.reported) {
+        node_->on_session_drained(*it, written - c.reported);
+        c.reported = written;
+      }
+      it = c.reported >= c.handed ? draining_.erase(it) : std::next(it);
+    }
+    if (!draining_.empty() && !drain_timer_armed_) {
+      drain_timer_armed_ = true;
+      drain_timer_.expires_after(std::chrono::milliseconds(5));
+      drain_timer_.async_wait([this](const std::error_code& ec) {
+        drain_timer_armed_ = false;
+        if (!ec) check_drains();
+      });
+    }
+  }
+
+  // ---- WebSocket -------------------------------------------------------------
+
+  bool on_validate(Hdl h) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    Target t = parse_target(con->get_resource());
+    if (shutting_down_) return reject(con, error(Code::kUnavailable, "the server is shutting down"));
+    // RFC 6455 only (websocketpp would also speak the old hixie-76 drafts),
+    // with a well-formed key: 16 bytes in base64.
+    if (con->get_request_header("Sec-WebSocket-Version") != "13") {
+      con->replace_header("Sec-WebSocket-Version", "13");
+      return reject(con, error(Code::kInvalidArgument, "Sec-WebSocket-Version must be 13"));
+    }
+    const std::string key = con->get_request_header("Sec-WebSocket-Key");
+    if (key.size() != 24 || key.compare(22, 2, "==") != 0 ||
+        key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+            std::string::npos ||
+        key.find('=') != 22) {
+      return reject(con, error(Code::kInvalidArgument, "malformed Sec-WebSocket-Key"));
+    }
+    if (t.segments != std::vector<std::string>{"v1", "ws"}) {
+      return reject(con, error(Code::kNotFound, "WebSocket endpoint is /v1/ws"));
+    }
+    std::string token =
+        t.query.count("token") ? t.query["token"] : bearer_token(con->get_request_header("Authorization"));
+    Result<TokenClaims> claims = auth_->verify(token, clock_.now_ms());
+    if (!claims) {
+      ++gw_.auth_failures;
+      return reject(con, claims.status());
+    }
+    con->user = claims->user;
+    return true;
+  }
+
+  bool reject(const ConnPtr& con, const Status& st) {
+    con->set_status(static_cast<websocketpp::http::status_code::value>(http_status_for(st.code())));
+    con->replace_header("Content-Type", "application/json");
+    con->replace_header("Connection", "close");
+    con->set_body(error_json(st));
+    return false;
+  }
+
+  void on_open(Hdl h) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    // TCP_NODELAY: a turn's frames for a socket already leave in one write,
+    // and with Nagle a write issued while the previous one is unacknowledged
+    // waits for the client's delayed ACK (40 ms on Linux).
+    std::error_code nodelay_ec;
+    con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), nodelay_ec);
+    const SessionId id = ++next_session_;
+    con->session = id;
+    std::string hello = Json()
+                            .str("t", "hello")
+                            .str("u", con->user)
+                            .str("node", cfg_.node_id)
+                            .u64("session", id)
+                            .u64("max_contents", cfg_.max_contents_bytes)
+                            .done();
+    con->send(hello, websocketpp::frame::opcode::text);
+    if (Status st = node_->open_session(id, con->user); !st) {
+      websocketpp::lib::error_code ec;
+      if (st.code() == Code::kLimitExceeded) {
+        // The client is told why (error event), then closed as a policy violation.
+        con->send(error_event_json(st), websocketpp::frame::opcode::text);
+        con->close(websocketpp::close::status::policy_violation, code_name(st.code()), ec);
+        return;
+      }
+      PARLEY_LOG_WARN("cannot open a session for {}: {}", con->user, st.to_string());
+      con->close(websocketpp::close::status::internal_endpoint_error, code_name(st.code()), ec);
+      return;
+    }
+    sessions_[id] = con;
+    heard(con);
+    arm_idle_sweep();
+    ++gw_.connections_opened;
+    PARLEY_LOG_DEBUG("session {} opened for {}", id, con->user);
+    schedule_flush();
+  }
+
+  void on_close(Hdl h, bool failed) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    if (con->session == 0) return;
+    const SessionId id = con->session;
+    con->session = 0;
+    if (sessions_.erase(id) == 0) return;
+    ++gw_.connections_closed;
+    // A clean close (normal / going away, either side) ends the session; any
+    // other end is a failure whose reason the user hears about.
+    const auto code = con->get_remote_close_code();
+    const bool clean = !failed && (code == websocketpp::close::status::normal ||
+                                   code == websocketpp::close::status::going_away ||
+                                   con->get_local_close_code() == websocketpp::close::status::going_away);
+    Status reason = Status::ok();
+    if (con->idle_closed) {
+      reason = error(Code::kUnavailable, "idle timeout: no frame and no pong");
+    } else if (!clean) {
+      std::string why = failed ? con->get_ec().message()
+                               : fmt::format("connection closed with code {} {}", static_cast<int>(code),
+                                             con->get_remote_close_reason());
+      reason = error(Code::kUnavailable, why);
+    }
+    PARLEY_LOG_DEBUG("session {} of {} ended: {}", id, con->user, reason.to_string());
+    node_->close_session(id, reason);
+    schedule_flush();
+    if (shutting_down_ && sessions_.empty()) finish_shutdown();
+  }
+
+  void on_message(Hdl h, WsMessagePtr msg) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    if (con->session == 0 || shutting_down_) return;  // refused: the client resends after reconnecting
+    heard(con);
+    ++gw_.frames_in;
+    const std::string& payload = msg->get_payload();
+    if (msg->get_opcode() != websocketpp::frame::opcode::text) {
+      std::string e = codec_->encode_event(ErrorEv{
+          0, Code::kInvalidArgument, "binary frames are not supported: send JSON text frames", "", ""});
+      con->send(e, websocketpp::frame::opcode::text);
+      return;
+    }
+    node_->on_client_frame(con->session, payload.data(), payload.size());
+    schedule_flush();
+  }
+
+  // ---- idle timeout ----------------------------------------------------------
+
+  // A client that sends nothing (no frame, no ping, no pong) for half of
+  // --idle-timeout-ms is pinged; one still silent after the whole timeout is
+  // closed with 1001 "idle_timeout" and its session ends as a failure
+  // (unavailable). Browsers and WebSocket libraries answer pings by
+  // themselves, so a live client that only listens is never cut off. One
+  // sweep over the sessions every quarter of the timeout, while any is open.
+  static int64_t steady_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  }
+
+  void heard(const ConnPtr& con) {
+    con->heard_ms = steady_ms();
+    con->pinged = false;
+  }
+
+  void arm_idle_sweep() {
+    if (cfg_.idle_timeout_ms <= 0 || idle_sweep_armed_ || shutting_down_) return;
+    idle_sweep_armed_ = true;
+    idle_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(cfg_.idle_timeout_ms / 4, 25)));
+    idle_timer_.async_wait([this](const std::error_code& ec) {
+      idle_sweep_armed_ = false;
+      if (ec || shutting_down_) return;
+      sweep_idle();
+      if (!sessions_.empty()) arm_idle_sweep();
+    });
+  }
+
+  void sweep_idle() {
+    const int64_t now = steady_ms();
+    std::vector<ConnPtr> silent;
+    for (auto& [id, con] : sessions_) {
+      const int64_t quiet = now - con->heard_ms;
+      if (quiet >= cfg_.idle_timeout_ms && !con->idle_closed) {
+        silent.push_back(con);
+      } else if (quiet >= cfg_.idle_timeout_ms / 2 && !con->pinged) {
+        con->pinged = true;
+        websocketpp::lib::error_code ec;
+        con->ping("", ec);
+      }
+    }
+    for (const ConnPtr& con : silent) {
+      PARLEY_LOG_INFO("session {} of {}: nothing heard for {} ms, closing", con->session, con->user,
+                      now - con->heard_ms);
+      con->idle_closed = true;
+      ++gw_.idle_closed;
+      websocketpp::lib::error_code ec;
+      con->close(websocketpp::close::status::going_away, "idle_timeout", ec);
+    }
+  }
+
+  // ---- HTTP ------------------------------------------------------------------
+
+  // A plain HTTP request: answered by the route table, at once or later
+  // (deferred: login).
+  void on_http(Hdl h) {
+    ConnPtr con = ws_.get_con_from_hdl(h);
+    HttpRequest req{con->get_request().get_method(), con->get_resource(),
+                    con->get_request_header("Authorization"), con->get_request_header("If-None-Match"),
+                    con->get_request_body()};
+    auto answered = std::make_shared<bool>(false);
+    auto deferred = std::make_shared<bool>(false);
+    api_->handle(req, [this, con, answered, deferred](HttpResponse r) {
+      *answered = true;
+      write_response(con, r);
+      if (*deferred) {
+        websocketpp::lib::error_code ec;
+        con->send_http_response(ec);
+      }
+    });
+    if (!*answered) {
+      *deferred = true;
+      con->defer_http_response();
+    }
+  }
+
+  void write_response(const ConnPtr& con, const HttpResponse& r) {
+    con->set_status(static_cast<websocketpp::http::status_code::value>(r.status));
+    con->replace_header("Content-Type", r.content_type);
+    con->replace_header("Cache-Control", "no-store");
+    // websocketpp ends plain HTTP connections after one response; say so, so
+    // keep-alive clients do not reuse a closed connection.
+    con->replace_header("Connection", "close");
+    for (const auto& [k, v] : r.headers) con->replace_header(k, v);
+    con->set_body(r.body);
+    ++gw_.http_responses[r.status];
+  }
+
+  // A member is gone: its sessions here stop receiving the group at once,
+  // and every peer is told (best effort; head sync does not need it).
+  void propagate_removal(const std::string& g, const std::string& user) {
+    node_->member_removed(g, user);
+    schedule_flush();
+    peers_->broadcast_member_removed(g, user);
+  }
+
+  std::string metrics() {
+    MetricsSources m{node_->stats(),
+                     node_->forwarder_stats(),
+                     notify_stats_,
+                     gw_,
+                     sessions_.size(),
+                     api_->auth_failures(),
+                     node_->appends_in_flight(),
+                     stores_.appends().append_seconds(),
+                     stores_.messages().read_seconds(),
+                     stores_.appends().append_batch(),
+                     peer_batch_bytes_,
+                     {}};
+    peers_->for_each_peer([&](const std::string& id, size_t calls) {
+      m.peers.push_back({id, node_->peer_queued_items(id), calls});
+    });
+    return render_metrics(m);
+  }
+
+  // ---- peers -----------------------------------------------------------------
+
+  // Incoming peer requests run on the listener's threads; each is carried
+  // over to the I/O thread, and its answer waited for.
+  int start_peer_listener();
+
+  // Runs fn on the I/O thread and waits for its result (peer listener threads).
+  template <typename T, typename Fn>
+  T on_io(Fn fn) {
+    auto done = std::make_shared<std::promise<T>>();
+    std::future<T> result = done->get_future();
+    asio::post(io_, [done, fn = std::move(fn)]() mutable { done->set_value(fn()); });
+    // Waits in slices so that a node that stops answers at once instead of
+    // holding the caller (another node) for the whole timeout.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.peer_timeout_ms);
+    while (result.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+      if (io_stopped_.load() || std::chrono::steady_clock::now() >= deadline)
+        return error(Code::kUnavailable, "the node is busy or stopping");
+    }
+    return result.get();
+  }
+
+  // ---- shutdown --------------------------------------------------------------
+
+  void begin_shutdown(int sig);
+
+  void close_sessions_when_committed();
+
+  void finish_shutdown();
+
+  Config cfg_;
+  SystemClock clock_;
+  asio::io_context io_{1};
+  asio::thread_pool worker_{1};  // password hashing
+  WsServer ws_;
+  asio::steady_timer node_timer_{io_};
+  asio::steady_timer drain_timer_{io_};
+  asio::steady_timer idle_timer_{io_};
+  bool idle_sweep_armed_ = false;
+  std::atomic<bool> io_stopped_{false};  // finish_shutdown ran: on_io waits no more
+  asio::steady_timer shutdown_timer_{io_};
+  asio::signal_set signals_{io_};
+  std::shared_ptr<asio::ssl::context> tls_context_;  // TLS: every connection's, made by load_tls()
+
+  ServerStores stores_;  // its executor posts to io_: joined before io_ goes
+  std::unique_ptr<Auth> auth_;
+  NotifierStats notify_stats_;
+  std::unique_ptr<Notifier> notifier_;
+  std::shared_ptr<const ClientCodec> codec_;
+  Limits limits_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<PeerLink> peers_;  // after node_: stopped first
+
+  std::unordered_map<SessionId, ConnPtr> sessions_;
+  std::set<SessionId> draining_;
+  std::unordered_map<const std::string*, std::pair<Frame, WsMessagePtr>> prepared_;  // this turn's
+  SessionId next_session_ = 0;
+  bool flush_pending_ = false;
+  bool drain_timer_armed_ = false;
+  bool shutting_down_ = false;
+  bool sessions_closing_ = false;
+  bool finished_ = false;
+  uint16_t port_ = 0;
+
+  GatewayCounters gw_;
+  Histogram peer_batch_bytes_{{256, 1024, 4096, 16384, 65536, 262144, 1048576}};
+};
+
+// Instantiated once each, in lifecycle.cpp (where the set-up and shutdown
+// members are defined); the gateway members are defined above.
+extern template class ServerImpl<PlainWsConfig>;
+extern template class ServerImpl<TlsWsConfig>;
+
+}  // namespace parley::server

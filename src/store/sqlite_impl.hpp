@@ -1,0 +1,352 @@
+// SqliteStoreImpl, the SQLite stores behind open_sqlite_store()
+// (include/parley/sqlite_store.hpp): the schema and its statements, the
+// statement wrapper (Query), transactions, and the class. Its definitions are
+// split by interface: sqlite_store.cpp (the connection, migrations and the
+// message log) and sqlite_membership.cpp (membership and the session
+// directory). Internal: not installed.
+#pragma once
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <iterator>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+#include "parley/sqlite_store.hpp"
+
+namespace parley::sqlite_detail {
+
+// Schema migrations: kMigrations[v] takes the file from version v to v + 1.
+// Append steps; never edit one that has shipped.
+constexpr const char* kMigrations[] = {
+    // v0 -> v1: everything.
+    R"sql(
+CREATE TABLE groups_log(
+  group_id TEXT PRIMARY KEY NOT NULL,
+  head INTEGER NOT NULL,
+  epoch INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE messages(
+  group_id TEXT NOT NULL,
+  msg_id INTEGER NOT NULL,
+  timestamp_ms INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  contents BLOB NOT NULL,
+  PRIMARY KEY(group_id, msg_id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_dedup ON messages(user_id, client_msg_id)
+  WHERE client_msg_id <> '';
+CREATE TABLE groups(
+  group_id TEXT PRIMARY KEY NOT NULL,
+  owner TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE members(
+  group_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  role INTEGER NOT NULL,
+  PRIMARY KEY(group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user_id, group_id);
+CREATE TABLE sessions(
+  user_id TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  PRIMARY KEY(user_id, node_id)
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_node ON sessions(node_id);
+)sql",
+};
+static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
+              "one migration step per schema version");
+
+// Every statement the store runs; prepared once, on first use.
+enum class Sql : size_t {
+  kBegin,
+  kCommit,
+  kRollback,
+  kSelectHead,
+  kUpsertHead,
+  kInsertMessage,
+  kSelectByDedupKey,
+  kSelectRange,
+  kDeleteMessages,
+  kInsertGroup,
+  kSelectGroup,
+  kUpsertMember,
+  kDeleteMember,
+  kSelectMembers,
+  kSelectGroupsOf,
+  kSelectRole,
+  kUpsertSession,
+  kDeleteSession,
+  kRefreshNode,
+  kDropNode,
+  kPruneSessions,
+  kSelectNodes,
+  kCount,
+};
+
+constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT head, epoch FROM groups_log WHERE group_id = ?1",
+    "INSERT INTO groups_log(group_id, head, epoch) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(group_id) DO UPDATE SET head = excluded.head, epoch = excluded.epoch",
+    "INSERT INTO messages(group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT(user_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING",
+    "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, "
+    "COALESCE(g.epoch, 0) FROM messages m LEFT JOIN groups_log g ON g.group_id = m.group_id "
+    "WHERE m.user_id = ?1 AND m.client_msg_id = ?2 AND m.client_msg_id <> ''",
+    "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, g.epoch "
+    "FROM messages m JOIN groups_log g ON g.group_id = m.group_id "
+    "WHERE m.group_id = ?1 AND m.msg_id > ?2 ORDER BY m.msg_id LIMIT ?3",
+    "DELETE FROM messages WHERE group_id = ?1",
+    "INSERT INTO groups(group_id, owner) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
+    "SELECT 1 FROM groups WHERE group_id = ?1",
+    "INSERT INTO members(group_id, user_id, role) "
+    "SELECT ?1, ?2, ?3 WHERE EXISTS(SELECT 1 FROM groups WHERE group_id = ?1) "
+    "ON CONFLICT(group_id, user_id) DO UPDATE SET role = excluded.role",
+    "DELETE FROM members WHERE group_id = ?1 AND user_id = ?2",
+    "SELECT user_id, role FROM members WHERE group_id = ?1 ORDER BY user_id",
+    "SELECT group_id FROM members WHERE user_id = ?1 ORDER BY group_id",
+    "SELECT role FROM members WHERE group_id = ?1 AND user_id = ?2",
+    "INSERT INTO sessions(user_id, node_id, expires_ms) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(user_id, node_id) DO UPDATE SET expires_ms = excluded.expires_ms",
+    "DELETE FROM sessions WHERE user_id = ?1 AND node_id = ?2",
+    "UPDATE sessions SET expires_ms = ?2 WHERE node_id = ?1",
+    "DELETE FROM sessions WHERE node_id = ?1",
+    "DELETE FROM sessions WHERE expires_ms <= ?1",
+    "SELECT node_id FROM sessions WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY node_id",
+};
+
+inline Code code_of(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    // The file or the disk, not the data: worth retrying once fixed.
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_PERM: return Code::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return Code::kCorruption;
+    default: return Code::kInternal;
+  }
+}
+
+// `what` says what was being done; the message is SQLite's own.
+inline Status sqlite_error(sqlite3* db, int rc, const char* what) {
+  const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return error(code_of(rc), fmt::format("sqlite {}: {} (code {})", what, detail, rc));
+}
+
+inline Status require_id(const std::string& id, const char* what) {
+  if (!id.empty()) return Status::ok();
+  return error(Code::kInvalidArgument, fmt::format("{} is empty", what));
+}
+
+inline int64_t clamp_to_int64(uint64_t v) {
+  return static_cast<int64_t>(std::min<uint64_t>(v, std::numeric_limits<int64_t>::max()));
+}
+
+// One use of a cached statement: binds, steps, and resets it when done.
+// Bind failures are kept and reported by the first step().
+class Query {
+ public:
+  Query(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  ~Query() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  Query& bind(int index, const std::string& text) {
+    return check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+  Query& bind_blob(int index, const std::string& bytes) {
+    return check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC));
+  }
+  Query& bind(int index, int64_t value) { return check(sqlite3_bind_int64(stmt_, index, value)); }
+
+  // true: a row is ready; false: done. Errors come back as Status.
+  Result<bool> step() {
+    if (bind_rc_ != SQLITE_OK) return sqlite_error(db_, bind_rc_, "bind");
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return sqlite_error(db_, rc, sqlite3_sql(stmt_));
+  }
+  // Runs a statement that returns no rows.
+  Status run() {
+    Result<bool> r = step();
+    return r.status();
+  }
+
+  int64_t int_at(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::string text_at(int column) const {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), size);
+  }
+  int changes() const { return sqlite3_changes(db_); }
+
+ private:
+  Query& check(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// Column order of kSelectByDedupKey and kSelectRange.
+inline Message message_from(const Query& q) {
+  Message m;
+  m.group_id = q.text_at(0);
+  m.msg_id = static_cast<uint64_t>(q.int_at(1));
+  m.prev_msg_id = m.msg_id - 1;
+  m.timestamp_ms = q.int_at(2);
+  m.user_id = q.text_at(3);
+  m.client_msg_id = q.text_at(4);
+  m.contents = q.text_at(5);
+  m.epoch = static_cast<uint64_t>(q.int_at(6));
+  return m;
+}
+
+// Steps `q` to the end, calling `row` for each row.
+template <typename Row>
+Status each_row(Query& q, Row&& row) {
+  for (;;) {
+    Result<bool> has_row = q.step();
+    if (!has_row) return has_row.status();
+    if (!*has_row) return Status::ok();
+    row(static_cast<const Query&>(q));
+  }
+}
+
+class SqliteStoreImpl;
+
+// A write transaction that rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(SqliteStoreImpl* store) : store_(store) {}
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  Status begin();
+  Status commit();
+
+ private:
+  SqliteStoreImpl* store_;
+  bool open_ = false;
+};
+
+class SqliteStoreImpl final : public SqliteStore {
+ public:
+  explicit SqliteStoreImpl(sqlite3* db) : db_(db) {}
+  ~SqliteStoreImpl() override {
+    for (sqlite3_stmt* stmt : stmts_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Status configure(const SqliteOptions& options);
+  Status migrate();
+
+  int schema_version() const override { return schema_version_; }
+  Status integrity_check() override;
+
+  Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override;
+  Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override;
+  Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override;
+  Result<uint64_t> reset_group(const std::string& group_id) override;
+
+  Status create_group(const std::string& group_id, const std::string& owner) override;
+  Result<bool> group_exists(const std::string& group_id) override;
+  Status add(const std::string& group_id, const std::string& user_id, Role role) override;
+  Status remove(const std::string& group_id, const std::string& user_id) override;
+  Result<std::vector<Member>> members(const std::string& group_id) override;
+  Result<std::vector<std::string>> groups_of(const std::string& user_id) override;
+  Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) override;
+
+  Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) override;
+  Status erase(const std::string& user_id, const std::string& node_id) override;
+  Status refresh_node(const std::string& node_id, int64_t expires_at_ms) override;
+  Status drop_node(const std::string& node_id) override;
+  Status prune(int64_t now_ms) override;
+  Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
+                  std::vector<std::vector<std::string>>* out) override;
+
+  // The cached statement for `sql`, prepared on first use.
+  Result<sqlite3_stmt*> statement(Sql sql);
+  Status run(Sql sql) {
+    Result<sqlite3_stmt*> stmt = statement(sql);
+    if (!stmt) return stmt.status();
+    return Query(db_, *stmt).run();
+  }
+  bool in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+ private:
+  // A group's head as this append batch sees it.
+  struct HeadState {
+    uint64_t head = 0;
+    uint64_t epoch = 0;
+    bool advanced = false;
+  };
+  using Heads = std::unordered_map<std::string, HeadState>;
+
+  Status exec(const std::string& sql);
+  Result<int64_t> pragma_int(const char* pragma);
+  Status append_one(const AppendRequest& request, Heads* heads, AppendOutcome* outcome);
+  Result<HeadState> load_head(const std::string& group_id);
+  Status store_heads(const Heads& heads);
+  Result<Message> find_by_dedup_key(const std::string& user_id, const std::string& client_msg_id);
+  Result<std::vector<std::string>> strings(Sql sql, const std::string& key);
+
+  // Runs `sql` with `bind` applied, calling `row` for each row.
+  template <typename Bind, typename Row>
+  Status query(Sql sql, Bind&& bind, Row&& row) {
+    Result<sqlite3_stmt*> stmt = statement(sql);
+    if (!stmt) return stmt.status();
+    Query q(db_, *stmt);
+    bind(q);
+    return each_row(q, row);
+  }
+  // Prepares, runs and finalizes a one-off statement (pragmas).
+  template <typename Row>
+  Status once(const char* sql, Row&& row) {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr);
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owner(stmt, sqlite3_finalize);
+    if (rc != SQLITE_OK) return sqlite_error(db_, rc, sql);
+    Query q(db_, stmt);
+    return each_row(q, row);
+  }
+  // Runs a statement that returns no rows; *changes gets the rows it changed.
+  template <typename Bind>
+  Status change(Sql sql, Bind&& bind, int* changes = nullptr) {
+    Result<sqlite3_stmt*> stmt = statement(sql);
+    if (!stmt) return stmt.status();
+    Query q(db_, *stmt);
+    bind(q);
+    if (Status s = q.run(); !s) return s;
+    if (changes != nullptr) *changes = q.changes();
+    return Status::ok();
+  }
+
+  sqlite3* db_;
+  std::array<sqlite3_stmt*, static_cast<size_t>(Sql::kCount)> stmts_{};
+  int schema_version_ = 0;
+};
+
+}  // namespace parley::sqlite_detail

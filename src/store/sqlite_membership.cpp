@@ -1,0 +1,135 @@
+// SqliteStoreImpl: membership (groups, members, roles) and the session
+// directory (user -> nodes, with expiry).
+#include "store/sqlite_impl.hpp"
+
+namespace parley::sqlite_detail {
+
+// --- MembershipStore ---
+
+Status SqliteStoreImpl::create_group(const std::string& group_id, const std::string& owner) {
+  if (Status s = require_id(group_id, "group_id"); !s) return s;
+  if (Status s = require_id(owner, "user_id"); !s) return s;
+  Transaction tx(this);
+  if (Status s = tx.begin(); !s) return s;
+  int created = 0;
+  Status s = change(
+      Sql::kInsertGroup, [&](Query& q) { q.bind(1, group_id).bind(2, owner); }, &created);
+  if (!s) return s;
+  if (created == 0) {
+    return error(Code::kAlreadyExists, fmt::format("group '{}' already exists", group_id));
+  }
+  if (Status a = add(group_id, owner, Role::kOwner); !a) return a;
+  return tx.commit();
+}
+
+Result<bool> SqliteStoreImpl::group_exists(const std::string& group_id) {
+  bool exists = false;
+  Status s = query(
+      Sql::kSelectGroup, [&](Query& q) { q.bind(1, group_id); }, [&](const Query&) { exists = true; });
+  if (!s) return s;
+  return exists;
+}
+
+Status SqliteStoreImpl::add(const std::string& group_id, const std::string& user_id, Role role) {
+  if (Status s = require_id(group_id, "group_id"); !s) return s;
+  if (Status s = require_id(user_id, "user_id"); !s) return s;
+  int changed = 0;
+  Status s = change(
+      Sql::kUpsertMember,
+      [&](Query& q) { q.bind(1, group_id).bind(2, user_id).bind(3, static_cast<int64_t>(role)); }, &changed);
+  if (!s) return s;
+  if (changed == 0) {
+    return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+  }
+  return Status::ok();
+}
+
+Status SqliteStoreImpl::remove(const std::string& group_id, const std::string& user_id) {
+  int removed = 0;
+  Status s = change(
+      Sql::kDeleteMember, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); }, &removed);
+  if (!s) return s;
+  if (removed == 0) {
+    return error(Code::kNotFound, fmt::format("user '{}' is not a member of group '{}'", user_id, group_id));
+  }
+  return Status::ok();
+}
+
+Result<std::vector<Member>> SqliteStoreImpl::members(const std::string& group_id) {
+  Result<bool> exists = group_exists(group_id);
+  if (!exists) return exists.status();
+  if (!*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+  std::vector<Member> out;
+  Status s = query(
+      Sql::kSelectMembers, [&](Query& q) { q.bind(1, group_id); },
+      [&](const Query& q) {
+        out.push_back({q.text_at(0), static_cast<Role>(q.int_at(1))});
+      });
+  if (!s) return s;
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStoreImpl::strings(Sql sql, const std::string& key) {
+  std::vector<std::string> out;
+  Status s = query(
+      sql, [&](Query& q) { q.bind(1, key); }, [&](const Query& q) { out.push_back(q.text_at(0)); });
+  if (!s) return s;
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStoreImpl::groups_of(const std::string& user_id) {
+  return strings(Sql::kSelectGroupsOf, user_id);
+}
+
+Result<std::optional<Role>> SqliteStoreImpl::role_of(const std::string& group_id,
+                                                     const std::string& user_id) {
+  std::optional<Role> role;
+  Status s = query(
+      Sql::kSelectRole, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); },
+      [&](const Query& q) { role = static_cast<Role>(q.int_at(0)); });
+  if (!s) return s;
+  return role;
+}
+
+// --- SessionDirectory ---
+
+Status SqliteStoreImpl::put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) {
+  if (Status s = require_id(user_id, "user_id"); !s) return s;
+  if (Status s = require_id(node_id, "node_id"); !s) return s;
+  return change(Sql::kUpsertSession,
+                [&](Query& q) { q.bind(1, user_id).bind(2, node_id).bind(3, expires_at_ms); });
+}
+
+Status SqliteStoreImpl::erase(const std::string& user_id, const std::string& node_id) {
+  return change(Sql::kDeleteSession, [&](Query& q) { q.bind(1, user_id).bind(2, node_id); });
+}
+
+Status SqliteStoreImpl::refresh_node(const std::string& node_id, int64_t expires_at_ms) {
+  return change(Sql::kRefreshNode, [&](Query& q) { q.bind(1, node_id).bind(2, expires_at_ms); });
+}
+
+Status SqliteStoreImpl::drop_node(const std::string& node_id) {
+  return change(Sql::kDropNode, [&](Query& q) { q.bind(1, node_id); });
+}
+
+Status SqliteStoreImpl::prune(int64_t now_ms) {
+  return change(Sql::kPruneSessions, [&](Query& q) { q.bind(1, now_ms); });
+}
+
+Status SqliteStoreImpl::nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
+                                 std::vector<std::vector<std::string>>* out) {
+  std::vector<std::vector<std::string>> result;
+  result.reserve(user_ids.size());
+  for (const std::string& user_id : user_ids) {
+    std::vector<std::string> nodes;
+    Status s = query(
+        Sql::kSelectNodes, [&](Query& q) { q.bind(1, user_id).bind(2, now_ms); },
+        [&](const Query& q) { nodes.push_back(q.text_at(0)); });
+    if (!s) return s;
+    result.push_back(std::move(nodes));
+  }
+  *out = std::move(result);
+  return Status::ok();
+}
+
+}  // namespace parley::sqlite_detail
