@@ -54,13 +54,9 @@ void ThreadedExecutor::run() {
         queue_.pop_front();
       }
     }
-    // One commit for every job taken.
-    if (jobs.size() == 1) {
-      requests.swap(jobs.front().requests);
-    } else {
-      for (AppendJob& j : jobs) {
-        for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
-      }
+    // One commit for every job taken (moved-from requests keep the count).
+    for (AppendJob& j : jobs) {
+      for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
     }
     Status st = store_.append(requests, &outcomes);
     std::vector<AppendCompletion> done;
@@ -70,7 +66,7 @@ void ThreadedExecutor::run() {
     }
     size_t next = 0;
     for (AppendJob& j : jobs) {
-      const size_t n = jobs.size() == 1 ? requests.size() : j.requests.size();
+      const size_t n = j.requests.size();
       AppendCompletion c{j.id, st, {}};
       if (st) {
         c.outcomes.assign(std::make_move_iterator(outcomes.begin() + static_cast<ptrdiff_t>(next)),

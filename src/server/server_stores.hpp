@@ -36,7 +36,6 @@ class ServerStores {
   MembershipStore& membership() { return *membership_; }
   // The store timings of appends (the executor's store when there is one).
   const TimedMessageStore& appends() const { return append_messages_ ? *append_messages_ : *messages_; }
-  const TimedMessageStore& reads() const { return *messages_; }
   ThreadedExecutor* executor() const { return executor_.get(); }
 
  private:
