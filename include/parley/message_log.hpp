@@ -42,6 +42,10 @@ class MessageLog {
   // Up to `limit` entries with msg_id > after, from the cache when it covers
   // `after + 1`, else from the store (those come back with a null frame).
   Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out);
+  // The cache's part of read(): true when the cache answers for `after + 1`
+  // (the entries it holds, possibly none when `after` is at or past the
+  // cached head); false when the range must come from the store.
+  bool read_cached(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out);
   // Newest cached msg_id of the group, 0 if none.
   uint64_t cached_head(const std::string& group_id) const;
   void forget(const std::string& group_id) { tails_.erase(group_id); }

@@ -79,18 +79,44 @@ struct AppendJob {
   std::vector<AppendRequest> requests;
 };
 
-// Runs a node's appends off its turn (docs/decisions.md, "Store work leaves
-// the node as data"). Without one the node appends inline, inside flush(),
-// and completes at once: the synchronous path.
+// A range read that leaves the node as data: the messages of group_id after
+// `after`, at most `limit` (MessageStore::read). The node reads this way to
+// fill a gap that timed out and to feed a session resuming from before the
+// tail it caches. The host hands the result back with Node::on_read_done.
+struct ReadJob {
+  uint64_t id = 0;
+  std::string group_id;
+  uint64_t after = 0;
+  size_t limit = 0;
+};
+
+// What a ReadJob found.
+struct ReadResult {
+  // kTrimmed: retention removed `after + 1`; `trimmed` then says how far
+  // (ids <= trimmed are gone; 0 if the store could not tell).
+  Status status;
+  std::vector<Message> messages;
+  uint64_t trimmed = 0;
+};
+
+// Runs a ReadJob on a store: what an executor does on its thread, and what
+// the node does inline without one.
+ReadResult run_read(MessageStore& store, const ReadJob& job);
+
+// Runs a node's appends and range reads off its turn (docs/decisions.md,
+// "Store work leaves the node as data"). Without one the node appends and
+// reads inline, inside its turn, and completes at once: the synchronous path.
 class StoreExecutor {
  public:
   StoreExecutor() = default;
   StoreExecutor(const StoreExecutor&) = delete;
   StoreExecutor& operator=(const StoreExecutor&) = delete;
   virtual ~StoreExecutor() = default;
-  // Takes the job; its outcome must come back exactly once (a node that is
-  // destroyed first just never sees it).
+  // Take the job; its outcome must come back exactly once (a node that is
+  // destroyed first just never sees it). Reads may be answered in any order
+  // relative to appends and to each other.
   virtual void append(AppendJob job) = 0;
+  virtual void read(ReadJob job) = 0;
 };
 
 // The stores a node works on; they must outlive it. Several nodes may share them.
@@ -228,6 +254,11 @@ class Node {
   // flush() afterwards writes them. Unknown ids (a job of a node that was
   // restarted) are ignored.
   void on_append_done(uint64_t job, const Status& status, std::vector<AppendOutcome> outcomes);
+  // The result of a ReadJob handed to the StoreExecutor: the catch-up or the
+  // resume it was read for goes on from here (the next page leaves as
+  // another job). A result for a session or group that went away meanwhile,
+  // or for an unknown id, is dropped.
+  void on_read_done(uint64_t job, ReadResult result);
 
   void on_timer();
   // Ends a turn: commits queued sends (hands them to the executor, or
@@ -235,6 +266,8 @@ class Node {
   void flush();
   // Append jobs handed to the executor and not yet completed.
   size_t appends_in_flight() const;
+  // Read jobs handed to the executor and not yet completed.
+  size_t reads_in_flight() const;
 
   const NodeStats& stats() const;
   const BatchingForwarder::Stats& forwarder_stats() const;

@@ -1,14 +1,16 @@
-// ThreadedExecutor: a StoreExecutor that appends on a thread of its own.
+// ThreadedExecutor: a StoreExecutor that appends and reads on a thread of
+// its own.
 //
-// The node's turn hands it an AppendJob and goes on serving; the thread
-// appends and hands the outcome back through `deliver`, which must carry it
-// to the node's thread (a server posts it to its event loop) and call
-// Node::on_append_done there. While one commit is in flight every job that
+// The node's turn hands it an AppendJob or a ReadJob and goes on serving;
+// the thread runs it and hands the outcome back through `deliver`, which
+// must carry it to the node's thread (a server posts it to its event loop)
+// and call complete(node, ...) there. While one commit is in flight every job that
 // arrives waits; the next commit takes them all at once, as one
 // MessageStore::append (group commit across turns: with SQLite's FULL sync
 // one fsync covers every send that arrived during the previous one). The
 // outcomes are split back per job, in job order; a failed commit answers
-// every job in it with the error.
+// every job in it with the error. Reads that are waiting go first, before
+// the next commit, so a resume waits for at most one commit's fsync.
 //
 // The store is used only from the executor's thread: give it a store
 // instance (a connection) of its own, e.g. a second open_sqlite_store() of
@@ -36,6 +38,20 @@ struct AppendCompletion {
   std::vector<AppendOutcome> outcomes;
 };
 
+// The outcome of one ReadJob (for Node::on_read_done).
+struct ReadCompletion {
+  uint64_t job = 0;
+  ReadResult result;
+};
+
+// What one round of the executor's thread finished: the reads, then the
+// appends of one commit, each in job order.
+struct StoreCompletions {
+  std::vector<ReadCompletion> reads;
+  std::vector<AppendCompletion> appends;
+  bool empty() const { return reads.empty() && appends.empty(); }
+};
+
 class ThreadedExecutor final : public StoreExecutor {
  public:
   struct Options {
@@ -48,11 +64,11 @@ class ThreadedExecutor final : public StoreExecutor {
     uint64_t commits = 0;
     uint64_t requests = 0;
     uint64_t failed_commits = 0;
+    uint64_t reads = 0;
     size_t max_jobs_per_commit = 0;
   };
-  // Called on the executor's thread with the completions of one commit, in
-  // job order.
-  using Deliver = std::function<void(std::vector<AppendCompletion>)>;
+  // Called on the executor's thread with what one round finished.
+  using Deliver = std::function<void(StoreCompletions)>;
 
   ThreadedExecutor(MessageStore& store, Deliver deliver, Options options);
   ThreadedExecutor(MessageStore& store, Deliver deliver) : ThreadedExecutor(store, std::move(deliver), Options{}) {}
@@ -61,6 +77,7 @@ class ThreadedExecutor final : public StoreExecutor {
 
   // Any thread.
   void append(AppendJob job) override;
+  void read(ReadJob job) override;
   // Waits until every job handed in so far has been delivered. Any thread
   // but the executor's.
   void drain();
@@ -76,13 +93,15 @@ class ThreadedExecutor final : public StoreExecutor {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<AppendJob> queue_;
+  std::vector<ReadJob> reads_;
   bool busy_ = false;
   bool stopping_ = false;
   Stats stats_;
   std::thread thread_;  // last: starts after everything above exists
 };
 
-// Feeds completions to a node (on the node's thread).
-void complete_appends(Node& node, std::vector<AppendCompletion> completions);
+// Feeds completions to a node (on the node's thread): the reads, then the
+// appends.
+void complete(Node& node, StoreCompletions completions);
 
 }  // namespace parley

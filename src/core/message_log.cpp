@@ -14,23 +14,19 @@ uint64_t MessageLog::cached_head(const std::string& group_id) const {
   return it == tails_.end() || it->second.empty() ? 0 : it->second.back().message->msg_id;
 }
 
-Status MessageLog::read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out) {
+bool MessageLog::read_cached(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out) {
   auto it = tails_.find(group_id);
-  if (it != tails_.end() && !it->second.empty()) {
-    const std::deque<Entry>& tail = it->second;
-    const uint64_t first = tail.front().message->msg_id;
-    if (after + 1 >= first && after < tail.back().message->msg_id) {
-      ++stats_.cache_reads;
-      for (size_t i = after + 1 - first; i < tail.size() && limit > 0; ++i, --limit) {
-        out->push_back(tail[i]);
-      }
-      return Status::ok();
-    }
-    if (after >= tail.back().message->msg_id) {
-      ++stats_.cache_reads;
-      return Status::ok();
-    }
-  }
+  if (it == tails_.end() || it->second.empty()) return false;
+  const std::deque<Entry>& tail = it->second;
+  const uint64_t first = tail.front().message->msg_id;
+  if (after + 1 < first) return false;
+  ++stats_.cache_reads;
+  for (size_t i = after + 1 - first; i < tail.size() && limit > 0; ++i, --limit) out->push_back(tail[i]);
+  return true;
+}
+
+Status MessageLog::read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out) {
+  if (read_cached(group_id, after, limit, out)) return Status::ok();
   ++stats_.store_reads;
   std::vector<Message> messages;
   if (Status s = store_.read(group_id, after, limit, &messages); !s) return s;

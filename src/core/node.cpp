@@ -49,8 +49,14 @@ void Node::member_removed(const std::string& group_id, const std::string& user_i
 void Node::on_append_done(uint64_t job, const Status& status, std::vector<AppendOutcome> outcomes) {
   impl_->complete_append(job, status, std::move(outcomes));
 }
+void Node::on_read_done(uint64_t job, ReadResult result) {
+  impl_->complete_read(job, std::move(result));
+}
 size_t Node::appends_in_flight() const {
   return impl_->in_flight_.size();
+}
+size_t Node::reads_in_flight() const {
+  return impl_->reads_.size();
 }
 void Node::on_timer() {
   impl_->on_timer();

@@ -4,6 +4,16 @@
 
 namespace parley {
 
+ReadResult run_read(MessageStore& store, const ReadJob& job) {
+  ReadResult r;
+  r.status = store.read(job.group_id, job.after, job.limit, &r.messages);
+  if (r.status.code() == Code::kTrimmed) {
+    std::vector<GroupHead> heads;
+    if (store.heads({job.group_id}, &heads)) r.trimmed = heads[0].trimmed;
+  }
+  return r;
+}
+
 void Node::Impl::accept(const MessagePtr& m) {
   auto git = groups_.find(m->group_id);
   if (git == groups_.end() || !in_epoch(git->second, m->group_id, m->epoch)) return;
@@ -30,48 +40,87 @@ bool Node::Impl::in_epoch(GroupState& g, const std::string& group_id, uint64_t e
 void Node::Impl::run_catch_ups() {
   std::vector<CatchUpRequest> due;
   detector_.due(clock_.now_ms(), &due);
-  for (const CatchUpRequest& c : due) catch_up(c);
-}
-
-void Node::Impl::catch_up(const CatchUpRequest& c) {
-  ++stats_.catch_ups;
-  uint64_t after = c.after;
-  while (after < c.until && detector_.tracking(c.group_id)) {
-    std::vector<Message> got;
-    const size_t want = std::min<uint64_t>(opt_.catch_up_page, c.until - after);
-    if (Status st = stores_.messages.read(c.group_id, after, want, &got); !st) {
-      if (st.code() == Code::kTrimmed) {
-        // Retention removed what is missing: nobody can have it any more.
-        const uint64_t trimmed = trimmed_before(c.group_id);
-        if (trimmed > after) {
-          skip_trimmed(c.group_id, trimmed);
-          after = trimmed;
-          continue;
-        }
-      }
-      ++stats_.store_errors;
-      return;  // asked again after retry_ms
-    }
-    if (got.empty()) return;
-    std::vector<MessagePtr> ready;
-    GroupState& g = groups_.at(c.group_id);
-    for (Message& msg : got) {
-      if (!in_epoch(g, c.group_id, msg.epoch)) return;
-      after = msg.msg_id;
-      ++stats_.catch_up_messages;
-      detector_.offer(std::make_shared<const Message>(std::move(msg)), clock_.now_ms(), &ready);
-    }
-    for (const MessagePtr& r : ready) deliver(r);
+  for (CatchUpRequest& c : due) {
+    if (catching_up_.count(c.group_id)) continue;  // a page is out; it goes on from there
+    ++stats_.catch_ups;
+    catch_up(std::move(c));
   }
 }
 
-uint64_t Node::Impl::trimmed_before(const std::string& group_id) {
-  std::vector<GroupHead> heads;
-  if (Status st = stores_.messages.heads({group_id}, &heads); !st) {
+void Node::Impl::catch_up(CatchUpRequest c) {
+  while (c.after < c.until && detector_.tracking(c.group_id)) {
+    const size_t want = std::min<uint64_t>(opt_.catch_up_page, c.until - c.after);
+    uint64_t job = 0;
+    std::optional<ReadResult> r =
+        read_range({ReadWait::For::kCatchUp, c.group_id, c.after, c.until, 0}, want, &job);
+    if (!r) {
+      catching_up_.insert(c.group_id);
+      return;
+    }
+    if (!apply_catch_up_page(c, *r)) return;
+  }
+}
+
+bool Node::Impl::apply_catch_up_page(CatchUpRequest& c, ReadResult& r) {
+  if (!r.status) {
+    // Retention removed what is missing: nobody can have it any more.
+    if (r.status.code() == Code::kTrimmed && r.trimmed > c.after) {
+      skip_trimmed(c.group_id, r.trimmed);
+      c.after = r.trimmed;
+      return true;
+    }
     ++stats_.store_errors;
-    return 0;
+    return false;  // asked again after retry_ms
   }
-  return heads[0].trimmed;
+  auto git = groups_.find(c.group_id);
+  if (r.messages.empty() || git == groups_.end()) return false;
+  std::vector<MessagePtr> ready;
+  for (Message& msg : r.messages) {
+    if (!in_epoch(git->second, c.group_id, msg.epoch)) return false;
+    c.after = msg.msg_id;
+    ++stats_.catch_up_messages;
+    detector_.offer(std::make_shared<const Message>(std::move(msg)), clock_.now_ms(), &ready);
+  }
+  for (const MessagePtr& m : ready) deliver(m);
+  return true;
+}
+
+std::optional<ReadResult> Node::Impl::read_range(ReadWait wait, size_t limit, uint64_t* job_id) {
+  ReadJob job{next_job_++, wait.group_id, wait.after, limit};
+  *job_id = job.id;
+  if (stores_.executor == nullptr) return run_read(stores_.messages, job);
+  reads_.emplace(job.id, std::move(wait));
+  stores_.executor->read(std::move(job));
+  return std::nullopt;
+}
+
+void Node::Impl::complete_read(uint64_t id, ReadResult result) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  ReadWait w = std::move(it->second);
+  reads_.erase(it);
+  if (w.purpose == ReadWait::For::kCatchUp) {
+    catching_up_.erase(w.group_id);
+    CatchUpRequest c{w.group_id, w.after, w.until};
+    if (detector_.tracking(c.group_id) && apply_catch_up_page(c, result)) catch_up(std::move(c));
+    return;
+  }
+  Session* s = session(w.session);
+  if (!s) return;
+  auto sub = s->subs.find(w.group_id);
+  if (sub == s->subs.end() || sub->second.read_job != id) return;
+  Subscription& x = sub->second;
+  x.read_job = 0;
+  if (!needs_catch_up(w.group_id, x)) return;
+  if (x.cursor != w.after) {  // moved meanwhile (a pull): read again from where it is
+    pump_set_.insert(s->id);
+    return;
+  }
+  std::vector<MessageLog::Entry> page;
+  page.reserve(result.messages.size());
+  for (Message& m : result.messages) page.push_back({std::make_shared<const Message>(std::move(m)), nullptr});
+  // The pump goes on at the end of the turn, unless this page stopped it.
+  if (apply_pump_page(*s, w.group_id, x, result.status, page, result.trimmed)) pump_set_.insert(s->id);
 }
 
 void Node::Impl::skip_trimmed(const std::string& group_id, uint64_t trimmed) {
@@ -158,7 +207,7 @@ void Node::Impl::pump_sessions() {
 
 void Node::Impl::pump(Session& s) {
   for (auto& [group_id, sub] : s.subs) {
-    while (needs_catch_up(group_id, sub)) {
+    while (sub.read_job == 0 && needs_catch_up(group_id, sub)) {
       const uint64_t head = detector_.delivered(group_id);
       if (sub.cursor >= head) {
         finish_resume(s, group_id, sub);
@@ -167,38 +216,55 @@ void Node::Impl::pump(Session& s) {
       if (s.pending_bytes() >= opt_.session_queue_bytes / 2) return;  // drained later
       std::vector<MessageLog::Entry> page;
       const size_t want = std::min<uint64_t>(opt_.catch_up_page, head - sub.cursor);
-      Status st = log_.read(group_id, sub.cursor, want, &page);
-      if (st.code() == Code::kTrimmed) {
-        if (const uint64_t trimmed = trimmed_before(group_id); trimmed > sub.cursor) {
-          // Tell the client where its history starts again, then go on.
-          reply_error(s, sub.resume_pending ? sub.resume_rid : 0,
-                      error(Code::kTrimmed, fmt::format("history of group '{}' is trimmed before id {}; "
-                                                        "delivery goes on from there",
-                                                        group_id, trimmed + 1)),
-                      group_id);
-          sub.cursor = trimmed;
-          continue;
+      Status st;
+      uint64_t trimmed = 0;
+      if (!log_.read_cached(group_id, sub.cursor, want, &page)) {
+        uint64_t job = 0;
+        std::optional<ReadResult> r =
+            read_range({ReadWait::For::kPump, group_id, sub.cursor, 0, s.id}, want, &job);
+        if (!r) {
+          sub.read_job = job;  // complete_read goes on
+          break;
         }
+        st = r->status;
+        trimmed = r->trimmed;
+        for (Message& m : r->messages) page.push_back({std::make_shared<const Message>(std::move(m)), nullptr});
       }
-      if (!st || page.empty()) {
-        if (!st) ++stats_.store_errors;
-        retry_pump_at_ = clock_.now_ms() + opt_.gap.retry_ms;
-        pump_set_.insert(s.id);
-        return;
-      }
-      GroupState& g = groups_.at(group_id);
-      for (MessageLog::Entry& e : page) {
-        if (!in_epoch(g, group_id, e.message->epoch)) return;
-        if (e.message->msg_id != sub.cursor + 1) break;
-        if (!e.frame) e.frame = encode(MessageEv{e.message});
-        queue_message(s, e);
-        sub.cursor = e.message->msg_id;
-        // Large messages: stop mid-page rather than overflow the queue;
-        // the pump goes on when the session drains.
-        if (s.pending_bytes() >= opt_.session_queue_bytes / 2) return;
-      }
+      if (!apply_pump_page(s, group_id, sub, st, page, trimmed)) return;
     }
   }
+}
+
+bool Node::Impl::apply_pump_page(Session& s, const std::string& group_id, Subscription& sub, const Status& st,
+                                 std::vector<MessageLog::Entry>& page, uint64_t trimmed) {
+  if (st.code() == Code::kTrimmed && trimmed > sub.cursor) {
+    // Tell the client where its history starts again, then go on.
+    reply_error(s, sub.resume_pending ? sub.resume_rid : 0,
+                error(Code::kTrimmed, fmt::format("history of group '{}' is trimmed before id {}; "
+                                                  "delivery goes on from there",
+                                                  group_id, trimmed + 1)),
+                group_id);
+    sub.cursor = trimmed;
+    return true;
+  }
+  if (!st || page.empty()) {
+    if (!st) ++stats_.store_errors;
+    retry_pump_at_ = clock_.now_ms() + opt_.gap.retry_ms;
+    pump_later_.insert(s.id);  // not at once: a store that fails fast would be asked in a loop
+    return false;
+  }
+  GroupState& g = groups_.at(group_id);
+  for (MessageLog::Entry& e : page) {
+    if (!in_epoch(g, group_id, e.message->epoch)) return false;
+    if (e.message->msg_id != sub.cursor + 1) break;
+    if (!e.frame) e.frame = encode(MessageEv{e.message});
+    queue_message(s, e);
+    sub.cursor = e.message->msg_id;
+    // Large messages: stop mid-page rather than overflow the queue;
+    // the pump goes on when the session drains.
+    if (s.pending_bytes() >= opt_.session_queue_bytes / 2) return false;
+  }
+  return true;
 }
 
 void Node::Impl::finish_resume(Session& s, const std::string& group_id, Subscription& sub) {

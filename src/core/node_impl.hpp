@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -68,6 +69,7 @@ struct Subscription {
   bool paused = false;  // pull mode, or waiting for the client to resume
   bool resume_pending = false;
   uint64_t resume_rid = 0;
+  uint64_t read_job = 0;  // a page of the store out with the executor for it (0: none)
 };
 
 struct Session {
@@ -121,6 +123,16 @@ struct PendingSend {
   uint64_t rid;
   std::string client_msg_id;  // as the client sent it
   std::string group_id;
+};
+
+// A range read out with the executor, and what it is for: a gap of the
+// group (until: the end of the gap) or a session's resume (session).
+struct ReadWait {
+  enum class For { kCatchUp, kPump } purpose = For::kCatchUp;
+  std::string group_id;
+  uint64_t after = 0;
+  uint64_t until = 0;
+  SessionId session = 0;
 };
 
 // A committed message whose group members may need a notification.
@@ -234,12 +246,21 @@ class Node::Impl {
   // What the store says of a followed group: a head to catch up to, or a new epoch.
   void apply_head(const GroupHead& h);
 
-  // Reads missing ranges from the store for groups whose gaps timed out.
+  // Reads missing ranges from the store for groups whose gaps timed out,
+  // a page at a time, one read out per group.
   void run_catch_ups();
-  void catch_up(const CatchUpRequest& c);
+  void catch_up(CatchUpRequest c);
+  // Offers a page read for a gap; false when the catch-up stops here (the
+  // detector asks again after retry_ms if the gap is still open).
+  bool apply_catch_up_page(CatchUpRequest& c, ReadResult& r);
 
-  // How far the store trimmed a group's history (0 if it cannot tell).
-  uint64_t trimmed_before(const std::string& group_id);
+  // ---- range reads -----------------------------------------------------------
+
+  // Reads a range for `wait`: with an executor the job leaves the node and
+  // nullopt comes back (complete_read goes on when it returns); without one
+  // the store is read here and the result comes back at once.
+  std::optional<ReadResult> read_range(ReadWait wait, size_t limit, uint64_t* job_id);
+  void complete_read(uint64_t id, ReadResult result);
 
   // Moves a followed group past ids the store no longer has; its sessions
   // are told when their pump meets the hole.
@@ -258,6 +279,11 @@ class Node::Impl {
   // time, while their send queues have room.
   void pump_sessions();
   void pump(Session& s);
+  // Queues a page of the log to a session catching up; false when the pump
+  // must stop for now (queue half full, an epoch change, a store error:
+  // retried after retry_ms).
+  bool apply_pump_page(Session& s, const std::string& group_id, Subscription& sub, const Status& st,
+                       std::vector<MessageLog::Entry>& page, uint64_t trimmed);
   void finish_resume(Session& s, const std::string& group_id, Subscription& sub);
 
   // ---- peers ---------------------------------------------------------------
@@ -354,8 +380,11 @@ class Node::Impl {
   std::vector<PendingSend> pending_;
   std::vector<AppendRequest> pending_requests_;  // the next group commit
   std::map<uint64_t, std::vector<PendingSend>> in_flight_;  // append jobs out with the executor
+  std::map<uint64_t, ReadWait> reads_;                       // read jobs out with the executor
+  std::unordered_set<std::string> catching_up_;              // groups with a catch-up read out
   uint64_t next_job_ = 1;
   std::set<SessionId> pump_set_;
+  std::set<SessionId> pump_later_;  // their pump failed to read: again at retry_pump_at_
   std::vector<SessionId> dirty_;
   std::vector<SessionId> behind_;
   std::set<std::string> resync_;  // groups whose epoch changed, handled at the end of the turn  // sessions

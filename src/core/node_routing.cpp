@@ -141,7 +141,11 @@ void Node::Impl::on_timer() {
     prune_members(now);
     presence_.expire(now);
   }
-  if (retry_pump_at_ != 0 && retry_pump_at_ <= now) retry_pump_at_ = 0;
+  if (retry_pump_at_ != 0 && retry_pump_at_ <= now) {
+    retry_pump_at_ = 0;
+    pump_set_.insert(pump_later_.begin(), pump_later_.end());
+    pump_later_.clear();
+  }
   flush();
 }
 

@@ -25,9 +25,17 @@ void ThreadedExecutor::append(AppendJob job) {
   wake_.notify_one();
 }
 
+void ThreadedExecutor::read(ReadJob job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reads_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
 void ThreadedExecutor::drain() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
+  idle_.wait(lock, [this] { return queue_.empty() && reads_.empty() && !busy_; });
 }
 
 ThreadedExecutor::Stats ThreadedExecutor::stats() const {
@@ -37,16 +45,18 @@ ThreadedExecutor::Stats ThreadedExecutor::stats() const {
 
 void ThreadedExecutor::run() {
   std::vector<AppendJob> jobs;
+  std::vector<ReadJob> reads;
   std::vector<AppendRequest> requests;
   std::vector<AppendOutcome> outcomes;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       busy_ = false;
-      if (queue_.empty()) idle_.notify_all();
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, nothing left
+      if (queue_.empty() && reads_.empty()) idle_.notify_all();
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !reads_.empty(); });
+      if (queue_.empty() && reads_.empty()) return;  // stopping, nothing left
       busy_ = true;
+      reads.swap(reads_);
       size_t taken = 0;
       while (!queue_.empty() && (jobs.empty() || taken < options_.max_requests_per_commit)) {
         taken += queue_.front().requests.size();
@@ -54,13 +64,15 @@ void ThreadedExecutor::run() {
         queue_.pop_front();
       }
     }
+    StoreCompletions done;
+    done.reads.reserve(reads.size());
+    for (const ReadJob& r : reads) done.reads.push_back({r.id, run_read(store_, r)});
     // One commit for every job taken (moved-from requests keep the count).
     for (AppendJob& j : jobs) {
       for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
     }
-    Status st = store_.append(requests, &outcomes);
-    std::vector<AppendCompletion> done;
-    done.reserve(jobs.size());
+    Status st = jobs.empty() ? Status::ok() : store_.append(requests, &outcomes);
+    done.appends.reserve(jobs.size());
     if (st && outcomes.size() != requests.size()) {
       st = error(Code::kInternal, "the store answered a different number of outcomes than requests");
     }
@@ -73,24 +85,27 @@ void ThreadedExecutor::run() {
                           std::make_move_iterator(outcomes.begin() + static_cast<ptrdiff_t>(next + n)));
       }
       next += n;
-      done.push_back(std::move(c));
+      done.appends.push_back(std::move(c));
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.commits;
+      stats_.reads += reads.size();
+      if (!jobs.empty()) ++stats_.commits;
       stats_.requests += requests.size();
       if (!st) ++stats_.failed_commits;
       if (jobs.size() > stats_.max_jobs_per_commit) stats_.max_jobs_per_commit = jobs.size();
     }
     jobs.clear();
+    reads.clear();
     requests.clear();
     outcomes.clear();
     deliver_(std::move(done));
   }
 }
 
-void complete_appends(Node& node, std::vector<AppendCompletion> completions) {
-  for (AppendCompletion& c : completions) node.on_append_done(c.job, c.status, std::move(c.outcomes));
+void complete(Node& node, StoreCompletions completions) {
+  for (ReadCompletion& c : completions.reads) node.on_read_done(c.job, std::move(c.result));
+  for (AppendCompletion& c : completions.appends) node.on_append_done(c.job, c.status, std::move(c.outcomes));
 }
 
 }  // namespace parley

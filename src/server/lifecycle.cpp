@@ -12,8 +12,8 @@ int ServerImpl<Ws>::start() {
   set_log_level(level);
   set_log_node(cfg_.node_id);
   if (int rc = load_tls(); rc != 0) return rc;
-  Status opened = stores_.open(cfg_, [this](std::vector<AppendCompletion> done) {
-    asio::post(io_, [this, done = std::move(done)]() mutable { on_appends_done(std::move(done)); });
+  Status opened = stores_.open(cfg_, [this](StoreCompletions done) {
+    asio::post(io_, [this, done = std::move(done)]() mutable { on_store_done(std::move(done)); });
   });
   if (!opened) {
     PARLEY_LOG_ERROR("cannot open the store: {}", opened.to_string());

@@ -160,12 +160,13 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 
   int start_ws();
 
-  // ---- appends -------------------------------------------------------------
+  // ---- store completions -----------------------------------------------------
 
-  // The completions of one commit of the store executor, on the I/O thread.
-  void on_appends_done(std::vector<AppendCompletion> done) {
+  // What one round of the store executor finished (reads, then the appends
+  // of one commit), on the I/O thread.
+  void on_store_done(StoreCompletions done) {
     check_drains();  // what was written since: the queue bounds see the sockets as they are now
-    complete_appends(*node_, std::move(done));
+    complete(*node_, std::move(done));
     node_->flush();
     end_turn();
     if (shutting_down_) close_sessions_when_committed();

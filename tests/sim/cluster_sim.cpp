@@ -145,6 +145,7 @@ struct SimNode : NodeHost, StoreExecutor {
   void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) override;
   void set_timer(int64_t at_ms) override;
   void append(AppendJob job) override;
+  void read(ReadJob job) override;
 };
 
 class World {
@@ -268,6 +269,24 @@ class World {
     });
   }
 
+  // Reads take their own random latency, so they overtake appends and each
+  // other; the store is read when the result comes back. A node that
+  // crashed or restarted meanwhile never sees the result.
+  void on_read(SimNode& n, ReadJob job) {
+    ++result_.read_jobs;
+    const int ni = n.index;
+    const uint64_t gen = n.gen;
+    sched_.at(clock_.now_ms() + rng_.range(0, store_latency_ms_), [this, ni, gen, job = std::move(job)] {
+      SimNode& node = nd(ni);
+      if (!node.up || node.gen != gen) {
+        ++result_.completions_lost;
+        return;
+      }
+      node.node->on_read_done(job.id, run_read(*node.messages, job));
+      schedule_flush(node);
+    });
+  }
+
   void on_set_timer(SimNode& n, int64_t at) {
     const uint64_t token = ++n.timer_token;
     const uint64_t gen = n.gen;
@@ -314,8 +333,9 @@ class World {
     max_delay_ = rng_.range(0, 300);
     faults_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
     forward_mode_ = rng_.chance(0.5) ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
-    // Most seeds run appends on an executor with 0-50 ms of latency per job
-    // (the node's turn goes on meanwhile); the rest append inline.
+    // Most seeds run appends and range reads on an executor with 0-50 ms of
+    // latency per job (the node's turn goes on meanwhile); the rest run them
+    // inline.
     async_store_ = rng_.chance(0.75);
     if (async_store_) store_latency_ms_ = rng_.range(0, 50);
     // Now and then peer batches bounded by bytes: a busy link splits them.
@@ -1056,8 +1076,8 @@ class World {
   double loss_ = 0;
   int64_t max_delay_ = 0;
   BatchingForwarder::Mode forward_mode_ = BatchingForwarder::Mode::kAdaptive;
-  bool async_store_ = false;      // appends go through the node's StoreExecutor
-  int64_t store_latency_ms_ = 0;  // the most one append job takes
+  bool async_store_ = false;      // appends and reads go through the node's StoreExecutor
+  int64_t store_latency_ms_ = 0;  // the most one append or read job takes
   size_t forward_max_bytes_ = 0;  // 0: the default
   double same_node_ = 0;         // chance a device joins another device of its user on its node
   SimResult result_;
@@ -1084,6 +1104,10 @@ void SimNode::append(AppendJob job) {
   world->on_append(*this, std::move(job));
 }
 
+void SimNode::read(ReadJob job) {
+  world->on_read(*this, std::move(job));
+}
+
 }  // namespace
 
 std::string SimResult::summary() const {
@@ -1093,10 +1117,11 @@ std::string SimResult::summary() const {
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
-      "{} removals, {} append jobs ({} completions lost to crashes) -> {}",
+      "{} removals, {} append jobs, {} read jobs ({} completions lost to crashes) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
-      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs, completions_lost,
+      pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
+      read_jobs, completions_lost,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

@@ -1,8 +1,11 @@
-// The node's appends through a StoreExecutor: a group commit leaves the node
-// as an AppendJob and its outcome comes back with on_append_done.
+// The node's store work through a StoreExecutor: a group commit leaves the
+// node as an AppendJob and its outcome comes back with on_append_done; a
+// range read (a gap's catch-up, a resume from before the cached tail) leaves
+// as a ReadJob and comes back with on_read_done.
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <optional>
 
 #include "parley/memory_store.hpp"
 #include "parley/node.hpp"
@@ -14,7 +17,9 @@ namespace {
 // Keeps the jobs until the test runs them.
 struct HeldExecutor final : StoreExecutor {
   std::deque<AppendJob> jobs;
+  std::deque<ReadJob> reads;
   void append(AppendJob job) override { jobs.push_back(std::move(job)); }
+  void read(ReadJob job) override { reads.push_back(std::move(job)); }
 };
 
 struct WithExecutor {
@@ -22,7 +27,31 @@ struct WithExecutor {
 };
 
 struct AsyncFixture : WithExecutor, parley::test::Fixture {
-  AsyncFixture() : Fixture({}, nullptr, &executor) {}
+  explicit AsyncFixture(NodeOptions o = {}) : Fixture(std::move(o), nullptr, &executor) {}
+  // Runs the oldest read job on the store (or answers it with `given`) and
+  // hands the result back.
+  void complete_read(std::optional<ReadResult> given = std::nullopt) {
+    REQUIRE_FALSE(executor.reads.empty());
+    ReadJob job = std::move(executor.reads.front());
+    executor.reads.pop_front();
+    node->on_read_done(job.id, given ? std::move(*given) : run_read(*messages, job));
+    node->flush();
+  }
+  // Bob resumes g from 0 and the first page goes out as a read job.
+  void bob_resumes(uint64_t rid) {
+    REQUIRE(node->open_session(2, "bob").is_ok());
+    node->on_client_request(2, ResumeReq{rid, "g", 0, 0});
+    node->flush();
+    REQUIRE(executor.reads.size() == 1);
+  }
+  // Stores n messages of alice's in g without this node (as another node would).
+  void store_elsewhere(int n) {
+    for (int i = 0; i < n; ++i) {
+      std::vector<AppendOutcome> out;
+      REQUIRE(messages->append({{"g", "alice", "e" + std::to_string(elsewhere++), "m", 0}}, &out).is_ok());
+    }
+  }
+  int elsewhere = 0;
   // Runs the oldest job on the store and hands its outcome back, as an
   // executor thread and the host's post would.
   void complete_next(const Status& fail = Status::ok()) {
@@ -143,4 +172,191 @@ TEST_CASE("with an executor, a store that answers the wrong number of outcomes f
   auto errors = f.host.of<ErrorEv>(1);
   REQUIRE(errors.size() == 2);
   CHECK(errors[0].code == Code::kInternal);
+}
+
+// ---- range reads ---------------------------------------------------------
+
+TEST_CASE("with an executor, a gap found by the head sync is read as jobs, a page at a time, one out at a time") {
+  NodeOptions o;
+  o.head_sync_ms = 1000;
+  o.gap.grace_ms = 50;
+  o.catch_up_page = 2;
+  AsyncFixture f(o);
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
+  f.node->flush();
+  REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
+  f.store_elsewhere(5);
+  for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
+    f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
+    f.node->on_timer();
+  }
+  REQUIRE(f.executor.reads.size() == 1);
+  CHECK(f.executor.reads[0].group_id == "g");
+  CHECK(f.executor.reads[0].after == 0);
+  CHECK(f.executor.reads[0].limit == 2);
+  CHECK(f.node->reads_in_flight() == 1);
+  CHECK(f.host.of<MessageEv>(2).empty());
+  // The gap's retry comes due while the page is out: no second read of it.
+  for (int i = 0; i < 5; ++i) {
+    f.clock.advance(1000);
+    f.node->on_timer();
+  }
+  CHECK(f.executor.reads.size() == 1);
+  f.complete_read();
+  CHECK(f.host.of<MessageEv>(2).size() == 2);
+  REQUIRE(f.executor.reads.size() == 1);  // the next page went out at the completion
+  CHECK(f.executor.reads[0].after == 2);
+  while (!f.executor.reads.empty()) f.complete_read();
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 5);
+  for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].message->msg_id == i + 1);
+  CHECK(f.node->reads_in_flight() == 0);
+  CHECK(f.node->stats().catch_up_messages == 5);
+  // A later gap of the same group is read again.
+  f.store_elsewhere(2);
+  for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
+    f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
+    f.node->on_timer();
+  }
+  REQUIRE(f.executor.reads.size() == 1);
+  CHECK(f.executor.reads[0].after == 5);
+  f.complete_read();
+  CHECK(f.host.of<MessageEv>(2).size() == 7);
+}
+
+TEST_CASE("with an executor, a resume from before the cached tail is fed from read jobs and answered after the last page") {
+  NodeOptions o;
+  o.catch_up_page = 2;
+  AsyncFixture f(o);
+  f.store_elsewhere(5);
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  REQUIRE(f.node->open_session(3, "carol").is_ok());
+  f.node->on_client_request(2, ResumeReq{7, "g", 0, 0});
+  f.node->flush();
+  REQUIRE(f.executor.reads.size() == 1);
+  CHECK(f.executor.reads[0].after == 0);
+  CHECK(f.host.events[2].empty());  // nothing before the store answers
+  // The node serves meanwhile, and the read in flight is not asked twice,
+  // even when the client asks again.
+  f.node->on_client_request(3, ResumeReq{8, "g", 5, 0});
+  f.node->on_client_request(2, ResumeReq{7, "g", 0, 0});
+  f.node->flush();
+  CHECK(f.host.of<ResumedEv>(3).size() == 1);
+  CHECK(f.executor.reads.size() == 1);
+  int pages = 0;
+  while (!f.executor.reads.empty() && pages < 10) {
+    CHECK(f.executor.reads.size() == 1);
+    CHECK(f.host.of<ResumedEv>(2).empty());
+    f.complete_read();
+    ++pages;
+  }
+  CHECK(pages == 3);
+  const std::vector<ServerEvent>& evs = f.host.events[2];
+  REQUIRE(evs.size() == 6);
+  for (size_t i = 0; i < 5; ++i) {
+    REQUIRE(std::holds_alternative<MessageEv>(evs[i]));
+    CHECK(std::get<MessageEv>(evs[i]).message->msg_id == i + 1);
+  }
+  REQUIRE(std::holds_alternative<ResumedEv>(evs[5]));
+  CHECK(std::get<ResumedEv>(evs[5]).rid == 7);
+  CHECK(std::get<ResumedEv>(evs[5]).head == 5);
+}
+
+TEST_CASE("with an executor, a read result for a session that closed or resubscribed meanwhile is dropped") {
+  AsyncFixture f;
+  f.store_elsewhere(3);
+  f.bob_resumes(1);
+  // Unsubscribed and subscribed again: the new subscription reads for itself.
+  f.node->on_client_request(2, UnsubscribeReq{2, "g"});
+  f.node->on_client_request(2, ResumeReq{3, "g", 0, 0});
+  f.node->flush();
+  REQUIRE(f.executor.reads.size() == 2);
+  f.complete_read();  // the old subscription's page
+  CHECK(f.host.of<MessageEv>(2).empty());
+  f.complete_read();
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(msgs[i].message->msg_id == i + 1);
+  REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
+  CHECK(f.host.of<ResumedEv>(2)[0].rid == 3);
+  // A session that closes with its read out never hears of it.
+  REQUIRE(f.node->open_session(4, "carol").is_ok());
+  f.node->on_client_request(4, ResumeReq{1, "g", 0, 0});
+  f.node->flush();
+  REQUIRE(f.executor.reads.size() == 1);
+  f.node->close_session(4, Status::ok());
+  f.complete_read();
+  CHECK(f.host.events[4].empty());
+  CHECK(f.node->reads_in_flight() == 0);
+  // A result nobody waits for (a job of an earlier incarnation) changes nothing.
+  f.node->on_read_done(999, ReadResult{});
+  f.node->flush();
+  CHECK(f.host.of<MessageEv>(2).size() == 3);
+}
+
+TEST_CASE("with an executor, a trimmed range tells the resuming session where history starts and goes on from there") {
+  AsyncFixture f;
+  f.store_elsewhere(5);
+  f.bob_resumes(9);
+  // As a store with retention answers: ids <= 3 are gone.
+  f.complete_read(ReadResult{error(Code::kTrimmed, "trimmed"), {}, 3});
+  auto errors = f.host.of<ErrorEv>(2);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kTrimmed);
+  CHECK(errors[0].rid == 9);
+  CHECK(errors[0].message.find("before id 4") != std::string::npos);
+  REQUIRE(f.executor.reads.size() == 1);
+  CHECK(f.executor.reads[0].after == 3);
+  f.complete_read();
+  auto msgs = f.host.of<MessageEv>(2);
+  REQUIRE(msgs.size() == 2);
+  CHECK(msgs[0].message->msg_id == 4);
+  CHECK(msgs[1].message->msg_id == 5);
+  CHECK(f.host.of<ResumedEv>(2).size() == 1);
+}
+
+TEST_CASE("with an executor, a failed read is asked again after retry_ms, not at once") {
+  NodeOptions o;
+  o.gap.retry_ms = 200;
+  AsyncFixture f(o);
+  f.store_elsewhere(2);
+  f.bob_resumes(1);
+  f.complete_read(ReadResult{error(Code::kUnavailable, "store down"), {}, 0});
+  CHECK(f.executor.reads.empty());
+  CHECK(f.node->stats().store_errors == 1);
+  CHECK(f.host.timer <= f.clock.now_ms() + 200);
+  f.clock.set(std::max(f.clock.now_ms() + 200, f.host.timer));
+  f.node->on_timer();
+  REQUIRE(f.executor.reads.size() == 1);
+  f.complete_read();
+  CHECK(f.host.of<MessageEv>(2).size() == 2);
+}
+
+TEST_CASE("run_read answers a trimmed range with how far the store trimmed") {
+  // A store with retention that kept only ids > 3.
+  struct Trimmed final : MessageStore {
+    Status append(const std::vector<AppendRequest>&, std::vector<AppendOutcome>*) override {
+      return error(Code::kInternal, "read only");
+    }
+    Status read(const std::string& g, uint64_t after, size_t, std::vector<Message>* out) override {
+      if (after < 3) return error(Code::kTrimmed, "history of group '" + g + "' is trimmed before id 4");
+      out->push_back(Message{g, after + 1, after, 0, "u", "x", "c", 1});
+      return Status::ok();
+    }
+    Status heads(const std::vector<std::string>& ids, std::vector<GroupHead>* out) override {
+      for (const std::string& g : ids) out->push_back({g, 9, 1, 3});
+      return Status::ok();
+    }
+    Result<uint64_t> reset_group(const std::string&) override { return error(Code::kInternal, "no"); }
+  } store;
+  ReadResult r = run_read(store, ReadJob{1, "g", 1, 10});
+  CHECK(r.status.code() == Code::kTrimmed);
+  CHECK(r.trimmed == 3);
+  CHECK(r.messages.empty());
+  ReadResult ok = run_read(store, ReadJob{2, "g", 3, 10});
+  CHECK(ok.status.is_ok());
+  CHECK(ok.trimmed == 0);
+  REQUIRE(ok.messages.size() == 1);
+  CHECK(ok.messages[0].msg_id == 4);
 }

@@ -1,6 +1,6 @@
-// ThreadedExecutor: appends on a thread of its own, one commit for every job
-// that arrived while the previous commit was in flight, outcomes split back
-// per job in order. Synchronised on events (a gate the store waits at, the
+// ThreadedExecutor: appends and reads on a thread of its own, one commit for
+// every job that arrived while the previous commit was in flight, outcomes
+// split back per job in order, waiting reads before the next commit. Synchronised on events (a gate the store waits at, the
 // executor's drain()), never on sleeps.
 #include <doctest/doctest.h>
 
@@ -69,13 +69,19 @@ struct Deliveries {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::vector<AppendCompletion>> commits;
+  std::vector<ReadCompletion> reads;
 
   ThreadedExecutor::Deliver sink() {
-    return [this](std::vector<AppendCompletion> c) {
+    return [this](StoreCompletions c) {
       std::lock_guard<std::mutex> lock(mu);
-      commits.push_back(std::move(c));
+      if (!c.appends.empty()) commits.push_back(std::move(c.appends));
+      for (ReadCompletion& r : c.reads) reads.push_back(std::move(r));
       cv.notify_all();
     };
+  }
+  std::vector<ReadCompletion> take_reads() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(reads);
   }
   std::vector<std::vector<AppendCompletion>> take() {
     std::lock_guard<std::mutex> lock(mu);
@@ -126,6 +132,37 @@ TEST_CASE("jobs that arrive during a commit are committed together and split bac
   CHECK(commits[1][1].job == 3);
   CHECK(ids_of(commits[1][1]) == std::vector<uint64_t>{4, 5, 6});
   CHECK(commits[1][1].outcomes[2].message.client_msg_id == "3.2");
+}
+
+TEST_CASE("a read that arrives during a commit is answered before the next commit, and a read alone commits nothing") {
+  GateStore store;
+  Deliveries got;
+  ThreadedExecutor ex(store, got.sink());
+  ex.append(job(1, "g", 2));
+  store.wait_entered();  // job 1's commit is in flight
+  ex.read(ReadJob{10, "g", 0, 100});
+  ex.append(job(2, "g", 1));
+  store.open();
+  ex.drain();
+  auto reads = got.take_reads();
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].job == 10);
+  CHECK(reads[0].result.status.is_ok());
+  // Read before job 2's commit: job 1's two messages, not job 2's.
+  REQUIRE(reads[0].result.messages.size() == 2);
+  CHECK(reads[0].result.messages[1].msg_id == 2);
+  CHECK(got.take().size() == 2);
+  ex.read(ReadJob{11, "g", 2, 100});
+  ex.drain();
+  reads = got.take_reads();
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].job == 11);
+  REQUIRE(reads[0].result.messages.size() == 1);
+  CHECK(reads[0].result.messages[0].msg_id == 3);
+  CHECK(got.take().empty());
+  CHECK(ex.stats().commits == 2);
+  CHECK(ex.stats().reads == 2);
+  CHECK(store.sizes() == std::vector<size_t>{2, 1});
 }
 
 TEST_CASE("a commit takes whole jobs up to max_requests_per_commit") {
@@ -209,7 +246,7 @@ TEST_CASE("a node on a ThreadedExecutor acknowledges when the completion is fed 
   f.node->flush();
   CHECK(f.node->appends_in_flight() == 1);
   ex.drain();
-  for (auto& commit : got.take()) complete_appends(*f.node, std::move(commit));
+  for (auto& commit : got.take()) complete(*f.node, StoreCompletions{{}, std::move(commit)});
   f.node->flush();
   CHECK(f.node->appends_in_flight() == 0);
   auto acks = f.host.of<AckEv>(1);
