@@ -46,6 +46,8 @@ class MessageLog {
   // (the entries it holds, possibly none when `after` is at or past the
   // cached head); false when the range must come from the store.
   bool read_cached(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out);
+  // Whether read_cached would answer for `after + 1`.
+  bool covers(const std::string& group_id, uint64_t after) const;
   // Newest cached msg_id of the group, 0 if none.
   uint64_t cached_head(const std::string& group_id) const;
   void forget(const std::string& group_id) { tails_.erase(group_id); }

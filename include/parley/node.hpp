@@ -103,9 +103,36 @@ struct ReadResult {
 // the node does inline without one.
 ReadResult run_read(MessageStore& store, const ReadJob& job);
 
-// Runs a node's appends and range reads off its turn (docs/decisions.md,
-// "Store work leaves the node as data"). Without one the node appends and
-// reads inline, inside its turn, and completes at once: the synchronous path.
+// What the node must know before it serves a client's request on a group it
+// has no fresh answer for: whether the user is a member (and, if not, whether
+// the group exists), and the group's head. The request waits, with the
+// session's later requests behind it, until Node::on_lookup_done brings the
+// answer.
+// A pull also reads its range (limit > 0) when the tail cache cannot answer.
+struct LookupJob {
+  uint64_t id = 0;
+  std::string group_id;
+  std::string user_id;
+  uint64_t after = 0;
+  size_t limit = 0;  // 0: no range to read
+};
+
+struct LookupResult {
+  Status status;  // a store error: the waiting request is answered with it
+  bool member = false;
+  bool group_exists = false;
+  GroupHead head;  // of group_id (epoch 0: no history)
+  Status read_status;  // of the range, when one was asked
+  std::vector<Message> messages;
+};
+
+// Runs a LookupJob on the stores.
+LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, const LookupJob& job);
+
+// Runs a node's appends, range reads and lookups off its turn
+// (docs/decisions.md, "Store work leaves the node as data"). Without one the
+// node does them inline, inside its turn, and completes at once: the
+// synchronous path.
 class StoreExecutor {
  public:
   StoreExecutor() = default;
@@ -117,6 +144,7 @@ class StoreExecutor {
   // relative to appends and to each other.
   virtual void append(AppendJob job) = 0;
   virtual void read(ReadJob job) = 0;
+  virtual void lookup(LookupJob job) = 0;
 };
 
 // The stores a node works on; they must outlive it. Several nodes may share them.
@@ -163,6 +191,9 @@ struct NodeOptions {
   int64_t membership_ttl_ms = 10000;
   size_t session_queue_bytes = 1 << 20;  // per-session bound on unwritten bytes
   size_t catch_up_page = 256;            // messages per catch-up read
+  // Requests a session may have waiting for a lookup; past it they are
+  // refused with limit_exceeded.
+  size_t max_waiting_requests = 256;
   int64_t pull_hint_ms = 100;            // pull mode: hints per group at most this often
   size_t notify_preview_bytes = 64;
   // Per-user limits on this node (0: none). A user over max_sessions_per_user
@@ -259,6 +290,9 @@ class Node {
   // another job). A result for a session or group that went away meanwhile,
   // or for an unknown id, is dropped.
   void on_read_done(uint64_t job, ReadResult result);
+  // The answer to a LookupJob: the session's waiting requests are served, in
+  // order, until one needs the store again. Dropped if the session closed.
+  void on_lookup_done(uint64_t job, LookupResult result);
 
   void on_timer();
   // Ends a turn: commits queued sends (hands them to the executor, or
@@ -268,6 +302,8 @@ class Node {
   size_t appends_in_flight() const;
   // Read jobs handed to the executor and not yet completed.
   size_t reads_in_flight() const;
+  // Lookup jobs handed to the executor and not yet completed.
+  size_t lookups_in_flight() const;
 
   const NodeStats& stats() const;
   const BatchingForwarder::Stats& forwarder_stats() const;

@@ -1,7 +1,8 @@
-// ThreadedExecutor: a StoreExecutor that appends and reads on a thread of
-// its own.
+// ThreadedExecutor: a StoreExecutor that appends, reads and looks up on a
+// thread of its own.
 //
-// The node's turn hands it an AppendJob or a ReadJob and goes on serving;
+// The node's turn hands it an AppendJob, a ReadJob or a LookupJob and goes
+// on serving;
 // the thread runs it and hands the outcome back through `deliver`, which
 // must carry it to the node's thread (a server posts it to its event loop)
 // and call complete(node, ...) there. While one commit is in flight every job that
@@ -9,8 +10,9 @@
 // MessageStore::append (group commit across turns: with SQLite's FULL sync
 // one fsync covers every send that arrived during the previous one). The
 // outcomes are split back per job, in job order; a failed commit answers
-// every job in it with the error. Reads that are waiting go first, before
-// the next commit, so a resume waits for at most one commit's fsync.
+// every job in it with the error. Reads and lookups that are waiting go
+// first, before the next commit, so a resume waits for at most one commit's
+// fsync.
 //
 // The store is used only from the executor's thread: give it a store
 // instance (a connection) of its own, e.g. a second open_sqlite_store() of
@@ -44,12 +46,19 @@ struct ReadCompletion {
   ReadResult result;
 };
 
-// What one round of the executor's thread finished: the reads, then the
-// appends of one commit, each in job order.
+// The answer to one LookupJob (for Node::on_lookup_done).
+struct LookupCompletion {
+  uint64_t job = 0;
+  LookupResult result;
+};
+
+// What one round of the executor's thread finished: the reads and lookups,
+// then the appends of one commit, each in job order.
 struct StoreCompletions {
   std::vector<ReadCompletion> reads;
   std::vector<AppendCompletion> appends;
-  bool empty() const { return reads.empty() && appends.empty(); }
+  std::vector<LookupCompletion> lookups;
+  bool empty() const { return reads.empty() && appends.empty() && lookups.empty(); }
 };
 
 class ThreadedExecutor final : public StoreExecutor {
@@ -65,12 +74,17 @@ class ThreadedExecutor final : public StoreExecutor {
     uint64_t requests = 0;
     uint64_t failed_commits = 0;
     uint64_t reads = 0;
+    uint64_t lookups = 0;
     size_t max_jobs_per_commit = 0;
   };
   // Called on the executor's thread with what one round finished.
   using Deliver = std::function<void(StoreCompletions)>;
 
-  ThreadedExecutor(MessageStore& store, Deliver deliver, Options options);
+  // Lookups read `membership` (and `store`); without one they are answered
+  // with an internal error.
+  ThreadedExecutor(MessageStore& store, MembershipStore* membership, Deliver deliver, Options options);
+  ThreadedExecutor(MessageStore& store, Deliver deliver, Options options)
+      : ThreadedExecutor(store, nullptr, std::move(deliver), options) {}
   ThreadedExecutor(MessageStore& store, Deliver deliver) : ThreadedExecutor(store, std::move(deliver), Options{}) {}
   // Finishes every job handed in (and delivers it), then stops.
   ~ThreadedExecutor() override;
@@ -78,6 +92,7 @@ class ThreadedExecutor final : public StoreExecutor {
   // Any thread.
   void append(AppendJob job) override;
   void read(ReadJob job) override;
+  void lookup(LookupJob job) override;
   // Waits until every job handed in so far has been delivered. Any thread
   // but the executor's.
   void drain();
@@ -85,8 +100,10 @@ class ThreadedExecutor final : public StoreExecutor {
 
  private:
   void run();
+  bool has_work() const { return !queue_.empty() || !reads_.empty() || !lookups_.empty(); }  // with mu_ held
 
   MessageStore& store_;
+  MembershipStore* membership_;
   Deliver deliver_;
   Options options_;
   mutable std::mutex mu_;
@@ -94,14 +111,15 @@ class ThreadedExecutor final : public StoreExecutor {
   std::condition_variable idle_;
   std::deque<AppendJob> queue_;
   std::vector<ReadJob> reads_;
+  std::vector<LookupJob> lookups_;
   bool busy_ = false;
   bool stopping_ = false;
   Stats stats_;
   std::thread thread_;  // last: starts after everything above exists
 };
 
-// Feeds completions to a node (on the node's thread): the reads, then the
-// appends.
+// Feeds completions to a node (on the node's thread): the reads, the
+// lookups, then the appends.
 void complete(Node& node, StoreCompletions completions);
 
 }  // namespace parley

@@ -14,12 +14,15 @@ uint64_t MessageLog::cached_head(const std::string& group_id) const {
   return it == tails_.end() || it->second.empty() ? 0 : it->second.back().message->msg_id;
 }
 
-bool MessageLog::read_cached(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out) {
+bool MessageLog::covers(const std::string& group_id, uint64_t after) const {
   auto it = tails_.find(group_id);
-  if (it == tails_.end() || it->second.empty()) return false;
-  const std::deque<Entry>& tail = it->second;
+  return it != tails_.end() && !it->second.empty() && after + 1 >= it->second.front().message->msg_id;
+}
+
+bool MessageLog::read_cached(const std::string& group_id, uint64_t after, size_t limit, std::vector<Entry>* out) {
+  if (!covers(group_id, after)) return false;
+  const std::deque<Entry>& tail = tails_.find(group_id)->second;
   const uint64_t first = tail.front().message->msg_id;
-  if (after + 1 < first) return false;
   ++stats_.cache_reads;
   for (size_t i = after + 1 - first; i < tail.size() && limit > 0; ++i, --limit) out->push_back(tail[i]);
   return true;

@@ -58,6 +58,12 @@ size_t Node::appends_in_flight() const {
 size_t Node::reads_in_flight() const {
   return impl_->reads_.size();
 }
+void Node::on_lookup_done(uint64_t job, LookupResult result) {
+  impl_->complete_lookup(job, std::move(result));
+}
+size_t Node::lookups_in_flight() const {
+  return impl_->lookups_.size();
+}
 void Node::on_timer() {
   impl_->on_timer();
 }

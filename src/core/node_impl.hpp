@@ -3,7 +3,7 @@
 // seam: node_sessions.cpp (sessions, requests, limits), node_send.cpp (the
 // send pipeline: the turn, group commits and their completions),
 // node_delivery.cpp (the tail log, catch-ups, fan-out, resumes, session
-// output and its bound), node_routing.cpp (groups, routes to peers, peer
+// output and its bound), node_lookups.cpp (requests waiting for the store), node_routing.cpp (groups, routes to peers, peer
 // batches, head sync, timers) and node_notify.cpp (presence and offline
 // notifications); node.cpp is the public face. Internal: not installed.
 #pragma once
@@ -38,6 +38,7 @@ template <typename T>
 class Fifo {
  public:
   bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
   const T& front() const { return items_[head_]; }
   void pop_front() {
     if (++head_ == items_.size()) {
@@ -83,6 +84,10 @@ struct Session {
   uint64_t drained_total = 0;  // bytes the host reported written
   // Messages queued but not yet written, by the queued_total they end at.
   Fifo<std::pair<uint64_t, MessagePtr>> undrained;
+  // Requests waiting, in order, for the answer of lookup_job (the first
+  // one needed it; the rest keep their place behind it).
+  Fifo<ClientRequest> waiting;
+  uint64_t lookup_job = 0;
   bool presence_sub = false;
   bool dirty = false;   // has frames to write at the end of the turn
   bool behind = false;  // over its send-queue bound: cut off at the end of the turn
@@ -176,6 +181,26 @@ class Node::Impl {
   void on_client_request(SessionId id, const ClientRequest& request);
   void on_session_drained(SessionId id, size_t bytes);
 
+  // ---- lookups (node_lookups.cpp) -----------------------------------------
+
+  // Whether a request must wait for the store before it is served: with an
+  // executor, when the node has no fresh answer for what the request's
+  // handler needs (a membership, an unfollowed group's head, the head of a
+  // group the client is ahead on). Without one the handlers read inline.
+  bool needs_lookup(const Session& s, const ClientRequest& request) const;
+  bool member_cached(const std::string& user, const std::string& group_id) const;
+  // Queues a request behind the session's lookup (starting one if none is out).
+  void wait_for_store(Session& s, const ClientRequest& request);
+  void start_lookup(Session& s);
+  void complete_lookup(uint64_t id, LookupResult result);
+  // Serves the session's waiting requests in order until one needs the store.
+  void serve_waiting(Session& s);
+  void dispatch(Session& s, const ClientRequest& request);
+  // The answer being replayed for (group, user), if any.
+  const LookupResult* answer_for(const std::string& group_id, const std::string& user) const;
+  // The head of a group: from the answer being replayed, else from the store.
+  Result<GroupHead> head_of(const std::string& group_id, const std::string& user);
+
   // ---- client requests ---------------------------------------------------
 
   // Membership check shared by every group request.
@@ -207,7 +232,7 @@ class Node::Impl {
   // ---- groups --------------------------------------------------------------
 
   // Starts following a group (its head becomes the delivered point).
-  Result<GroupState*> ensure_group(const std::string& group_id);
+  Result<GroupState*> ensure_group(const std::string& group_id, const std::string& user);
 
   // Peers that cached this group's route before this node had a member
   // session forget it, so they forward to this node from now on rather than
@@ -382,6 +407,10 @@ class Node::Impl {
   std::map<uint64_t, std::vector<PendingSend>> in_flight_;  // append jobs out with the executor
   std::map<uint64_t, ReadWait> reads_;                       // read jobs out with the executor
   std::unordered_set<std::string> catching_up_;              // groups with a catch-up read out
+  std::map<uint64_t, SessionId> lookups_;                    // lookup jobs out with the executor
+  // While a lookup's first request is served: its job and answer.
+  const LookupJob* answer_job_ = nullptr;
+  const LookupResult* answer_ = nullptr;
   uint64_t next_job_ = 1;
   std::set<SessionId> pump_set_;
   std::set<SessionId> pump_later_;  // their pump failed to read: again at retry_pump_at_

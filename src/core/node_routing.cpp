@@ -4,17 +4,14 @@
 
 namespace parley {
 
-Result<GroupState*> Node::Impl::ensure_group(const std::string& group_id) {
+Result<GroupState*> Node::Impl::ensure_group(const std::string& group_id, const std::string& user) {
   auto it = groups_.find(group_id);
   if (it != groups_.end()) return &it->second;
-  std::vector<GroupHead> heads;
-  if (Status st = stores_.messages.heads({group_id}, &heads); !st) {
-    ++stats_.store_errors;
-    return st;
-  }
+  Result<GroupHead> head = head_of(group_id, user);
+  if (!head) return head.status();
   GroupState& g = groups_[group_id];
-  g.epoch = heads[0].epoch;
-  detector_.track(group_id, heads[0].head);
+  g.epoch = head->epoch;
+  detector_.track(group_id, head->head);
   announce_interest(group_id);
   return &g;
 }

@@ -101,7 +101,8 @@ void Node::Impl::on_client_request(SessionId id, const ClientRequest& request) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = it->second;
-  std::visit([&](const auto& r) { handle(s, r); }, request);
+  if (!s.waiting.empty() || needs_lookup(s, request)) return wait_for_store(s, request);
+  dispatch(s, request);
 }
 
 void Node::Impl::on_session_drained(SessionId id, size_t bytes) {
@@ -125,22 +126,31 @@ Status Node::Impl::authorize(const Session& s, const std::string& group_id) { re
 // membership_ttl_ms. Anything else asks the store.
 Status Node::Impl::authorize(const std::string& user, const std::string& group_id) {
   if (Status st = validate_id(group_id, "group_id", opt_.limits); !st) return st;
-  const int64_t now = clock_.now_ms();
-  if (auto g = members_.find(group_id); g != members_.end()) {
-    if (auto u = g->second.find(user); u != g->second.end() && now < u->second) return Status::ok();
+  if (member_cached(user, group_id)) return Status::ok();
+  bool member = false;
+  bool exists = true;
+  if (const LookupResult* a = answer_for(group_id, user)) {  // what the store said a moment ago
+    if (!a->status) return a->status;
+    member = a->member;
+    exists = a->group_exists;
+  } else {
+    ++stats_.membership_reads;
+    Result<std::optional<Role>> role = stores_.membership.role_of(group_id, user);
+    if (!role) {
+      ++stats_.store_errors;
+      return role.status();
+    }
+    member = role->has_value();
+    if (!member) {
+      Result<bool> found = stores_.membership.group_exists(group_id);
+      exists = !found || *found;
+    }
   }
-  ++stats_.membership_reads;
-  Result<std::optional<Role>> role = stores_.membership.role_of(group_id, user);
-  if (!role) {
-    ++stats_.store_errors;
-    return role.status();
-  }
-  if (role->has_value()) {
-    members_[group_id][user] = now + opt_.membership_ttl_ms;
+  if (member) {
+    members_[group_id][user] = clock_.now_ms() + opt_.membership_ttl_ms;
     return Status::ok();
   }
-  Result<bool> exists = stores_.membership.group_exists(group_id);
-  if (exists && !*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+  if (!exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
   return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, group_id));
 }
 
@@ -196,18 +206,15 @@ void Node::Impl::handle(Session& s, const SendReq& r) {
 
 void Node::Impl::handle(Session& s, const ResumeReq& r) {
   if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
-  Result<GroupState*> g = ensure_group(r.group_id);
+  Result<GroupState*> g = ensure_group(r.group_id, s.user);
   if (!g) return reply_error(s, r.rid, g.status(), r.group_id);
   // A client ahead of this node (a newer epoch, or a later message, seen
   // through another node) makes it ask the store first.
   std::optional<GroupHead> stored;
   if (r.epoch > (*g)->epoch || r.after > detector_.known_head(r.group_id)) {
-    std::vector<GroupHead> heads;
-    if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
-      ++stats_.store_errors;
-      return reply_error(s, r.rid, st, r.group_id);
-    }
-    stored = heads[0];
+    Result<GroupHead> head = head_of(r.group_id, s.user);
+    if (!head) return reply_error(s, r.rid, head.status(), r.group_id);
+    stored = *head;
     apply_head(*stored);  // may start a new epoch (subscribers are told)
   }
   GroupState& group = **g;  // reset_group keeps the state object
@@ -272,13 +279,10 @@ Result<PullResultEv> Node::Impl::pull(const std::string& user, const PullReq& r)
     head = detector_.delivered(r.group_id);
     epoch = git->second.epoch;
   } else {
-    std::vector<GroupHead> heads;
-    if (Status st = stores_.messages.heads({r.group_id}, &heads); !st) {
-      ++stats_.store_errors;
-      return st;
-    }
-    head = heads[0].head;
-    epoch = heads[0].epoch;
+    Result<GroupHead> h = head_of(r.group_id, user);
+    if (!h) return h.status();
+    head = h->head;
+    epoch = h->epoch;
   }
   if (r.epoch != 0 && epoch != 0 && r.epoch != epoch) {
     if (r.epoch > epoch && git != groups_.end()) resync_.insert(r.group_id);  // we are behind
@@ -288,8 +292,15 @@ Result<PullResultEv> Node::Impl::pull(const std::string& user, const PullReq& r)
   std::vector<MessageLog::Entry> entries;
   const size_t limit = std::min<size_t>(r.limit, opt_.limits.max_read_limit);
   if (r.after < head) {
-    if (Status st = log_.read(r.group_id, r.after, std::min<uint64_t>(limit, head - r.after), &entries);
-        !st) {
+    const LookupResult* a = answer_for(r.group_id, user);
+    Status st;
+    if (a != nullptr && !log_.covers(r.group_id, r.after)) {  // the range was read with the lookup
+      st = a->read_status;
+      for (const Message& m : a->messages) entries.push_back({std::make_shared<const Message>(m), nullptr});
+    } else {
+      st = log_.read(r.group_id, r.after, std::min<uint64_t>(limit, head - r.after), &entries);
+    }
+    if (!st) {
       ++stats_.store_errors;
       return st;
     }

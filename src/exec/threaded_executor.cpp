@@ -4,8 +4,13 @@
 
 namespace parley {
 
-ThreadedExecutor::ThreadedExecutor(MessageStore& store, Deliver deliver, Options options)
-    : store_(store), deliver_(std::move(deliver)), options_(options), thread_([this] { run(); }) {}
+ThreadedExecutor::ThreadedExecutor(MessageStore& store, MembershipStore* membership, Deliver deliver,
+                                   Options options)
+    : store_(store),
+      membership_(membership),
+      deliver_(std::move(deliver)),
+      options_(options),
+      thread_([this] { run(); }) {}
 
 ThreadedExecutor::~ThreadedExecutor() {
   {
@@ -33,9 +38,17 @@ void ThreadedExecutor::read(ReadJob job) {
   wake_.notify_one();
 }
 
+void ThreadedExecutor::lookup(LookupJob job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lookups_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
 void ThreadedExecutor::drain() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [this] { return queue_.empty() && reads_.empty() && !busy_; });
+  idle_.wait(lock, [this] { return !has_work() && !busy_; });
 }
 
 ThreadedExecutor::Stats ThreadedExecutor::stats() const {
@@ -46,17 +59,19 @@ ThreadedExecutor::Stats ThreadedExecutor::stats() const {
 void ThreadedExecutor::run() {
   std::vector<AppendJob> jobs;
   std::vector<ReadJob> reads;
+  std::vector<LookupJob> lookups;
   std::vector<AppendRequest> requests;
   std::vector<AppendOutcome> outcomes;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       busy_ = false;
-      if (queue_.empty() && reads_.empty()) idle_.notify_all();
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !reads_.empty(); });
-      if (queue_.empty() && reads_.empty()) return;  // stopping, nothing left
+      if (!has_work()) idle_.notify_all();
+      wake_.wait(lock, [this] { return stopping_ || has_work(); });
+      if (!has_work()) return;  // stopping, nothing left
       busy_ = true;
       reads.swap(reads_);
+      lookups.swap(lookups_);
       size_t taken = 0;
       while (!queue_.empty() && (jobs.empty() || taken < options_.max_requests_per_commit)) {
         taken += queue_.front().requests.size();
@@ -67,6 +82,16 @@ void ThreadedExecutor::run() {
     StoreCompletions done;
     done.reads.reserve(reads.size());
     for (const ReadJob& r : reads) done.reads.push_back({r.id, run_read(store_, r)});
+    done.lookups.reserve(lookups.size());
+    for (const LookupJob& l : lookups) {
+      LookupResult answer;
+      if (membership_ == nullptr) {
+        answer.status = error(Code::kInternal, "this store executor was given no membership store");
+      } else {
+        answer = run_lookup(store_, *membership_, l);
+      }
+      done.lookups.push_back({l.id, std::move(answer)});
+    }
     // One commit for every job taken (moved-from requests keep the count).
     for (AppendJob& j : jobs) {
       for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
@@ -90,6 +115,7 @@ void ThreadedExecutor::run() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.reads += reads.size();
+      stats_.lookups += lookups.size();
       if (!jobs.empty()) ++stats_.commits;
       stats_.requests += requests.size();
       if (!st) ++stats_.failed_commits;
@@ -97,6 +123,7 @@ void ThreadedExecutor::run() {
     }
     jobs.clear();
     reads.clear();
+    lookups.clear();
     requests.clear();
     outcomes.clear();
     deliver_(std::move(done));
@@ -105,6 +132,7 @@ void ThreadedExecutor::run() {
 
 void complete(Node& node, StoreCompletions completions) {
   for (ReadCompletion& c : completions.reads) node.on_read_done(c.job, std::move(c.result));
+  for (LookupCompletion& c : completions.lookups) node.on_lookup_done(c.job, std::move(c.result));
   for (AppendCompletion& c : completions.appends) node.on_append_done(c.job, c.status, std::move(c.outcomes));
 }
 

@@ -15,9 +15,11 @@ NodeStores ServerStores::node_stores() const {
   return NodeStores{*messages_, *membership_, *directory_, presence_, executor_.get()};
 }
 
-void ServerStores::start_executor(MessageStore& store, ThreadedExecutor::Deliver deliver) {
+void ServerStores::start_executor(MessageStore& store, MembershipStore& membership,
+                                  ThreadedExecutor::Deliver deliver) {
   append_messages_ = std::make_unique<TimedMessageStore>(store);
-  executor_ = std::make_unique<ThreadedExecutor>(*append_messages_, std::move(deliver));
+  executor_ = std::make_unique<ThreadedExecutor>(*append_messages_, &membership, std::move(deliver),
+                                                 ThreadedExecutor::Options{});
 }
 
 Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) {
@@ -54,7 +56,7 @@ Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) 
       auto appender = open_redis_store(o);  // a connection of the executor's own
       if (!appender) return appender.status();
       append_redis_ = std::move(*appender);
-      start_executor(*append_redis_, std::move(deliver));
+      start_executor(*append_redis_, *append_redis_, std::move(deliver));
     }
     return Status::ok();
 #else
@@ -76,7 +78,7 @@ Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) 
     auto appender = open_sqlite_store(cfg.db, o);  // a connection of the executor's own
     if (!appender) return appender.status();
     append_sqlite_ = std::move(*appender);
-    start_executor(*append_sqlite_, std::move(deliver));
+    start_executor(*append_sqlite_, *append_sqlite_, std::move(deliver));
   }
   return Status::ok();
 }

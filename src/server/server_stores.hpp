@@ -1,8 +1,8 @@
 // The stores parley-server runs its node on, opened from the configuration:
 // memory, SQLite (the default) or Redis, each message store wrapped in a
 // TimedMessageStore for /metrics. With --store-executor thread (sqlite,
-// redis) appends run on a ThreadedExecutor over a second store instance (a
-// connection of its own); its completions go to `deliver`, on the
+// redis) appends, range reads and lookups run on a ThreadedExecutor over a
+// second store instance (a connection of its own); its completions go to `deliver`, on the
 // executor's thread.
 // Thread rules: everything but the executor's store is used on the server's
 // I/O thread.
@@ -39,7 +39,7 @@ class ServerStores {
   ThreadedExecutor* executor() const { return executor_.get(); }
 
  private:
-  void start_executor(MessageStore& store, ThreadedExecutor::Deliver deliver);
+  void start_executor(MessageStore& store, MembershipStore& membership, ThreadedExecutor::Deliver deliver);
 
   std::unique_ptr<SqliteStore> sqlite_;
 #ifdef PARLEY_WITH_REDIS

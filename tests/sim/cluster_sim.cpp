@@ -135,6 +135,7 @@ struct SimNode : NodeHost, StoreExecutor {
   std::unique_ptr<Node> node;
   std::unique_ptr<SqliteStore> sqlite;  // this node's connection, when on SQLite
   std::unique_ptr<FaultyStore> messages;
+  MembershipStore* membership = nullptr;  // the node's (its connection's, on SQLite)
   CheckingNotifier notifier;
   bool flush_scheduled = false;
   uint64_t timer_token = 0;
@@ -146,6 +147,7 @@ struct SimNode : NodeHost, StoreExecutor {
   void set_timer(int64_t at_ms) override;
   void append(AppendJob job) override;
   void read(ReadJob job) override;
+  void lookup(LookupJob job) override;
 };
 
 class World {
@@ -269,22 +271,37 @@ class World {
     });
   }
 
-  // Reads take their own random latency, so they overtake appends and each
-  // other; the store is read when the result comes back. A node that
-  // crashed or restarted meanwhile never sees the result.
+  // Reads and lookups (a request waiting for a membership or a head) take
+  // their own random latency, so they overtake appends and each other; the
+  // store is read when the result comes back. A node that crashed or
+  // restarted meanwhile never sees the result.
   void on_read(SimNode& n, ReadJob job) {
     ++result_.read_jobs;
+    complete_later(n, [job = std::move(job)](SimNode& node) {
+      node.node->on_read_done(job.id, run_read(*node.messages, job));
+    });
+  }
+
+  void on_lookup(SimNode& n, LookupJob job) {
+    ++result_.lookup_jobs;
+    complete_later(n, [job = std::move(job)](SimNode& node) {
+      node.node->on_lookup_done(job.id, run_lookup(*node.messages, *node.membership, job));
+    });
+  }
+
+  void complete_later(SimNode& n, std::function<void(SimNode&)> complete) {
     const int ni = n.index;
     const uint64_t gen = n.gen;
-    sched_.at(clock_.now_ms() + rng_.range(0, store_latency_ms_), [this, ni, gen, job = std::move(job)] {
-      SimNode& node = nd(ni);
-      if (!node.up || node.gen != gen) {
-        ++result_.completions_lost;
-        return;
-      }
-      node.node->on_read_done(job.id, run_read(*node.messages, job));
-      schedule_flush(node);
-    });
+    sched_.at(clock_.now_ms() + rng_.range(0, store_latency_ms_),
+              [this, ni, gen, complete = std::move(complete)] {
+                SimNode& node = nd(ni);
+                if (!node.up || node.gen != gen) {
+                  ++result_.completions_lost;
+                  return;
+                }
+                complete(node);
+                schedule_flush(node);
+              });
   }
 
   void on_set_timer(SimNode& n, int64_t at) {
@@ -440,6 +457,7 @@ class World {
       directory = n.sqlite.get();
     }
     n.messages = std::make_unique<FaultyStore>(*messages, faults_, rng_, clock_);
+    n.membership = membership;
     n.store_free_at = 0;
     NodeStores stores{*n.messages, *membership, *directory, nullptr, async_store_ ? &n : nullptr};
     n.node = std::make_unique<Node>(node_options(i), stores, n,
@@ -1108,6 +1126,10 @@ void SimNode::read(ReadJob job) {
   world->on_read(*this, std::move(job));
 }
 
+void SimNode::lookup(LookupJob job) {
+  world->on_lookup(*this, std::move(job));
+}
+
 }  // namespace
 
 std::string SimResult::summary() const {
@@ -1117,11 +1139,11 @@ std::string SimResult::summary() const {
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
-      "{} removals, {} append jobs, {} read jobs ({} completions lost to crashes) -> {}",
+      "{} removals, {} append jobs, {} read jobs, {} lookups ({} completions lost to crashes) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
       pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
-      read_jobs, completions_lost,
+      read_jobs, lookup_jobs, completions_lost,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

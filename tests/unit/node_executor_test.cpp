@@ -18,8 +18,10 @@ namespace {
 struct HeldExecutor final : StoreExecutor {
   std::deque<AppendJob> jobs;
   std::deque<ReadJob> reads;
+  std::deque<LookupJob> lookups;
   void append(AppendJob job) override { jobs.push_back(std::move(job)); }
   void read(ReadJob job) override { reads.push_back(std::move(job)); }
+  void lookup(LookupJob job) override { lookups.push_back(std::move(job)); }
 };
 
 struct WithExecutor {
@@ -28,6 +30,20 @@ struct WithExecutor {
 
 struct AsyncFixture : WithExecutor, parley::test::Fixture {
   explicit AsyncFixture(NodeOptions o = {}) : Fixture(std::move(o), nullptr, &executor) {}
+  // Answers the oldest lookup from the stores (or with `given`).
+  void answer_lookup(std::optional<LookupResult> given = std::nullopt) {
+    REQUIRE_FALSE(executor.lookups.empty());
+    LookupJob job = std::move(executor.lookups.front());
+    executor.lookups.pop_front();
+    node->on_lookup_done(job.id, given ? std::move(*given) : run_lookup(*messages, *members, job));
+    node->flush();
+  }
+  // Ends the turn and answers the lookups it sent out (and those their
+  // answers send out), as an executor would meanwhile.
+  void turn() {
+    node->flush();
+    while (!executor.lookups.empty()) answer_lookup();
+  }
   // Runs the oldest read job on the store (or answers it with `given`) and
   // hands the result back.
   void complete_read(std::optional<ReadResult> given = std::nullopt) {
@@ -35,13 +51,13 @@ struct AsyncFixture : WithExecutor, parley::test::Fixture {
     ReadJob job = std::move(executor.reads.front());
     executor.reads.pop_front();
     node->on_read_done(job.id, given ? std::move(*given) : run_read(*messages, job));
-    node->flush();
+    turn();
   }
   // Bob resumes g from 0 and the first page goes out as a read job.
   void bob_resumes(uint64_t rid) {
     REQUIRE(node->open_session(2, "bob").is_ok());
     node->on_client_request(2, ResumeReq{rid, "g", 0, 0});
-    node->flush();
+    turn();
     REQUIRE(executor.reads.size() == 1);
   }
   // Stores n messages of alice's in g without this node (as another node would).
@@ -62,7 +78,7 @@ struct AsyncFixture : WithExecutor, parley::test::Fixture {
     Status st = fail;
     if (st) st = messages->append(job.requests, &out);
     node->on_append_done(job.id, st, std::move(out));
-    node->flush();
+    turn();
   }
   size_t stored() {
     std::vector<Message> all;
@@ -79,7 +95,7 @@ TEST_CASE("with an executor, a turn's sends leave as one job and are acknowledge
   f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
   f.node->on_client_request(1, SendReq{1, "g", "c1", "one"});
   f.node->on_client_request(1, SendReq{2, "g", "c2", "two"});
-  f.node->flush();
+  f.turn();
   REQUIRE(f.executor.jobs.size() == 1);
   CHECK(f.executor.jobs[0].requests.size() == 2);
   CHECK(f.node->appends_in_flight() == 1);
@@ -89,7 +105,7 @@ TEST_CASE("with an executor, a turn's sends leave as one job and are acknowledge
   // The node keeps serving while the job is out: a resume is answered.
   REQUIRE(f.node->open_session(3, "carol").is_ok());
   f.node->on_client_request(3, ResumeReq{7, "g", 0, 0});
-  f.node->flush();
+  f.turn();
   CHECK(f.host.of<ResumedEv>(3).size() == 1);
   f.complete_next();
   CHECK(f.node->appends_in_flight() == 0);
@@ -107,7 +123,7 @@ TEST_CASE("with an executor, jobs of later turns wait their turn and complete in
   REQUIRE(f.node->open_session(1, "alice").is_ok());
   for (int turn = 0; turn < 3; ++turn) {
     f.node->on_client_request(1, SendReq{static_cast<uint64_t>(turn), "g", "c" + std::to_string(turn), "m"});
-    f.node->flush();
+    f.turn();
   }
   REQUIRE(f.executor.jobs.size() == 3);
   CHECK(f.node->appends_in_flight() == 3);
@@ -125,7 +141,7 @@ TEST_CASE("with an executor, a failed job answers each of its sends with the err
   AsyncFixture f;
   REQUIRE(f.node->open_session(1, "alice").is_ok());
   f.node->on_client_request(1, SendReq{4, "g", "c1", "m"});
-  f.node->flush();
+  f.turn();
   f.complete_next(error(Code::kUnavailable, "disk full"));
   CHECK(f.host.of<AckEv>(1).empty());
   auto errors = f.host.of<ErrorEv>(1);
@@ -135,7 +151,7 @@ TEST_CASE("with an executor, a failed job answers each of its sends with the err
   CHECK(errors[0].group_id == "g");
   CHECK(errors[0].code == Code::kUnavailable);
   f.node->on_client_request(1, SendReq{5, "g", "c1", "m"});
-  f.node->flush();
+  f.turn();
   f.complete_next();
   REQUIRE(f.host.of<AckEv>(1).size() == 1);
   CHECK(f.stored() == 1);
@@ -147,7 +163,7 @@ TEST_CASE("with an executor, a sender gone before the completion is not answered
   REQUIRE(f.node->open_session(2, "bob").is_ok());
   f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
   f.node->on_client_request(1, SendReq{1, "g", "c1", "m"});
-  f.node->flush();
+  f.turn();
   f.node->close_session(1, Status::ok());
   f.complete_next();
   CHECK(f.host.of<AckEv>(1).empty());
@@ -155,7 +171,7 @@ TEST_CASE("with an executor, a sender gone before the completion is not answered
   CHECK(f.node->stats().acks == 0);
   // A completion nobody waits for (a job of an earlier incarnation) changes nothing.
   f.node->on_append_done(999, Status::ok(), {});
-  f.node->flush();
+  f.turn();
   CHECK(f.host.of<MessageEv>(2).size() == 1);
 }
 
@@ -164,10 +180,10 @@ TEST_CASE("with an executor, a store that answers the wrong number of outcomes f
   REQUIRE(f.node->open_session(1, "alice").is_ok());
   f.node->on_client_request(1, SendReq{1, "g", "c1", "m"});
   f.node->on_client_request(1, SendReq{2, "g", "c2", "m"});
-  f.node->flush();
+  f.turn();
   REQUIRE(f.executor.jobs.size() == 1);
   f.node->on_append_done(f.executor.jobs[0].id, Status::ok(), {});  // no outcomes
-  f.node->flush();
+  f.turn();
   CHECK(f.host.of<AckEv>(1).empty());
   auto errors = f.host.of<ErrorEv>(1);
   REQUIRE(errors.size() == 2);
@@ -184,7 +200,7 @@ TEST_CASE("with an executor, a gap found by the head sync is read as jobs, a pag
   AsyncFixture f(o);
   REQUIRE(f.node->open_session(2, "bob").is_ok());
   f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
-  f.node->flush();
+  f.turn();
   REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
   f.store_elsewhere(5);
   for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
@@ -233,7 +249,7 @@ TEST_CASE("with an executor, a resume from before the cached tail is fed from re
   REQUIRE(f.node->open_session(2, "bob").is_ok());
   REQUIRE(f.node->open_session(3, "carol").is_ok());
   f.node->on_client_request(2, ResumeReq{7, "g", 0, 0});
-  f.node->flush();
+  f.turn();
   REQUIRE(f.executor.reads.size() == 1);
   CHECK(f.executor.reads[0].after == 0);
   CHECK(f.host.events[2].empty());  // nothing before the store answers
@@ -241,7 +257,7 @@ TEST_CASE("with an executor, a resume from before the cached tail is fed from re
   // even when the client asks again.
   f.node->on_client_request(3, ResumeReq{8, "g", 5, 0});
   f.node->on_client_request(2, ResumeReq{7, "g", 0, 0});
-  f.node->flush();
+  f.turn();
   CHECK(f.host.of<ResumedEv>(3).size() == 1);
   CHECK(f.executor.reads.size() == 1);
   int pages = 0;
@@ -270,7 +286,7 @@ TEST_CASE("with an executor, a read result for a session that closed or resubscr
   // Unsubscribed and subscribed again: the new subscription reads for itself.
   f.node->on_client_request(2, UnsubscribeReq{2, "g"});
   f.node->on_client_request(2, ResumeReq{3, "g", 0, 0});
-  f.node->flush();
+  f.turn();
   REQUIRE(f.executor.reads.size() == 2);
   f.complete_read();  // the old subscription's page
   CHECK(f.host.of<MessageEv>(2).empty());
@@ -283,7 +299,7 @@ TEST_CASE("with an executor, a read result for a session that closed or resubscr
   // A session that closes with its read out never hears of it.
   REQUIRE(f.node->open_session(4, "carol").is_ok());
   f.node->on_client_request(4, ResumeReq{1, "g", 0, 0});
-  f.node->flush();
+  f.turn();
   REQUIRE(f.executor.reads.size() == 1);
   f.node->close_session(4, Status::ok());
   f.complete_read();
@@ -291,7 +307,7 @@ TEST_CASE("with an executor, a read result for a session that closed or resubscr
   CHECK(f.node->reads_in_flight() == 0);
   // A result nobody waits for (a job of an earlier incarnation) changes nothing.
   f.node->on_read_done(999, ReadResult{});
-  f.node->flush();
+  f.turn();
   CHECK(f.host.of<MessageEv>(2).size() == 3);
 }
 
@@ -359,4 +375,145 @@ TEST_CASE("run_read answers a trimmed range with how far the store trimmed") {
   CHECK(ok.trimmed == 0);
   REQUIRE(ok.messages.size() == 1);
   CHECK(ok.messages[0].msg_id == 4);
+}
+
+// ---- lookups -----------------------------------------------------------------
+
+TEST_CASE("with an executor, a request the node cannot answer from its caches waits for a lookup, and the session's later requests wait behind it in order") {
+  AsyncFixture f;
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
+  f.node->on_client_request(2, SendReq{2, "g", "c1", "hi"});
+  f.node->on_client_request(2, UnsubscribeReq{3, "nope"});  // needs nothing, still waits its turn
+  f.node->on_client_request(2, SendReq{5, "g", "c0", "second"});
+  f.node->flush();
+  REQUIRE(f.executor.lookups.size() == 1);  // one lookup for the session
+  CHECK(f.executor.lookups[0].group_id == "g");
+  CHECK(f.executor.lookups[0].user_id == "bob");
+  CHECK(f.node->lookups_in_flight() == 1);
+  CHECK(f.host.events[2].empty());
+  CHECK(f.executor.jobs.empty());
+  f.answer_lookup();
+  CHECK(f.executor.lookups.empty());  // the answer served all three
+  REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
+  CHECK(f.host.of<ResumedEv>(2)[0].rid == 1);
+  REQUIRE(f.host.of<ErrorEv>(2).size() == 1);
+  CHECK(f.host.of<ErrorEv>(2)[0].rid == 3);
+  REQUIRE(f.executor.jobs.size() == 1);
+  REQUIRE(f.executor.jobs[0].requests.size() == 2);  // in the order they were asked
+  CHECK(f.executor.jobs[0].requests[0].client_msg_id == "c1");
+  CHECK(f.executor.jobs[0].requests[1].client_msg_id == "c0");
+  f.complete_next();
+  auto acks = f.host.of<AckEv>(2);
+  REQUIRE(acks.size() == 2);
+  CHECK(acks[0].rid == 2);
+  CHECK(acks[0].msg_id == 1);
+  CHECK(acks[1].rid == 5);
+  // The membership is cached now: the next send needs no lookup.
+  f.node->on_client_request(2, SendReq{4, "g", "c2", "again"});
+  f.node->flush();
+  CHECK(f.executor.lookups.empty());
+  CHECK(f.executor.jobs.size() == 1);
+  CHECK(f.node->stats().membership_reads == 1);
+}
+
+TEST_CASE("with an executor, a non-member or an unknown group is refused when the lookup answers, and nothing is stored") {
+  AsyncFixture f;
+  REQUIRE(f.node->open_session(4, "dave").is_ok());
+  f.node->on_client_request(4, SendReq{1, "g", "c1", "let me in"});
+  f.node->on_client_request(4, ResumeReq{2, "nope", 0, 0});
+  f.node->flush();
+  REQUIRE(f.executor.lookups.size() == 1);
+  f.answer_lookup();
+  REQUIRE(f.executor.lookups.size() == 1);  // the resume needs one of its own
+  CHECK(f.executor.lookups[0].group_id == "nope");
+  f.answer_lookup();
+  auto errors = f.host.of<ErrorEv>(4);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].rid == 1);
+  CHECK(errors[0].code == Code::kPermissionDenied);
+  CHECK(errors[0].client_msg_id == "c1");
+  CHECK(errors[1].rid == 2);
+  CHECK(errors[1].code == Code::kNotFound);
+  CHECK(f.executor.jobs.empty());
+  CHECK(f.stored() == 0);
+  // A refusal is not cached: the next send asks again.
+  f.node->on_client_request(4, SendReq{3, "g", "c1", "let me in"});
+  f.node->flush();
+  CHECK(f.executor.lookups.size() == 1);
+}
+
+TEST_CASE("with an executor, a failed lookup answers the waiting request with the store's error and the next request asks again") {
+  AsyncFixture f;
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, SendReq{1, "g", "c1", "m"});
+  f.node->flush();
+  LookupResult down;
+  down.status = error(Code::kUnavailable, "store down");
+  f.answer_lookup(down);
+  auto errors = f.host.of<ErrorEv>(2);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kUnavailable);
+  CHECK(errors[0].client_msg_id == "c1");
+  CHECK(f.node->stats().store_errors == 1);
+  f.node->on_client_request(2, SendReq{2, "g", "c1", "m"});
+  f.turn();
+  f.complete_next();
+  CHECK(f.host.of<AckEv>(2).size() == 1);
+  CHECK(f.stored() == 1);
+}
+
+TEST_CASE("with an executor, the answer to a closed session's lookup is dropped") {
+  AsyncFixture f;
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, SendReq{1, "g", "c1", "m"});
+  f.node->flush();
+  REQUIRE(f.executor.lookups.size() == 1);
+  f.node->close_session(2, Status::ok());
+  REQUIRE(f.node->open_session(2, "bob").is_ok());  // the id comes back for another connection
+  f.answer_lookup();
+  CHECK(f.host.events[2].empty());
+  CHECK(f.executor.jobs.empty());
+  CHECK(f.node->lookups_in_flight() == 0);
+  f.node->on_lookup_done(999, LookupResult{});  // unknown: nothing happens
+  f.node->flush();
+  CHECK(f.host.events[2].empty());
+}
+
+TEST_CASE("with an executor, a session with too many requests waiting for the store is refused with limit_exceeded") {
+  NodeOptions o;
+  o.max_waiting_requests = 2;
+  AsyncFixture f(o);
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  for (uint64_t i = 1; i <= 3; ++i) {
+    f.node->on_client_request(2, SendReq{i, "g", "c" + std::to_string(i), "m"});
+  }
+  f.node->flush();
+  auto errors = f.host.of<ErrorEv>(2);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rid == 3);
+  CHECK(errors[0].code == Code::kLimitExceeded);
+  f.turn();
+  REQUIRE(f.executor.jobs.size() == 1);
+  CHECK(f.executor.jobs[0].requests.size() == 2);
+}
+
+TEST_CASE("with an executor, a pull of a range the tail cache does not hold is read with its lookup") {
+  AsyncFixture f;
+  f.store_elsewhere(5);
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, PullReq{1, "g", 1, 3, 0});
+  f.node->flush();
+  REQUIRE(f.executor.lookups.size() == 1);
+  CHECK(f.executor.lookups[0].after == 1);
+  CHECK(f.executor.lookups[0].limit == 3);
+  f.answer_lookup();
+  auto pulled = f.host.of<PullResultEv>(2);
+  REQUIRE(pulled.size() == 1);
+  CHECK(pulled[0].rid == 1);
+  CHECK(pulled[0].head == 5);
+  REQUIRE(pulled[0].messages.size() == 3);
+  CHECK(pulled[0].messages[0]->msg_id == 2);
+  CHECK(pulled[0].messages[2]->msg_id == 4);
+  CHECK(f.executor.reads.empty());
 }

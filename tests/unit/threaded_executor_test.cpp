@@ -70,14 +70,20 @@ struct Deliveries {
   std::condition_variable cv;
   std::vector<std::vector<AppendCompletion>> commits;
   std::vector<ReadCompletion> reads;
+  std::vector<LookupCompletion> lookups;
 
   ThreadedExecutor::Deliver sink() {
     return [this](StoreCompletions c) {
       std::lock_guard<std::mutex> lock(mu);
       if (!c.appends.empty()) commits.push_back(std::move(c.appends));
       for (ReadCompletion& r : c.reads) reads.push_back(std::move(r));
+      for (LookupCompletion& l : c.lookups) lookups.push_back(std::move(l));
       cv.notify_all();
     };
+  }
+  std::vector<LookupCompletion> take_lookups() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(lookups);
   }
   std::vector<ReadCompletion> take_reads() {
     std::lock_guard<std::mutex> lock(mu);
@@ -232,29 +238,84 @@ TEST_CASE("destroying the executor delivers every job handed in") {
   CHECK(jobs == 2);
 }
 
-TEST_CASE("a node on a ThreadedExecutor acknowledges when the completion is fed back on its thread") {
+TEST_CASE("a node on a ThreadedExecutor waits for its lookup and acknowledges when the completion is fed back on its thread") {
   Deliveries got;
   auto owned = make_memory_message_store();
-  MessageStore* store = owned.get();  // the node reads it, the executor appends to it
-  ThreadedExecutor ex(*store, got.sink());
-  parley::test::Fixture f({}, std::move(owned), &ex);
+  auto owned_members = make_memory_membership_store();
+  MessageStore* store = owned.get();  // the executor's; the node reads it only for what it does inline
+  // The executor's thread and the test's take turns with the memory stores
+  // (they are not thread-safe): the test touches the node only between drains.
+  ThreadedExecutor ex(*store, owned_members.get(), got.sink(), {});
+  parley::test::Fixture f({}, std::move(owned), &ex, std::move(owned_members));
+  auto settle = [&] {
+    for (int round = 0; round < 10; ++round) {
+      f.node->flush();
+      ex.drain();
+      StoreCompletions all;
+      for (auto& commit : got.take()) {
+        for (AppendCompletion& c : commit) all.appends.push_back(std::move(c));
+      }
+      all.reads = got.take_reads();
+      all.lookups = got.take_lookups();
+      if (all.empty()) return;
+      complete(*f.node, std::move(all));
+    }
+  };
   REQUIRE(f.node->open_session(1, "alice").is_ok());
   REQUIRE(f.node->open_session(2, "bob").is_ok());
   f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
   f.send(1, "c1", "one");
   f.send(1, "c2", "two");
   f.node->flush();
-  CHECK(f.node->appends_in_flight() == 1);
-  ex.drain();
-  for (auto& commit : got.take()) complete(*f.node, StoreCompletions{{}, std::move(commit)});
-  f.node->flush();
+  CHECK(f.node->lookups_in_flight() == 2);  // bob's resume, alice's first send
   CHECK(f.node->appends_in_flight() == 0);
+  settle();
+  CHECK(f.node->lookups_in_flight() == 0);
+  CHECK(f.node->appends_in_flight() == 0);
+  CHECK(ex.stats().lookups == 2);
   auto acks = f.host.of<AckEv>(1);
   REQUIRE(acks.size() == 2);
   CHECK(acks[0].msg_id == 1);
   CHECK(acks[1].msg_id == 2);
+  CHECK(f.host.of<ResumedEv>(2).size() == 1);
   CHECK(f.host.of<MessageEv>(2).size() == 2);
   std::vector<Message> stored;
   REQUIRE(store->read("g", 0, 10, &stored).is_ok());
   CHECK(stored.size() == 2);
+}
+
+TEST_CASE("a lookup is answered from the executor's stores: membership and head, or what refuses") {
+  auto messages = make_memory_message_store();
+  auto members = make_memory_membership_store();
+  REQUIRE(members->create_group("g", "alice").is_ok());
+  std::vector<AppendOutcome> out;
+  REQUIRE(messages->append({{"g", "alice", "c", "x", 0}}, &out).is_ok());
+  Deliveries got;
+  ThreadedExecutor ex(*messages, members.get(), got.sink(), {});
+  ex.lookup(LookupJob{1, "g", "alice", 0, 10});
+  ex.lookup(LookupJob{2, "g", "mallory", 0, 0});
+  ex.lookup(LookupJob{3, "nope", "alice", 0, 0});
+  ex.drain();
+  auto answers = got.take_lookups();
+  REQUIRE(answers.size() == 3);
+  CHECK(answers[0].job == 1);
+  CHECK(answers[0].result.status.is_ok());
+  CHECK(answers[0].result.member);
+  CHECK(answers[0].result.head.head == 1);
+  CHECK(answers[0].result.head.epoch == 1);
+  REQUIRE(answers[0].result.messages.size() == 1);
+  CHECK(answers[0].result.messages[0].contents == "x");
+  CHECK_FALSE(answers[1].result.member);
+  CHECK(answers[1].result.group_exists);
+  CHECK_FALSE(answers[2].result.member);
+  CHECK_FALSE(answers[2].result.group_exists);
+  CHECK(ex.stats().lookups == 3);
+  CHECK(ex.stats().commits == 0);
+  // An executor given no membership store says so rather than guess.
+  ThreadedExecutor bare(*messages, got.sink());
+  bare.lookup(LookupJob{4, "g", "alice", 0, 0});
+  bare.drain();
+  answers = got.take_lookups();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].result.status.code() == Code::kInternal);
 }

@@ -1,0 +1,173 @@
+// Node::Impl: Requests waiting for the store. With an executor, a request the
+// node cannot serve from what it knows (a membership it has not cached, the
+// head of a group it does not follow, a pulled range its tail cache does not
+// hold) waits while a LookupJob reads what it needs; the session's later
+// requests wait behind it, so a session's requests are served in order.
+// When the answer comes back, the first request is served with it and the
+// rest follow until one needs the store again.
+#include "core/node_impl.hpp"
+
+namespace parley {
+
+namespace {
+const std::string kNoGroup;
+
+const std::string& group_of(const ClientRequest& request) {
+  return std::visit(
+      [](const auto& r) -> const std::string& {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, PresenceReq>) {
+          return kNoGroup;
+        } else {
+          return r.group_id;
+        }
+      },
+      request);
+}
+}  // namespace
+
+LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, const LookupJob& job) {
+  LookupResult r;
+  Result<std::optional<Role>> role = membership.role_of(job.group_id, job.user_id);
+  if (!role) {
+    r.status = role.status();
+    return r;
+  }
+  r.member = role->has_value();
+  if (!r.member) {
+    Result<bool> exists = membership.group_exists(job.group_id);
+    r.group_exists = !exists || *exists;  // unknown: not told "no such group"
+    return r;
+  }
+  r.group_exists = true;
+  std::vector<GroupHead> heads;
+  if (Status st = messages.heads({job.group_id}, &heads); !st) {
+    r.status = st;
+    return r;
+  }
+  r.head = heads[0];
+  if (job.limit > 0) r.read_status = messages.read(job.group_id, job.after, job.limit, &r.messages);
+  return r;
+}
+
+bool Node::Impl::member_cached(const std::string& user, const std::string& group_id) const {
+  auto g = members_.find(group_id);
+  if (g == members_.end()) return false;
+  auto u = g->second.find(user);
+  return u != g->second.end() && clock_.now_ms() < u->second;
+}
+
+bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) const {
+  if (stores_.executor == nullptr) return false;
+  return std::visit(
+      [&](const auto& r) -> bool {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, UnsubscribeReq> || std::is_same_v<T, PresenceReq>) {
+          return false;
+        } else {
+          if constexpr (std::is_same_v<T, SendReq>) {
+            // Refused without the store.
+            if (!validate_submission(r.group_id, s.user, r.client_msg_id, r.contents, opt_.limits)) return false;
+          }
+          if (!validate_id(r.group_id, "group_id", opt_.limits)) return false;
+          if (!member_cached(s.user, r.group_id)) return true;
+          if constexpr (std::is_same_v<T, ResumeReq> || std::is_same_v<T, PullReq>) {
+            auto g = groups_.find(r.group_id);
+            if (g == groups_.end()) return true;
+            if constexpr (std::is_same_v<T, ResumeReq>) {  // the client is ahead of this node
+              return r.epoch > g->second.epoch || r.after > detector_.known_head(r.group_id);
+            } else {
+              return r.after < detector_.delivered(r.group_id) && !log_.covers(r.group_id, r.after);
+            }
+          }
+          return false;
+        }
+      },
+      request);
+}
+
+void Node::Impl::wait_for_store(Session& s, const ClientRequest& request) {
+  if (s.waiting.size() >= opt_.max_waiting_requests) {
+    Status st = error(Code::kLimitExceeded,
+                      fmt::format("more than {} requests are waiting for the store", opt_.max_waiting_requests));
+    std::visit(
+        [&](const auto& r) {
+          using T = std::decay_t<decltype(r)>;
+          if constexpr (std::is_same_v<T, SendReq>) {
+            ++stats_.send_errors;
+            reply_error(s, r.rid, st, r.group_id, r.client_msg_id);
+          } else {
+            reply_error(s, r.rid, st, group_of(request));
+          }
+        },
+        request);
+    return;
+  }
+  s.waiting.emplace_back(request);
+  if (s.lookup_job == 0) start_lookup(s);
+}
+
+void Node::Impl::start_lookup(Session& s) {
+  const ClientRequest& first = s.waiting.front();
+  LookupJob job{next_job_++, group_of(first), s.user, 0, 0};
+  if (const auto* pull = std::get_if<PullReq>(&first)) {
+    job.after = pull->after;
+    job.limit = std::min<size_t>(pull->limit, opt_.limits.max_read_limit);
+  }
+  if (!member_cached(s.user, job.group_id)) ++stats_.membership_reads;
+  s.lookup_job = job.id;
+  lookups_.emplace(job.id, s.id);
+  stores_.executor->lookup(std::move(job));
+}
+
+void Node::Impl::complete_lookup(uint64_t id, LookupResult result) {
+  auto it = lookups_.find(id);
+  if (it == lookups_.end()) return;
+  Session* s = session(it->second);
+  lookups_.erase(it);
+  if (!s || s->lookup_job != id || s->waiting.empty()) return;
+  s->lookup_job = 0;
+  if (!result.status) ++stats_.store_errors;
+  ClientRequest first = s->waiting.front();
+  s->waiting.pop_front();
+  LookupJob job{id, group_of(first), s->user, 0, 0};
+  answer_job_ = &job;
+  answer_ = &result;
+  dispatch(*s, first);
+  answer_job_ = nullptr;
+  answer_ = nullptr;
+  serve_waiting(*s);
+}
+
+void Node::Impl::serve_waiting(Session& s) {
+  while (!s.waiting.empty()) {
+    if (needs_lookup(s, s.waiting.front())) return start_lookup(s);
+    ClientRequest next = s.waiting.front();
+    s.waiting.pop_front();
+    dispatch(s, next);
+  }
+}
+
+void Node::Impl::dispatch(Session& s, const ClientRequest& request) {
+  std::visit([&](const auto& r) { handle(s, r); }, request);
+}
+
+const LookupResult* Node::Impl::answer_for(const std::string& group_id, const std::string& user) const {
+  if (answer_ == nullptr || answer_job_->group_id != group_id || answer_job_->user_id != user) return nullptr;
+  return answer_;
+}
+
+Result<GroupHead> Node::Impl::head_of(const std::string& group_id, const std::string& user) {
+  if (const LookupResult* a = answer_for(group_id, user)) {
+    if (!a->status) return a->status;
+    return a->head;
+  }
+  std::vector<GroupHead> heads;
+  if (Status st = stores_.messages.heads({group_id}, &heads); !st) {
+    ++stats_.store_errors;
+    return st;
+  }
+  return heads[0];
+}
+
+}  // namespace parley
