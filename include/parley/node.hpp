@@ -43,6 +43,7 @@
 #include "parley/protocol.hpp"
 #include "parley/status.hpp"
 #include "parley/store.hpp"
+#include "parley/store_jobs.hpp"
 
 namespace parley {
 
@@ -68,83 +69,6 @@ class NodeHost {
   virtual void send_to_node(const std::string& node_id, uint64_t call_id, const Frame& batch) = 0;
   // Asks for on_timer() at or soon after at_ms (replaces the previous request).
   virtual void set_timer(int64_t at_ms) = 0;
-};
-
-// A group commit that leaves the node as data: the sends of one turn, in
-// order. The executor appends them to the message store (MessageStore::append,
-// on any thread it likes) and the host hands the outcome back with
-// Node::on_append_done(id, ...), from the node's thread, like any other input.
-struct AppendJob {
-  uint64_t id = 0;
-  std::vector<AppendRequest> requests;
-};
-
-// A range read that leaves the node as data: the messages of group_id after
-// `after`, at most `limit` (MessageStore::read). The node reads this way to
-// fill a gap that timed out and to feed a session resuming from before the
-// tail it caches. The host hands the result back with Node::on_read_done.
-struct ReadJob {
-  uint64_t id = 0;
-  std::string group_id;
-  uint64_t after = 0;
-  size_t limit = 0;
-};
-
-// What a ReadJob found.
-struct ReadResult {
-  // kTrimmed: retention removed `after + 1`; `trimmed` then says how far
-  // (ids <= trimmed are gone; 0 if the store could not tell).
-  Status status;
-  std::vector<Message> messages;
-  uint64_t trimmed = 0;
-};
-
-// Runs a ReadJob on a store: what an executor does on its thread, and what
-// the node does inline without one.
-ReadResult run_read(MessageStore& store, const ReadJob& job);
-
-// What the node must know before it serves a client's request on a group it
-// has no fresh answer for: whether the user is a member (and, if not, whether
-// the group exists), and the group's head. The request waits, with the
-// session's later requests behind it, until Node::on_lookup_done brings the
-// answer.
-// A pull also reads its range (limit > 0) when the tail cache cannot answer.
-struct LookupJob {
-  uint64_t id = 0;
-  std::string group_id;
-  std::string user_id;
-  uint64_t after = 0;
-  size_t limit = 0;  // 0: no range to read
-};
-
-struct LookupResult {
-  Status status;  // a store error: the waiting request is answered with it
-  bool member = false;
-  bool group_exists = false;
-  GroupHead head;  // of group_id (epoch 0: no history)
-  Status read_status;  // of the range, when one was asked
-  std::vector<Message> messages;
-};
-
-// Runs a LookupJob on the stores.
-LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, const LookupJob& job);
-
-// Runs a node's appends, range reads and lookups off its turn
-// (docs/decisions.md, "Store work leaves the node as data"). Without one the
-// node does them inline, inside its turn, and completes at once: the
-// synchronous path.
-class StoreExecutor {
- public:
-  StoreExecutor() = default;
-  StoreExecutor(const StoreExecutor&) = delete;
-  StoreExecutor& operator=(const StoreExecutor&) = delete;
-  virtual ~StoreExecutor() = default;
-  // Take the job; its outcome must come back exactly once (a node that is
-  // destroyed first just never sees it). Reads may be answered in any order
-  // relative to appends and to each other.
-  virtual void append(AppendJob job) = 0;
-  virtual void read(ReadJob job) = 0;
-  virtual void lookup(LookupJob job) = 0;
 };
 
 // The stores a node works on; they must outlive it. Several nodes may share them.
@@ -293,6 +217,9 @@ class Node {
   // The answer to a LookupJob: the session's waiting requests are served, in
   // order, until one needs the store again. Dropped if the session closed.
   void on_lookup_done(uint64_t job, LookupResult result);
+  // The results of a StoreJob (one per op): heads applied, routes cached and
+  // what waited for them forwarded, directory writes done.
+  void on_store_done(uint64_t job, std::vector<StoreOpResult> results);
 
   void on_timer();
   // Ends a turn: commits queued sends (hands them to the executor, or
@@ -304,6 +231,8 @@ class Node {
   size_t reads_in_flight() const;
   // Lookup jobs handed to the executor and not yet completed.
   size_t lookups_in_flight() const;
+  // Store jobs (bookkeeping) handed to the executor and not yet completed.
+  size_t store_jobs_in_flight() const;
 
   const NodeStats& stats() const;
   const BatchingForwarder::Stats& forwarder_stats() const;

@@ -52,13 +52,30 @@ struct LookupCompletion {
   LookupResult result;
 };
 
-// What one round of the executor's thread finished: the reads and lookups,
-// then the appends of one commit, each in job order.
+// The results of one StoreJob (for Node::on_store_done).
+struct StoreJobCompletion {
+  uint64_t job = 0;
+  std::vector<StoreOpResult> results;
+};
+
+// The executor's store instances (connections of its own). Lookups need
+// `membership`, store jobs `membership` and `directory` (presence is
+// optional); without them those jobs are answered with an internal error.
+struct ExecutorStores {
+  MessageStore& messages;
+  MembershipStore* membership = nullptr;
+  SessionDirectory* directory = nullptr;
+  PresenceStore* presence = nullptr;
+};
+
+// What one round of the executor's thread finished: the reads, lookups and
+// store jobs, then the appends of one commit, each in job order.
 struct StoreCompletions {
   std::vector<ReadCompletion> reads;
   std::vector<AppendCompletion> appends;
   std::vector<LookupCompletion> lookups;
-  bool empty() const { return reads.empty() && appends.empty() && lookups.empty(); }
+  std::vector<StoreJobCompletion> jobs;
+  bool empty() const { return reads.empty() && appends.empty() && lookups.empty() && jobs.empty(); }
 };
 
 class ThreadedExecutor final : public StoreExecutor {
@@ -75,16 +92,15 @@ class ThreadedExecutor final : public StoreExecutor {
     uint64_t failed_commits = 0;
     uint64_t reads = 0;
     uint64_t lookups = 0;
+    uint64_t store_jobs = 0;
     size_t max_jobs_per_commit = 0;
   };
   // Called on the executor's thread with what one round finished.
   using Deliver = std::function<void(StoreCompletions)>;
 
-  // Lookups read `membership` (and `store`); without one they are answered
-  // with an internal error.
-  ThreadedExecutor(MessageStore& store, MembershipStore* membership, Deliver deliver, Options options);
+  ThreadedExecutor(ExecutorStores stores, Deliver deliver, Options options);
   ThreadedExecutor(MessageStore& store, Deliver deliver, Options options)
-      : ThreadedExecutor(store, nullptr, std::move(deliver), options) {}
+      : ThreadedExecutor(ExecutorStores{store}, std::move(deliver), options) {}
   ThreadedExecutor(MessageStore& store, Deliver deliver) : ThreadedExecutor(store, std::move(deliver), Options{}) {}
   // Finishes every job handed in (and delivers it), then stops.
   ~ThreadedExecutor() override;
@@ -93,17 +109,19 @@ class ThreadedExecutor final : public StoreExecutor {
   void append(AppendJob job) override;
   void read(ReadJob job) override;
   void lookup(LookupJob job) override;
+  void run(StoreJob job) override;
   // Waits until every job handed in so far has been delivered. Any thread
   // but the executor's.
   void drain();
   Stats stats() const;
 
  private:
-  void run();
-  bool has_work() const { return !queue_.empty() || !reads_.empty() || !lookups_.empty(); }  // with mu_ held
+  void loop();
+  bool has_work() const {  // with mu_ held
+    return !queue_.empty() || !reads_.empty() || !lookups_.empty() || !jobs_.empty();
+  }
 
-  MessageStore& store_;
-  MembershipStore* membership_;
+  ExecutorStores stores_;
   Deliver deliver_;
   Options options_;
   mutable std::mutex mu_;
@@ -112,6 +130,7 @@ class ThreadedExecutor final : public StoreExecutor {
   std::deque<AppendJob> queue_;
   std::vector<ReadJob> reads_;
   std::vector<LookupJob> lookups_;
+  std::vector<StoreJob> jobs_;
   bool busy_ = false;
   bool stopping_ = false;
   Stats stats_;
@@ -119,7 +138,7 @@ class ThreadedExecutor final : public StoreExecutor {
 };
 
 // Feeds completions to a node (on the node's thread): the reads, the
-// lookups, then the appends.
+// lookups, the store jobs, then the appends.
 void complete(Node& node, StoreCompletions completions);
 
 }  // namespace parley

@@ -64,6 +64,12 @@ void Node::on_lookup_done(uint64_t job, LookupResult result) {
 size_t Node::lookups_in_flight() const {
   return impl_->lookups_.size();
 }
+void Node::on_store_done(uint64_t job, std::vector<StoreOpResult> results) {
+  impl_->complete_store_job(job, std::move(results));
+}
+size_t Node::store_jobs_in_flight() const {
+  return impl_->store_jobs_.size();
+}
 void Node::on_timer() {
   impl_->on_timer();
 }

@@ -4,16 +4,6 @@
 
 namespace parley {
 
-ReadResult run_read(MessageStore& store, const ReadJob& job) {
-  ReadResult r;
-  r.status = store.read(job.group_id, job.after, job.limit, &r.messages);
-  if (r.status.code() == Code::kTrimmed) {
-    std::vector<GroupHead> heads;
-    if (store.heads({job.group_id}, &heads)) r.trimmed = heads[0].trimmed;
-  }
-  return r;
-}
-
 void Node::Impl::accept(const MessagePtr& m) {
   auto git = groups_.find(m->group_id);
   if (git == groups_.end() || !in_epoch(git->second, m->group_id, m->epoch)) return;

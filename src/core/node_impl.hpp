@@ -12,6 +12,7 @@
 #include <climits>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -88,6 +89,9 @@ struct Session {
   // one needed it; the rest keep their place behind it).
   Fifo<ClientRequest> waiting;
   uint64_t lookup_job = 0;
+  // Its requests wait until the directory records the user here (with an
+  // executor), so no node takes the user for offline while it is served.
+  bool gated = false;
   bool presence_sub = false;
   bool dirty = false;   // has frames to write at the end of the turn
   bool behind = false;  // over its send-queue bound: cut off at the end of the turn
@@ -195,11 +199,39 @@ class Node::Impl {
   void complete_lookup(uint64_t id, LookupResult result);
   // Serves the session's waiting requests in order until one needs the store.
   void serve_waiting(Session& s);
+  // The directory put of a user's first session here is done: its sessions'
+  // requests go on.
+  void ungate(const std::string& user);
   void dispatch(Session& s, const ClientRequest& request);
   // The answer being replayed for (group, user), if any.
   const LookupResult* answer_for(const std::string& group_id, const std::string& user) const;
   // The head of a group: from the answer being replayed, else from the store.
   Result<GroupHead> head_of(const std::string& group_id, const std::string& user);
+
+  // ---- the node's bookkeeping with the stores (node_routing.cpp) ------------
+
+  using StoreDone = std::function<void(std::vector<StoreOpResult>&)>;
+  JobStores job_stores() const {
+    return JobStores{stores_.messages, stores_.membership, stores_.directory, stores_.presence};
+  }
+  // Runs ops: with an executor they leave as a StoreJob and `done` runs when
+  // on_store_done brings the results; without one they run here and `done`
+  // runs at once.
+  void submit(std::vector<StoreOp> ops, StoreDone done);
+  void complete_store_job(uint64_t id, std::vector<StoreOpResult> results);
+  // A directory or presence write: with an executor it waits for the end of
+  // the turn and leaves with the turn's other writes, in order.
+  void write(StoreOp op);
+  void send_writes();
+  // Asks the stores for the routes wanted this turn (one job).
+  void ask_routes();
+  // The group's route is out of date (a member came or went somewhere).
+  void forget_route(const std::string& group_id);
+  Route make_route(StoreOpResult& r, int64_t now) const;
+  // Forwards (and notifies) what waited for a group's route.
+  void release_unrouted(const std::string& group_id);
+  // Forwards an item to the group's peer nodes, or holds it until the route is known.
+  void forward_item(const std::string& group_id, const Frame& item);
 
   // ---- client requests ---------------------------------------------------
 
@@ -254,6 +286,8 @@ class Node::Impl {
   void complete_append(uint64_t id, const Status& st, std::vector<AppendOutcome> outcomes);
   void complete_append_failed(const std::vector<PendingSend>& batch, const Status& st);
   void on_committed(const MessagePtr& m, std::vector<NotifyCandidate>* candidates);
+  // The group's offline members other than the sender, as a notify candidate.
+  void offline_candidates(const MessagePtr& m, const Route& route, std::vector<NotifyCandidate>* candidates);
 
   // A message reached this node (committed here or forwarded by a peer).
   void accept(const MessagePtr& m);
@@ -266,7 +300,6 @@ class Node::Impl {
   // Groups whose epoch changed under us: learn the new one from the store and
   // make every subscriber start over (EpochEv).
   void run_resyncs();
-  Status resync_now(const std::vector<std::string>& ids);
 
   // What the store says of a followed group: a head to catch up to, or a new epoch.
   void apply_head(const GroupHead& h);
@@ -330,6 +363,7 @@ class Node::Impl {
   // Notifies members that were offline when their route was computed and
   // still have no session anywhere (one directory read for the whole turn).
   void notify_offline(const std::vector<NotifyCandidate>& candidates);
+  bool online_elsewhere_or_here(const std::string& user, const std::vector<std::string>& nodes) const;
 
   // A failed session's queued messages go to the notifier, unless the user
   // is still connected elsewhere.
@@ -408,6 +442,22 @@ class Node::Impl {
   std::map<uint64_t, ReadWait> reads_;                       // read jobs out with the executor
   std::unordered_set<std::string> catching_up_;              // groups with a catch-up read out
   std::map<uint64_t, SessionId> lookups_;                    // lookup jobs out with the executor
+  std::map<uint64_t, StoreDone> store_jobs_;                 // store jobs out with the executor
+  std::vector<StoreOp> pending_writes_;                      // this turn's directory and presence writes
+  std::set<std::string> routes_wanted_;                      // routes to ask for at the end of the turn
+  std::unordered_set<std::string> routing_;                  // groups with a route job out
+  std::unordered_set<std::string> reroute_;                  // ... forgotten meanwhile: ask again
+  // What waits for a group's route (with an executor): peer items to
+  // forward, and committed messages whose offline members may need a
+  // notification.
+  struct Unrouted {
+    std::vector<Frame> items;
+    std::vector<MessagePtr> messages;
+  };
+  std::unordered_map<std::string, Unrouted> unrouted_;
+  std::unordered_set<std::string> putting_;  // users whose directory put is out (their sessions wait)
+  bool head_sync_out_ = false;  // a head sync's job is out
+  int64_t resync_after_ = 0;    // a failed resync is tried again from then
   // While a lookup's first request is served: its job and answer.
   const LookupJob* answer_job_ = nullptr;
   const LookupResult* answer_ = nullptr;

@@ -26,30 +26,6 @@ const std::string& group_of(const ClientRequest& request) {
 }
 }  // namespace
 
-LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, const LookupJob& job) {
-  LookupResult r;
-  Result<std::optional<Role>> role = membership.role_of(job.group_id, job.user_id);
-  if (!role) {
-    r.status = role.status();
-    return r;
-  }
-  r.member = role->has_value();
-  if (!r.member) {
-    Result<bool> exists = membership.group_exists(job.group_id);
-    r.group_exists = !exists || *exists;  // unknown: not told "no such group"
-    return r;
-  }
-  r.group_exists = true;
-  std::vector<GroupHead> heads;
-  if (Status st = messages.heads({job.group_id}, &heads); !st) {
-    r.status = st;
-    return r;
-  }
-  r.head = heads[0];
-  if (job.limit > 0) r.read_status = messages.read(job.group_id, job.after, job.limit, &r.messages);
-  return r;
-}
-
 bool Node::Impl::member_cached(const std::string& user, const std::string& group_id) const {
   auto g = members_.find(group_id);
   if (g == members_.end()) return false;
@@ -104,7 +80,18 @@ void Node::Impl::wait_for_store(Session& s, const ClientRequest& request) {
     return;
   }
   s.waiting.emplace_back(request);
-  if (s.lookup_job == 0) start_lookup(s);
+  if (s.lookup_job == 0 && !s.gated) start_lookup(s);
+}
+
+void Node::Impl::ungate(const std::string& user) {
+  auto it = user_sessions_.find(user);
+  if (it == user_sessions_.end()) return;
+  for (SessionId id : it->second) {
+    Session& s = sessions_.at(id);
+    if (!s.gated) continue;
+    s.gated = false;
+    if (s.lookup_job == 0) serve_waiting(s);
+  }
 }
 
 void Node::Impl::start_lookup(Session& s) {
@@ -140,7 +127,7 @@ void Node::Impl::complete_lookup(uint64_t id, LookupResult result) {
 }
 
 void Node::Impl::serve_waiting(Session& s) {
-  while (!s.waiting.empty()) {
+  while (!s.waiting.empty() && !s.gated) {
     if (needs_lookup(s, s.waiting.front())) return start_lookup(s);
     ClientRequest next = s.waiting.front();
     s.waiting.pop_front();

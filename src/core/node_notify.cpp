@@ -4,23 +4,21 @@
 namespace parley {
 
 void Node::Impl::broadcast_status(const std::string& user, PresenceStatus status) {
-  Result<std::vector<std::string>> groups = stores_.membership.groups_of(user);
-  if (!groups) {
-    ++stats_.store_errors;
-    return;
-  }
-  for (const std::string& g : *groups) {
-    routes_.erase(g);  // a member's node set changed
-    broadcast_presence(PresenceEv{user, g, status, false, 0});
-  }
+  submit({GroupsOfOp{user}}, [this, user, status](std::vector<StoreOpResult>& r) {
+    if (!r[0].status) {
+      ++stats_.store_errors;
+      return;
+    }
+    for (const std::string& g : r[0].users) {
+      forget_route(g);  // a member's node set changed
+      broadcast_presence(PresenceEv{user, g, status, false, 0});
+    }
+  });
 }
 
 void Node::Impl::broadcast_presence(const PresenceEv& ev) {
   deliver_presence_locally(ev);
-  const Route* route = route_for(ev.group_id);
-  if (!route || route->nodes.empty()) return;
-  Frame item = std::make_shared<const std::string>(detail::encode_presence_item(ev));
-  for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, clock_.now_ms());
+  forward_item(ev.group_id, std::make_shared<const std::string>(detail::encode_presence_item(ev)));
 }
 
 void Node::Impl::deliver_presence_locally(const PresenceEv& ev) {
@@ -52,6 +50,16 @@ Notification Node::Impl::notification_for(const std::string& user, const Message
                       std::move(reason)};
 }
 
+// Whether the directory's nodes for a user hold a live session: this node's
+// own entry counts only while the user has a session here (its erase may
+// still be on the way to the store).
+bool Node::Impl::online_elsewhere_or_here(const std::string& user, const std::vector<std::string>& nodes) const {
+  for (const std::string& n : nodes) {
+    if (n != opt_.node_id || user_sessions_.count(user)) return true;
+  }
+  return false;
+}
+
 void Node::Impl::notify_offline(const std::vector<NotifyCandidate>& candidates) {
   if (candidates.empty()) return;
   std::vector<std::string> users;
@@ -65,7 +73,7 @@ void Node::Impl::notify_offline(const std::vector<NotifyCandidate>& candidates) 
   }
   std::unordered_set<std::string> offline;
   for (size_t i = 0; i < users.size(); ++i) {
-    if (nodes[i].empty()) offline.insert(users[i]);
+    if (!online_elsewhere_or_here(users[i], nodes[i])) offline.insert(users[i]);
   }
   for (const NotifyCandidate& c : candidates) {
     for (const std::string& u : c.users) {
@@ -83,7 +91,7 @@ void Node::Impl::notify_undelivered(const Session& s, const Status& reason) {
     ++stats_.store_errors;
     return;
   }
-  if (!nodes[0].empty()) return;
+  if (online_elsewhere_or_here(s.user, nodes[0])) return;
   // Sessions of the same user that closed before this one were handed some
   // of these messages: those count as delivered.
   auto handed = handed_to_closed_.find(s.user);

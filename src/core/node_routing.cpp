@@ -17,11 +17,8 @@ Result<GroupState*> Node::Impl::ensure_group(const std::string& group_id, const 
 }
 
 void Node::Impl::announce_interest(const std::string& group_id) {
-  routes_.erase(group_id);
-  const Route* route = route_for(group_id);
-  if (!route || route->nodes.empty()) return;
-  Frame item = std::make_shared<const std::string>(detail::encode_interest_item(group_id));
-  for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, clock_.now_ms());
+  forget_route(group_id);
+  forward_item(group_id, std::make_shared<const std::string>(detail::encode_interest_item(group_id)));
 }
 
 void Node::Impl::drop_subscriber(const std::string& group_id, SessionId id) {
@@ -39,7 +36,7 @@ void Node::Impl::drop_subscriber(const std::string& group_id, SessionId id) {
 }
 
 void Node::Impl::member_removed(const std::string& group_id, const std::string& user) {
-  routes_.erase(group_id);
+  forget_route(group_id);
   if (auto g = members_.find(group_id); g != members_.end()) {
     g->second.erase(user);
     if (g->second.empty()) members_.erase(g);
@@ -56,46 +53,145 @@ const Route* Node::Impl::route_for(const std::string& group_id) {
   const int64_t now = clock_.now_ms();
   auto it = routes_.find(group_id);
   if (it != routes_.end() && it->second.expires_at > now) return &it->second;
-  Result<std::vector<Member>> members = stores_.membership.members(group_id);
-  if (!members) {
+  if (stores_.executor != nullptr) {
+    // Asked at the end of the turn; the expired route serves meanwhile.
+    if (!routing_.count(group_id)) routes_wanted_.insert(group_id);
+    return it == routes_.end() ? nullptr : &it->second;
+  }
+  std::vector<StoreOpResult> r = run_store_job(job_stores(), StoreJob{0, {RouteOp{group_id, now}}});
+  if (!r[0].status) {
     ++stats_.store_errors;
     return it == routes_.end() ? nullptr : &it->second;
   }
+  return &(routes_[group_id] = make_route(r[0], now));
+}
+
+Route Node::Impl::make_route(StoreOpResult& res, int64_t now) const {
   Route r;
-  r.members.reserve(members->size());
-  for (Member& m : *members) r.members.push_back(std::move(m.user_id));
-  std::vector<std::vector<std::string>> nodes;
-  if (Status st = stores_.directory.nodes_of(r.members, now, &nodes); !st) {
-    ++stats_.store_errors;
-    return it == routes_.end() ? nullptr : &it->second;
-  }
+  r.members = std::move(res.users);
   std::set<std::string> peers;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (nodes[i].empty()) r.offline_members.push_back(r.members[i]);
-    for (std::string& n : nodes[i]) {
+  for (size_t i = 0; i < res.nodes.size() && i < r.members.size(); ++i) {
+    if (res.nodes[i].empty()) r.offline_members.push_back(r.members[i]);
+    for (std::string& n : res.nodes[i]) {
       if (n != opt_.node_id) peers.insert(std::move(n));
     }
   }
   r.nodes.assign(peers.begin(), peers.end());
   r.expires_at = now + opt_.route_ttl_ms;
-  return &(routes_[group_id] = std::move(r));
+  return r;
+}
+
+void Node::Impl::forward_item(const std::string& group_id, const Frame& item) {
+  const Route* route = route_for(group_id);
+  if (!route && stores_.executor != nullptr) {
+    unrouted_[group_id].items.push_back(item);
+    return;
+  }
+  if (!route) return;
+  for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, clock_.now_ms());
+}
+
+void Node::Impl::forget_route(const std::string& group_id) {
+  routes_.erase(group_id);
+  // A route read already on its way may predate the change: read it again.
+  if (routing_.count(group_id)) reroute_.insert(group_id);
+}
+
+void Node::Impl::ask_routes() {
+  if (routes_wanted_.empty()) return;
+  std::vector<std::string> groups(routes_wanted_.begin(), routes_wanted_.end());
+  routes_wanted_.clear();
+  const int64_t now = clock_.now_ms();
+  std::vector<StoreOp> ops;
+  ops.reserve(groups.size());
+  for (const std::string& g : groups) {
+    routing_.insert(g);
+    ops.push_back(RouteOp{g, now});
+  }
+  submit(std::move(ops), [this, groups, now](std::vector<StoreOpResult>& results) {
+    for (size_t i = 0; i < groups.size(); ++i) {
+      routing_.erase(groups[i]);
+      if (reroute_.erase(groups[i])) {
+        routes_wanted_.insert(groups[i]);  // what waits for it keeps waiting
+        continue;
+      }
+      if (results[i].status) {
+        routes_[groups[i]] = make_route(results[i], now);
+      } else {
+        ++stats_.store_errors;
+      }
+      release_unrouted(groups[i]);
+    }
+  });
+}
+
+// What waited for the route goes out now; if the store could not tell, it is
+// dropped as a forward that failed (peers heal from the store).
+void Node::Impl::release_unrouted(const std::string& group_id) {
+  auto it = unrouted_.find(group_id);
+  if (it == unrouted_.end()) return;
+  Unrouted waiting = std::move(it->second);
+  unrouted_.erase(it);
+  auto r = routes_.find(group_id);
+  if (r == routes_.end()) return;
+  const Route& route = r->second;
+  const int64_t now = clock_.now_ms();
+  for (const Frame& item : waiting.items) {
+    for (const std::string& n : route.nodes) forwarder_.enqueue(n, item, now);
+  }
+  std::vector<NotifyCandidate> candidates;
+  for (const MessagePtr& m : waiting.messages) offline_candidates(m, route, &candidates);
+  notify_offline(candidates);
+}
+
+void Node::Impl::submit(std::vector<StoreOp> ops, StoreDone done) {
+  if (stores_.executor == nullptr) {
+    std::vector<StoreOpResult> results = run_store_job(job_stores(), StoreJob{0, std::move(ops)});
+    done(results);
+    return;
+  }
+  const uint64_t id = next_job_++;
+  store_jobs_.emplace(id, std::move(done));
+  stores_.executor->run(StoreJob{id, std::move(ops)});
+}
+
+void Node::Impl::complete_store_job(uint64_t id, std::vector<StoreOpResult> results) {
+  auto it = store_jobs_.find(id);
+  if (it == store_jobs_.end()) return;
+  StoreDone done = std::move(it->second);
+  store_jobs_.erase(it);
+  done(results);
+}
+
+void Node::Impl::write(StoreOp op) {
+  pending_writes_.push_back(std::move(op));
+  if (stores_.executor == nullptr) send_writes();
+}
+
+void Node::Impl::send_writes() {
+  if (pending_writes_.empty()) return;
+  std::vector<StoreOp> ops;
+  ops.swap(pending_writes_);
+  submit(std::move(ops), [this](std::vector<StoreOpResult>& results) {
+    for (const StoreOpResult& r : results) {
+      if (!r.status) ++stats_.store_errors;
+    }
+  });
 }
 
 void Node::Impl::run_resyncs() {
-  if (resync_.empty()) return;
+  if (resync_.empty() || clock_.now_ms() < resync_after_) return;
   std::vector<std::string> ids(resync_.begin(), resync_.end());
   resync_.clear();
-  if (!resync_now(ids)) resync_.insert(ids.begin(), ids.end());  // next turn
-}
-
-Status Node::Impl::resync_now(const std::vector<std::string>& ids) {
-  std::vector<GroupHead> heads;
-  if (Status st = stores_.messages.heads(ids, &heads); !st) {
-    ++stats_.store_errors;
-    return st;
-  }
-  for (const GroupHead& h : heads) apply_head(h);
-  return Status::ok();
+  submit({HeadsOp{ids}}, [this, ids](std::vector<StoreOpResult>& r) {
+    if (!r[0].status) {
+      ++stats_.store_errors;
+      resync_.insert(ids.begin(), ids.end());  // again after retry_ms, not in a loop
+      resync_after_ = clock_.now_ms() + opt_.gap.retry_ms;
+      return;
+    }
+    for (const GroupHead& h : r[0].heads) apply_head(h);
+  });
 }
 
 void Node::Impl::apply_head(const GroupHead& h) {
@@ -114,9 +210,9 @@ Status Node::Impl::on_peer_batch(const void* data, size_t size) {
   for (const MessagePtr& m : batch->messages) accept(m);
   // A peer's user came or went, or a peer started following a group: the
   // group's cached route is out of date.
-  for (const std::string& g : batch->interest) routes_.erase(g);
+  for (const std::string& g : batch->interest) forget_route(g);
   for (const PresenceEv& p : batch->presence) {
-    if (!p.typing) routes_.erase(p.group_id);
+    if (!p.typing) forget_route(p.group_id);
     presence_.observe_remote(p, clock_.now_ms());
     deliver_presence_locally(p);
   }
@@ -130,10 +226,7 @@ void Node::Impl::on_timer() {
   if (now >= next_head_sync_) head_sync(now);
   if (now >= next_dir_refresh_) {
     next_dir_refresh_ = now + opt_.directory_ttl_ms / 3;
-    if (Status st = stores_.directory.refresh_node(opt_.node_id, now + opt_.directory_ttl_ms); !st) {
-      ++stats_.store_errors;
-    }
-    if (Status st = stores_.directory.prune(now); !st) ++stats_.store_errors;
+    write(DirectoryRefreshOp{opt_.node_id, now + opt_.directory_ttl_ms, now});
     prune_routes(now);
     prune_members(now);
     presence_.expire(now);
@@ -155,7 +248,8 @@ void Node::Impl::prune_members(int64_t now) {
 
 void Node::Impl::prune_routes(int64_t now) {
   for (auto it = routes_.begin(); it != routes_.end();) {
-    it = it->second.expires_at <= now ? routes_.erase(it) : std::next(it);
+    const bool drop = it->second.expires_at <= now && !groups_.count(it->first) && !routing_.count(it->first);
+    it = drop ? routes_.erase(it) : std::next(it);
   }
 }
 
@@ -168,17 +262,20 @@ void Node::Impl::head_sync(int64_t now) {
       switch_mode(group_id, g, *change);
     }
   }
-  if (opt_.mutations.no_head_sync || groups_.empty()) return;
+  if (opt_.mutations.no_head_sync || groups_.empty() || head_sync_out_) return;
   ++stats_.head_syncs;
   std::vector<std::string> ids;
   ids.reserve(groups_.size());
   for (const auto& [group_id, g] : groups_) ids.push_back(group_id);
-  std::vector<GroupHead> heads;
-  if (Status st = stores_.messages.heads(ids, &heads); !st) {
-    ++stats_.store_errors;
-    return;
-  }
-  for (const GroupHead& h : heads) apply_head(h);
+  head_sync_out_ = true;
+  submit({HeadsOp{std::move(ids)}}, [this](std::vector<StoreOpResult>& r) {
+    head_sync_out_ = false;
+    if (!r[0].status) {
+      ++stats_.store_errors;
+      return;
+    }
+    for (const GroupHead& h : r[0].heads) apply_head(h);
+  });
 }
 
 void Node::Impl::reset_group(const GroupHead& h) {
@@ -204,6 +301,7 @@ void Node::Impl::arm_timer() {
   int64_t t =
       std::min({detector_.next_deadline(), forwarder_.next_deadline(), next_head_sync_, next_dir_refresh_});
   if (retry_pump_at_ != 0) t = std::min(t, retry_pump_at_);
+  if (!resync_.empty() && resync_after_ > clock_.now_ms()) t = std::min(t, resync_after_);
   for (const auto& [group_id, g] : groups_) {
     if (g.hint_pending) t = std::min(t, g.next_hint_at);
   }

@@ -12,6 +12,8 @@ void Node::Impl::flush() {
   send_hints();
   cut_off_behind();
   write_outboxes();
+  send_writes();  // before the routes: a route read sees this turn's directory writes
+  ask_routes();
   arm_timer();
 }
 
@@ -81,19 +83,30 @@ void Node::Impl::complete_append_failed(const std::vector<PendingSend>& batch, c
 
 void Node::Impl::on_committed(const MessagePtr& m, std::vector<NotifyCandidate>* candidates) {
   const Route* route = route_for(m->group_id);
-  if (route && !route->nodes.empty()) {
-    Frame item = std::make_shared<const std::string>(detail::encode_message_item(*m));
-    const int64_t now = clock_.now_ms();
-    for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, now);
-  }
-  if (notifier_ && route) {
-    NotifyCandidate c{m, {}};
-    for (const std::string& u : route->offline_members) {
-      if (u != m->user_id) c.users.push_back(u);
+  if (!route && stores_.executor != nullptr) {
+    // Forwarded and notified when the route comes back (release_unrouted).
+    Unrouted& waiting = unrouted_[m->group_id];
+    waiting.items.push_back(std::make_shared<const std::string>(detail::encode_message_item(*m)));
+    if (notifier_) waiting.messages.push_back(m);
+  } else if (route) {
+    if (!route->nodes.empty()) {
+      Frame item = std::make_shared<const std::string>(detail::encode_message_item(*m));
+      const int64_t now = clock_.now_ms();
+      for (const std::string& n : route->nodes) forwarder_.enqueue(n, item, now);
     }
-    if (!c.users.empty()) candidates->push_back(std::move(c));
+    offline_candidates(m, *route, candidates);
   }
   accept(m);
+}
+
+void Node::Impl::offline_candidates(const MessagePtr& m, const Route& route,
+                                    std::vector<NotifyCandidate>* candidates) {
+  if (!notifier_) return;
+  NotifyCandidate c{m, {}};
+  for (const std::string& u : route.offline_members) {
+    if (u != m->user_id) c.users.push_back(u);
+  }
+  if (!c.users.empty()) candidates->push_back(std::move(c));
 }
 
 }  // namespace parley

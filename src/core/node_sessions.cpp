@@ -31,12 +31,21 @@ Status Node::Impl::open_session(SessionId id, const std::string& user) {
   std::vector<SessionId>& mine = user_sessions_[user];
   mine.push_back(id);
   if (mine.size() == 1) {
-    if (Status st = stores_.directory.put(user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms);
-        !st) {
-      ++stats_.store_errors;
+    if (stores_.executor == nullptr) {
+      write(DirectoryPutOp{user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms});
+    } else {
+      // Its own job, at once; the user's sessions wait for it (see ungate).
+      putting_.insert(user);
+      submit({DirectoryPutOp{user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms}},
+             [this, user](std::vector<StoreOpResult>& r) {
+               if (!r[0].status) ++stats_.store_errors;
+               putting_.erase(user);
+               ungate(user);
+             });
     }
     set_status(user, PresenceStatus::kOnline);
   }
+  s.gated = putting_.count(user) != 0;
   if (auto it = last_error_.find(user); it != last_error_.end()) {
     queue_event(s, ErrorEv{0, it->second.code(), "your previous connection failed: " + it->second.message(),
                            "", ""});
@@ -63,7 +72,7 @@ void Node::Impl::close_session(SessionId id, const Status& reason) {
   if (last) {
     user_sessions_.erase(s.user);
     send_buckets_.erase(s.user);
-    if (Status st = stores_.directory.erase(s.user, opt_.node_id); !st) ++stats_.store_errors;
+    write(DirectoryEraseOp{s.user, opt_.node_id});
     set_status(s.user, PresenceStatus::kOffline);
   }
   if (!reason.is_ok()) {
@@ -101,7 +110,7 @@ void Node::Impl::on_client_request(SessionId id, const ClientRequest& request) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& s = it->second;
-  if (!s.waiting.empty() || needs_lookup(s, request)) return wait_for_store(s, request);
+  if (s.gated || !s.waiting.empty() || needs_lookup(s, request)) return wait_for_store(s, request);
   dispatch(s, request);
 }
 
@@ -337,7 +346,7 @@ void Node::Impl::set_status(const std::string& user, PresenceStatus status) {
   if (!presence_.set_local(user, status)) return;
   broadcast_status(user, status);
   if (stores_.presence != nullptr && status != PresenceStatus::kOffline) {
-    if (Status st = stores_.presence->set_presence(user, opt_.node_id, status); !st) ++stats_.store_errors;
+    write(PresenceOp{user, opt_.node_id, status});
   }
 }
 

@@ -4,13 +4,8 @@
 
 namespace parley {
 
-ThreadedExecutor::ThreadedExecutor(MessageStore& store, MembershipStore* membership, Deliver deliver,
-                                   Options options)
-    : store_(store),
-      membership_(membership),
-      deliver_(std::move(deliver)),
-      options_(options),
-      thread_([this] { run(); }) {}
+ThreadedExecutor::ThreadedExecutor(ExecutorStores stores, Deliver deliver, Options options)
+    : stores_(stores), deliver_(std::move(deliver)), options_(options), thread_([this] { loop(); }) {}
 
 ThreadedExecutor::~ThreadedExecutor() {
   {
@@ -46,6 +41,14 @@ void ThreadedExecutor::lookup(LookupJob job) {
   wake_.notify_one();
 }
 
+void ThreadedExecutor::run(StoreJob job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
 void ThreadedExecutor::drain() {
   std::unique_lock<std::mutex> lock(mu_);
   idle_.wait(lock, [this] { return !has_work() && !busy_; });
@@ -56,10 +59,17 @@ ThreadedExecutor::Stats ThreadedExecutor::stats() const {
   return stats_;
 }
 
-void ThreadedExecutor::run() {
-  std::vector<AppendJob> jobs;
+namespace {
+Status missing(const char* what) {
+  return error(Code::kInternal, std::string("this store executor was given no ") + what + " store");
+}
+}  // namespace
+
+void ThreadedExecutor::loop() {
+  std::vector<AppendJob> appends;
   std::vector<ReadJob> reads;
   std::vector<LookupJob> lookups;
+  std::vector<StoreJob> jobs;
   std::vector<AppendRequest> requests;
   std::vector<AppendOutcome> outcomes;
   for (;;) {
@@ -72,37 +82,52 @@ void ThreadedExecutor::run() {
       busy_ = true;
       reads.swap(reads_);
       lookups.swap(lookups_);
+      jobs.swap(jobs_);
       size_t taken = 0;
-      while (!queue_.empty() && (jobs.empty() || taken < options_.max_requests_per_commit)) {
+      while (!queue_.empty() && (appends.empty() || taken < options_.max_requests_per_commit)) {
         taken += queue_.front().requests.size();
-        jobs.push_back(std::move(queue_.front()));
+        appends.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
     StoreCompletions done;
+    // What the node waits on first: reads, lookups, bookkeeping, in order.
     done.reads.reserve(reads.size());
-    for (const ReadJob& r : reads) done.reads.push_back({r.id, run_read(store_, r)});
+    for (const ReadJob& r : reads) done.reads.push_back({r.id, run_read(stores_.messages, r)});
     done.lookups.reserve(lookups.size());
     for (const LookupJob& l : lookups) {
       LookupResult answer;
-      if (membership_ == nullptr) {
-        answer.status = error(Code::kInternal, "this store executor was given no membership store");
+      if (stores_.membership == nullptr) {
+        answer.status = missing("membership");
       } else {
-        answer = run_lookup(store_, *membership_, l);
+        answer = run_lookup(stores_.messages, *stores_.membership, l);
       }
       done.lookups.push_back({l.id, std::move(answer)});
     }
-    // One commit for every job taken (moved-from requests keep the count).
-    for (AppendJob& j : jobs) {
+    done.jobs.reserve(jobs.size());
+    for (const StoreJob& j : jobs) {
+      std::vector<StoreOpResult> results;
+      if (stores_.membership == nullptr || stores_.directory == nullptr) {
+        results.resize(j.ops.size());
+        for (StoreOpResult& r : results) r.status = missing("membership or directory");
+      } else {
+        results = run_store_job(JobStores{stores_.messages, *stores_.membership, *stores_.directory,
+                                          stores_.presence},
+                                j);
+      }
+      done.jobs.push_back({j.id, std::move(results)});
+    }
+    // One commit for every append job taken (moved-from requests keep the count).
+    for (AppendJob& j : appends) {
       for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
     }
-    Status st = jobs.empty() ? Status::ok() : store_.append(requests, &outcomes);
-    done.appends.reserve(jobs.size());
+    Status st = appends.empty() ? Status::ok() : stores_.messages.append(requests, &outcomes);
+    done.appends.reserve(appends.size());
     if (st && outcomes.size() != requests.size()) {
       st = error(Code::kInternal, "the store answered a different number of outcomes than requests");
     }
     size_t next = 0;
-    for (AppendJob& j : jobs) {
+    for (AppendJob& j : appends) {
       const size_t n = j.requests.size();
       AppendCompletion c{j.id, st, {}};
       if (st) {
@@ -116,14 +141,16 @@ void ThreadedExecutor::run() {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.reads += reads.size();
       stats_.lookups += lookups.size();
-      if (!jobs.empty()) ++stats_.commits;
+      stats_.store_jobs += jobs.size();
+      if (!appends.empty()) ++stats_.commits;
       stats_.requests += requests.size();
       if (!st) ++stats_.failed_commits;
-      if (jobs.size() > stats_.max_jobs_per_commit) stats_.max_jobs_per_commit = jobs.size();
+      if (appends.size() > stats_.max_jobs_per_commit) stats_.max_jobs_per_commit = appends.size();
     }
-    jobs.clear();
+    appends.clear();
     reads.clear();
     lookups.clear();
+    jobs.clear();
     requests.clear();
     outcomes.clear();
     deliver_(std::move(done));
@@ -133,6 +160,7 @@ void ThreadedExecutor::run() {
 void complete(Node& node, StoreCompletions completions) {
   for (ReadCompletion& c : completions.reads) node.on_read_done(c.job, std::move(c.result));
   for (LookupCompletion& c : completions.lookups) node.on_lookup_done(c.job, std::move(c.result));
+  for (StoreJobCompletion& c : completions.jobs) node.on_store_done(c.job, std::move(c.results));
   for (AppendCompletion& c : completions.appends) node.on_append_done(c.job, c.status, std::move(c.outcomes));
 }
 

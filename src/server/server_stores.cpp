@@ -15,11 +15,12 @@ NodeStores ServerStores::node_stores() const {
   return NodeStores{*messages_, *membership_, *directory_, presence_, executor_.get()};
 }
 
-void ServerStores::start_executor(MessageStore& store, MembershipStore& membership,
-                                  ThreadedExecutor::Deliver deliver) {
+void ServerStores::start_executor(MessageStore& store, MembershipStore& membership, SessionDirectory& directory,
+                                  PresenceStore* presence, ThreadedExecutor::Deliver deliver) {
   append_messages_ = std::make_unique<TimedMessageStore>(store);
-  executor_ = std::make_unique<ThreadedExecutor>(*append_messages_, &membership, std::move(deliver),
-                                                 ThreadedExecutor::Options{});
+  executor_ = std::make_unique<ThreadedExecutor>(
+      ExecutorStores{*append_messages_, &membership, &directory, presence}, std::move(deliver),
+      ThreadedExecutor::Options{});
 }
 
 Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) {
@@ -56,7 +57,7 @@ Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) 
       auto appender = open_redis_store(o);  // a connection of the executor's own
       if (!appender) return appender.status();
       append_redis_ = std::move(*appender);
-      start_executor(*append_redis_, *append_redis_, std::move(deliver));
+      start_executor(*append_redis_, *append_redis_, *append_redis_, append_redis_.get(), std::move(deliver));
     }
     return Status::ok();
 #else
@@ -78,7 +79,7 @@ Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) 
     auto appender = open_sqlite_store(cfg.db, o);  // a connection of the executor's own
     if (!appender) return appender.status();
     append_sqlite_ = std::move(*appender);
-    start_executor(*append_sqlite_, *append_sqlite_, std::move(deliver));
+    start_executor(*append_sqlite_, *append_sqlite_, *append_sqlite_, nullptr, std::move(deliver));
   }
   return Status::ok();
 }

@@ -39,7 +39,8 @@ class ServerStores {
   ThreadedExecutor* executor() const { return executor_.get(); }
 
  private:
-  void start_executor(MessageStore& store, MembershipStore& membership, ThreadedExecutor::Deliver deliver);
+  void start_executor(MessageStore& store, MembershipStore& membership, SessionDirectory& directory,
+                      PresenceStore* presence, ThreadedExecutor::Deliver deliver);
 
   std::unique_ptr<SqliteStore> sqlite_;
 #ifdef PARLEY_WITH_REDIS

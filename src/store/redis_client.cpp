@@ -147,6 +147,15 @@ class Node {
   bool connected() const { return ctx_ != nullptr; }
   // Replies appended for but not read yet.
   size_t pending() const { return pending_; }
+  // If the last failure was of a connection that had answered before, clears
+  // it and the backoff, so the next ensure() connects at once. Once per
+  // connection: a fresh one that fails is not stale.
+  bool forgive_if_stale() {
+    if (!stale_) return false;
+    stale_ = false;
+    backoff_ms_ = 0;
+    return true;
+  }
 
   // Connects (and AUTHs) unless connected. Inside the backoff delay after a
   // failure, fails at once with kUnavailable.
@@ -215,6 +224,7 @@ class Node {
     }
     ReplyPtr reply(static_cast<redisReply*>(raw));
     --pending_;
+    answered_ = true;
     *out = copy_reply(*reply);
     return Status::ok();
   }
@@ -244,6 +254,7 @@ class Node {
   void close() {
     ctx_.reset();
     pending_ = 0;
+    answered_ = false;
   }
 
  private:
@@ -264,6 +275,7 @@ class Node {
   }
 
   Status failed(Code code, std::string what) {
+    stale_ = answered_ && ctx_ != nullptr;
     close();
     const int min_ms = std::max(options_->reconnect_min_ms, 0);
     const int max_ms = std::max(options_->reconnect_max_ms, min_ms);
@@ -282,7 +294,9 @@ class Node {
   const Options* options_;
   ContextPtr ctx_;
   size_t pending_ = 0;
-  int backoff_ms_ = 0;  // 0: the last attempt did not fail
+  bool answered_ = false;  // the connection answered at least once
+  bool stale_ = false;     // the last failure was of a connection that had answered
+  int backoff_ms_ = 0;     // 0: the last attempt did not fail
   SteadyClock::time_point retry_at_;
   std::string last_error_;
 };
@@ -339,6 +353,16 @@ class ClientImpl final : public Client {
   }
 
   Status run(const std::vector<Command>& commands, std::vector<Reply>* out) override {
+    Status st = run_once(commands, out);
+    if (st || st.code() != Code::kUnavailable) return st;
+    // A connection that had worked failed: the server most likely dropped it
+    // while it was idle (a restart, a timeout). One more try, on a fresh one.
+    bool stale = false;
+    for (const std::unique_ptr<Node>& node : nodes_) stale |= node->forgive_if_stale();
+    return stale ? run_once(commands, out) : st;
+  }
+
+  Status run_once(const std::vector<Command>& commands, std::vector<Reply>* out) {
     out->clear();
     if (commands.empty()) return Status::ok();
     SigpipeGuard sigpipe_guard;

@@ -241,8 +241,11 @@ class TlsTest(ServerTestCase):
         alice, bob = Client("alice", alice_token), Client("bob", bob_token)
         await alice.connect(nodes[0])
         await bob.connect(nodes[1])
-        await alice.resume("bridge")
+        # A session counts for routing once the directory has recorded it, which
+        # its first answered request proves (docs/decisions.md 44): bob's node is
+        # in node-1's route when alice's resume computes it.
         await bob.resume("bridge")
+        await alice.resume("bridge")
         t0 = time.monotonic()
         await drive(alice, [("bridge", f"alice {i}") for i in range(5)], window=5, timeout=10)
         await bob.wait_for(lambda: bob.last("bridge") == 5, 10, "bob (node-2) holds alice's 5 messages")
@@ -292,8 +295,16 @@ class TlsTest(ServerTestCase):
         await bob.connect(n2)
         await alice.resume("bridge")
         await bob.resume("bridge")
-        await drive(alice, [("bridge", "from node-1")], window=1, timeout=10)
-        await drive(bob, [("bridge", "from node-2")], window=1, timeout=10)
+        # Each node forwards once its cached route knows the other's member
+        # (the directory records a session just after it opens; a route lives
+        # route_ttl_ms): each side sends until its node has tried, bounded.
+        sent = 0
+        for client, node, text in ((alice, n1, "from node-1"), (bob, n2, "from node-2")):
+            deadline = time.monotonic() + 10
+            while metric(node, "parley_peer_batches_out_total") < 1 and time.monotonic() < deadline:
+                await drive(client, [("bridge", f"{text} #{sent}")], window=1, timeout=10)  # paced by its ack
+                sent += 1
+            self.assertGreaterEqual(metric(node, "parley_peer_batches_out_total"), 1, f"{node.name} never forwarded")
         # Each node gives up on its batch after its retries: node-1 refuses node-2's
         # server certificate; node-1's listener refuses node-2's client certificate.
         for n in (n1, n2):
@@ -306,8 +317,8 @@ class TlsTest(ServerTestCase):
         self.assertIn("failed: server certificate refused (unable to get local issuer certificate)", log1)
         self.assertIn("refused a client certificate (/CN=rogue): unable to get local issuer certificate", log1)
         # Nothing was pushed across, but both nodes are up and heal from the shared store.
-        await alice.wait_for(lambda: alice.last("bridge") == 2, 10, "alice gets bob's message by head sync")
-        await bob.wait_for(lambda: bob.last("bridge") == 2, 10, "bob gets alice's message by head sync")
+        await alice.wait_for(lambda: alice.last("bridge") == sent, 10, "alice gets bob's messages by head sync")
+        await bob.wait_for(lambda: bob.last("bridge") == sent, 10, "bob gets alice's messages by head sync")
         await alice.close()
         await bob.close()
         for n in (n1, n2):

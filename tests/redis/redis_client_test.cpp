@@ -413,13 +413,21 @@ TEST_CASE("cluster: a dead master fails its commands only, and its slots are fou
 
 // -- faults -------------------------------------------------------------------------
 
-TEST_CASE("faults: a stopped or killed server fails run() fast with kUnavailable, then comes back") {
-  RedisServer server;
+namespace {
+// A client of `server` with a reconnect backoff of 1-2 s, that has set a=1.
+std::unique_ptr<Client> client_with_backoff(RedisServer& server) {
   Options options = options_for(server.endpoint());
   options.reconnect_min_ms = 1000;
   options.reconnect_max_ms = 2000;
   auto client = connect_or_fail(options);
   REQUIRE(client->call(set("a", "1")).is_ok());
+  return client;
+}
+}  // namespace
+
+TEST_CASE("faults: a stopped or killed server fails run() fast with kUnavailable, then comes back") {
+  RedisServer server;
+  auto client = client_with_backoff(server);
 
   for (bool kill9 : {false, true}) {
     CAPTURE(kill9);
@@ -446,6 +454,26 @@ TEST_CASE("faults: a stopped or killed server fails run() fast with kUnavailable
     REQUIRE(client->run({set("b", "2"), get("b")}, &replies).is_ok());
     CHECK(replies[1].str == "2");
   }
+}
+
+TEST_CASE("faults: a connection the server dropped while idle (a restart) is replaced at once, not failed") {
+  RedisServer server;
+  auto client = client_with_backoff(server);
+  server.stop();
+  server.start();
+  // The old connection is dead; the call goes through on a new one.
+  Result<Reply> after = client->call(set("b", "2"));
+  REQUIRE_MESSAGE(after.is_ok(), after.status().to_string());
+  CHECK(after->str == "OK");
+  // Once per connection: with the server gone, the call fails (no loop), and
+  // the next one is inside the backoff.
+  server.stop();
+  Result<Reply> down = client->call(get("b"));
+  REQUIRE_FALSE(down.is_ok());
+  CHECK(down.status().code() == Code::kUnavailable);
+  Result<Reply> waiting = client->call(get("b"));
+  REQUIRE_FALSE(waiting.is_ok());
+  CHECK(waiting.status().message().find("is down (retrying in ") != std::string::npos);
 }
 
 TEST_CASE("faults: a command over command_timeout_ms fails with kTimeout, and the client recovers") {

@@ -136,6 +136,8 @@ struct SimNode : NodeHost, StoreExecutor {
   std::unique_ptr<SqliteStore> sqlite;  // this node's connection, when on SQLite
   std::unique_ptr<FaultyStore> messages;
   MembershipStore* membership = nullptr;  // the node's (its connection's, on SQLite)
+  SessionDirectory* directory = nullptr;
+  int64_t jobs_free_at = 0;  // store jobs run in order: when the previous one is done
   CheckingNotifier notifier;
   bool flush_scheduled = false;
   uint64_t timer_token = 0;
@@ -148,6 +150,7 @@ struct SimNode : NodeHost, StoreExecutor {
   void append(AppendJob job) override;
   void read(ReadJob job) override;
   void lookup(LookupJob job) override;
+  void run(StoreJob job) override;
 };
 
 class World {
@@ -289,10 +292,25 @@ class World {
     });
   }
 
+  // Store jobs (heads, routes, directory and presence writes) run in the
+  // order given, each after its latency, like appends.
+  void on_store_job(SimNode& n, StoreJob job) {
+    ++result_.store_jobs;
+    const int64_t at = std::max(clock_.now_ms() + rng_.range(0, store_latency_ms_), n.jobs_free_at);
+    n.jobs_free_at = at;
+    complete_later(n, at, [job = std::move(job)](SimNode& node) {
+      node.node->on_store_done(job.id, run_store_job(JobStores{*node.messages, *node.membership, *node.directory}, job));
+    });
+  }
+
   void complete_later(SimNode& n, std::function<void(SimNode&)> complete) {
+    complete_later(n, clock_.now_ms() + rng_.range(0, store_latency_ms_), std::move(complete));
+  }
+
+  void complete_later(SimNode& n, int64_t at, std::function<void(SimNode&)> complete) {
     const int ni = n.index;
     const uint64_t gen = n.gen;
-    sched_.at(clock_.now_ms() + rng_.range(0, store_latency_ms_),
+    sched_.at(at,
               [this, ni, gen, complete = std::move(complete)] {
                 SimNode& node = nd(ni);
                 if (!node.up || node.gen != gen) {
@@ -458,6 +476,8 @@ class World {
     }
     n.messages = std::make_unique<FaultyStore>(*messages, faults_, rng_, clock_);
     n.membership = membership;
+    n.directory = directory;
+    n.jobs_free_at = 0;
     n.store_free_at = 0;
     NodeStores stores{*n.messages, *membership, *directory, nullptr, async_store_ ? &n : nullptr};
     n.node = std::make_unique<Node>(node_options(i), stores, n,
@@ -1130,6 +1150,10 @@ void SimNode::lookup(LookupJob job) {
   world->on_lookup(*this, std::move(job));
 }
 
+void SimNode::run(StoreJob job) {
+  world->on_store_job(*this, std::move(job));
+}
+
 }  // namespace
 
 std::string SimResult::summary() const {
@@ -1139,11 +1163,11 @@ std::string SimResult::summary() const {
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
-      "{} removals, {} append jobs, {} read jobs, {} lookups ({} completions lost to crashes) -> {}",
+      "{} removals, {} append jobs, {} read jobs, {} lookups, {} store jobs ({} completions lost to crashes) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
       pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
-      read_jobs, lookup_jobs, completions_lost,
+      read_jobs, lookup_jobs, store_jobs, completions_lost,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

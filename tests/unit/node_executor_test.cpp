@@ -19,9 +19,11 @@ struct HeldExecutor final : StoreExecutor {
   std::deque<AppendJob> jobs;
   std::deque<ReadJob> reads;
   std::deque<LookupJob> lookups;
+  std::deque<StoreJob> store_jobs;
   void append(AppendJob job) override { jobs.push_back(std::move(job)); }
   void read(ReadJob job) override { reads.push_back(std::move(job)); }
   void lookup(LookupJob job) override { lookups.push_back(std::move(job)); }
+  void run(StoreJob job) override { store_jobs.push_back(std::move(job)); }
 };
 
 struct WithExecutor {
@@ -38,11 +40,27 @@ struct AsyncFixture : WithExecutor, parley::test::Fixture {
     node->on_lookup_done(job.id, given ? std::move(*given) : run_lookup(*messages, *members, job));
     node->flush();
   }
+  // Opens a session and lets the directory record it (its requests wait for that).
+  void open(SessionId id, const std::string& user) {
+    REQUIRE(node->open_session(id, user).is_ok());
+    turn();
+  }
   // Ends the turn and answers the lookups it sent out (and those their
   // answers send out), as an executor would meanwhile.
   void turn() {
     node->flush();
-    while (!executor.lookups.empty()) answer_lookup();
+    for (int round = 0; round < 100 && !(executor.lookups.empty() && executor.store_jobs.empty()); ++round) {
+      while (!executor.store_jobs.empty()) run_store_job_next();
+      while (!executor.lookups.empty()) answer_lookup();
+    }
+  }
+  // Runs the oldest store job (heads, routes, directory writes) on the stores.
+  void run_store_job_next() {
+    REQUIRE_FALSE(executor.store_jobs.empty());
+    StoreJob job = std::move(executor.store_jobs.front());
+    executor.store_jobs.pop_front();
+    node->on_store_done(job.id, run_store_job(JobStores{*messages, *members, *directory}, job));
+    node->flush();
   }
   // Runs the oldest read job on the store (or answers it with `given`) and
   // hands the result back.
@@ -206,6 +224,7 @@ TEST_CASE("with an executor, a gap found by the head sync is read as jobs, a pag
   for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
     f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
     f.node->on_timer();
+    f.turn();  // the head sync's store job
   }
   REQUIRE(f.executor.reads.size() == 1);
   CHECK(f.executor.reads[0].group_id == "g");
@@ -217,6 +236,7 @@ TEST_CASE("with an executor, a gap found by the head sync is read as jobs, a pag
   for (int i = 0; i < 5; ++i) {
     f.clock.advance(1000);
     f.node->on_timer();
+    f.turn();
   }
   CHECK(f.executor.reads.size() == 1);
   f.complete_read();
@@ -234,6 +254,7 @@ TEST_CASE("with an executor, a gap found by the head sync is read as jobs, a pag
   for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
     f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
     f.node->on_timer();
+    f.turn();  // the head sync's store job
   }
   REQUIRE(f.executor.reads.size() == 1);
   CHECK(f.executor.reads[0].after == 5);
@@ -381,7 +402,7 @@ TEST_CASE("run_read answers a trimmed range with how far the store trimmed") {
 
 TEST_CASE("with an executor, a request the node cannot answer from its caches waits for a lookup, and the session's later requests wait behind it in order") {
   AsyncFixture f;
-  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.open(2, "bob");
   f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
   f.node->on_client_request(2, SendReq{2, "g", "c1", "hi"});
   f.node->on_client_request(2, UnsubscribeReq{3, "nope"});  // needs nothing, still waits its turn
@@ -419,7 +440,7 @@ TEST_CASE("with an executor, a request the node cannot answer from its caches wa
 
 TEST_CASE("with an executor, a non-member or an unknown group is refused when the lookup answers, and nothing is stored") {
   AsyncFixture f;
-  REQUIRE(f.node->open_session(4, "dave").is_ok());
+  f.open(4, "dave");
   f.node->on_client_request(4, SendReq{1, "g", "c1", "let me in"});
   f.node->on_client_request(4, ResumeReq{2, "nope", 0, 0});
   f.node->flush();
@@ -445,7 +466,7 @@ TEST_CASE("with an executor, a non-member or an unknown group is refused when th
 
 TEST_CASE("with an executor, a failed lookup answers the waiting request with the store's error and the next request asks again") {
   AsyncFixture f;
-  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.open(2, "bob");
   f.node->on_client_request(2, SendReq{1, "g", "c1", "m"});
   f.node->flush();
   LookupResult down;
@@ -465,7 +486,7 @@ TEST_CASE("with an executor, a failed lookup answers the waiting request with th
 
 TEST_CASE("with an executor, the answer to a closed session's lookup is dropped") {
   AsyncFixture f;
-  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.open(2, "bob");
   f.node->on_client_request(2, SendReq{1, "g", "c1", "m"});
   f.node->flush();
   REQUIRE(f.executor.lookups.size() == 1);
@@ -484,7 +505,7 @@ TEST_CASE("with an executor, a session with too many requests waiting for the st
   NodeOptions o;
   o.max_waiting_requests = 2;
   AsyncFixture f(o);
-  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.open(2, "bob");
   for (uint64_t i = 1; i <= 3; ++i) {
     f.node->on_client_request(2, SendReq{i, "g", "c" + std::to_string(i), "m"});
   }
@@ -501,7 +522,7 @@ TEST_CASE("with an executor, a session with too many requests waiting for the st
 TEST_CASE("with an executor, a pull of a range the tail cache does not hold is read with its lookup") {
   AsyncFixture f;
   f.store_elsewhere(5);
-  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.open(2, "bob");
   f.node->on_client_request(2, PullReq{1, "g", 1, 3, 0});
   f.node->flush();
   REQUIRE(f.executor.lookups.size() == 1);
@@ -516,4 +537,121 @@ TEST_CASE("with an executor, a pull of a range the tail cache does not hold is r
   CHECK(pulled[0].messages[0]->msg_id == 2);
   CHECK(pulled[0].messages[2]->msg_id == 4);
   CHECK(f.executor.reads.empty());
+}
+
+TEST_CASE("with an executor, a user's sessions wait for the directory to record the user before they are served") {
+  AsyncFixture f;
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
+  f.node->flush();
+  // The put goes at once, in a job of its own (then the read of bob's groups
+  // for his presence).
+  REQUIRE(f.executor.store_jobs.size() == 2);
+  REQUIRE(f.executor.store_jobs[0].ops.size() == 1);
+  CHECK(std::holds_alternative<DirectoryPutOp>(f.executor.store_jobs[0].ops[0]));
+  CHECK(f.executor.lookups.empty());  // the resume waits behind it
+  REQUIRE(f.node->open_session(3, "bob").is_ok());  // a second device while the put is out
+  f.node->on_client_request(3, ResumeReq{2, "g", 0, 0});
+  f.node->flush();
+  CHECK(f.executor.lookups.empty());
+  std::vector<std::vector<std::string>> nodes;
+  REQUIRE(f.directory->nodes_of({"bob"}, f.clock.now_ms(), &nodes).is_ok());
+  CHECK(nodes[0].empty());
+  f.run_store_job_next();
+  REQUIRE(f.directory->nodes_of({"bob"}, f.clock.now_ms(), &nodes).is_ok());
+  CHECK(nodes[0] == std::vector<std::string>{"node-1"});
+  CHECK(f.executor.lookups.size() == 2);  // both sessions go on
+  f.turn();
+  CHECK(f.host.of<ResumedEv>(2).size() == 1);
+  CHECK(f.host.of<ResumedEv>(3).size() == 1);
+}
+
+TEST_CASE("with an executor, a user whose last session closed is notified although the directory's erase is still on the way") {
+  AsyncFixture f;
+  f.open(1, "alice");
+  f.open(2, "bob");
+  f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
+  f.turn();
+  f.node->close_session(2, Status::ok());  // the erase waits for the end of the turn
+  f.send(1, "c1", "while bob is away");
+  f.turn();
+  f.complete_next();
+  bool bob_notified = false;
+  for (const Notification& n : f.notifier.sent) bob_notified |= n.user_id == "bob";
+  CHECK(bob_notified);
+}
+
+// ---- the node's bookkeeping as store jobs ---------------------------------------
+
+namespace {
+bool has_route_op(const std::deque<StoreJob>& jobs, const std::string& group) {
+  for (const StoreJob& j : jobs) {
+    for (const StoreOp& op : j.ops) {
+      if (const auto* r = std::get_if<RouteOp>(&op); r && r->group_id == group) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("with an executor, a commit whose group has no route yet is forwarded when the route comes back, and a route forgotten meanwhile is read again") {
+  AsyncFixture f;
+  f.open(1, "alice");
+  // bob is connected to another node, which this node has not heard of.
+  REQUIRE(f.directory->put("bob", "node-2", f.clock.now_ms() + 60000).is_ok());
+  f.node->member_removed("g", "nobody");  // forgets the route alice's presence made
+  f.send(1, "c1", "hello node-2");
+  f.turn();
+  REQUIRE(f.executor.jobs.size() == 1);
+  AppendJob job = f.executor.jobs.front();
+  f.executor.jobs.pop_front();
+  std::vector<AppendOutcome> out;
+  REQUIRE(f.messages->append(job.requests, &out).is_ok());
+  f.node->on_append_done(job.id, Status::ok(), std::move(out));
+  f.node->flush();  // committed; the route is asked for at the end of the turn
+  REQUIRE(has_route_op(f.executor.store_jobs, "g"));
+  CHECK(f.host.peer_calls.empty());
+  // bob's node set changes while the route is being read: that answer may be old.
+  f.node->member_removed("g", "nobody");
+  StoreJob route = f.executor.store_jobs.front();
+  f.executor.store_jobs.pop_front();
+  f.node->on_store_done(route.id, run_store_job(JobStores{*f.messages, *f.members, *f.directory}, route));
+  f.node->flush();
+  CHECK(f.host.peer_calls.empty());
+  REQUIRE(has_route_op(f.executor.store_jobs, "g"));  // asked again
+  f.turn();
+  for (int i = 0; i < 20 && f.host.peer_calls.empty(); ++i) {
+    f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
+    f.node->on_timer();
+    f.turn();
+  }
+  REQUIRE_FALSE(f.host.peer_calls.empty());
+  CHECK(f.host.peer_calls[0].first == "node-2");
+}
+
+TEST_CASE("with an executor, one head sync is out at a time") {
+  NodeOptions o;
+  o.head_sync_ms = 1000;
+  AsyncFixture f(o);
+  f.open(2, "bob");
+  f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
+  f.turn();
+  auto heads_jobs = [&] {
+    size_t n = 0;
+    for (const StoreJob& j : f.executor.store_jobs) {
+      for (const StoreOp& op : j.ops) n += std::holds_alternative<HeadsOp>(op) ? 1 : 0;
+    }
+    return n;
+  };
+  for (int i = 0; i < 5; ++i) {
+    f.clock.advance(1100);
+    f.node->on_timer();
+  }
+  CHECK(heads_jobs() == 1);
+  CHECK(f.node->stats().head_syncs == 1);
+  f.turn();
+  f.clock.advance(1100);
+  f.node->on_timer();
+  CHECK(heads_jobs() == 1);
+  CHECK(f.node->stats().head_syncs == 2);
 }

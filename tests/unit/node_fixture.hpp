@@ -59,11 +59,13 @@ struct Fixture {
 
   // `store`: a message store of the test's own in place of the memory store;
   // `executor`: the node's StoreExecutor (null: appends inline).
-  // `membership`: a membership store of the test's own (e.g. shared with an executor).
+  // `membership`, `dir`: stores of the test's own (e.g. shared with an executor).
   explicit Fixture(NodeOptions o = {}, std::unique_ptr<MessageStore> store = nullptr,
-                   StoreExecutor* executor = nullptr, std::unique_ptr<MembershipStore> membership = nullptr) {
+                   StoreExecutor* executor = nullptr, std::unique_ptr<MembershipStore> membership = nullptr,
+                   std::unique_ptr<SessionDirectory> dir = nullptr) {
     if (store) messages = std::move(store);
     if (membership) members = std::move(membership);
+    if (dir) directory = std::move(dir);
     node = std::make_unique<Node>(o, NodeStores{*messages, *members, *directory, nullptr, executor}, host, clock,
                                   &notifier);
     REQUIRE(node->start().is_ok());

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <functional>
 #include <deque>
 #include <mutex>
 
@@ -71,6 +72,7 @@ struct Deliveries {
   std::vector<std::vector<AppendCompletion>> commits;
   std::vector<ReadCompletion> reads;
   std::vector<LookupCompletion> lookups;
+  std::vector<StoreJobCompletion> jobs;
 
   ThreadedExecutor::Deliver sink() {
     return [this](StoreCompletions c) {
@@ -78,8 +80,13 @@ struct Deliveries {
       if (!c.appends.empty()) commits.push_back(std::move(c.appends));
       for (ReadCompletion& r : c.reads) reads.push_back(std::move(r));
       for (LookupCompletion& l : c.lookups) lookups.push_back(std::move(l));
+      for (StoreJobCompletion& j : c.jobs) jobs.push_back(std::move(j));
       cv.notify_all();
     };
+  }
+  std::vector<StoreJobCompletion> take_jobs() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(jobs);
   }
   std::vector<LookupCompletion> take_lookups() {
     std::lock_guard<std::mutex> lock(mu);
@@ -242,12 +249,13 @@ TEST_CASE("a node on a ThreadedExecutor waits for its lookup and acknowledges wh
   Deliveries got;
   auto owned = make_memory_message_store();
   auto owned_members = make_memory_membership_store();
+  auto owned_directory = make_memory_session_directory();
   MessageStore* store = owned.get();  // the executor's; the node reads it only for what it does inline
   // The executor's thread and the test's take turns with the memory stores
   // (they are not thread-safe): the test touches the node only between drains.
-  ThreadedExecutor ex(*store, owned_members.get(), got.sink(), {});
-  parley::test::Fixture f({}, std::move(owned), &ex, std::move(owned_members));
-  auto settle = [&] {
+  ThreadedExecutor ex(ExecutorStores{*store, owned_members.get(), owned_directory.get()}, got.sink(), {});
+  parley::test::Fixture f({}, std::move(owned), &ex, std::move(owned_members), std::move(owned_directory));
+  std::function<void()> settle = [&] {
     for (int round = 0; round < 10; ++round) {
       f.node->flush();
       ex.drain();
@@ -257,12 +265,16 @@ TEST_CASE("a node on a ThreadedExecutor waits for its lookup and acknowledges wh
       }
       all.reads = got.take_reads();
       all.lookups = got.take_lookups();
+      all.jobs = got.take_jobs();
       if (all.empty()) return;
       complete(*f.node, std::move(all));
     }
   };
   REQUIRE(f.node->open_session(1, "alice").is_ok());
   REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->flush();
+  CHECK(f.node->store_jobs_in_flight() == 4);  // the directory puts, the reads of their groups
+  settle();
   f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
   f.send(1, "c1", "one");
   f.send(1, "c2", "two");
@@ -291,7 +303,7 @@ TEST_CASE("a lookup is answered from the executor's stores: membership and head,
   std::vector<AppendOutcome> out;
   REQUIRE(messages->append({{"g", "alice", "c", "x", 0}}, &out).is_ok());
   Deliveries got;
-  ThreadedExecutor ex(*messages, members.get(), got.sink(), {});
+  ThreadedExecutor ex(ExecutorStores{*messages, members.get()}, got.sink(), {});
   ex.lookup(LookupJob{1, "g", "alice", 0, 10});
   ex.lookup(LookupJob{2, "g", "mallory", 0, 0});
   ex.lookup(LookupJob{3, "nope", "alice", 0, 0});

@@ -1,0 +1,95 @@
+// The run_* functions of store_jobs.hpp: each job kind run on the stores,
+// by an executor on its thread or by a node inline.
+#include "parley/store_jobs.hpp"
+
+#include <optional>
+#include <type_traits>
+
+namespace parley {
+
+ReadResult run_read(MessageStore& store, const ReadJob& job) {
+  ReadResult r;
+  r.status = store.read(job.group_id, job.after, job.limit, &r.messages);
+  if (r.status.code() == Code::kTrimmed) {
+    std::vector<GroupHead> heads;
+    if (store.heads({job.group_id}, &heads)) r.trimmed = heads[0].trimmed;
+  }
+  return r;
+}
+
+LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, const LookupJob& job) {
+  LookupResult r;
+  Result<std::optional<Role>> role = membership.role_of(job.group_id, job.user_id);
+  if (!role) {
+    r.status = role.status();
+    return r;
+  }
+  r.member = role->has_value();
+  if (!r.member) {
+    Result<bool> exists = membership.group_exists(job.group_id);
+    r.group_exists = !exists || *exists;  // unknown: not told "no such group"
+    return r;
+  }
+  r.group_exists = true;
+  std::vector<GroupHead> heads;
+  if (Status st = messages.heads({job.group_id}, &heads); !st) {
+    r.status = st;
+    return r;
+  }
+  r.head = heads[0];
+  if (job.limit > 0) r.read_status = messages.read(job.group_id, job.after, job.limit, &r.messages);
+  return r;
+}
+
+namespace {
+
+StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
+  StoreOpResult r;
+  std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, HeadsOp>) {
+          r.status = st.messages.heads(o.group_ids, &r.heads);
+        } else if constexpr (std::is_same_v<T, RouteOp>) {
+          Result<std::vector<Member>> members = st.membership.members(o.group_id);
+          if (!members) {
+            r.status = members.status();
+            return;
+          }
+          r.users.reserve(members->size());
+          for (Member& m : *members) r.users.push_back(std::move(m.user_id));
+          r.status = st.directory.nodes_of(r.users, o.now_ms, &r.nodes);
+        } else if constexpr (std::is_same_v<T, NodesOfOp>) {
+          r.status = st.directory.nodes_of(o.user_ids, o.now_ms, &r.nodes);
+        } else if constexpr (std::is_same_v<T, GroupsOfOp>) {
+          Result<std::vector<std::string>> groups = st.membership.groups_of(o.user_id);
+          if (groups) {
+            r.users = std::move(*groups);
+          } else {
+            r.status = groups.status();
+          }
+        } else if constexpr (std::is_same_v<T, DirectoryPutOp>) {
+          r.status = st.directory.put(o.user_id, o.node_id, o.expires_at_ms);
+        } else if constexpr (std::is_same_v<T, DirectoryEraseOp>) {
+          r.status = st.directory.erase(o.user_id, o.node_id);
+        } else if constexpr (std::is_same_v<T, DirectoryRefreshOp>) {
+          r.status = st.directory.refresh_node(o.node_id, o.expires_at_ms);
+          if (Status pruned = st.directory.prune(o.now_ms); r.status && !pruned) r.status = pruned;
+        } else if constexpr (std::is_same_v<T, PresenceOp>) {
+          if (st.presence != nullptr) r.status = st.presence->set_presence(o.user_id, o.node_id, o.status);
+        }
+      },
+      op);
+  return r;
+}
+
+}  // namespace
+
+std::vector<StoreOpResult> run_store_job(const JobStores& stores, const StoreJob& job) {
+  std::vector<StoreOpResult> out;
+  out.reserve(job.ops.size());
+  for (const StoreOp& op : job.ops) out.push_back(run_op(stores, op));
+  return out;
+}
+
+}  // namespace parley
