@@ -54,6 +54,11 @@ std::string render_metrics(const MetricsSources& m) {
   c("parley_commits_total", "store transactions (group commits)", d(s.commits));
   g("parley_appends_in_flight", "append jobs handed to the store executor and not completed",
     d(m.appends_in_flight));
+  g("parley_reads_in_flight", "range reads (catch-ups, resumes) handed to the store executor and not completed",
+    d(m.reads_in_flight));
+  g("parley_lookups_in_flight", "lookups (requests waiting for the store) not completed", d(m.lookups_in_flight));
+  g("parley_store_jobs_in_flight", "store jobs (heads, routes, directory writes) not completed",
+    d(m.store_jobs_in_flight));
   c("parley_peer_batches_in_total", "peer batches received", d(s.peer_batches_in));
   c("parley_peer_messages_in_total", "messages received in peer batches", d(s.peer_messages_in));
   c("parley_peer_batches_out_total", "peer calls made (retries included)", d(f.batches_sent));
@@ -81,7 +86,7 @@ std::string render_metrics(const MetricsSources& m) {
     fmt::format_to(std::back_inserter(out), "parley_http_responses_total{{code=\"{}\"}} {}\n", status, n);
   }
   m.append_seconds.write(&out, "parley_store_append_seconds", "store append (group commit) latency");
-  m.read_seconds.write(&out, "parley_store_read_seconds", "store read latency");
+  m.read_seconds.write(&out, "parley_store_read_seconds", "store read latency (the executor's reads when there is one)");
   m.append_batch.write(&out, "parley_commit_batch_messages", "messages per group commit");
   m.peer_batch_bytes.write(&out, "parley_peer_batch_bytes", "bytes per peer batch sent");
   // Per peer node: what waits for it (both bounded; see docs/server.md).

@@ -62,6 +62,9 @@ struct MetricsSources {
   size_t connections = 0;
   uint64_t http_auth_failures = 0;
   size_t appends_in_flight = 0;
+  size_t reads_in_flight = 0;
+  size_t lookups_in_flight = 0;
+  size_t store_jobs_in_flight = 0;
   const Histogram& append_seconds;
   const Histogram& read_seconds;
   const Histogram& append_batch;

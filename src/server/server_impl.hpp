@@ -447,8 +447,11 @@ class ServerImpl final : public Server::Impl, public NodeHost {
                      sessions_.size(),
                      api_->auth_failures(),
                      node_->appends_in_flight(),
+                     node_->reads_in_flight(),
+                     node_->lookups_in_flight(),
+                     node_->store_jobs_in_flight(),
                      stores_.appends().append_seconds(),
-                     stores_.messages().read_seconds(),
+                     stores_.appends().read_seconds(),
                      stores_.appends().append_batch(),
                      peer_batch_bytes_,
                      {}};
