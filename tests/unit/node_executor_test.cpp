@@ -566,18 +566,23 @@ TEST_CASE("with an executor, a user's sessions wait for the directory to record 
   CHECK(f.host.of<ResumedEv>(3).size() == 1);
 }
 
-TEST_CASE("with an executor, a user whose last session closed is notified although the directory's erase is still on the way") {
+TEST_CASE("with an executor, a user whose last session failed is notified of what it missed though the directory's erase is still on the way") {
   AsyncFixture f;
   f.open(1, "alice");
   f.open(2, "bob");
   f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
   f.turn();
-  f.node->close_session(2, Status::ok());  // the erase waits for the end of the turn
-  f.send(1, "c1", "while bob is away");
+  f.send(1, "c1", "never read");
   f.turn();
-  f.complete_next();
+  f.complete_next();  // handed to bob's socket, never written (bob does not drain)
+  REQUIRE(f.host.of<MessageEv>(2).size() == 1);
+  f.node->close_session(2, error(Code::kUnavailable, "connection reset"));
+  // The erase leaves at the end of the turn; the check was made already.
+  std::vector<std::vector<std::string>> nodes;
+  REQUIRE(f.directory->nodes_of({"bob"}, f.clock.now_ms(), &nodes).is_ok());
+  CHECK(nodes[0] == std::vector<std::string>{"node-1"});
   bool bob_notified = false;
-  for (const Notification& n : f.notifier.sent) bob_notified |= n.user_id == "bob";
+  for (const Notification& n : f.notifier.sent) bob_notified |= n.user_id == "bob" && n.msg_id == 1;
   CHECK(bob_notified);
 }
 
