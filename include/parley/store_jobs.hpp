@@ -101,6 +101,10 @@ struct NodesOfOp {
 struct GroupsOfOp {
   std::string user_id;
 };
+struct MembersOfOp {  // which of the users are members of the group (refreshing the membership cache)
+  std::string group_id;
+  std::vector<std::string> user_ids;
+};
 struct DirectoryPutOp {
   std::string user_id;
   std::string node_id;
@@ -120,13 +124,14 @@ struct PresenceOp {  // needs a PresenceStore; without one it does nothing
   std::string node_id;
   PresenceStatus status = PresenceStatus::kOnline;
 };
-using StoreOp = std::variant<HeadsOp, RouteOp, NodesOfOp, GroupsOfOp, DirectoryPutOp, DirectoryEraseOp,
-                             DirectoryRefreshOp, PresenceOp>;
+using StoreOp = std::variant<HeadsOp, RouteOp, NodesOfOp, GroupsOfOp, MembersOfOp, DirectoryPutOp,
+                             DirectoryEraseOp, DirectoryRefreshOp, PresenceOp>;
 
 struct StoreOpResult {
   Status status;
   std::vector<GroupHead> heads;                  // HeadsOp
-  std::vector<std::string> users;                // RouteOp: the members; GroupsOfOp: the groups
+  std::vector<std::string> users;                // RouteOp: the members; GroupsOfOp: the groups;
+                                                 // MembersOfOp: the users asked who are members
   std::vector<std::vector<std::string>> nodes;   // RouteOp, NodesOfOp: per user, sorted
 };
 

@@ -193,6 +193,8 @@ class Node::Impl {
   // group the client is ahead on). Without one the handlers read inline.
   bool needs_lookup(const Session& s, const ClientRequest& request) const;
   bool member_cached(const std::string& user, const std::string& group_id) const;
+  void refresh_ahead(const std::string& user, const std::string& group_id);
+  void send_refreshes();
   // Queues a request behind the session's lookup (starting one if none is out).
   void wait_for_store(Session& s, const ClientRequest& request);
   void start_lookup(Session& s);
@@ -455,6 +457,10 @@ class Node::Impl {
     std::vector<MessagePtr> messages;
   };
   std::unordered_map<std::string, Unrouted> unrouted_;
+  // Memberships being read again before they expire (refresh_ahead).
+  std::map<std::string, std::set<std::string>> refreshing_;
+  std::unordered_set<std::string> refresh_out_;  // groups with a refresh job out
+  bool members_to_refresh_ = false;
   std::unordered_set<std::string> putting_;  // users whose directory put is out (their sessions wait)
   bool head_sync_out_ = false;  // a head sync's job is out
   int64_t resync_after_ = 0;    // a failed resync is tried again from then

@@ -33,6 +33,65 @@ bool Node::Impl::member_cached(const std::string& user, const std::string& group
   return u != g->second.end() && clock_.now_ms() < u->second;
 }
 
+// With an executor, a membership past half its time in the cache is read
+// again in the background (one job a turn for all of them), so an active
+// member's requests never wait for a lookup; the entry still ends at its
+// expiry if the answer does not come.
+void Node::Impl::refresh_ahead(const std::string& user, const std::string& group_id) {
+  if (stores_.executor == nullptr) return;
+  auto g = members_.find(group_id);
+  if (g == members_.end()) return;
+  auto u = g->second.find(user);
+  if (u == g->second.end() || clock_.now_ms() < u->second - opt_.membership_ttl_ms / 2) return;
+  if (refreshing_[group_id].insert(user).second) members_to_refresh_ = true;
+}
+
+void Node::Impl::send_refreshes() {
+  if (!members_to_refresh_) return;
+  members_to_refresh_ = false;
+  std::vector<StoreOp> ops;
+  std::vector<std::pair<std::string, std::vector<std::string>>> asked;
+  for (auto& [group_id, users] : refreshing_) {
+    if (users.empty() || refresh_out_.count(group_id)) continue;
+    asked.push_back({group_id, std::vector<std::string>(users.begin(), users.end())});
+    ops.push_back(MembersOfOp{group_id, asked.back().second});
+    refresh_out_.insert(group_id);
+  }
+  if (ops.empty()) return;
+  const int64_t asked_at = clock_.now_ms();
+  submit(std::move(ops), [this, asked, asked_at](std::vector<StoreOpResult>& results) {
+    for (size_t i = 0; i < asked.size(); ++i) {
+      const auto& [group_id, users] = asked[i];
+      refresh_out_.erase(group_id);
+      if (auto r = refreshing_.find(group_id); r != refreshing_.end()) {
+        for (const std::string& u : users) r->second.erase(u);
+        if (r->second.empty()) {
+          refreshing_.erase(r);
+        } else {
+          members_to_refresh_ = true;  // asked for while this one was out
+        }
+      }
+      if (!results[i].status) {
+        ++stats_.store_errors;
+        continue;  // the entries end at their expiry
+      }
+      auto g = members_.find(group_id);
+      if (g == members_.end()) continue;  // forgotten meanwhile (a removal, an epoch)
+      std::set<std::string> still(results[i].users.begin(), results[i].users.end());
+      for (const std::string& u : users) {
+        auto e = g->second.find(u);
+        if (e == g->second.end()) continue;  // removed meanwhile: stays removed
+        if (still.count(u)) {
+          e->second = asked_at + opt_.membership_ttl_ms;
+        } else {
+          g->second.erase(e);
+        }
+      }
+      if (g->second.empty()) members_.erase(g);
+    }
+  });
+}
+
 bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) const {
   if (stores_.executor == nullptr) return false;
   return std::visit(

@@ -14,6 +14,7 @@ void Node::Impl::flush() {
   write_outboxes();
   send_writes();  // before the routes: a route read sees this turn's directory writes
   ask_routes();
+  send_refreshes();
   arm_timer();
 }
 

@@ -135,7 +135,10 @@ Status Node::Impl::authorize(const Session& s, const std::string& group_id) { re
 // membership_ttl_ms. Anything else asks the store.
 Status Node::Impl::authorize(const std::string& user, const std::string& group_id) {
   if (Status st = validate_id(group_id, "group_id", opt_.limits); !st) return st;
-  if (member_cached(user, group_id)) return Status::ok();
+  if (member_cached(user, group_id)) {
+    refresh_ahead(user, group_id);
+    return Status::ok();
+  }
   bool member = false;
   bool exists = true;
   if (const LookupResult* a = answer_for(group_id, user)) {  // what the store said a moment ago

@@ -68,6 +68,16 @@ StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
           } else {
             r.status = groups.status();
           }
+        } else if constexpr (std::is_same_v<T, MembersOfOp>) {
+          for (const std::string& u : o.user_ids) {
+            Result<std::optional<Role>> role = st.membership.role_of(o.group_id, u);
+            if (!role) {
+              r.status = role.status();
+              r.users.clear();
+              return;
+            }
+            if (role->has_value()) r.users.push_back(u);
+          }
         } else if constexpr (std::is_same_v<T, DirectoryPutOp>) {
           r.status = st.directory.put(o.user_id, o.node_id, o.expires_at_ms);
         } else if constexpr (std::is_same_v<T, DirectoryEraseOp>) {

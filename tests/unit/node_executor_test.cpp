@@ -660,3 +660,46 @@ TEST_CASE("with an executor, one head sync is out at a time") {
   CHECK(heads_jobs() == 1);
   CHECK(f.node->stats().head_syncs == 2);
 }
+
+TEST_CASE("with an executor, an active member's membership is read again before it expires, so its sends never wait, and a removal the refresh finds ends it") {
+  NodeOptions o;
+  o.membership_ttl_ms = 1000;
+  AsyncFixture f(o);
+  f.open(1, "alice");
+  uint64_t rid = 0;
+  auto send = [&] {
+    ++rid;
+    f.node->on_client_request(1, SendReq{rid, "g", "c" + std::to_string(rid), "m"});
+    f.node->flush();
+  };
+  send();
+  REQUIRE(f.executor.lookups.size() == 1);  // the first send reads the membership
+  f.turn();
+  f.complete_next();
+  f.clock.advance(600);  // past half its time in the cache
+  send();
+  CHECK(f.executor.lookups.empty());  // served from the cache ...
+  REQUIRE(f.executor.store_jobs.size() == 1);  // ... and read again in the background
+  CHECK(std::holds_alternative<MembersOfOp>(f.executor.store_jobs[0].ops[0]));
+  f.turn();
+  f.complete_next();
+  f.clock.advance(600);  // past the first read's expiry: the refresh renewed it
+  send();
+  CHECK(f.executor.lookups.empty());
+  f.turn();
+  f.complete_next();
+  // Removed in the store, and this node is not told: the next refresh finds it.
+  REQUIRE(f.members->remove("g", "alice").is_ok());
+  f.clock.advance(600);
+  send();
+  CHECK(f.executor.lookups.empty());
+  f.turn();  // the refresh answers: not a member
+  f.complete_next();
+  send();
+  REQUIRE(f.executor.lookups.size() == 1);
+  f.turn();
+  auto errors = f.host.of<ErrorEv>(1);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kPermissionDenied);
+  CHECK(f.host.of<AckEv>(1).size() == 4);
+}
