@@ -461,7 +461,7 @@ class Node::Impl {
   std::map<std::string, std::set<std::string>> refreshing_;
   std::unordered_set<std::string> refresh_out_;  // groups with a refresh job out
   bool members_to_refresh_ = false;
-  std::unordered_set<std::string> putting_;  // users whose directory put is out (their sessions wait)
+  std::unordered_map<std::string, int> putting_;  // users with directory puts out (their sessions wait)
   bool head_sync_out_ = false;  // a head sync's job is out
   int64_t resync_after_ = 0;    // a failed resync is tried again from then
   // While a lookup's first request is served: its job and answer.

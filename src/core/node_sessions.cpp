@@ -35,12 +35,15 @@ Status Node::Impl::open_session(SessionId id, const std::string& user) {
       write(DirectoryPutOp{user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms});
     } else {
       // Its own job, at once; the user's sessions wait for it (see ungate).
-      putting_.insert(user);
+      ++putting_[user];
       submit({DirectoryPutOp{user, opt_.node_id, clock_.now_ms() + opt_.directory_ttl_ms}},
              [this, user](std::vector<StoreOpResult>& r) {
                if (!r[0].status) ++stats_.store_errors;
-               putting_.erase(user);
-               ungate(user);
+               auto it = putting_.find(user);
+               if (it != putting_.end() && --it->second == 0) {  // the user's last put (a reconnect may make two)
+                 putting_.erase(it);
+                 ungate(user);
+               }
              });
     }
     set_status(user, PresenceStatus::kOnline);
