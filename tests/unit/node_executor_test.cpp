@@ -584,6 +584,9 @@ TEST_CASE("with an executor, a user whose last session failed is notified of wha
   bool bob_notified = false;
   for (const Notification& n : f.notifier.sent) bob_notified |= n.user_id == "bob" && n.msg_id == 1;
   CHECK(bob_notified);
+  f.turn();  // the erase lands
+  REQUIRE(f.directory->nodes_of({"bob"}, f.clock.now_ms(), &nodes).is_ok());
+  CHECK(nodes[0].empty());
 }
 
 // ---- the node's bookkeeping as store jobs ---------------------------------------
