@@ -54,6 +54,13 @@ class Fifo {
       head_ = 0;
     }
   }
+  // Gives the buffer back (for a FIFO that is rarely used, once it is empty).
+  void release() {
+    if (empty()) {
+      std::vector<T>().swap(items_);
+      head_ = 0;
+    }
+  }
   template <typename... Args>
   void emplace_back(Args&&... args) {
     items_.emplace_back(std::forward<Args>(args)...);

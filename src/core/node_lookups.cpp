@@ -192,6 +192,7 @@ void Node::Impl::serve_waiting(Session& s) {
     s.waiting.pop_front();
     dispatch(s, next);
   }
+  s.waiting.release();  // most sessions wait once, at their start: keep no buffer for it
 }
 
 void Node::Impl::dispatch(Session& s, const ClientRequest& request) {
