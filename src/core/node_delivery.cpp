@@ -128,7 +128,7 @@ void Node::Impl::deliver(const MessagePtr& m) {
   GroupState& g = git->second;
   const int64_t now = clock_.now_ms();
   const Route* route = route_for(m->group_id);
-  if (auto change = policy_.observe(m->group_id, route ? route->members.size() : 0, now)) {
+  if (auto change = policy_.observe(m->group_id, member_count(m->group_id, route), now)) {
     switch_mode(m->group_id, g, *change);
   }
   MessageLog::Entry entry{m, nullptr};

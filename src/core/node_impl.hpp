@@ -236,7 +236,10 @@ class Node::Impl {
   void ask_routes();
   // The group's route is out of date (a member came or went somewhere).
   void forget_route(const std::string& group_id);
-  Route make_route(StoreOpResult& r, int64_t now) const;
+  Route make_route(const std::string& group_id, StoreOpResult& r, int64_t now);
+  // Members of the group for the delivery policy: the route's, or the last
+  // route's while it is read again.
+  size_t member_count(const std::string& group_id, const Route* route) const;
   // Forwards (and notifies) what waited for a group's route.
   void release_unrouted(const std::string& group_id);
   // Forwards an item to the group's peer nodes, or holds it until the route is known.
@@ -438,6 +441,7 @@ class Node::Impl {
   std::unordered_map<std::string, SendBucket> send_buckets_;  // users with a session here
   std::unordered_map<std::string, GroupState> groups_;
   std::unordered_map<std::string, Route> routes_;
+  std::unordered_map<std::string, size_t> member_counts_;  // of the last route read, per followed group
   // group -> user -> until when that user's membership (as read from the
   // store) is trusted; see authorize().
   std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> members_;

@@ -30,6 +30,7 @@ void Node::Impl::drop_subscriber(const std::string& group_id, SessionId id) {
       subs.end());
   if (!subs.empty()) return;
   groups_.erase(it);
+  member_counts_.erase(group_id);
   detector_.untrack(group_id);
   log_.forget(group_id);
   policy_.forget(group_id);
@@ -63,12 +64,19 @@ const Route* Node::Impl::route_for(const std::string& group_id) {
     ++stats_.store_errors;
     return it == routes_.end() ? nullptr : &it->second;
   }
-  return &(routes_[group_id] = make_route(r[0], now));
+  return &(routes_[group_id] = make_route(group_id, r[0], now));
 }
 
-Route Node::Impl::make_route(StoreOpResult& res, int64_t now) const {
+size_t Node::Impl::member_count(const std::string& group_id, const Route* route) const {
+  if (route) return route->members.size();
+  auto it = member_counts_.find(group_id);  // the route is being read again
+  return it == member_counts_.end() ? 0 : it->second;
+}
+
+Route Node::Impl::make_route(const std::string& group_id, StoreOpResult& res, int64_t now) {
   Route r;
   r.members = std::move(res.users);
+  member_counts_[group_id] = r.members.size();
   std::set<std::string> peers;
   for (size_t i = 0; i < res.nodes.size() && i < r.members.size(); ++i) {
     if (res.nodes[i].empty()) r.offline_members.push_back(r.members[i]);
@@ -116,7 +124,7 @@ void Node::Impl::ask_routes() {
         continue;
       }
       if (results[i].status) {
-        routes_[groups[i]] = make_route(results[i], now);
+        routes_[groups[i]] = make_route(groups[i], results[i], now);
       } else {
         ++stats_.store_errors;
       }
@@ -251,6 +259,9 @@ void Node::Impl::prune_routes(int64_t now) {
     const bool drop = it->second.expires_at <= now && !groups_.count(it->first) && !routing_.count(it->first);
     it = drop ? routes_.erase(it) : std::next(it);
   }
+  for (auto it = member_counts_.begin(); it != member_counts_.end();) {
+    it = routes_.count(it->first) || groups_.count(it->first) ? std::next(it) : member_counts_.erase(it);
+  }
 }
 
 void Node::Impl::head_sync(int64_t now) {
@@ -258,7 +269,7 @@ void Node::Impl::head_sync(int64_t now) {
   next_head_sync_ = now + opt_.head_sync_ms - opt_.head_sync_ms / 20 + jitter;
   for (auto& [group_id, g] : groups_) {
     const Route* route = route_for(group_id);
-    if (auto change = policy_.evaluate(group_id, route ? route->members.size() : 0, now)) {
+    if (auto change = policy_.evaluate(group_id, member_count(group_id, route), now)) {
       switch_mode(group_id, g, *change);
     }
   }

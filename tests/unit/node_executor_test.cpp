@@ -706,3 +706,32 @@ TEST_CASE("with an executor, an active member's membership is read again before 
   CHECK(errors[0].code == Code::kPermissionDenied);
   CHECK(f.host.of<AckEv>(1).size() == 4);
 }
+
+TEST_CASE("with an executor, a busy group switches to pull while its route is being read again") {
+  NodeOptions o;
+  o.policy.pull_min_members = 3;
+  o.policy.pull_enter_rate = 5;
+  o.policy.window_ms = 1000;
+  o.policy.min_dwell_ms = 0;
+  AsyncFixture f(o);
+  f.open(1, "alice");
+  f.open(2, "bob");
+  f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
+  f.send(1, "first", "alice's membership is cached from here on");
+  f.turn();  // the route is read: 3 members
+  f.complete_next();
+  REQUIRE(f.host.of<ModeEv>(2).empty());
+  f.node->member_removed("g", "nobody");  // a member came or went somewhere: the route is read again
+  for (int i = 0; i < 10; ++i) f.send(1, "c" + std::to_string(i), "busy");
+  f.node->flush();
+  REQUIRE(f.executor.jobs.size() == 1);
+  AppendJob job = f.executor.jobs.front();
+  f.executor.jobs.pop_front();
+  std::vector<AppendOutcome> out;
+  REQUIRE(f.messages->append(job.requests, &out).is_ok());
+  f.node->on_append_done(job.id, Status::ok(), std::move(out));  // delivered before the route is back
+  f.node->flush();
+  auto modes = f.host.of<ModeEv>(2);
+  REQUIRE(modes.size() == 1);
+  CHECK(modes[0].mode == DeliveryMode::kPull);
+}
