@@ -82,7 +82,7 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->capture_default_str();
 
   app.add_option("--store-executor", c.store_executor,
-                 "sqlite/redis appends: on a thread of their own (thread) or on the serving thread (inline)")
+                 "sqlite/redis store work (appends, reads, lookups, directory): on a thread of its own (thread) or on the serving thread (inline)")
       ->check(CLI::IsMember({"thread", "inline"}))
       ->capture_default_str();
 
