@@ -37,9 +37,12 @@ class SqliteStore;
 Result<std::unique_ptr<SqliteStore>> open_sqlite_store(const std::string& path,
                                                        const SqliteOptions& options = {});
 
-class SqliteStore : public MessageStore, public MembershipStore, public SessionDirectory {
+class SqliteStore : public MessageStore,
+                    public MembershipStore,
+                    public SessionDirectory,
+                    public PresenceStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   ~SqliteStore() override = default;
   // The schema version of the open file.
   virtual int schema_version() const = 0;

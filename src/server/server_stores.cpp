@@ -75,11 +75,12 @@ Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) 
   messages_ = std::make_unique<TimedMessageStore>(*sqlite_);
   membership_ = sqlite_.get();
   directory_ = sqlite_.get();
+  presence_ = sqlite_.get();
   if (threaded) {
     auto appender = open_sqlite_store(cfg.db, o);  // a connection of the executor's own
     if (!appender) return appender.status();
     append_sqlite_ = std::move(*appender);
-    start_executor(*append_sqlite_, *append_sqlite_, *append_sqlite_, nullptr, std::move(deliver));
+    start_executor(*append_sqlite_, *append_sqlite_, *append_sqlite_, append_sqlite_.get(), std::move(deliver));
   }
   return Status::ok();
 }

@@ -60,6 +60,11 @@ CREATE TABLE sessions(
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_node ON sessions(node_id);
 )sql",
+    // v1 -> v2: presence, kept on the session directory's entry (it lives
+    // and expires with it).
+    R"sql(
+ALTER TABLE sessions ADD COLUMN presence INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -88,6 +93,8 @@ enum class Sql : size_t {
   kDropNode,
   kPruneSessions,
   kSelectNodes,
+  kSetPresence,
+  kSelectPresence,
   kCount,
 };
 
@@ -124,6 +131,8 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "DELETE FROM sessions WHERE node_id = ?1",
     "DELETE FROM sessions WHERE expires_ms <= ?1",
     "SELECT node_id FROM sessions WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY node_id",
+    "UPDATE sessions SET presence = ?3 WHERE user_id = ?1 AND node_id = ?2",
+    "SELECT presence FROM sessions WHERE user_id = ?1 AND expires_ms > ?2",
 };
 
 inline Code code_of(int rc) {
@@ -284,6 +293,9 @@ class SqliteStoreImpl final : public SqliteStore {
   Status refresh_node(const std::string& node_id, int64_t expires_at_ms) override;
   Status drop_node(const std::string& node_id) override;
   Status prune(int64_t now_ms) override;
+  Status set_presence(const std::string& user_id, const std::string& node_id, PresenceStatus status) override;
+  Status presence(const std::vector<std::string>& user_ids, int64_t now_ms,
+                  std::vector<PresenceStatus>* out) override;
   Status nodes_of(const std::vector<std::string>& user_ids, int64_t now_ms,
                   std::vector<std::vector<std::string>>* out) override;
 

@@ -132,4 +132,36 @@ Status SqliteStoreImpl::nodes_of(const std::vector<std::string>& user_ids, int64
   return Status::ok();
 }
 
+Status SqliteStoreImpl::set_presence(const std::string& user_id, const std::string& node_id,
+                                     PresenceStatus status) {
+  return change(Sql::kSetPresence, [&](Query& q) {
+    q.bind(1, user_id).bind(2, node_id).bind(3, static_cast<int64_t>(status));
+  });
+}
+
+Status SqliteStoreImpl::presence(const std::vector<std::string>& user_ids, int64_t now_ms,
+                                 std::vector<PresenceStatus>* out) {
+  // online > away > offline, over the user's live entries.
+  auto rank = [](PresenceStatus p) {
+    return p == PresenceStatus::kOnline ? 2 : p == PresenceStatus::kAway ? 1 : 0;
+  };
+  std::vector<PresenceStatus> result;
+  result.reserve(user_ids.size());
+  for (const std::string& user_id : user_ids) {
+    PresenceStatus best = PresenceStatus::kOffline;
+    Status s = query(
+        Sql::kSelectPresence, [&](Query& q) { q.bind(1, user_id).bind(2, now_ms); },
+        [&](const Query& q) {
+          const int64_t v = q.int_at(0);
+          const PresenceStatus p = v == 1 ? PresenceStatus::kOnline : v == 2 ? PresenceStatus::kAway
+                                                                             : PresenceStatus::kOffline;
+          if (rank(p) > rank(best)) best = p;
+        });
+    if (!s) return s;
+    result.push_back(best);
+  }
+  *out = std::move(result);
+  return Status::ok();
+}
+
 }  // namespace parley::sqlite_detail

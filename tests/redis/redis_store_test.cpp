@@ -140,36 +140,6 @@ TEST_CASE("redis store: dedup keys carry the configured TTL and live in the grou
   CHECK(again[0].message.msg_id == 3);
 }
 
-TEST_CASE("redis store: presence is the best status over a user's live nodes") {
-  testing::RedisServer server;
-  auto store = open(server.endpoint());
-  std::vector<PresenceStatus> out;
-  require_ok(store->put("ann", "n1", 1000));
-  require_ok(store->put("ann", "n2", 500));
-  require_ok(store->put("bob", "n1", 1000));
-  require_ok(store->set_presence("ann", "n1", PresenceStatus::kAway));
-  require_ok(store->set_presence("ann", "n2", PresenceStatus::kOnline));
-  require_ok(store->set_presence("bob", "n1", PresenceStatus::kAway));
-  require_ok(store->presence({"ann", "bob", "cy"}, 100, &out));
-  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway,
-                                           PresenceStatus::kOffline});
-  // n2's entry expired: only n1's status counts. An entry is live while
-  // now < its expiry, as in the session directory.
-  require_ok(store->presence({"ann"}, 600, &out));
-  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
-  require_ok(store->presence({"ann"}, 499, &out));
-  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline});
-  require_ok(store->presence({"ann"}, 500, &out));
-  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
-  // The session on n1 closed (erase), or its node died (prune): offline.
-  require_ok(store->erase("ann", "n1"));
-  require_ok(store->presence({"ann", "bob"}, 100, &out));
-  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway});
-  require_ok(store->prune(1000));
-  require_ok(store->presence({"ann", "bob"}, 100, &out));
-  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOffline, PresenceStatus::kOffline});
-}
-
 TEST_CASE("redis store: while Redis is down calls fail with unavailable, then work again") {
   testing::RedisServer server({"--appendonly", "yes", "--appendfsync", "always"});
   RedisStoreOptions o;

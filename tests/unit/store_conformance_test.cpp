@@ -90,6 +90,7 @@ struct SqliteStores {
   MessageStore& log() { return *store; }
   MembershipStore& membership() { return *store; }
   SessionDirectory& directory() { return *store; }
+  PresenceStore& presence() { return *store; }
 };
 
 AppendRequest request(const std::string& group, const std::string& user, const std::string& client_msg_id,
@@ -198,6 +199,7 @@ struct RedisStoresOn {
   MessageStore& log() { return *store; }
   MembershipStore& membership() { return *store; }
   SessionDirectory& directory() { return *store; }
+  PresenceStore& presence() { return *store; }
 };
 using RedisStores = RedisStoresOn<testing::RedisServer>;
 using RedisClusterStores = RedisStoresOn<testing::RedisCluster>;
@@ -207,8 +209,10 @@ using RedisClusterStores = RedisStoresOn<testing::RedisCluster>;
 TYPE_TO_STRING(RedisStores);
 TYPE_TO_STRING(RedisClusterStores);
 #define ALL_STORES RedisStores, RedisClusterStores
+#define PRESENCE_STORES RedisStores, RedisClusterStores
 #else
 #define ALL_STORES MemoryStores, SqliteStores
+#define PRESENCE_STORES SqliteStores  // the memory store keeps no presence
 #endif
 
 // --- MessageStore ---
@@ -606,6 +610,44 @@ class RawDb {
 
 }  // namespace
 
+// --- PresenceStore ---
+
+TEST_CASE_TEMPLATE("store: presence is the best status over a user's live nodes", T, PRESENCE_STORES) {
+  T stores;
+  SessionDirectory& d = stores.directory();
+  PresenceStore& p = stores.presence();
+  std::vector<PresenceStatus> out;
+  require_ok(d.put("ann", "n1", 1000));
+  require_ok(d.put("ann", "n2", 500));
+  require_ok(d.put("bob", "n1", 1000));
+  require_ok(p.set_presence("ann", "n1", PresenceStatus::kAway));
+  require_ok(p.set_presence("ann", "n2", PresenceStatus::kOnline));
+  require_ok(p.set_presence("bob", "n1", PresenceStatus::kAway));
+  require_ok(p.presence({"ann", "bob", "cy"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway,
+                                           PresenceStatus::kOffline});
+  // n2's entry expired: only n1's status counts. An entry is live while
+  // now < its expiry, as in the session directory.
+  require_ok(p.presence({"ann"}, 600, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
+  require_ok(p.presence({"ann"}, 499, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline});
+  require_ok(p.presence({"ann"}, 500, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
+  // kOffline removes a node's status.
+  require_ok(p.set_presence("ann", "n2", PresenceStatus::kOffline));
+  require_ok(p.presence({"ann"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
+  require_ok(p.set_presence("ann", "n2", PresenceStatus::kOnline));
+  // The session on n1 closed (erase), or its node died (prune): offline.
+  require_ok(d.erase("ann", "n1"));
+  require_ok(p.presence({"ann", "bob"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOnline, PresenceStatus::kAway});
+  require_ok(d.prune(1000));
+  require_ok(p.presence({"ann", "bob"}, 100, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOffline, PresenceStatus::kOffline});
+}
+
 TEST_CASE("sqlite store: reopening keeps everything") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
@@ -630,18 +672,38 @@ TEST_CASE("sqlite store: reopening keeps everything") {
   CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
 }
 
-TEST_CASE("sqlite store: schema version 1, WAL, integrity ok") {
+TEST_CASE("sqlite store: schema version 2, WAL, integrity ok") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 1);
-  CHECK(SqliteStore::kSchemaVersion == 1);
+  CHECK(s->schema_version() == 2);
+  CHECK(SqliteStore::kSchemaVersion == 2);
   append_ok(*s, {request("g", "ann", "c1")});
   require_ok(s->integrity_check());
   RawDb raw(path);
-  CHECK(raw.int_query("PRAGMA user_version") == 1);
+  CHECK(raw.int_query("PRAGMA user_version") == 2);
   CHECK(raw.int_query("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
   CHECK(raw.int_query("SELECT head FROM groups_log WHERE group_id = 'g'") == 1);
+}
+
+TEST_CASE("sqlite store: a version 1 file is migrated to version 2 and keeps its entries") {
+  TempDir dir;
+  const std::string path = dir.file("parley.db");
+  {
+    std::unique_ptr<SqliteStore> s = open_store(path);
+    require_ok(s->put("ann", "n1", 1000));
+  }
+  // What version 1 was: no presence column.
+  RawDb(path).exec("ALTER TABLE sessions DROP COLUMN presence; PRAGMA user_version = 1");
+  std::unique_ptr<SqliteStore> s = open_store(path);
+  CHECK(s->schema_version() == 2);
+  CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
+  std::vector<PresenceStatus> out;
+  require_ok(s->presence({"ann"}, 0, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kOffline});
+  require_ok(s->set_presence("ann", "n1", PresenceStatus::kAway));
+  require_ok(s->presence({"ann"}, 0, &out));
+  CHECK(out == std::vector<PresenceStatus>{PresenceStatus::kAway});
 }
 
 // The code of a failed open of `path` (kOk if it opened).
@@ -653,7 +715,7 @@ TEST_CASE("sqlite store: files it cannot use are refused") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   SUBCASE("a newer schema version") {
-    { RawDb(path).exec("PRAGMA user_version = 2"); }
+    { RawDb(path).exec("PRAGMA user_version = 3"); }
     CHECK(open_error(path) == Code::kInvalidArgument);
   }
   SUBCASE("not a database") {
