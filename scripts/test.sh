@@ -35,7 +35,7 @@ if [ "$sanitize" -eq 1 ]; then
     -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=40 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=10
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^(durability|install|browser)/'
+    ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^((durability|install|browser)/.*|e2e4/(chaos|redis_cluster|pull_mode|bad_input|resources))$'
 fi
 
 if [ "$sanitize" -eq 1 ]; then
@@ -47,5 +47,5 @@ if [ "$sanitize" -eq 1 ]; then
   echo "== threaded tests under TSan"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
     PARLEY_E2E_CHURN_CYCLES=3000 ctest --test-dir "$root/build-tsan" -j "$(nproc)" --output-on-failure --timeout 900 \
-    -R '^(threaded/.*|server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer|resources))$'
+    -R '^(threaded/.*|server/unit|capi/c_test|e2e/(cluster|failover|webhook|shutdown|slow_consumer|resources)|e2e4/(cluster|failover|shutdown|slow_consumer))$'
 fi

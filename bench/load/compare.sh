@@ -16,6 +16,8 @@
 #   SYSTEMS     "parley mosquitto" (default both)
 #   PARLEY_LOAD the generator (default build-load/bench/parley-load)
 #   MOSQUITTO   the broker binary (default: mosquitto on PATH; apt-get install mosquitto)
+#   THREADS     parley-server's --threads (default 1: the one pinned core)
+#   SERVER_CPUS the CPUs the servers are pinned to (default 0; the generator gets 1)
 #   PIN=0       do not pin
 set -euo pipefail
 if [[ $# -lt 1 || ! -x "$1" ]]; then
@@ -43,7 +45,7 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 pin_server=() pin_load=()
 if [[ "${PIN:-1}" == 1 ]] && command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
-  pin_server=(taskset -c 0) pin_load=(taskset -c 1)
+  pin_server=(taskset -c "${SERVER_CPUS:-0}") pin_load=(taskset -c 1)
 fi
 work=$(mktemp -d /tmp/parley-compare.XXXXXX)
 pid=
@@ -64,7 +66,7 @@ start_parley() {
   local dir="$work/$1" log="$work/$1.log"
   mkdir -p "$dir"
   "${pin_server[@]}" "$server" --listen 127.0.0.1:0 --dev --data-dir "$dir" --pull-min-members 1000000 \
-    "${server_args[@]}" >"$log" 2>&1 &
+    --threads "${THREADS:-1}" "${server_args[@]}" >"$log" 2>&1 &
   pid=$!
   url=
   for _ in $(seq 100); do

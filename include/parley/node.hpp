@@ -118,6 +118,10 @@ struct NodeOptions {
   // Requests a session may have waiting for a lookup; past it they are
   // refused with limit_exceeded.
   size_t max_waiting_requests = 256;
+  // A session that failed is reported to the user's next session on this
+  // node (an error event after it opens). Off when the host reports it
+  // itself: parley-server's shards share one report per user.
+  bool report_last_failure = true;
   int64_t pull_hint_ms = 100;            // pull mode: hints per group at most this often
   size_t notify_preview_bytes = 64;
   // Per-user limits on this node (0: none). A user over max_sessions_per_user

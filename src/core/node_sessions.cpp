@@ -79,7 +79,7 @@ void Node::Impl::close_session(SessionId id, const Status& reason) {
     set_status(s.user, PresenceStatus::kOffline);
   }
   if (!reason.is_ok()) {
-    last_error_[s.user] = reason;
+    if (opt_.report_last_failure) last_error_[s.user] = reason;
     if (last) notify_undelivered(s, reason);
   }
   if (last) {

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <thread>
+
 #include "parley/version.hpp"
 
 namespace parley::server {
@@ -84,6 +87,12 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
   app.add_option("--store-executor", c.store_executor,
                  "sqlite/redis store work (appends, reads, lookups, directory): on a thread of its own (thread) or on the serving thread (inline)")
       ->check(CLI::IsMember({"thread", "inline"}))
+      ->capture_default_str();
+
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "serving threads, one shard (node, sockets, store connections) each, on one port (0: one per core; --store memory: 1)")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
 
   app.add_flag("--dev", c.dev, "development login: any user name, no password");
@@ -204,6 +213,18 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
     fmt::print(stderr, "--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together\n");
     return false;
   }
+  if (c.node_id.empty() || c.node_id.find('#') != std::string::npos) {
+    fmt::print(stderr, "--node-id: '{}' must be non-empty and without '#' (shards are ID#K)\n", c.node_id);
+    return false;
+  }
+  if (c.store == "memory") {
+    if (threads > 1) {
+      fmt::print(stderr, "--threads {}: the memory store serves one shard (use --store sqlite or redis)\n", threads);
+      return false;
+    }
+    threads = 1;
+  }
+  c.threads = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (c.db.empty()) c.db = c.data_dir + "/parley.db";
   if (c.max_frame_bytes == 0) c.max_frame_bytes = 4 * c.max_contents_bytes + 64 * 1024;
   return true;

@@ -154,7 +154,12 @@ void HttpApi::healthz(Call& c) {
 }
 
 void HttpApi::metrics(Call& c) {
-  c.answer(200, ctx_.metrics(), "text/plain; version=0.0.4");
+  ctx_.metrics([respond = c.respond](std::string text) {
+    HttpResponse r;
+    r.body = std::move(text);
+    r.content_type = "text/plain; version=0.0.4";
+    respond(std::move(r));
+  });
 }
 
 void HttpApi::peer(Call& c) {

@@ -68,8 +68,9 @@ class HttpApi {
     std::function<void(Task)> post;
     // `user` left or was removed from `group`: the node and the peers are told.
     std::function<void(const std::string& group, const std::string& user)> member_removed;
-    // The /metrics text.
-    std::function<std::string()> metrics;
+    // The /metrics text, handed to the callback (at once, or later from a
+    // task posted to the I/O thread: a sharded process gathers every shard's).
+    std::function<void(std::function<void(std::string)>)> metrics;
   };
 
   explicit HttpApi(Context ctx);

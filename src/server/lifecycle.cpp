@@ -9,8 +9,10 @@ template <typename Ws>
 int ServerImpl<Ws>::start() {
   LogLevel level = LogLevel::kInfo;
   parse_log_level(cfg_.log_level, &level);
-  set_log_level(level);
-  set_log_node(cfg_.node_id);
+  if (index_ == 0) {
+    set_log_level(level);
+    set_log_node(cfg_.node_id);
+  }
   if (int rc = load_tls(); rc != 0) return rc;
   Status opened = stores_.open(cfg_, [this](StoreCompletions done) {
     asio::post(io_, [this, done = std::move(done)]() mutable { on_store_done(std::move(done)); });
@@ -45,6 +47,18 @@ int ServerImpl<Ws>::start() {
     notifier_ = std::make_unique<LogNotifier>(notify_stats_);
   }
   peers_ = std::make_unique<PeerLink>(cfg_);
+  if (set_ != nullptr) {
+    for (auto& shard : set_->shards) {
+      if (shard.get() == this) continue;
+      ServerImpl* other = shard.get();
+      peers_->add_local(other->node_id_, {[other](Frame batch, HttpPoster::Done done) {
+                                            other->accept_local_batch(std::move(batch), std::move(done));
+                                          },
+                                          [other](const std::string& g, const std::string& u) {
+                                            other->accept_local_removal(g, u);
+                                          }});
+    }
+  }
   make_node();
   if (Status st = node_->start(); !st) {
     PARLEY_LOG_ERROR("cannot start the node: {}", st.to_string());
@@ -98,7 +112,7 @@ int ServerImpl<Ws>::load_tls() {
 template <typename Ws>
 void ServerImpl<Ws>::make_node() {
   NodeOptions o;
-  o.node_id = cfg_.node_id;
+  o.node_id = node_id_;
   o.limits.max_contents_bytes = cfg_.max_contents_bytes;
   o.forward.mode =
       cfg_.forward == "fixed" ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
@@ -112,7 +126,8 @@ void ServerImpl<Ws>::make_node() {
   o.max_sessions_per_user = cfg_.max_connections_per_user;
   o.send_rate_per_user = cfg_.send_rate;
   o.send_burst_per_user = cfg_.send_burst;
-  o.seed = std::hash<std::string>()(cfg_.node_id) ^ static_cast<uint64_t>(clock_.now_ms());
+  o.report_last_failure = set_ == nullptr;  // shards: the gateway reports it (ShardSet::failures)
+  o.seed = std::hash<std::string>()(node_id_) ^ static_cast<uint64_t>(clock_.now_ms());
   codec_ = std::shared_ptr<const ClientCodec>(make_json_codec());
   node_ = std::make_unique<Node>(o, stores_.node_stores(), *this, clock_, notifier_.get(), codec_);
   limits_ = o.limits;
@@ -131,7 +146,7 @@ void ServerImpl<Ws>::make_api() {
                        [this](HttpApi::Task t) { asio::post(worker_, std::move(t)); },
                        [this](HttpApi::Task t) { asio::post(io_, std::move(t)); },
                        [this](const std::string& g, const std::string& u) { propagate_removal(g, u); },
-                       [this] { return metrics(); }};
+                       [this](std::function<void(std::string)> done) { metrics(std::move(done)); }};
   api_ = std::make_unique<HttpApi>(std::move(ctx));
 }
 
@@ -142,6 +157,15 @@ int ServerImpl<Ws>::start_ws() {
   ws_.set_max_message_size(cfg_.max_frame_bytes);
   ws_.set_max_http_body_size(cfg_.max_http_body_bytes);
   ws_.set_listen_backlog(4096);
+  if (count_ > 1) {
+    // Every shard listens on the same port; the kernel spreads the
+    // connections between them.
+    ws_.set_tcp_pre_bind_handler([](const auto& acceptor) {
+      websocketpp::lib::error_code ec;
+      acceptor->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+      return ec;
+    });
+  }
   ws_.set_open_handshake_timeout(cfg_.handshake_timeout_ms);
   ws_.set_validate_handler([this](Hdl h) { return on_validate(h); });
   ws_.set_open_handler([this](Hdl h) { on_open(h); });
@@ -171,35 +195,59 @@ int ServerImpl<Ws>::start_ws() {
   ws_.start_accept(ec);
   asio::ip::tcp::endpoint local = ws_.get_local_endpoint(ec);
   port_ = local.port();
-  Endpoint shown{cfg_.listen.host, local.port()};
+  if (set_ == nullptr) announce();
+  return 0;
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::announce() {
+  Endpoint shown{cfg_.listen.host, port_};
   fmt::print("parley-server {} node {} listening on {}://{}/ (web client; WebSocket at /v1/ws)\n",
              PARLEY_VERSION_STRING, cfg_.node_id, kTls ? "https" : "http", shown.to_string());
   std::fflush(stdout);
-  PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}",
+  PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}; threads: {}",
                   cfg_.store == "memory"  ? std::string("memory")
                   : cfg_.store == "redis" ? "redis at " + cfg_.redis
                                           : cfg_.db,
                   cfg_.dev ? "dev (any name)" : "users file",
-                  cfg_.webhook.empty() ? std::string("log") : cfg_.webhook, peers_->peers());
-  return 0;
+                  cfg_.webhook.empty() ? std::string("log") : cfg_.webhook, peers_->peers(), count_);
 }
 
 template <typename Ws>
 int ServerImpl<Ws>::start_peer_listener() {
   PeerLink::Handlers h;
-  h.batch = [this](const std::string& body) {
-    return on_io<Status>([this, &body] {
-      Status s = node_->on_peer_batch(body.data(), body.size());
-      schedule_flush();
+  // One listener per process (shard 0's): a batch goes to the shard it
+  // names, a removal to every shard.
+  h.batch = [this](const std::string& body, int shard) {
+    ServerImpl* to = this;
+    if (shard != index_) {
+      if (set_ == nullptr || shard < 0 || static_cast<size_t>(shard) >= set_->shards.size()) {
+        return error(Code::kNotFound, fmt::format("node {} has no shard {}", cfg_.node_id, shard));
+      }
+      to = set_->shards[static_cast<size_t>(shard)].get();
+    }
+    return to->template on_io<Status>([to, &body] {
+      Status s = to->node_->on_peer_batch(body.data(), body.size());
+      to->schedule_flush();
       return s;
     });
   };
   h.member_removed = [this](const std::string& g, const std::string& u) {
-    return on_io<Status>([this, g, u] {
-      node_->member_removed(g, u);
-      schedule_flush();
-      return Status::ok();
-    });
+    std::vector<ServerImpl*> all{this};
+    if (set_ != nullptr) {
+      all.clear();
+      for (auto& shard : set_->shards) all.push_back(shard.get());
+    }
+    Status result = Status::ok();
+    for (ServerImpl* to : all) {
+      Status s = to->template on_io<Status>([to, g, u] {
+        to->node_->member_removed(g, u);
+        to->schedule_flush();
+        return Status::ok();
+      });
+      if (!s && result) result = s;
+    }
+    return result;
   };
   return peers_->listen(std::move(h));
 }

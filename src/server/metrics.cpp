@@ -14,16 +14,83 @@ void Histogram::observe(double v) {
   ++count_;
 }
 
-void Histogram::write(std::string* out, const std::string& name, const std::string& help) const {
-  fmt::format_to(std::back_inserter(*out), "# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+HistogramCounts Histogram::counts() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return {bounds_, counts_, sum_, count_};
+}
+
+void HistogramCounts::add(const HistogramCounts& o) {
+  if (bounds.empty()) bounds = o.bounds;
+  counts.resize(std::max(counts.size(), o.counts.size()));
+  for (size_t i = 0; i < o.counts.size(); ++i) counts[i] += o.counts[i];
+  sum += o.sum;
+  count += o.count;
+}
+
+void HistogramCounts::write(std::string* out, const std::string& name, const std::string& help) const {
+  fmt::format_to(std::back_inserter(*out), "# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
   uint64_t cumulative = 0;
-  for (size_t i = 0; i < bounds_.size(); ++i) {
-    cumulative += counts_[i];
-    fmt::format_to(std::back_inserter(*out), "{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+  for (size_t i = 0; i < bounds.size() && i < counts.size(); ++i) {
+    cumulative += counts[i];
+    fmt::format_to(std::back_inserter(*out), "{}_bucket{{le=\"{}\"}} {}\n", name, bounds[i], cumulative);
   }
   fmt::format_to(std::back_inserter(*out), "{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name,
-                 count_, name, sum_, name, count_);
+                 count, name, sum, name, count);
+}
+
+void MetricsSources::add(const MetricsSources& o) {
+  NodeStats& n = node;
+  const NodeStats& on = o.node;
+  for (auto [mine, theirs] : {std::pair{&n.sends, &on.sends}, {&n.acks, &on.acks},
+                              {&n.duplicate_sends, &on.duplicate_sends}, {&n.send_errors, &on.send_errors},
+                              {&n.commits, &on.commits}, {&n.deliveries, &on.deliveries},
+                              {&n.peer_batches_in, &on.peer_batches_in}, {&n.peer_messages_in, &on.peer_messages_in},
+                              {&n.catch_ups, &on.catch_ups}, {&n.catch_up_messages, &on.catch_up_messages},
+                              {&n.head_syncs, &on.head_syncs}, {&n.mode_switches, &on.mode_switches},
+                              {&n.pull_hints, &on.pull_hints}, {&n.pulls, &on.pulls},
+                              {&n.notifications, &on.notifications}, {&n.fell_behind, &on.fell_behind},
+                              {&n.store_errors, &on.store_errors}, {&n.bad_frames, &on.bad_frames},
+                              {&n.membership_reads, &on.membership_reads}}) {
+    *mine += *theirs;
+  }
+  forwarder.batches_sent += o.forwarder.batches_sent;
+  forwarder.items_sent += o.forwarder.items_sent;
+  forwarder.retries += o.forwarder.retries;
+  forwarder.batches_dropped += o.forwarder.batches_dropped;
+  forwarder.items_dropped += o.forwarder.items_dropped;
+  forwarder.timeouts += o.forwarder.timeouts;
+  forwarder.max_batch_items = std::max(forwarder.max_batch_items, o.forwarder.max_batch_items);
+  notifications_delivered += o.notifications_delivered;
+  notifications_failed += o.notifications_failed;
+  notifications_dropped += o.notifications_dropped;
+  gateway.connections_opened += o.gateway.connections_opened;
+  gateway.connections_closed += o.gateway.connections_closed;
+  gateway.idle_closed += o.gateway.idle_closed;
+  gateway.frames_in += o.gateway.frames_in;
+  gateway.frames_out += o.gateway.frames_out;
+  gateway.auth_failures += o.gateway.auth_failures;
+  for (const auto& [status, count] : o.gateway.http_responses) gateway.http_responses[status] += count;
+  connections += o.connections;
+  http_auth_failures += o.http_auth_failures;
+  appends_in_flight += o.appends_in_flight;
+  reads_in_flight += o.reads_in_flight;
+  lookups_in_flight += o.lookups_in_flight;
+  store_jobs_in_flight += o.store_jobs_in_flight;
+  append_seconds.add(o.append_seconds);
+  read_seconds.add(o.read_seconds);
+  append_batch.add(o.append_batch);
+  peer_batch_bytes.add(o.peer_batch_bytes);
+  for (const PeerGauges& p : o.peers) {
+    auto it = std::find_if(peers.begin(), peers.end(), [&](const PeerGauges& q) { return q.node_id == p.node_id; });
+    if (it == peers.end()) {
+      peers.push_back(p);
+    } else {
+      it->queued_items += p.queued_items;
+      it->queued_calls += p.queued_calls;
+    }
+  }
+  std::sort(peers.begin(), peers.end(),
+            [](const PeerGauges& a, const PeerGauges& b) { return a.node_id < b.node_id; });
 }
 
 void write_counter(std::string* out, const std::string& name, const std::string& help, double value,
@@ -70,10 +137,10 @@ std::string render_metrics(const MetricsSources& m) {
   c("parley_mode_switches_total", "push/pull mode switches", d(s.mode_switches));
   c("parley_pulls_total", "pull requests", d(s.pulls));
   c("parley_notifications_total", "offline notifications raised", d(s.notifications));
-  c("parley_notifications_delivered_total", "notifications the notifier delivered", d(m.notifier.delivered.load()));
+  c("parley_notifications_delivered_total", "notifications the notifier delivered", d(m.notifications_delivered));
   c("parley_notifications_failed_total", "notifications the webhook refused or timed out",
-    d(m.notifier.failed.load()));
-  c("parley_notifications_dropped_total", "notifications dropped (queue full)", d(m.notifier.dropped.load()));
+    d(m.notifications_failed));
+  c("parley_notifications_dropped_total", "notifications dropped (queue full)", d(m.notifications_dropped));
   c("parley_fell_behind_total", "sessions cut off at their queue bound", d(s.fell_behind));
   c("parley_bad_frames_total", "client frames refused as malformed", d(s.bad_frames));
   c("parley_store_errors_total", "store operations that failed", d(s.store_errors));

@@ -17,13 +17,24 @@
 
 namespace parley::server {
 
+// A histogram's counts at one moment (a value: shards' are added up).
+struct HistogramCounts {
+  std::vector<double> bounds;
+  std::vector<uint64_t> counts;  // per bucket, the last one past every bound
+  double sum = 0;
+  uint64_t count = 0;
+  // Adds another's counts (same bounds).
+  void add(const HistogramCounts& o);
+  // Appends "# TYPE" and the _bucket/_sum/_count lines for `name`.
+  void write(std::string* out, const std::string& name, const std::string& help) const;
+};
+
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {}
   // Thread-safe: the store executor's thread observes what the serving thread writes.
   void observe(double v);
-  // Appends "# TYPE" and the _bucket/_sum/_count lines for `name`.
-  void write(std::string* out, const std::string& name, const std::string& help) const;
+  HistogramCounts counts() const;
 
  private:
   mutable std::mutex mu_;
@@ -53,23 +64,28 @@ struct PeerGauges {
   size_t queued_calls = 0;  // batches waiting for the connection (the poster)
 };
 
-// Everything /metrics shows, gathered by the server on its I/O thread.
+// Everything /metrics shows, taken by the server on its I/O thread; with
+// --threads N each shard takes its own and they are added up.
 struct MetricsSources {
-  const NodeStats& node;
-  const BatchingForwarder::Stats& forwarder;
-  const NotifierStats& notifier;
-  const GatewayCounters& gateway;
+  NodeStats node;
+  BatchingForwarder::Stats forwarder;
+  uint64_t notifications_delivered = 0;
+  uint64_t notifications_failed = 0;
+  uint64_t notifications_dropped = 0;
+  GatewayCounters gateway;
   size_t connections = 0;
   uint64_t http_auth_failures = 0;
   size_t appends_in_flight = 0;
   size_t reads_in_flight = 0;
   size_t lookups_in_flight = 0;
   size_t store_jobs_in_flight = 0;
-  const Histogram& append_seconds;
-  const Histogram& read_seconds;
-  const Histogram& append_batch;
-  const Histogram& peer_batch_bytes;
-  std::vector<PeerGauges> peers;
+  HistogramCounts append_seconds;
+  HistogramCounts read_seconds;
+  HistogramCounts append_batch;
+  HistogramCounts peer_batch_bytes;
+  std::vector<PeerGauges> peers;  // by node id
+  // Adds another shard's: counters and gauges sum, per-peer gauges by peer.
+  void add(const MetricsSources& o);
 };
 
 // The Prometheus text of /metrics.

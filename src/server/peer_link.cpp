@@ -21,6 +21,22 @@ void answer(httplib::Response& res, const Status& st) {
 
 }  // namespace
 
+std::string shard_node_id(const std::string& node_id, int index) {
+  return index == 0 ? node_id : node_id + "#" + std::to_string(index);
+}
+
+std::string process_of(const std::string& node_id) {
+  return node_id.substr(0, node_id.rfind('#'));
+}
+
+int shard_of(const std::string& node_id) {
+  const size_t hash = node_id.rfind('#');
+  if (hash == std::string::npos) return 0;
+  const std::string k = node_id.substr(hash + 1);
+  if (k.empty() || k.size() > 3 || k.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoi(k);
+}
+
 PeerLink::PeerLink(const Config& cfg) : cfg_(cfg) {
   for (const PeerConfig& p : cfg_.peers) {
     if (p.node_id == cfg_.node_id) continue;
@@ -81,7 +97,16 @@ int PeerLink::listen(Handlers handlers) {
   };
   listener_->Post("/v1/peer/batch", [authorized, h = handlers.batch](const httplib::Request& req,
                                                                       httplib::Response& res) {
-    if (authorized(req, res)) answer(res, h(req.body));
+    if (!authorized(req, res)) return;
+    int shard = 0;
+    if (req.has_param("shard")) {
+      const std::string k = req.get_param_value("shard");
+      if (k.empty() || k.size() > 3 || k.find_first_not_of("0123456789") != std::string::npos) {
+        return answer(res, error(Code::kInvalidArgument, "shard must be a number"));
+      }
+      shard = std::stoi(k);
+    }
+    answer(res, h(req.body, shard));
   });
   listener_->Post("/v1/peer/member-removed", [authorized, h = handlers.member_removed](
                                                  const httplib::Request& req, httplib::Response& res) {
@@ -105,16 +130,28 @@ int PeerLink::listen(Handlers handlers) {
   return 0;
 }
 
+void PeerLink::add_local(const std::string& node_id, LocalPeer peer) {
+  locals_[node_id] = std::move(peer);
+}
+
 bool PeerLink::send_batch(const std::string& node_id, Frame batch, HttpPoster::Done done) {
-  auto it = posters_.find(node_id);
-  if (it == posters_.end()) {
-    PARLEY_LOG_WARN("no address for peer node '{}' (add --peer {}=HOST:PORT)", node_id, node_id);
+  if (auto local = locals_.find(node_id); local != locals_.end()) {
+    local->second.batch(std::move(batch), std::move(done));
+    return true;
+  }
+  const std::string process = process_of(node_id);
+  const int shard = shard_of(node_id);
+  auto it = posters_.find(process);
+  if (it == posters_.end() || shard < 0) {
+    PARLEY_LOG_WARN("no address for peer node '{}' (add --peer {}=HOST:PORT)", node_id, process);
     return false;
   }
-  return it->second->post("/v1/peer/batch", std::move(batch), "application/msgpack", std::move(done));
+  std::string path = shard == 0 ? "/v1/peer/batch" : "/v1/peer/batch?shard=" + std::to_string(shard);
+  return it->second->post(std::move(path), std::move(batch), "application/msgpack", std::move(done));
 }
 
 void PeerLink::broadcast_member_removed(const std::string& group, const std::string& user) {
+  for (auto& [id, local] : locals_) local.member_removed(group, user);
   auto body = std::make_shared<const std::string>(Json().str("g", group).str("u", user).done());
   for (auto& [id, poster] : posters_) {
     std::string peer = id;
@@ -126,6 +163,7 @@ void PeerLink::broadcast_member_removed(const std::string& group, const std::str
 
 void PeerLink::for_each_peer(const std::function<void(const std::string&, size_t)>& fn) const {
   for (const auto& [id, poster] : posters_) fn(id, poster->queued());
+  for (const auto& [id, local] : locals_) fn(id, 0);
 }
 
 }  // namespace parley::server

@@ -7,7 +7,13 @@
 namespace parley::server {
 
 Server::Server(Config config) {
-  if (config.tls()) {
+  if (config.threads > 1) {
+    if (config.tls()) {
+      impl_ = std::make_unique<ShardedServer<TlsWsConfig>>(config);
+    } else {
+      impl_ = std::make_unique<ShardedServer<PlainWsConfig>>(config);
+    }
+  } else if (config.tls()) {
     impl_ = std::make_unique<ServerImpl<TlsWsConfig>>(std::move(config));
   } else {
     impl_ = std::make_unique<ServerImpl<PlainWsConfig>>(std::move(config));

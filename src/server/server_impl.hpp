@@ -17,10 +17,13 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 #include "auth.hpp"
 #include "http_api.hpp"
@@ -48,10 +51,30 @@ class Server::Impl {
   virtual uint16_t port() const = 0;
 };
 
+template <typename Ws>
+class ServerImpl;
+
+// The shards of one process (--threads N, docs/decisions.md 46): made
+// before any starts and fixed from then on. Each shard is a ServerImpl with
+// a thread, a node, sockets and store connections of its own; they share
+// the listening port and reach each other as local peers.
+template <typename Ws>
+struct ShardSet {
+  std::vector<std::unique_ptr<ServerImpl<Ws>>> shards;
+  // Chat connections per user in the whole process, so that
+  // --max-connections-per-user holds per process, not per shard.
+  std::mutex users_mu;
+  std::unordered_map<std::string, size_t> users;
+  // Why each user's last connection failed, until the user's next
+  // connection (on any shard) is told (Node::report_last_failure is off).
+  std::unordered_map<std::string, Status> failures;
+};
+
 // The server on one kind of websocketpp endpoint: Ws is PlainWsConfig or
 // TlsWsConfig (--tls-cert). The endpoint's connection type runs through
 // every handler, so the gateway is the template; only start_ws() and
-// load_tls() differ between the two.
+// load_tls() differ between the two. One ServerImpl is one shard; a
+// process with --threads 1 has one, and no ShardSet.
 template <typename Ws>
 class ServerImpl final : public Server::Impl, public NodeHost {
   using WsServer = websocketpp::server<Ws>;
@@ -60,7 +83,12 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   static constexpr bool kTls = std::is_same_v<Ws, TlsWsConfig>;
 
  public:
-  explicit ServerImpl(Config config) : cfg_(std::move(config)) {}
+  explicit ServerImpl(Config config, ShardSet<Ws>* set = nullptr, int index = 0, int count = 1)
+      : cfg_(std::move(config)),
+        set_(set),
+        index_(index),
+        count_(count),
+        node_id_(shard_node_id(cfg_.node_id, index)) {}
 
   ~ServerImpl() override {
     peers_.reset();  // stops the listener, whose handlers post here
@@ -73,6 +101,37 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   uint16_t port() const override { return port_; }
 
   int run() override;
+
+  // Prints the listening line (a sharded process: once every shard listens).
+  void announce();
+  // Shards after the first listen on the port the first one bound (port 0).
+  void listen_on_port(uint16_t port) { cfg_.listen.port = port; }
+
+  // ---- local peers (the other shards of this process) ----------------------
+
+  // A batch from another shard, on its thread: carried over to this one;
+  // `done` runs here.
+  void accept_local_batch(Frame batch, HttpPoster::Done done) {
+    asio::post(io_, [this, batch = std::move(batch), done = std::move(done)] {
+      if (finished_) return done(503);
+      Status s = node_->on_peer_batch(batch->data(), batch->size());
+      schedule_flush();
+      done(s ? 204 : http_status_for(s.code()));
+    });
+  }
+
+  void accept_local_removal(const std::string& g, const std::string& u) {
+    asio::post(io_, [this, g, u] {
+      if (finished_) return;
+      node_->member_removed(g, u);
+      schedule_flush();
+    });
+  }
+
+  // This shard's /metrics figures, on its thread, to `done` (any thread).
+  void take_metrics(std::function<void(MetricsSources)> done) {
+    asio::post(io_, [this, done = std::move(done)] { done(metrics_here()); });
+  }
 
   // ---- NodeHost ------------------------------------------------------------
 
@@ -111,6 +170,10 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     auto it = sessions_.find(session);
     if (it == sessions_.end()) return;
     PARLEY_LOG_INFO("closing session {} of {}: {}", session, it->second->user, reason.to_string());
+    if (set_ != nullptr && !reason.is_ok()) {
+      remember_failure(it->second->user, reason);
+      node_closed_.insert(session);
+    }
     websocketpp::lib::error_code ec;
     it->second->close(reason.code() == Code::kBackpressure
                           ? websocketpp::close::status::policy_violation
@@ -267,7 +330,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     // waits for the client's delayed ACK (40 ms on Linux).
     std::error_code nodelay_ec;
     con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), nodelay_ec);
-    const SessionId id = ++next_session_;
+    const SessionId id = ++next_session_ * static_cast<SessionId>(count_) + static_cast<SessionId>(index_);
     con->session = id;
     std::string hello = Json()
                             .str("t", "hello")
@@ -277,7 +340,12 @@ class ServerImpl final : public Server::Impl, public NodeHost {
                             .u64("max_contents", cfg_.max_contents_bytes)
                             .done();
     con->send(hello, websocketpp::frame::opcode::text);
-    if (Status st = node_->open_session(id, con->user); !st) {
+    Status st = claim_connection(con->user);
+    if (st) {
+      st = node_->open_session(id, con->user);
+      if (!st) release_connection(con->user);
+    }
+    if (!st) {
       websocketpp::lib::error_code ec;
       if (st.code() == Code::kLimitExceeded) {
         // The client is told why (error event), then closed as a policy violation.
@@ -289,6 +357,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       con->close(websocketpp::close::status::internal_endpoint_error, code_name(st.code()), ec);
       return;
     }
+    report_failure(con);
     sessions_[id] = con;
     heard(con);
     arm_idle_sweep();
@@ -303,6 +372,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     const SessionId id = con->session;
     con->session = 0;
     if (sessions_.erase(id) == 0) return;
+    release_connection(con->user);
     ++gw_.connections_closed;
     // A clean close (normal / going away, either side) ends the session; any
     // other end is a failure whose reason the user hears about.
@@ -320,6 +390,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       reason = error(Code::kUnavailable, why);
     }
     PARLEY_LOG_DEBUG("session {} of {} ended: {}", id, con->user, reason.to_string());
+    if (node_closed_.erase(id) == 0 && set_ != nullptr && !reason.is_ok()) remember_failure(con->user, reason);
     node_->close_session(id, reason);
     schedule_flush();
     if (shutting_down_ && sessions_.empty()) finish_shutdown();
@@ -339,6 +410,49 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     }
     node_->on_client_frame(con->session, payload.data(), payload.size());
     schedule_flush();
+  }
+
+  // With shards, --max-connections-per-user counts the user's connections
+  // in every shard of the process (each node counts only its own).
+  Status claim_connection(const std::string& user) {
+    if (set_ == nullptr || cfg_.max_connections_per_user == 0) return Status::ok();
+    std::lock_guard<std::mutex> lock(set_->users_mu);
+    size_t& n = set_->users[user];
+    if (n >= cfg_.max_connections_per_user) {
+      return error(Code::kLimitExceeded, fmt::format("'{}' has {} connections to this node; the limit is {}",
+                                                     user, n, cfg_.max_connections_per_user));
+    }
+    ++n;
+    return Status::ok();
+  }
+
+  void release_connection(const std::string& user) {
+    if (set_ == nullptr || cfg_.max_connections_per_user == 0) return;
+    std::lock_guard<std::mutex> lock(set_->users_mu);
+    auto it = set_->users.find(user);
+    if (it != set_->users.end() && --it->second == 0) set_->users.erase(it);
+  }
+
+  // With shards, the user's next connection is told why the last one
+  // failed, whichever shard it reaches (the node's own report is off).
+  void remember_failure(const std::string& user, const Status& reason) {
+    std::lock_guard<std::mutex> lock(set_->users_mu);
+    set_->failures[user] = reason;
+  }
+
+  void report_failure(const ConnPtr& con) {
+    if (set_ == nullptr) return;
+    Status reason;
+    {
+      std::lock_guard<std::mutex> lock(set_->users_mu);
+      auto it = set_->failures.find(con->user);
+      if (it == set_->failures.end()) return;
+      reason = it->second;
+      set_->failures.erase(it);
+    }
+    con->send(codec_->encode_event(
+                  ErrorEv{0, reason.code(), "your previous connection failed: " + reason.message(), "", ""}),
+              websocketpp::frame::opcode::text);
   }
 
   // ---- idle timeout ----------------------------------------------------------
@@ -439,26 +553,50 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     peers_->broadcast_member_removed(g, user);
   }
 
-  std::string metrics() {
-    MetricsSources m{node_->stats(),
-                     node_->forwarder_stats(),
-                     notify_stats_,
-                     gw_,
-                     sessions_.size(),
-                     api_->auth_failures(),
-                     node_->appends_in_flight(),
-                     node_->reads_in_flight(),
-                     node_->lookups_in_flight(),
-                     node_->store_jobs_in_flight(),
-                     stores_.appends().append_seconds(),
-                     stores_.appends().read_seconds(),
-                     stores_.appends().append_batch(),
-                     peer_batch_bytes_,
-                     {}};
+  MetricsSources metrics_here() {
+    MetricsSources m;
+    m.node = node_->stats();
+    m.forwarder = node_->forwarder_stats();
+    m.notifications_delivered = notify_stats_.delivered.load();
+    m.notifications_failed = notify_stats_.failed.load();
+    m.notifications_dropped = notify_stats_.dropped.load();
+    m.gateway = gw_;
+    m.connections = sessions_.size();
+    m.http_auth_failures = api_->auth_failures();
+    m.appends_in_flight = node_->appends_in_flight();
+    m.reads_in_flight = node_->reads_in_flight();
+    m.lookups_in_flight = node_->lookups_in_flight();
+    m.store_jobs_in_flight = node_->store_jobs_in_flight();
+    m.append_seconds = stores_.appends().append_seconds().counts();
+    m.read_seconds = stores_.appends().read_seconds().counts();
+    m.append_batch = stores_.appends().append_batch().counts();
+    m.peer_batch_bytes = peer_batch_bytes_.counts();
     peers_->for_each_peer([&](const std::string& id, size_t calls) {
       m.peers.push_back({id, node_->peer_queued_items(id), calls});
     });
-    return render_metrics(m);
+    return m;
+  }
+
+  // The /metrics text, of the whole process: with shards, every shard's
+  // figures are taken on its own thread and added up here.
+  void metrics(std::function<void(std::string)> done) {
+    if (set_ == nullptr) return done(render_metrics(metrics_here()));
+    struct Gather {
+      std::mutex mu;
+      MetricsSources sum;
+      size_t left;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->left = set_->shards.size();
+    for (auto& shard : set_->shards) {
+      shard->take_metrics([this, gather, done](MetricsSources m) {
+        std::lock_guard<std::mutex> lock(gather->mu);
+        gather->sum.add(m);
+        if (--gather->left == 0) {
+          asio::post(io_, [gather, done] { done(render_metrics(gather->sum)); });
+        }
+      });
+    }
   }
 
   // ---- peers -----------------------------------------------------------------
@@ -492,6 +630,10 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   void finish_shutdown();
 
   Config cfg_;
+  ShardSet<Ws>* set_ = nullptr;  // with --threads > 1
+  const int index_ = 0;          // this shard's, of count_
+  const int count_ = 1;
+  const std::string node_id_;  // the node's id: --node-id, or ID#K for shard K > 0
   SystemClock clock_;
   asio::io_context io_{1};
   asio::thread_pool worker_{1};  // password hashing
@@ -517,6 +659,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 
   std::unordered_map<SessionId, ConnPtr> sessions_;
   std::set<SessionId> draining_;
+  std::set<SessionId> node_closed_;  // shards: closed by the node, its reason already remembered
   std::unordered_map<const std::string*, std::pair<Frame, WsMessagePtr>> prepared_;  // this turn's
   SessionId next_session_ = 0;
   bool flush_pending_ = false;
@@ -528,6 +671,50 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 
   GatewayCounters gw_;
   Histogram peer_batch_bytes_{{256, 1024, 4096, 16384, 65536, 262144, 1048576}};
+};
+
+// A process of N shards (--threads N > 1): starts them one after the other
+// (the first binds the port, the others join it), runs each on a thread of
+// its own (the first on the caller's), and stops them together.
+template <typename Ws>
+class ShardedServer final : public Server::Impl {
+ public:
+  explicit ShardedServer(const Config& config) {
+    const int n = config.threads;
+    for (int k = 0; k < n; ++k) {
+      Config c = config;
+      if (k > 0) c.peer_listen = Endpoint{};  // one peer listener per process: shard 0's
+      set_.shards.push_back(std::make_unique<ServerImpl<Ws>>(std::move(c), &set_, k, n));
+    }
+  }
+
+  int start() override {
+    for (size_t k = 0; k < set_.shards.size(); ++k) {
+      if (k > 0) set_.shards[k]->listen_on_port(set_.shards[0]->port());
+      if (int rc = set_.shards[k]->start(); rc != 0) return rc;
+    }
+    set_.shards[0]->announce();
+    return 0;
+  }
+
+  int run() override {
+    std::vector<std::thread> threads;
+    for (size_t k = 1; k < set_.shards.size(); ++k) {
+      threads.emplace_back([shard = set_.shards[k].get()] { shard->run(); });
+    }
+    const int rc = set_.shards[0]->run();
+    for (std::thread& t : threads) t.join();
+    return rc;
+  }
+
+  void stop() override {
+    for (auto& shard : set_.shards) shard->stop();
+  }
+
+  uint16_t port() const override { return set_.shards[0]->port(); }
+
+ private:
+  ShardSet<Ws> set_;
 };
 
 // Instantiated once each, in lifecycle.cpp (where the set-up and shutdown

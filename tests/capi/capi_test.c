@@ -755,6 +755,56 @@ static void test_server(void) {
   pass("in-process server: port 0, /healthz answers 200, stop joins and is idempotent");
 }
 
+/* --threads 4 on SQLite: four shards on one port; /metrics adds up every
+ * shard's figures (gathered from each shard's thread); stop joins them all. */
+static void test_sharded_server(void) {
+  char dir[] = "/tmp/parley-capi-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char db[256], secret_file[256];
+  snprintf(db, sizeof db, "%s/chat.db", dir);
+  snprintf(secret_file, sizeof secret_file, "%s/secret", dir);
+  parley_server_options* o = NULL;
+  parley_server* srv = NULL;
+  OK(parley_server_options_create(&o), NULL);
+  OK(parley_server_options_set(o, "listen", "127.0.0.1:0"), o);
+  OK(parley_server_options_set(o, "db", db), o);
+  OK(parley_server_options_set(o, "data-dir", dir), o);
+  OK(parley_server_options_set(o, "threads", "4"), o);
+  OK(parley_server_options_set(o, "dev", NULL), o);
+  OK(parley_server_options_set(o, "node-id", "capi-s"), o);
+  OK(parley_server_options_set(o, "log-level", "warn"), o);
+  int rc = parley_server_start(o, &srv);
+  if (rc == PARLEY_ERR_UNAVAILABLE && contains(parley_errmsg(NULL), "built without parley-server")) {
+    OK(parley_server_options_destroy(o), NULL);
+    pass("# SKIP sharded server: built without parley-server");
+    return;
+  }
+  CHECK_RC(rc, PARLEY_OK, NULL);
+  uint16_t port = 0;
+  OK(parley_server_port(srv, &port), srv);
+  char answer[65536];
+  for (int i = 0; i < 8; i++) { /* the kernel spreads connections over the shards */
+    http_get(port, "/metrics", answer, sizeof answer);
+    CHECK(strncmp(answer, "HTTP/1.1 200", 12) == 0);
+    CHECK(contains(answer, "\nparley_connections 0\n"));
+  }
+  /* 8 answers so far, counted by whichever shard answered: the sum is 8
+   * before this one is counted. */
+  CHECK(contains(answer, "parley_http_responses_total{code=\"200\"} 7\n"));
+  OK(parley_server_stop(srv), srv);
+  OK(parley_server_destroy(srv), NULL);
+  OK(parley_server_options_destroy(o), NULL);
+  unlink(db);
+  char side[300];
+  snprintf(side, sizeof side, "%s-wal", db);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", db);
+  unlink(side);
+  unlink(secret_file);
+  rmdir(dir);
+  pass("sharded server: 4 shards on one port, /metrics adds up every shard, stop joins them");
+}
+
 int main(void) {
   test_version_and_codes();
   test_options_and_handles();
@@ -764,6 +814,7 @@ int main(void) {
   test_posting();
   test_sqlite();
   test_server();
+  test_sharded_server();
   printf("all %d C API tests passed\n", tests_run);
   return 0;
 }

@@ -99,6 +99,14 @@ def scale(name, default):
 # Server processes
 
 
+def threads_args(args):
+    """--threads from PARLEY_E2E_THREADS (default 1): ctest runs the tests as e2e/NAME with one
+    shard per server and as e2e4/NAME with four, unless a test chose its own."""
+    if "--threads" in args or "memory" in args:
+        return []
+    return ["--threads", os.environ.get("PARLEY_E2E_THREADS", "1")]
+
+
 class Server:
     """One parley-server process. `args` are extra command-line flags. A server started
     with --tls-cert prints an https:// listening line; `tls_ca` (a PEM file) is then the
@@ -123,7 +131,8 @@ class Server:
         self._reader = None
 
     def command(self):
-        return [server_binary(), "--listen", f"{self.host}:{self.listen_port}", *self.args]
+        return [server_binary(), "--listen", f"{self.host}:{self.listen_port}", *threads_args(self.args),
+                *self.args]
 
     def start(self):
         binary = server_binary()

@@ -33,6 +33,11 @@ struct Config {
   // group-committing across turns) or "inline" (on the serving thread). The
   // memory store always appends inline.
   std::string store_executor = "thread";
+  // Serving threads: one shard (a node with its own loop, sockets and store
+  // connections) per thread, sharing the listening port (SO_REUSEPORT) and
+  // linked in process (docs/decisions.md 46). 0: one per core. The memory
+  // store has one shard (a memory store is one node's).
+  int threads = 1;
 
   // Redis (--store redis): one server, or any masters of a Redis Cluster.
   std::string redis = "redis://127.0.0.1:6379";

@@ -42,6 +42,8 @@ class Server {
   class Impl;  // an interface, implemented once per endpoint type (plain, TLS)
   template <typename WsConfig>
   friend class ServerImpl;
+  template <typename WsConfig>
+  friend class ShardedServer;
   std::unique_ptr<Impl> impl_;
 };
 
