@@ -337,6 +337,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
                             .str("u", con->user)
                             .str("node", cfg_.node_id)
                             .u64("session", id)
+                            .u64("shard", static_cast<uint64_t>(index_))
                             .u64("max_contents", cfg_.max_contents_bytes)
                             .done();
     con->send(hello, websocketpp::frame::opcode::text);

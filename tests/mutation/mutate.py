@@ -28,16 +28,30 @@ STAGES = {
     "unit": r"^(unit|threaded)/",
     "sim": r"^sim/(seeds_|sqlite_seeds)",
     "redis": r"^redis/",
+    # parley-server's own mutants (src/server): the C API's in-process
+    # server and the end-to-end tests, with one shard and with four.
+    "server": r"^(capi/c_test|e2e4?/(cluster|limits|webhook|slow_consumer|shutdown|shards))$",
 }
 # Per-test timeouts (s): a mutant that makes a loop endless is caught by them.
-TIMEOUTS = {"unit": 60, "sim": 600, "redis": 120}
+TIMEOUTS = {"unit": 60, "sim": 600, "redis": 120, "server": 240}
 
 
 def stages_for(m, chosen):
-    """The Redis tests come first for the Redis store's mutants, last for the rest."""
-    order = ["unit", "redis", "sim"] if "redis" in m.file else ["unit", "sim", "redis"]
+    """The Redis tests come first for the Redis store's mutants, last for the rest;
+    the server's mutants run the server stage only."""
+    if m.file.startswith("src/server/"):
+        order = ["server"]
+    else:
+        order = ["unit", "redis", "sim"] if "redis" in m.file else ["unit", "sim", "redis"]
     return [name for name in order if name in chosen]
+
+
 TARGETS = ["parley_unit_tests", "parley_threaded_tests", "parley_sim", "parley_redis_tests"]
+SERVER_TARGETS = ["parley-server", "parley_capi_test"]
+
+
+def targets_for(stages):
+    return TARGETS + (SERVER_TARGETS if "server" in stages else [])
 
 
 @dataclass
@@ -143,7 +157,7 @@ def main():
     ap.add_argument("--list", action="store_true", help="check the list against the source and print it")
     ap.add_argument("--markdown", default="", help="also write the table to this file")
     ap.add_argument("--min-rate", type=float, default=95.0)
-    ap.add_argument("--stages", default="unit,sim,redis",
+    ap.add_argument("--stages", default="unit,sim,redis,server",
                     help="which test stages to run (a quick look: --stages unit)")
     args = ap.parse_args()
     chosen = args.stages.split(",")
@@ -170,8 +184,8 @@ def main():
     open(log, "w").close()
     print(f"== configure and build {build} (log: {log})", flush=True)
     cfg = ["cmake", "-S", ROOT, "-B", build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-           "-DPARLEY_BUILD_TESTS=ON", "-DPARLEY_WITH_REDIS=ON", "-DPARLEY_BUILD_EXAMPLES=OFF", "-DPARLEY_BUILD_SERVER=OFF"]
-    if run(cfg, log) != 0 or run(["cmake", "--build", build, "--target", *TARGETS], log) != 0:
+           "-DPARLEY_BUILD_TESTS=ON", "-DPARLEY_WITH_REDIS=ON", "-DPARLEY_BUILD_EXAMPLES=ON", "-DPARLEY_BUILD_SERVER=ON"]
+    if run(cfg, log) != 0 or run(["cmake", "--build", build, "--target", *targets_for(chosen)], log) != 0:
         sys.exit(f"the unmutated tree does not build: see {log}")
     print("== the unmutated tree must pass every stage", flush=True)
     for name in chosen:
@@ -207,7 +221,7 @@ def main():
                 f.write(text[:at] + m.replace + text[at + len(m.find):])
             with open(log, "a") as out:
                 out.write(f"\n==== mutant {m.id}\n")
-            if run(["cmake", "--build", build, "--target", *TARGETS], log) != 0:
+            if run(["cmake", "--build", build, "--target", *targets_for(stages_for(m, chosen))], log) != 0:
                 m.status, m.caught_by = "caught", ["(does not compile)"]
             else:
                 m.status = "survived"
@@ -223,7 +237,7 @@ def main():
     finally:
         restore()
         print("== rebuilding the unmutated tree", flush=True)
-        run(["cmake", "--build", build, "--target", *TARGETS], log)
+        run(["cmake", "--build", build, "--target", *targets_for(chosen)], log)
 
     caught = sum(m.status == "caught" for m in mutants)
     rate = 100.0 * caught / len(mutants)
