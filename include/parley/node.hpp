@@ -250,6 +250,9 @@ class Node {
   PresenceStatus presence_of(const std::string& user_id) const;
   // Presence of several users: local users as this node knows them, others
   // from the presence store when there is one (else as peers told this node).
+  // A user whose last session here just closed counts as local until the
+  // store has erased this node's entry (for those milliseconds a session on
+  // another node is not seen), so the store's stale "online" never shows.
   Result<std::vector<PresenceStatus>> presence_of(const std::vector<std::string>& user_ids);
 
  private:

@@ -99,7 +99,9 @@ Result<std::vector<PresenceStatus>> Node::presence_of(const std::vector<std::str
   std::vector<std::string> ask;  // not connected here: the presence store knows
   std::vector<size_t> at;
   for (size_t i = 0; i < user_ids.size(); ++i) {
-    const bool local = impl_->user_sessions_.count(user_ids[i]) != 0;
+    // Connected here, or leaving here with the store not told yet: this
+    // node's own state is the answer.
+    const bool local = impl_->user_sessions_.count(user_ids[i]) != 0 || impl_->erasing_.count(user_ids[i]) != 0;
     out[i] = impl_->presence_.status(user_ids[i], impl_->clock_.now_ms());
     if (!local && impl_->stores_.presence != nullptr) {
       ask.push_back(user_ids[i]);

@@ -473,6 +473,10 @@ class Node::Impl {
   std::unordered_set<std::string> refresh_out_;  // groups with a refresh job out
   bool members_to_refresh_ = false;
   std::unordered_map<std::string, int> putting_;  // users with directory puts out (their sessions wait)
+  // Users whose directory entry here is being erased: until it is, the
+  // store still shows them (and their presence) on this node, so this
+  // node answers presence for them from its own state.
+  std::unordered_map<std::string, int> erasing_;
   bool head_sync_out_ = false;  // a head sync's job is out
   int64_t resync_after_ = 0;    // a failed resync is tried again from then
   // While a lookup's first request is served: its job and answer.

@@ -180,9 +180,18 @@ void Node::Impl::send_writes() {
   if (pending_writes_.empty()) return;
   std::vector<StoreOp> ops;
   ops.swap(pending_writes_);
-  submit(std::move(ops), [this](std::vector<StoreOpResult>& results) {
+  std::vector<std::string> erased;
+  for (const StoreOp& op : ops) {
+    if (const auto* e = std::get_if<DirectoryEraseOp>(&op)) erased.push_back(e->user_id);
+  }
+  for (const std::string& user : erased) ++erasing_[user];
+  submit(std::move(ops), [this, erased = std::move(erased)](std::vector<StoreOpResult>& results) {
     for (const StoreOpResult& r : results) {
       if (!r.status) ++stats_.store_errors;
+    }
+    for (const std::string& user : erased) {
+      auto it = erasing_.find(user);
+      if (it != erasing_.end() && --it->second == 0) erasing_.erase(it);
     }
   });
 }

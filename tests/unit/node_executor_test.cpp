@@ -4,10 +4,14 @@
 // as a ReadJob and comes back with on_read_done.
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
 #include <deque>
+#include <filesystem>
 #include <optional>
 
 #include "parley/memory_store.hpp"
+#include "parley/sqlite_store.hpp"
 #include "parley/node.hpp"
 #include "unit/node_fixture.hpp"
 
@@ -734,4 +738,52 @@ TEST_CASE("with an executor, a busy group switches to pull while its route is be
   auto modes = f.host.of<ModeEv>(2);
   REQUIRE(modes.size() == 1);
   CHECK(modes[0].mode == DeliveryMode::kPull);
+}
+
+TEST_CASE("executor: a user whose last session here closed is offline here before the store has erased the entry") {
+  char dir[] = "/tmp/parley-presence-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/p.db";
+  auto opened = open_sqlite_store(path);
+  REQUIRE(opened.is_ok());
+  std::unique_ptr<SqliteStore> store = std::move(opened.value());
+  REQUIRE(store->create_group("g", "alice").is_ok());
+  HeldExecutor executor;
+  ManualClock clock{1000};
+  parley::test::TestHost host;
+  NodeOptions o;
+  o.node_id = "n1";
+  Node node(o, NodeStores{*store, *store, *store, store.get(), &executor}, host, clock);
+  REQUIRE(node.start().is_ok());
+  const JobStores stores{*store, *store, *store, store.get()};
+  auto run_jobs = [&] {
+    while (!executor.store_jobs.empty()) {
+      StoreJob job = std::move(executor.store_jobs.front());
+      executor.store_jobs.pop_front();
+      node.on_store_done(job.id, run_store_job(stores, job));
+      node.flush();
+    }
+  };
+  auto presence_of = [&](const std::string& user) {
+    auto r = node.presence_of(std::vector<std::string>{user});
+    REQUIRE(r.is_ok());
+    return r.value().at(0);
+  };
+  REQUIRE(node.open_session(1, "alice").is_ok());
+  node.flush();
+  run_jobs();  // the directory put, then the presence write
+  std::vector<PresenceStatus> stored;
+  REQUIRE(store->presence({"alice"}, clock.now_ms(), &stored).is_ok());
+  CHECK(stored[0] == PresenceStatus::kOnline);
+
+  node.close_session(1, Status::ok());
+  node.flush();
+  REQUIRE_FALSE(executor.store_jobs.empty());  // the erase, held
+  REQUIRE(store->presence({"alice"}, clock.now_ms(), &stored).is_ok());
+  CHECK(stored[0] == PresenceStatus::kOnline);  // the store still lists n1
+  CHECK(presence_of("alice") == PresenceStatus::kOffline);
+  run_jobs();
+  CHECK(presence_of("alice") == PresenceStatus::kOffline);  // now from the store
+  store.reset();
+  std::filesystem::remove_all(dir);
 }
