@@ -17,12 +17,20 @@
 // The store is used only from the executor's thread: give it a store
 // instance (a connection) of its own, e.g. a second open_sqlite_store() of
 // the same file, or a second open_redis_store().
+//
+// Several nodes in one process may share one executor (parley-server's
+// shards on one SQLite file: one writer, one fsync per commit for all of
+// them): add_client() gives each node a StoreExecutor of its own, whose
+// completions go to that node's `deliver`. Jobs of every client share the
+// queues, in the order they came, so each node's store jobs still run in
+// its order, and one commit holds every client's queued appends.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -99,6 +107,8 @@ class ThreadedExecutor final : public StoreExecutor {
   using Deliver = std::function<void(StoreCompletions)>;
 
   ThreadedExecutor(ExecutorStores stores, Deliver deliver, Options options);
+  // An executor whose nodes all come through add_client().
+  ThreadedExecutor(ExecutorStores stores, Options options);
   ThreadedExecutor(MessageStore& store, Deliver deliver, Options options)
       : ThreadedExecutor(ExecutorStores{store}, std::move(deliver), options) {}
   ThreadedExecutor(MessageStore& store, Deliver deliver) : ThreadedExecutor(store, std::move(deliver), Options{}) {}
@@ -115,22 +125,50 @@ class ThreadedExecutor final : public StoreExecutor {
   void drain();
   Stats stats() const;
 
+  // A StoreExecutor for one more node, whose completions go to `deliver`.
+  // Call before that node hands in its first job; it lives as long as the
+  // executor. Any thread.
+  StoreExecutor& add_client(Deliver deliver);
+
  private:
+  // One node's face of the executor: its jobs, tagged with its index.
+  class Client final : public StoreExecutor {
+   public:
+    Client(ThreadedExecutor& owner, size_t index) : owner_(owner), index_(index) {}
+    void append(AppendJob job) override { owner_.push(index_, std::move(job)); }
+    void read(ReadJob job) override { owner_.push(index_, std::move(job)); }
+    void lookup(LookupJob job) override { owner_.push(index_, std::move(job)); }
+    void run(StoreJob job) override { owner_.push(index_, std::move(job)); }
+
+   private:
+    ThreadedExecutor& owner_;
+    size_t index_;
+  };
+  template <typename Job>
+  struct Tagged {
+    size_t client;
+    Job job;
+  };
+  void push(size_t client, AppendJob job);
+  void push(size_t client, ReadJob job);
+  void push(size_t client, LookupJob job);
+  void push(size_t client, StoreJob job);
   void loop();
   bool has_work() const {  // with mu_ held
     return !queue_.empty() || !reads_.empty() || !lookups_.empty() || !jobs_.empty();
   }
 
   ExecutorStores stores_;
-  Deliver deliver_;
   Options options_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<AppendJob> queue_;
-  std::vector<ReadJob> reads_;
-  std::vector<LookupJob> lookups_;
-  std::vector<StoreJob> jobs_;
+  std::deque<std::unique_ptr<Client>> clients_;  // stable addresses; 0: the constructor's deliver
+  std::deque<Deliver> delivers_;                 // by client (stable addresses)
+  std::deque<Tagged<AppendJob>> queue_;
+  std::vector<Tagged<ReadJob>> reads_;
+  std::vector<Tagged<LookupJob>> lookups_;
+  std::vector<Tagged<StoreJob>> jobs_;
   bool busy_ = false;
   bool stopping_ = false;
   Stats stats_;

@@ -5,7 +5,15 @@
 namespace parley {
 
 ThreadedExecutor::ThreadedExecutor(ExecutorStores stores, Deliver deliver, Options options)
-    : stores_(stores), deliver_(std::move(deliver)), options_(options), thread_([this] { loop(); }) {}
+    : stores_(stores), options_(options) {
+  clients_.push_back(std::make_unique<Client>(*this, 0));
+  delivers_.push_back(std::move(deliver));
+  thread_ = std::thread([this] { loop(); });
+}
+
+ThreadedExecutor::ThreadedExecutor(ExecutorStores stores, Options options) : stores_(stores), options_(options) {
+  thread_ = std::thread([this] { loop(); });
+}
 
 ThreadedExecutor::~ThreadedExecutor() {
   {
@@ -16,35 +24,56 @@ ThreadedExecutor::~ThreadedExecutor() {
   thread_.join();
 }
 
+StoreExecutor& ThreadedExecutor::add_client(Deliver deliver) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clients_.push_back(std::make_unique<Client>(*this, clients_.size()));
+  delivers_.push_back(std::move(deliver));
+  return *clients_.back();
+}
+
+// The executor's own face is its first client's (the constructor's deliver).
 void ThreadedExecutor::append(AppendJob job) {
+  push(0, std::move(job));
+}
+void ThreadedExecutor::read(ReadJob job) {
+  push(0, std::move(job));
+}
+void ThreadedExecutor::lookup(LookupJob job) {
+  push(0, std::move(job));
+}
+void ThreadedExecutor::run(StoreJob job) {
+  push(0, std::move(job));
+}
+
+void ThreadedExecutor::push(size_t client, AppendJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(job));
+    queue_.push_back({client, std::move(job)});
     ++stats_.jobs;
   }
   wake_.notify_one();
 }
 
-void ThreadedExecutor::read(ReadJob job) {
+void ThreadedExecutor::push(size_t client, ReadJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    reads_.push_back(std::move(job));
+    reads_.push_back({client, std::move(job)});
   }
   wake_.notify_one();
 }
 
-void ThreadedExecutor::lookup(LookupJob job) {
+void ThreadedExecutor::push(size_t client, LookupJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    lookups_.push_back(std::move(job));
+    lookups_.push_back({client, std::move(job)});
   }
   wake_.notify_one();
 }
 
-void ThreadedExecutor::run(StoreJob job) {
+void ThreadedExecutor::push(size_t client, StoreJob job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
+    jobs_.push_back({client, std::move(job)});
   }
   wake_.notify_one();
 }
@@ -66,12 +95,14 @@ Status missing(const char* what) {
 }  // namespace
 
 void ThreadedExecutor::loop() {
-  std::vector<AppendJob> appends;
-  std::vector<ReadJob> reads;
-  std::vector<LookupJob> lookups;
-  std::vector<StoreJob> jobs;
+  std::vector<Tagged<AppendJob>> appends;
+  std::vector<Tagged<ReadJob>> reads;
+  std::vector<Tagged<LookupJob>> lookups;
+  std::vector<Tagged<StoreJob>> jobs;
   std::vector<AppendRequest> requests;
   std::vector<AppendOutcome> outcomes;
+  std::vector<StoreCompletions> done;  // by client
+  std::vector<Deliver*> deliver;       // by client, as of this round
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -85,27 +116,27 @@ void ThreadedExecutor::loop() {
       jobs.swap(jobs_);
       size_t taken = 0;
       while (!queue_.empty() && (appends.empty() || taken < options_.max_requests_per_commit)) {
-        taken += queue_.front().requests.size();
+        taken += queue_.front().job.requests.size();
         appends.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      deliver.clear();
+      for (Deliver& d : delivers_) deliver.push_back(&d);  // a deque: stable while clients are added
     }
-    StoreCompletions done;
-    // What the node waits on first: reads, lookups, bookkeeping, in order.
-    done.reads.reserve(reads.size());
-    for (const ReadJob& r : reads) done.reads.push_back({r.id, run_read(stores_.messages, r)});
-    done.lookups.reserve(lookups.size());
-    for (const LookupJob& l : lookups) {
+    done.clear();
+    done.resize(deliver.size());
+    // What the nodes wait on first: reads, lookups, bookkeeping, in order.
+    for (const auto& [client, r] : reads) done[client].reads.push_back({r.id, run_read(stores_.messages, r)});
+    for (const auto& [client, l] : lookups) {
       LookupResult answer;
       if (stores_.membership == nullptr) {
         answer.status = missing("membership");
       } else {
         answer = run_lookup(stores_.messages, *stores_.membership, l);
       }
-      done.lookups.push_back({l.id, std::move(answer)});
+      done[client].lookups.push_back({l.id, std::move(answer)});
     }
-    done.jobs.reserve(jobs.size());
-    for (const StoreJob& j : jobs) {
+    for (const auto& [client, j] : jobs) {
       std::vector<StoreOpResult> results;
       if (stores_.membership == nullptr || stores_.directory == nullptr) {
         results.resize(j.ops.size());
@@ -115,19 +146,19 @@ void ThreadedExecutor::loop() {
                                           stores_.presence},
                                 j);
       }
-      done.jobs.push_back({j.id, std::move(results)});
+      done[client].jobs.push_back({j.id, std::move(results)});
     }
-    // One commit for every append job taken (moved-from requests keep the count).
-    for (AppendJob& j : appends) {
+    // One commit for every append job taken, of every client (moved-from
+    // requests keep the count).
+    for (auto& [client, j] : appends) {
       for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
     }
     Status st = appends.empty() ? Status::ok() : stores_.messages.append(requests, &outcomes);
-    done.appends.reserve(appends.size());
     if (st && outcomes.size() != requests.size()) {
       st = error(Code::kInternal, "the store answered a different number of outcomes than requests");
     }
     size_t next = 0;
-    for (AppendJob& j : appends) {
+    for (auto& [client, j] : appends) {
       const size_t n = j.requests.size();
       AppendCompletion c{j.id, st, {}};
       if (st) {
@@ -135,7 +166,7 @@ void ThreadedExecutor::loop() {
                           std::make_move_iterator(outcomes.begin() + static_cast<ptrdiff_t>(next + n)));
       }
       next += n;
-      done.appends.push_back(std::move(c));
+      done[client].appends.push_back(std::move(c));
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -153,7 +184,9 @@ void ThreadedExecutor::loop() {
     jobs.clear();
     requests.clear();
     outcomes.clear();
-    deliver_(std::move(done));
+    for (size_t c = 0; c < done.size(); ++c) {
+      if (!done[c].empty()) (*deliver[c])(std::move(done[c]));
+    }
   }
 }
 

@@ -14,9 +14,12 @@ int ServerImpl<Ws>::start() {
     set_log_node(cfg_.node_id);
   }
   if (int rc = load_tls(); rc != 0) return rc;
-  Status opened = stores_.open(cfg_, [this](StoreCompletions done) {
-    asio::post(io_, [this, done = std::move(done)]() mutable { on_store_done(std::move(done)); });
-  });
+  Status opened = stores_.open(
+      cfg_,
+      [this](StoreCompletions done) {
+        asio::post(io_, [this, done = std::move(done)]() mutable { on_store_done(std::move(done)); });
+      },
+      set_ != nullptr ? set_->executor_stores.get() : nullptr);
   if (!opened) {
     PARLEY_LOG_ERROR("cannot open the store: {}", opened.to_string());
     return 1;

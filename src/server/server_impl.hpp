@@ -68,6 +68,10 @@ struct ShardSet {
   // Why each user's last connection failed, until the user's next
   // connection (on any shard) is told (Node::report_last_failure is off).
   std::unordered_map<std::string, Status> failures;
+  // On one SQLite file the shards share one store executor (one writer, one
+  // commit for all): declared after `shards`, so it is joined first, while
+  // the shards its completions go to still exist.
+  std::unique_ptr<ServerStores> executor_stores;
 };
 
 // The server on one kind of websocketpp endpoint: Ws is PlainWsConfig or
@@ -568,9 +572,14 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     m.reads_in_flight = node_->reads_in_flight();
     m.lookups_in_flight = node_->lookups_in_flight();
     m.store_jobs_in_flight = node_->store_jobs_in_flight();
-    m.append_seconds = stores_.appends().append_seconds().counts();
-    m.read_seconds = stores_.appends().read_seconds().counts();
-    m.append_batch = stores_.appends().append_batch().counts();
+    // A shared executor's timings are counted once, by shard 0.
+    const TimedMessageStore* timings = &stores_.appends();
+    if (stores_.shares_executor()) timings = index_ == 0 ? &set_->executor_stores->appends() : nullptr;
+    if (timings != nullptr) {
+      m.append_seconds = timings->append_seconds().counts();
+      m.read_seconds = timings->read_seconds().counts();
+      m.append_batch = timings->append_batch().counts();
+    }
     m.peer_batch_bytes = peer_batch_bytes_.counts();
     peers_->for_each_peer([&](const std::string& id, size_t calls) {
       m.peers.push_back({id, node_->peer_queued_items(id), calls});
@@ -680,7 +689,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 template <typename Ws>
 class ShardedServer final : public Server::Impl {
  public:
-  explicit ShardedServer(const Config& config) {
+  explicit ShardedServer(const Config& config) : cfg_(config) {
     const int n = config.threads;
     for (int k = 0; k < n; ++k) {
       Config c = config;
@@ -690,6 +699,13 @@ class ShardedServer final : public Server::Impl {
   }
 
   int start() override {
+    if (cfg_.store == "sqlite" && cfg_.store_executor == "thread") {
+      set_.executor_stores = std::make_unique<ServerStores>();
+      if (Status st = set_.executor_stores->open_shared_executor(cfg_); !st) {
+        PARLEY_LOG_ERROR("cannot open the store: {}", st.to_string());
+        return 1;
+      }
+    }
     for (size_t k = 0; k < set_.shards.size(); ++k) {
       if (k > 0) set_.shards[k]->listen_on_port(set_.shards[0]->port());
       if (int rc = set_.shards[k]->start(); rc != 0) return rc;
@@ -715,6 +731,7 @@ class ShardedServer final : public Server::Impl {
   uint16_t port() const override { return set_.shards[0]->port(); }
 
  private:
+  const Config cfg_;
   ShardSet<Ws> set_;
 };
 

@@ -12,7 +12,7 @@ ServerStores::~ServerStores() {
 }
 
 NodeStores ServerStores::node_stores() const {
-  return NodeStores{*messages_, *membership_, *directory_, presence_, executor_.get()};
+  return NodeStores{*messages_, *membership_, *directory_, presence_, store_executor()};
 }
 
 void ServerStores::start_executor(MessageStore& store, MembershipStore& membership, SessionDirectory& directory,
@@ -23,7 +23,30 @@ void ServerStores::start_executor(MessageStore& store, MembershipStore& membersh
       ThreadedExecutor::Options{});
 }
 
-Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) {
+namespace {
+// A connection to --db (its directory made if missing), with --sync.
+Result<std::unique_ptr<SqliteStore>> open_db(const Config& cfg) {
+  std::error_code ec;
+  std::filesystem::path db(cfg.db);
+  if (db.has_parent_path()) std::filesystem::create_directories(db.parent_path(), ec);
+  SqliteOptions o;
+  o.sync = cfg.sync == "normal" ? SqliteOptions::Sync::kNormal : SqliteOptions::Sync::kFull;
+  return open_sqlite_store(cfg.db, o);
+}
+}  // namespace
+
+Status ServerStores::open_shared_executor(const Config& cfg) {
+  auto appender = open_db(cfg);
+  if (!appender) return appender.status();
+  append_sqlite_ = std::move(*appender);
+  append_messages_ = std::make_unique<TimedMessageStore>(*append_sqlite_);
+  executor_ = std::make_unique<ThreadedExecutor>(
+      ExecutorStores{*append_messages_, append_sqlite_.get(), append_sqlite_.get(), append_sqlite_.get()},
+      ThreadedExecutor::Options{});
+  return Status::ok();
+}
+
+Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver, ServerStores* shared) {
   const bool threaded = cfg.store_executor == "thread";
   if (cfg.store == "memory") {
     memory_messages_ = make_memory_message_store();
@@ -64,20 +87,17 @@ Status ServerStores::open(const Config& cfg, ThreadedExecutor::Deliver deliver) 
     return error(Code::kInvalidArgument, "this parley-server was built without Redis (PARLEY_WITH_REDIS)");
 #endif
   }
-  std::error_code ec;
-  std::filesystem::path db(cfg.db);
-  if (db.has_parent_path()) std::filesystem::create_directories(db.parent_path(), ec);
-  SqliteOptions o;
-  o.sync = cfg.sync == "normal" ? SqliteOptions::Sync::kNormal : SqliteOptions::Sync::kFull;
-  auto store = open_sqlite_store(cfg.db, o);
+  auto store = open_db(cfg);
   if (!store) return store.status();
   sqlite_ = std::move(*store);
   messages_ = std::make_unique<TimedMessageStore>(*sqlite_);
   membership_ = sqlite_.get();
   directory_ = sqlite_.get();
   presence_ = sqlite_.get();
-  if (threaded) {
-    auto appender = open_sqlite_store(cfg.db, o);  // a connection of the executor's own
+  if (threaded && shared != nullptr) {
+    client_ = &shared->executor_->add_client(std::move(deliver));
+  } else if (threaded) {
+    auto appender = open_db(cfg);  // a connection of the executor's own
     if (!appender) return appender.status();
     append_sqlite_ = std::move(*appender);
     start_executor(*append_sqlite_, *append_sqlite_, *append_sqlite_, append_sqlite_.get(), std::move(deliver));

@@ -28,7 +28,16 @@ class ServerStores {
   ServerStores& operator=(const ServerStores&) = delete;
   ~ServerStores();  // joins the executor before its store closes
 
-  Status open(const Config& cfg, ThreadedExecutor::Deliver deliver);
+  // `shared`: the executor of the process's shards (open_shared_executor()),
+  // which this node then uses instead of one of its own (SQLite only).
+  Status open(const Config& cfg, ThreadedExecutor::Deliver deliver, ServerStores* shared = nullptr);
+  // Opens the executor's store connection and starts an executor with no
+  // node yet: the shards of one process on one SQLite file share it (one
+  // writer, one commit and one fsync for all of them).
+  Status open_shared_executor(const Config& cfg);
+  // True when this node's executor is another ServerStores' (its timings
+  // are reported there).
+  bool shares_executor() const { return client_ != nullptr; }
 
   // What the node is given (valid after open()).
   NodeStores node_stores() const;
@@ -37,6 +46,9 @@ class ServerStores {
   // The store timings of appends (the executor's store when there is one).
   const TimedMessageStore& appends() const { return append_messages_ ? *append_messages_ : *messages_; }
   ThreadedExecutor* executor() const { return executor_.get(); }
+  StoreExecutor* store_executor() const {
+    return client_ != nullptr ? client_ : static_cast<StoreExecutor*>(executor_.get());
+  }
 
  private:
   void start_executor(MessageStore& store, MembershipStore& membership, SessionDirectory& directory,
@@ -59,6 +71,7 @@ class ServerStores {
   std::unique_ptr<RedisStore> append_redis_;
 #endif
   std::unique_ptr<TimedMessageStore> append_messages_;
+  StoreExecutor* client_ = nullptr;  // this node's face of a shared executor
   std::unique_ptr<ThreadedExecutor> executor_;  // last: destroyed (joined) first
 };
 

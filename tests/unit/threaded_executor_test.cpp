@@ -147,6 +147,46 @@ TEST_CASE("jobs that arrive during a commit are committed together and split bac
   CHECK(commits[1][1].outcomes[2].message.client_msg_id == "3.2");
 }
 
+TEST_CASE("nodes sharing one executor: one commit holds both nodes' appends, each node gets only its own completions") {
+  GateStore store;
+  Deliveries first, second, third;
+  {
+    ThreadedExecutor ex(ExecutorStores{store}, ThreadedExecutor::Options{});
+    StoreExecutor& a = ex.add_client(first.sink());
+    StoreExecutor& b = ex.add_client(second.sink());
+    a.append(job(1, "g", 2));
+    store.wait_entered();  // a's job 1 is in flight
+    b.append(AppendJob{1, {{"g", "v", "b.0", "x", 0}}});  // job ids are each node's own: the same id from b
+    a.append(job(2, "g", 1));
+    StoreExecutor& c = ex.add_client(third.sink());  // a node that comes later
+    c.read(ReadJob{7, "g", 0, 10});
+    store.open();
+    ex.drain();
+    CHECK(ex.stats().commits == 2);
+  }
+  CHECK(store.sizes() == std::vector<size_t>{2, 2});
+  auto mine = first.take();
+  auto theirs = second.take();
+  REQUIRE(mine.size() == 2);
+  REQUIRE(mine[0].size() == 1);
+  CHECK(ids_of(mine[0][0]) == std::vector<uint64_t>{1, 2});
+  REQUIRE(mine[1].size() == 1);
+  CHECK(mine[1][0].job == 2);
+  REQUIRE(theirs.size() == 1);
+  REQUIRE(theirs[0].size() == 1);
+  CHECK(theirs[0][0].job == 1);
+  CHECK(theirs[0][0].outcomes[0].message.client_msg_id == "b.0");
+  // Both nodes' appends were in the second commit, in the order they came.
+  CHECK(ids_of(theirs[0][0]) == std::vector<uint64_t>{3});
+  CHECK(ids_of(mine[1][0]) == std::vector<uint64_t>{4});
+  CHECK(first.take_reads().empty());
+  CHECK(second.take_reads().empty());
+  auto reads = third.take_reads();
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].job == 7);
+  CHECK(third.take().empty());
+}
+
 TEST_CASE("a read that arrives during a commit is answered before the next commit, and a read alone commits nothing") {
   GateStore store;
   Deliveries got;
