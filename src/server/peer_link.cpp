@@ -88,6 +88,7 @@ int PeerLink::listen(Handlers handlers) {
   // next has a batch: one TCP handshake). This also bounds how long stop()
   // waits for them, and so a node's shutdown in a cluster.
   listener_->set_keep_alive_timeout(1);
+  listener_->set_tcp_nodelay(true);  // the answer is headers and body too (decision 42)
   const std::string expected = "Bearer " + cfg_.cluster_secret;
   auto authorized = [expected](const httplib::Request& req, httplib::Response& res) {
     if (constant_time_equal(req.get_header_value("Authorization"), expected)) return true;
