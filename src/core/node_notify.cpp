@@ -60,40 +60,41 @@ bool Node::Impl::online_elsewhere_or_here(const std::string& user, const std::ve
   return false;
 }
 
+// Asks the directory where the candidates' users are (a store job: with an
+// executor the answer comes in a later turn, read after this turn's
+// writes), then notifies those with no live session anywhere.
 void Node::Impl::notify_offline(const std::vector<NotifyCandidate>& candidates) {
   if (candidates.empty()) return;
   std::vector<std::string> users;
   for (const NotifyCandidate& c : candidates) users.insert(users.end(), c.users.begin(), c.users.end());
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
-  std::vector<std::vector<std::string>> nodes;
-  if (Status st = stores_.directory.nodes_of(users, clock_.now_ms(), &nodes); !st) {
-    ++stats_.store_errors;
-    return;
-  }
-  std::unordered_set<std::string> offline;
-  for (size_t i = 0; i < users.size(); ++i) {
-    if (!online_elsewhere_or_here(users[i], nodes[i])) offline.insert(users[i]);
-  }
-  for (const NotifyCandidate& c : candidates) {
-    for (const std::string& u : c.users) {
-      if (!offline.count(u)) continue;
-      ++stats_.notifications;
-      notifier_->notify(notification_for(u, *c.message, "offline"));
+  const int64_t now = clock_.now_ms();
+  submit({NodesOfOp{users, now}}, [this, users, candidates](std::vector<StoreOpResult>& r) {
+    if (!r[0].status || r[0].nodes.size() != users.size()) {
+      ++stats_.store_errors;
+      return;
     }
-  }
+    std::unordered_set<std::string> offline;
+    for (size_t i = 0; i < users.size(); ++i) {
+      if (!online_elsewhere_or_here(users[i], r[0].nodes[i])) offline.insert(users[i]);
+    }
+    for (const NotifyCandidate& c : candidates) {
+      for (const std::string& u : c.users) {
+        if (!offline.count(u)) continue;
+        ++stats_.notifications;
+        notifier_->notify(notification_for(u, *c.message, "offline"));
+      }
+    }
+  });
 }
 
 void Node::Impl::notify_undelivered(const Session& s, const Status& reason) {
   if (!notifier_ || s.undrained.empty()) return;
-  std::vector<std::vector<std::string>> nodes;
-  if (Status st = stores_.directory.nodes_of({s.user}, clock_.now_ms(), &nodes); !st) {
-    ++stats_.store_errors;
-    return;
-  }
-  if (online_elsewhere_or_here(s.user, nodes[0])) return;
-  // Sessions of the same user that closed before this one were handed some
-  // of these messages: those count as delivered.
+  // What the user missed, decided now: sessions of the same user that
+  // closed before this one were handed some of these messages, and those
+  // count as delivered (the record goes with this, the user's last, session).
+  std::vector<MessagePtr> missed;
   auto handed = handed_to_closed_.find(s.user);
   for (const auto& [end, m] : s.undrained) {
     if (handed != handed_to_closed_.end()) {
@@ -102,9 +103,22 @@ void Node::Impl::notify_undelivered(const Session& s, const Status& reason) {
         continue;
       }
     }
-    ++stats_.notifications;
-    notifier_->notify(notification_for(s.user, *m, reason.to_string()));
+    missed.push_back(m);
   }
+  if (missed.empty()) return;
+  const std::string user = s.user;
+  const std::string why = reason.to_string();
+  submit({NodesOfOp{{user}, clock_.now_ms()}}, [this, user, why, missed](std::vector<StoreOpResult>& r) {
+    if (!r[0].status || r[0].nodes.size() != 1) {
+      ++stats_.store_errors;
+      return;
+    }
+    if (online_elsewhere_or_here(user, r[0].nodes[0])) return;
+    for (const MessagePtr& m : missed) {
+      ++stats_.notifications;
+      notifier_->notify(notification_for(user, *m, why));
+    }
+  });
 }
 
 }  // namespace parley

@@ -690,6 +690,10 @@ template <typename Ws>
 class ShardedServer final : public Server::Impl {
  public:
   explicit ShardedServer(const Config& config) : cfg_(config) {
+    // websocketpp's _htonll (64-bit frame lengths) sets a function-local
+    // static on its first call, unsynchronised: make that first call here,
+    // before the shards' threads share it (TSan saw two shards race on it).
+    websocketpp::lib::net::_htonll(0);
     const int n = config.threads;
     for (int k = 0; k < n; ++k) {
       Config c = config;
