@@ -173,6 +173,10 @@ class Node {
   // A client authenticated as `user_id` connected. kAlreadyExists if the id is
   // in use; kInvalidArgument for a bad user id.
   Status open_session(SessionId session, const std::string& user_id);
+  // Tells an open session why its user's previous connection failed (an
+  // error event, queued). The node does this itself unless
+  // NodeOptions::report_last_failure is off and the host keeps the reason.
+  void report_previous_failure(SessionId session, const Status& reason);
   // The connection ended. `reason` ok: a clean close; otherwise the error
   // (undelivered messages are notified, and the reason is reported to the
   // user's next session on this node). Unknown ids are ignored.

@@ -17,6 +17,9 @@ Status Node::start() {
 Status Node::open_session(SessionId session, const std::string& user_id) {
   return impl_->open_session(session, user_id);
 }
+void Node::report_previous_failure(SessionId session, const Status& reason) {
+  if (Session* s = impl_->session(session)) impl_->report_previous_failure(*s, reason);
+}
 void Node::close_session(SessionId session, const Status& reason) {
   impl_->close_session(session, reason);
 }

@@ -187,6 +187,7 @@ class Node::Impl {
   // ---- sessions ----------------------------------------------------------
 
   Status open_session(SessionId id, const std::string& user);
+  void report_previous_failure(Session& s, const Status& reason);
   void close_session(SessionId id, const Status& reason);
   void on_client_frame(SessionId id, const void* data, size_t size);
   void on_client_request(SessionId id, const ClientRequest& request);

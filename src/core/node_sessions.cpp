@@ -50,11 +50,14 @@ Status Node::Impl::open_session(SessionId id, const std::string& user) {
   }
   s.gated = putting_.count(user) != 0;
   if (auto it = last_error_.find(user); it != last_error_.end()) {
-    queue_event(s, ErrorEv{0, it->second.code(), "your previous connection failed: " + it->second.message(),
-                           "", ""});
+    report_previous_failure(s, it->second);
     last_error_.erase(it);
   }
   return Status::ok();
+}
+
+void Node::Impl::report_previous_failure(Session& s, const Status& reason) {
+  queue_event(s, ErrorEv{0, reason.code(), "your previous connection failed: " + reason.message(), "", ""});
 }
 
 void Node::Impl::close_session(SessionId id, const Status& reason) {

@@ -3,6 +3,7 @@
 #include "parley/server/server.hpp"
 
 #include "server_impl.hpp"
+#include "sharded_server.hpp"
 
 namespace parley::server {
 

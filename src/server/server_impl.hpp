@@ -4,8 +4,10 @@
 // store executor), HttpApi (the HTTP routes, over plain values), PeerLink
 // (the transport between nodes) and render_metrics (/metrics). The
 // WebSocket gateway (NodeHost, turns, WebSocket and HTTP handlers, the idle
-// timeout) is defined here; set-up and shutdown are in lifecycle.cpp.
-// Internal: included by server.cpp and lifecycle.cpp only.
+// timeout) is defined here; set-up and shutdown are in lifecycle.cpp. One
+// ServerImpl is one shard: what the shards of a --threads N process share
+// is in shard_set.hpp, and the process of N shards in sharded_server.hpp.
+// Internal: included by server.cpp, sharded_server.hpp and lifecycle.cpp.
 #pragma once
 
 #include "parley/server/server.hpp"
@@ -36,6 +38,7 @@
 #include "parley/version.hpp"
 #include "peer_link.hpp"
 #include "server_stores.hpp"
+#include "shard_set.hpp"
 #include "tls.hpp"
 #include "ws_config.hpp"
 
@@ -49,29 +52,6 @@ class Server::Impl {
   virtual int run() = 0;
   virtual void stop() = 0;
   virtual uint16_t port() const = 0;
-};
-
-template <typename Ws>
-class ServerImpl;
-
-// The shards of one process (--threads N, docs/decisions.md 46): made
-// before any starts and fixed from then on. Each shard is a ServerImpl with
-// a thread, a node, sockets and store connections of its own; they share
-// the listening port and reach each other as local peers.
-template <typename Ws>
-struct ShardSet {
-  std::vector<std::unique_ptr<ServerImpl<Ws>>> shards;
-  // Chat connections per user in the whole process, so that
-  // --max-connections-per-user holds per process, not per shard.
-  std::mutex users_mu;
-  std::unordered_map<std::string, size_t> users;
-  // Why each user's last connection failed, until the user's next
-  // connection (on any shard) is told (Node::report_last_failure is off).
-  std::unordered_map<std::string, Status> failures;
-  // On one SQLite file the shards share one store executor (one writer, one
-  // commit for all): declared after `shards`, so it is joined first, while
-  // the shards its completions go to still exist.
-  std::unique_ptr<ServerStores> executor_stores;
 };
 
 // The server on one kind of websocketpp endpoint: Ws is PlainWsConfig or
@@ -362,7 +342,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       con->close(websocketpp::close::status::internal_endpoint_error, code_name(st.code()), ec);
       return;
     }
-    report_failure(con);
+    report_failure(id, con->user);
     sessions_[id] = con;
     heard(con);
     arm_idle_sweep();
@@ -445,19 +425,17 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     set_->failures[user] = reason;
   }
 
-  void report_failure(const ConnPtr& con) {
+  void report_failure(SessionId id, const std::string& user) {
     if (set_ == nullptr) return;
     Status reason;
     {
       std::lock_guard<std::mutex> lock(set_->users_mu);
-      auto it = set_->failures.find(con->user);
+      auto it = set_->failures.find(user);
       if (it == set_->failures.end()) return;
       reason = it->second;
       set_->failures.erase(it);
     }
-    con->send(codec_->encode_event(
-                  ErrorEv{0, reason.code(), "your previous connection failed: " + reason.message(), "", ""}),
-              websocketpp::frame::opcode::text);
+    node_->report_previous_failure(id, reason);
   }
 
   // ---- idle timeout ----------------------------------------------------------
@@ -681,62 +659,6 @@ class ServerImpl final : public Server::Impl, public NodeHost {
 
   GatewayCounters gw_;
   Histogram peer_batch_bytes_{{256, 1024, 4096, 16384, 65536, 262144, 1048576}};
-};
-
-// A process of N shards (--threads N > 1): starts them one after the other
-// (the first binds the port, the others join it), runs each on a thread of
-// its own (the first on the caller's), and stops them together.
-template <typename Ws>
-class ShardedServer final : public Server::Impl {
- public:
-  explicit ShardedServer(const Config& config) : cfg_(config) {
-    // websocketpp's _htonll (64-bit frame lengths) sets a function-local
-    // static on its first call, unsynchronised: make that first call here,
-    // before the shards' threads share it (TSan saw two shards race on it).
-    websocketpp::lib::net::_htonll(0);
-    const int n = config.threads;
-    for (int k = 0; k < n; ++k) {
-      Config c = config;
-      if (k > 0) c.peer_listen = Endpoint{};  // one peer listener per process: shard 0's
-      set_.shards.push_back(std::make_unique<ServerImpl<Ws>>(std::move(c), &set_, k, n));
-    }
-  }
-
-  int start() override {
-    if (cfg_.store == "sqlite" && cfg_.store_executor == "thread") {
-      set_.executor_stores = std::make_unique<ServerStores>();
-      if (Status st = set_.executor_stores->open_shared_executor(cfg_); !st) {
-        PARLEY_LOG_ERROR("cannot open the store: {}", st.to_string());
-        return 1;
-      }
-    }
-    for (size_t k = 0; k < set_.shards.size(); ++k) {
-      if (k > 0) set_.shards[k]->listen_on_port(set_.shards[0]->port());
-      if (int rc = set_.shards[k]->start(); rc != 0) return rc;
-    }
-    set_.shards[0]->announce();
-    return 0;
-  }
-
-  int run() override {
-    std::vector<std::thread> threads;
-    for (size_t k = 1; k < set_.shards.size(); ++k) {
-      threads.emplace_back([shard = set_.shards[k].get()] { shard->run(); });
-    }
-    const int rc = set_.shards[0]->run();
-    for (std::thread& t : threads) t.join();
-    return rc;
-  }
-
-  void stop() override {
-    for (auto& shard : set_.shards) shard->stop();
-  }
-
-  uint16_t port() const override { return set_.shards[0]->port(); }
-
- private:
-  const Config cfg_;
-  ShardSet<Ws> set_;
 };
 
 // Instantiated once each, in lifecycle.cpp (where the set-up and shutdown
