@@ -20,7 +20,7 @@ void Node::Impl::accept(const MessagePtr& m) {
 bool Node::Impl::in_epoch(GroupState& g, const std::string& group_id, uint64_t epoch) {
   if (epoch == 0 || epoch == g.epoch || opt_.mutations.ignore_epochs) return true;
   if (g.epoch == 0) {  // the group had no history when we started following it
-    g.epoch = epoch;
+    set_epoch(g, epoch);
     return true;
   }
   if (epoch > g.epoch) resync_.insert(group_id);

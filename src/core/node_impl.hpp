@@ -115,6 +115,7 @@ struct Subscriber {
 
 struct GroupState {
   uint64_t epoch = 0;
+  uint64_t epoch_learned = 0;  // the node's epoch_changes_ when `epoch` last changed
   std::vector<Subscriber> subscribers;
   bool hint_pending = false;
   int64_t next_hint_at = 0;
@@ -315,7 +316,11 @@ class Node::Impl {
   void run_resyncs();
 
   // What the store says of a followed group: a head to catch up to, or a new epoch.
-  void apply_head(const GroupHead& h);
+  // `asked_at`: epoch_changes_ when the heads were read; a group whose epoch
+  // the node learned after that gets nothing from this (older) answer.
+  void apply_head(const GroupHead& h, uint64_t asked_at = UINT64_MAX);
+  // Sets a group's epoch and stamps when the node learned it.
+  void set_epoch(GroupState& g, uint64_t epoch);
 
   // Reads missing ranges from the store for groups whose gaps timed out,
   // a page at a time, one read out per group.
@@ -479,6 +484,7 @@ class Node::Impl {
   // node answers presence for them from its own state.
   std::unordered_map<std::string, int> erasing_;
   bool head_sync_out_ = false;  // a head sync's job is out
+  uint64_t epoch_changes_ = 0;  // how often a group's epoch changed here (stamps GroupState::epoch_learned)
   int64_t resync_after_ = 0;    // a failed resync is tried again from then
   // While a lookup's first request is served: its job and answer.
   const LookupJob* answer_job_ = nullptr;

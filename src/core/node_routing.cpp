@@ -10,7 +10,7 @@ Result<GroupState*> Node::Impl::ensure_group(const std::string& group_id, const 
   Result<GroupHead> head = head_of(group_id, user);
   if (!head) return head.status();
   GroupState& g = groups_[group_id];
-  g.epoch = head->epoch;
+  set_epoch(g, head->epoch);
   detector_.track(group_id, head->head);
   announce_interest(group_id);
   return &g;
@@ -200,7 +200,7 @@ void Node::Impl::run_resyncs() {
   if (resync_.empty() || clock_.now_ms() < resync_after_) return;
   std::vector<std::string> ids(resync_.begin(), resync_.end());
   resync_.clear();
-  submit({HeadsOp{ids}}, [this, ids](std::vector<StoreOpResult>& r) {
+  submit({HeadsOp{ids}}, [this, ids, asked_at = epoch_changes_](std::vector<StoreOpResult>& r) {
     if (!r[0].status) {
       ++stats_.store_errors;
       resync_.insert(ids.begin(), ids.end());  // again after retry_ms, not in a loop
@@ -211,11 +211,20 @@ void Node::Impl::run_resyncs() {
   });
 }
 
-void Node::Impl::apply_head(const GroupHead& h) {
+void Node::Impl::set_epoch(GroupState& g, uint64_t epoch) {
+  if (g.epoch == epoch) return;
+  g.epoch = epoch;
+  g.epoch_learned = ++epoch_changes_;
+}
+
+void Node::Impl::apply_head(const GroupHead& h, uint64_t asked_at) {
   auto it = groups_.find(h.group_id);
   if (it == groups_.end()) return;
+  // Read before a message told the node of the group's epoch: the answer is
+  // of an older history (an epoch 0 read then is not a reset).
+  if (it->second.epoch_learned > asked_at) return;
   if (it->second.epoch != 0 && h.epoch != it->second.epoch) return reset_group(h);
-  it->second.epoch = h.epoch;  // 0 until the first append since we started following it
+  set_epoch(it->second, h.epoch);  // 0 until the first append since we started following it
   detector_.note_head(h.group_id, h.head, clock_.now_ms());
 }
 
@@ -288,20 +297,20 @@ void Node::Impl::head_sync(int64_t now) {
   ids.reserve(groups_.size());
   for (const auto& [group_id, g] : groups_) ids.push_back(group_id);
   head_sync_out_ = true;
-  submit({HeadsOp{std::move(ids)}}, [this](std::vector<StoreOpResult>& r) {
+  submit({HeadsOp{std::move(ids)}}, [this, asked_at = epoch_changes_](std::vector<StoreOpResult>& r) {
     head_sync_out_ = false;
     if (!r[0].status) {
       ++stats_.store_errors;
       return;
     }
-    for (const GroupHead& h : r[0].heads) apply_head(h);
+    for (const GroupHead& h : r[0].heads) apply_head(h, asked_at);
   });
 }
 
 void Node::Impl::reset_group(const GroupHead& h) {
   GroupState& g = groups_.at(h.group_id);
   members_.erase(h.group_id);  // a new epoch (a restored backup): memberships are read again
-  g.epoch = h.epoch;
+  set_epoch(g, h.epoch);
   g.hint_pending = false;
   detector_.untrack(h.group_id);
   detector_.track(h.group_id, h.head);

@@ -13,102 +13,11 @@
 #include "parley/memory_store.hpp"
 #include "parley/sqlite_store.hpp"
 #include "parley/node.hpp"
-#include "unit/node_fixture.hpp"
+#include "unit/async_fixture.hpp"
 
 using namespace parley;
-
-namespace {
-// Keeps the jobs until the test runs them.
-struct HeldExecutor final : StoreExecutor {
-  std::deque<AppendJob> jobs;
-  std::deque<ReadJob> reads;
-  std::deque<LookupJob> lookups;
-  std::deque<StoreJob> store_jobs;
-  void append(AppendJob job) override { jobs.push_back(std::move(job)); }
-  void read(ReadJob job) override { reads.push_back(std::move(job)); }
-  void lookup(LookupJob job) override { lookups.push_back(std::move(job)); }
-  void run(StoreJob job) override { store_jobs.push_back(std::move(job)); }
-};
-
-struct WithExecutor {
-  HeldExecutor executor;
-};
-
-struct AsyncFixture : WithExecutor, parley::test::Fixture {
-  explicit AsyncFixture(NodeOptions o = {}) : Fixture(std::move(o), nullptr, &executor) {}
-  // Answers the oldest lookup from the stores (or with `given`).
-  void answer_lookup(std::optional<LookupResult> given = std::nullopt) {
-    REQUIRE_FALSE(executor.lookups.empty());
-    LookupJob job = std::move(executor.lookups.front());
-    executor.lookups.pop_front();
-    node->on_lookup_done(job.id, given ? std::move(*given) : run_lookup(*messages, *members, job));
-    node->flush();
-  }
-  // Opens a session and lets the directory record it (its requests wait for that).
-  void open(SessionId id, const std::string& user) {
-    REQUIRE(node->open_session(id, user).is_ok());
-    turn();
-  }
-  // Ends the turn and answers the lookups it sent out (and those their
-  // answers send out), as an executor would meanwhile.
-  void turn() {
-    node->flush();
-    for (int round = 0; round < 100 && !(executor.lookups.empty() && executor.store_jobs.empty()); ++round) {
-      while (!executor.store_jobs.empty()) run_store_job_next();
-      while (!executor.lookups.empty()) answer_lookup();
-    }
-  }
-  // Runs the oldest store job (heads, routes, directory writes) on the stores.
-  void run_store_job_next() {
-    REQUIRE_FALSE(executor.store_jobs.empty());
-    StoreJob job = std::move(executor.store_jobs.front());
-    executor.store_jobs.pop_front();
-    node->on_store_done(job.id, run_store_job(JobStores{*messages, *members, *directory}, job));
-    node->flush();
-  }
-  // Runs the oldest read job on the store (or answers it with `given`) and
-  // hands the result back.
-  void complete_read(std::optional<ReadResult> given = std::nullopt) {
-    REQUIRE_FALSE(executor.reads.empty());
-    ReadJob job = std::move(executor.reads.front());
-    executor.reads.pop_front();
-    node->on_read_done(job.id, given ? std::move(*given) : run_read(*messages, job));
-    turn();
-  }
-  // Bob resumes g from 0 and the first page goes out as a read job.
-  void bob_resumes(uint64_t rid) {
-    REQUIRE(node->open_session(2, "bob").is_ok());
-    node->on_client_request(2, ResumeReq{rid, "g", 0, 0});
-    turn();
-    REQUIRE(executor.reads.size() == 1);
-  }
-  // Stores n messages of alice's in g without this node (as another node would).
-  void store_elsewhere(int n) {
-    for (int i = 0; i < n; ++i) {
-      std::vector<AppendOutcome> out;
-      REQUIRE(messages->append({{"g", "alice", "e" + std::to_string(elsewhere++), "m", 0}}, &out).is_ok());
-    }
-  }
-  int elsewhere = 0;
-  // Runs the oldest job on the store and hands its outcome back, as an
-  // executor thread and the host's post would.
-  void complete_next(const Status& fail = Status::ok()) {
-    REQUIRE_FALSE(executor.jobs.empty());
-    AppendJob job = std::move(executor.jobs.front());
-    executor.jobs.pop_front();
-    std::vector<AppendOutcome> out;
-    Status st = fail;
-    if (st) st = messages->append(job.requests, &out);
-    node->on_append_done(job.id, st, std::move(out));
-    turn();
-  }
-  size_t stored() {
-    std::vector<Message> all;
-    REQUIRE(messages->read("g", 0, 1000, &all).is_ok());
-    return all.size();
-  }
-};
-}  // namespace
+using parley::test::AsyncFixture;
+using parley::test::HeldExecutor;
 
 TEST_CASE("with an executor, a turn's sends leave as one job and are acknowledged only at its completion") {
   AsyncFixture f;
@@ -213,58 +122,6 @@ TEST_CASE("with an executor, a store that answers the wrong number of outcomes f
 }
 
 // ---- range reads ---------------------------------------------------------
-
-TEST_CASE("with an executor, a gap found by the head sync is read as jobs, a page at a time, one out at a time") {
-  NodeOptions o;
-  o.head_sync_ms = 1000;
-  o.gap.grace_ms = 50;
-  o.catch_up_page = 2;
-  AsyncFixture f(o);
-  REQUIRE(f.node->open_session(2, "bob").is_ok());
-  f.node->on_client_request(2, ResumeReq{0, "g", 0, 0});
-  f.turn();
-  REQUIRE(f.host.of<ResumedEv>(2).size() == 1);
-  f.store_elsewhere(5);
-  for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
-    f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
-    f.node->on_timer();
-    f.turn();  // the head sync's store job
-  }
-  REQUIRE(f.executor.reads.size() == 1);
-  CHECK(f.executor.reads[0].group_id == "g");
-  CHECK(f.executor.reads[0].after == 0);
-  CHECK(f.executor.reads[0].limit == 2);
-  CHECK(f.node->reads_in_flight() == 1);
-  CHECK(f.host.of<MessageEv>(2).empty());
-  // The gap's retry comes due while the page is out: no second read of it.
-  for (int i = 0; i < 5; ++i) {
-    f.clock.advance(1000);
-    f.node->on_timer();
-    f.turn();
-  }
-  CHECK(f.executor.reads.size() == 1);
-  f.complete_read();
-  CHECK(f.host.of<MessageEv>(2).size() == 2);
-  REQUIRE(f.executor.reads.size() == 1);  // the next page went out at the completion
-  CHECK(f.executor.reads[0].after == 2);
-  while (!f.executor.reads.empty()) f.complete_read();
-  auto msgs = f.host.of<MessageEv>(2);
-  REQUIRE(msgs.size() == 5);
-  for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].message->msg_id == i + 1);
-  CHECK(f.node->reads_in_flight() == 0);
-  CHECK(f.node->stats().catch_up_messages == 5);
-  // A later gap of the same group is read again.
-  f.store_elsewhere(2);
-  for (int i = 0; i < 40 && f.executor.reads.empty(); ++i) {
-    f.clock.set(std::max(f.clock.now_ms() + 1, f.host.timer));
-    f.node->on_timer();
-    f.turn();  // the head sync's store job
-  }
-  REQUIRE(f.executor.reads.size() == 1);
-  CHECK(f.executor.reads[0].after == 5);
-  f.complete_read();
-  CHECK(f.host.of<MessageEv>(2).size() == 7);
-}
 
 TEST_CASE("with an executor, a resume from before the cached tail is fed from read jobs and answered after the last page") {
   NodeOptions o;
@@ -649,33 +506,6 @@ TEST_CASE("with an executor, a commit whose group has no route yet is forwarded 
   }
   REQUIRE_FALSE(f.host.peer_calls.empty());
   CHECK(f.host.peer_calls[0].first == "node-2");
-}
-
-TEST_CASE("with an executor, one head sync is out at a time") {
-  NodeOptions o;
-  o.head_sync_ms = 1000;
-  AsyncFixture f(o);
-  f.open(2, "bob");
-  f.node->on_client_request(2, ResumeReq{1, "g", 0, 0});
-  f.turn();
-  auto heads_jobs = [&] {
-    size_t n = 0;
-    for (const StoreJob& j : f.executor.store_jobs) {
-      for (const StoreOp& op : j.ops) n += std::holds_alternative<HeadsOp>(op) ? 1 : 0;
-    }
-    return n;
-  };
-  for (int i = 0; i < 5; ++i) {
-    f.clock.advance(1100);
-    f.node->on_timer();
-  }
-  CHECK(heads_jobs() == 1);
-  CHECK(f.node->stats().head_syncs == 1);
-  f.turn();
-  f.clock.advance(1100);
-  f.node->on_timer();
-  CHECK(heads_jobs() == 1);
-  CHECK(f.node->stats().head_syncs == 2);
 }
 
 TEST_CASE("with an executor, an active member's membership is read again before it expires, so its sends never wait, and a removal the refresh finds ends it") {
