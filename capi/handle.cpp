@@ -27,7 +27,7 @@ static_assert(same(PARLEY_OK, Code::kOk) && same(PARLEY_ERR_INVALID_ARGUMENT, Co
                   same(PARLEY_ERR_INTERNAL, Code::kInternal) &&
                   same(PARLEY_ERR_UNAUTHENTICATED, Code::kUnauthenticated) &&
                   same(PARLEY_ERR_CLOSED, Code::kClosed) && same(PARLEY_ERR_HISTORY_TRIMMED, Code::kTrimmed) &&
-                  same(PARLEY_ERR_LIMIT_EXCEEDED, Code::kLimitExceeded),
+                  same(PARLEY_ERR_LIMIT_EXCEEDED, Code::kLimitExceeded) && same(PARLEY_ERR_DELETED, Code::kDeleted),
               "parley.h's error codes must equal parley::Code");
 
 // Live handles by address. Allocated once and never freed: a call made while

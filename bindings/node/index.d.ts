@@ -24,6 +24,7 @@ export declare const codes: Readonly<{
   CLOSED: 13;
   HISTORY_TRIMMED: 14;
   LIMIT_EXCEEDED: 15;
+  DELETED: 16;
 }>;
 
 export type ErrorName =
@@ -41,6 +42,9 @@ export type ErrorName =
   | 'internal'
   | 'unauthenticated'
   | 'closed'
+  | 'history_trimmed'
+  | 'limit_exceeded'
+  | 'deleted'
   | 'unknown';
 
 /** The short name of a code, as the chat protocol spells it ('not_found'). */

@@ -70,6 +70,7 @@ const codes = Object.freeze({
   CLOSED: 13,
   HISTORY_TRIMMED: 14,
   LIMIT_EXCEEDED: 15,
+  DELETED: 16,
 });
 
 /** The short name of a code, as the chat protocol spells it ('not_found'). */

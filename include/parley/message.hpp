@@ -11,10 +11,24 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "parley/status.hpp"
 
 namespace parley {
+
+// What a log entry is. Every change to a group is an entry with its own dense
+// id, so ordering, gap detection, resume, pull and epochs cover it. Stable
+// numbers (stored, and the C API mirrors them).
+enum class EntryKind : int {
+  kMessage = 0,   // a message: contents, optional reply_to, mentions, meta
+  kEdit = 1,      // new contents for message `target`, by its author
+  kDelete = 2,    // erases message `target` (and its edits), by its author
+  kReaction = 3,  // adds (or with `remove`, takes back) reaction `contents` on message `target`
+};
+
+// "message", "edit", "delete", "reaction". Never null.
+const char* entry_kind_name(EntryKind kind);
 
 struct Message {
   std::string group_id;
@@ -25,7 +39,17 @@ struct Message {
   std::string contents;       // UTF-8 text (checked by validate_submission)
   std::string client_msg_id;  // sender's idempotency key; may be empty (no dedup)
   uint64_t epoch = 0;         // the group log's epoch (>= 1 once stored); 0: unknown
+  EntryKind kind = EntryKind::kMessage;
+  uint64_t target = 0;                // edit, delete, reaction: the message it changes
+  uint64_t reply_to = 0;              // message: the message it answers (0: none)
+  std::vector<std::string> mentions;  // message: user ids it mentions
+  std::string meta;                   // message: a JSON object the app defines ("" = none)
+  bool remove = false;                // reaction: takes the user's reaction back
+  bool deleted = false;               // message or edit erased by a later delete (a tombstone)
 };
+
+// Turns an entry into its tombstone: contents, mentions and meta erased.
+void erase_contents(Message* m);
 
 using MessagePtr = std::shared_ptr<const Message>;
 
@@ -35,6 +59,9 @@ struct Limits {
   size_t max_contents_bytes = 64 * 1024;
   size_t max_batch_messages = 4096;  // messages in one peer batch
   size_t max_read_limit = 1000;      // messages in one read/pull answer
+  size_t max_mentions = 50;          // user ids in one message's mentions
+  size_t max_meta_bytes = 4096;      // a message's meta (JSON text)
+  size_t max_reaction_bytes = 64;    // a reaction key
 };
 
 // Checks an identifier: non-empty, at most limits.max_id_bytes (else
@@ -49,5 +76,14 @@ Status validate_id(const std::string& id, const char* what, const Limits& limits
 Status validate_submission(const std::string& group_id, const std::string& user_id,
                            const std::string& client_msg_id, const std::string& contents,
                            const Limits& limits);
+
+// Checks the parts of an entry beyond validate_submission's: which fields
+// its kind takes (an edit, delete or reaction names a target and carries no
+// reply_to, mentions or meta; a delete no contents; a reaction a key as
+// contents, like an id but at most max_reaction_bytes), mentions as ids (at
+// most max_mentions, no repeats), meta a JSON object of at most
+// max_meta_bytes. kInvalidArgument or kTooLarge naming the field.
+Status validate_entry(EntryKind kind, uint64_t target, uint64_t reply_to, const std::vector<std::string>& mentions,
+                      const std::string& meta, bool remove, const std::string& contents, const Limits& limits);
 
 }  // namespace parley

@@ -51,6 +51,9 @@ class MessageLog {
   // Newest cached msg_id of the group, 0 if none.
   uint64_t cached_head(const std::string& group_id) const;
   void forget(const std::string& group_id) { tails_.erase(group_id); }
+  // A delete of message `target`: the cached message and its cached edits
+  // become tombstones (erase_contents), their frames encoded again when asked.
+  void erase(const std::string& group_id, uint64_t target);
   const Stats& stats() const { return stats_; }
 
  private:

@@ -124,6 +124,7 @@ extern "C" {
 #define PARLEY_ERR_CLOSED 13           /* the handle was released */
 #define PARLEY_ERR_HISTORY_TRIMMED 14  /* the history asked for was removed by retention */
 #define PARLEY_ERR_LIMIT_EXCEEDED 15   /* a per-user limit (send rate, connections, groups) */
+#define PARLEY_ERR_DELETED 16          /* the message named was deleted */
 
 /* The library's PARLEY_VERSION_NUMBER (not an error code). */
 PARLEY_EXPORT int parley_version(void);

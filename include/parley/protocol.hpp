@@ -29,12 +29,21 @@ enum class PresenceStatus : int { kOffline = 0, kOnline = 1, kAway = 2 };
 // ---- client -> node ----
 // Every request may carry a client-chosen rid echoed in its answer or error.
 
-// Append a message. Answered by Ack (also for a duplicate resend) or Error.
+// Append an entry to a group's log: a message (frame "send"), an edit of
+// one's own message ("edit"), its delete ("delete") or a reaction ("react").
+// The fields beyond contents are as in Message; validate_entry says which
+// each kind takes. Answered by Ack (also for a duplicate resend) or Error.
 struct SendReq {
   uint64_t rid = 0;
   std::string group_id;
   std::string client_msg_id;
-  std::string contents;
+  std::string contents;  // a reaction: its key
+  EntryKind kind = EntryKind::kMessage;
+  uint64_t target = 0;
+  uint64_t reply_to = 0;
+  std::vector<std::string> mentions;
+  std::string meta;
+  bool remove = false;
 };
 // Subscribe to a group's live messages, first receiving every message after
 // `after` (after = last msg_id the client holds; 0 = from the beginning).

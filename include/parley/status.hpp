@@ -31,6 +31,7 @@ enum class Code : int {
   kClosed = 13,           // the object was closed
   kTrimmed = 14,          // the history asked for was removed by retention
   kLimitExceeded = 15,    // a per-user limit (send rate, connections, groups); retry later
+  kDeleted = 16,          // the message named was deleted (edit, react to it: refused)
 };
 
 // Short stable name of a code, e.g. "not_found". Never null.

@@ -27,18 +27,29 @@
 namespace parley {
 
 // One message a client wants appended. The store assigns msg_id/prev_msg_id.
+// Its kind and the fields beyond contents are as in Message (checked by
+// validate_entry before they reach a store).
 struct AppendRequest {
   std::string group_id;
   std::string user_id;
   std::string client_msg_id;  // empty: no dedup
   std::string contents;
   int64_t timestamp_ms = 0;
+  EntryKind kind = EntryKind::kMessage;
+  uint64_t target = 0;
+  uint64_t reply_to = 0;
+  std::vector<std::string> mentions;
+  std::string meta;
+  bool remove = false;
 };
 
 // What append did with one request, in request order.
 struct AppendOutcome {
   Message message;         // as stored (for a duplicate: the original message)
   bool duplicate = false;  // (user_id, client_msg_id) was already stored
+  // Not ok: the log's rules refused the request (see MessageStore::append)
+  // and nothing of it was stored; `message` is then empty.
+  Status status;
 };
 
 // The newest msg_id of a group and the epoch of its log. head == 0: empty.
@@ -63,6 +74,21 @@ class MessageStore {
   // batch or before - is not stored again; its outcome is the original
   // message with duplicate = true. On success *out holds one outcome per
   // request. A group appended to for the first time gets epoch 1.
+  //
+  // The log's rules, checked in order against the log as the batch leaves
+  // it so far (a refused request gets its error as its outcome's status and
+  // the rest of the batch goes on):
+  // - an edit, delete or reaction names a message (kind message) of its
+  //   group: else kNotFound; one that was deleted: kDeleted;
+  // - an edit or delete is by the message's author: else kPermissionDenied;
+  // - a reaction is one per (message, user, key): adding it again is
+  //   kAlreadyExists, removing one that is not there kNotFound;
+  // - a reply_to names an entry of kind message at or below the head: else
+  //   kNotFound (a deleted one is fine);
+  // - a delete erases the contents, mentions and meta of its message and of
+  //   every edit of it (erase_contents) in the store itself: a later read
+  //   returns tombstones, and the old bytes do not stay in the store's files
+  //   (stores say how).
   virtual Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) = 0;
 
   // Messages of `group` with msg_id > after, ascending, at most `limit`.

@@ -80,6 +80,22 @@ Status MapView::get_str(std::string_view key, std::string* out, bool required) c
   return Status::ok();
 }
 
+Status MapView::get_strs(std::string_view key, std::vector<std::string>* out, bool required) const {
+  const msgpack::object* v = find(key);
+  if (!v) return required ? missing(key) : Status::ok();
+  if (v->type != msgpack::type::ARRAY) return wrong_type(key, "an array of strings");
+  out->clear();
+  for (uint32_t i = 0; i < v->via.array.size; ++i) {
+    const msgpack::object& e = v->via.array.ptr[i];
+    if (e.type != msgpack::type::STR) return wrong_type(key, "an array of strings");
+    out->emplace_back(e.via.str.ptr, e.via.str.size);
+    if (!is_utf8(out->back())) {
+      return error(Code::kInvalidArgument, fmt::format("an element of '{}' is not UTF-8", key));
+    }
+  }
+  return Status::ok();
+}
+
 Status MapView::get_u64(std::string_view key, uint64_t* out, bool required) const {
   const msgpack::object* v = find(key);
   if (!v) return required ? missing(key) : Status::ok();
@@ -123,6 +139,16 @@ Status parse_mode(const std::string& s, DeliveryMode* out) {
   return Status::ok();
 }
 
+Status parse_entry_kind(const std::string& s, EntryKind* out) {
+  for (EntryKind k : {EntryKind::kMessage, EntryKind::kEdit, EntryKind::kDelete, EntryKind::kReaction}) {
+    if (s == entry_kind_name(k)) {
+      *out = k;
+      return Status::ok();
+    }
+  }
+  return error(Code::kInvalidArgument, fmt::format("unknown entry kind '{}'", s));
+}
+
 Status parse_status(const std::string& s, PresenceStatus* out) {
   if (s == "online")
     *out = PresenceStatus::kOnline;
@@ -157,6 +183,7 @@ class MsgpackWriter {
   // Text only, whatever the caller or a store handed over (see utf8.hpp).
   void str(std::string_view s) { detail::pack_str(pk_, detail::utf8_or_replaced(s, &scratch_)); }
   void bytes(std::string_view s) { detail::pack_bin(pk_, detail::utf8_or_replaced(s, &scratch_)); }
+  void json(std::string_view s) { str(s); }  // JSON text as a string
   void u64(uint64_t v) { pk_.pack_uint64(v); }
   void i64(int64_t v) { pk_.pack_int64(v); }
   void boolean(bool b) { b ? pk_.pack_true() : pk_.pack_false(); }

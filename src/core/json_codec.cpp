@@ -68,6 +68,31 @@ class JsonView {
     *out = v->GetBool();
     return Status::ok();
   }
+  Status get_strs(std::string_view key, std::vector<std::string>* out, bool required) const {
+    const Value* v = find(key);
+    if (!v) return required ? missing(key) : Status::ok();
+    if (!v->IsArray()) return wrong_type(key, "an array of strings");
+    out->clear();
+    for (const Value& e : v->GetArray()) {
+      if (!e.IsString()) return wrong_type(key, "an array of strings");
+      out->emplace_back(e.GetString(), e.GetStringLength());
+      if (!detail::is_utf8(out->back())) {
+        return error(Code::kInvalidArgument, fmt::format("an element of '{}' is not UTF-8", key));
+      }
+    }
+    return Status::ok();
+  }
+  // A JSON object, kept as its text.
+  Status get_json(std::string_view key, std::string* out, bool required) const {
+    const Value* v = find(key);
+    if (!v) return required ? missing(key) : Status::ok();
+    if (!v->IsObject()) return wrong_type(key, "an object");
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    v->Accept(w);
+    out->assign(buf.GetString(), buf.GetSize());
+    return Status::ok();
+  }
   template <typename Fn>
   Status for_each_map(std::string_view key, Fn&& fn) const {
     const Value* v = find(key);
@@ -113,6 +138,11 @@ class JsonWriter {
     w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   }
   void bytes(std::string_view s) { str(s); }
+  // JSON text written as it is (a message's meta, checked to be an object
+  // when it was sent).
+  void json(std::string_view s) {
+    w_.RawValue(s.data(), s.size(), rapidjson::kObjectType);
+  }
   void u64(uint64_t v) { w_.Uint64(v); }
   void i64(int64_t v) { w_.Int64(v); }
   void boolean(bool b) { w_.Bool(b); }

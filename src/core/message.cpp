@@ -1,6 +1,9 @@
 #include "parley/message.hpp"
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
+
+#include <algorithm>
 
 #include "core/utf8.hpp"
 #include "parley/version.hpp"
@@ -42,6 +45,75 @@ Status validate_submission(const std::string& group_id, const std::string& user_
                                               limits.max_contents_bytes));
   }
   if (!detail::is_utf8(contents)) return error(Code::kInvalidArgument, "contents is not UTF-8");
+  return Status::ok();
+}
+
+const char* entry_kind_name(EntryKind kind) {
+  switch (kind) {
+    case EntryKind::kMessage: return "message";
+    case EntryKind::kEdit: return "edit";
+    case EntryKind::kDelete: return "delete";
+    case EntryKind::kReaction: return "reaction";
+  }
+  return "message";
+}
+
+void erase_contents(Message* m) {
+  m->contents.clear();
+  m->contents.shrink_to_fit();
+  m->mentions.clear();
+  m->meta.clear();
+  m->deleted = true;
+}
+
+namespace {
+Status validate_meta(const std::string& meta, const Limits& limits) {
+  if (meta.size() > limits.max_meta_bytes) {
+    return error(Code::kTooLarge,
+                 fmt::format("meta is {} bytes; the limit is {}", meta.size(), limits.max_meta_bytes));
+  }
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(meta.data(), meta.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return error(Code::kInvalidArgument, "meta must be a JSON object");
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Status validate_entry(EntryKind kind, uint64_t target, uint64_t reply_to, const std::vector<std::string>& mentions,
+                      const std::string& meta, bool remove, const std::string& contents, const Limits& limits) {
+  const char* name = entry_kind_name(kind);
+  if (kind == EntryKind::kMessage) {
+    if (target != 0) return error(Code::kInvalidArgument, "a message has no target; edit, delete and react do");
+    if (remove) return error(Code::kInvalidArgument, "remove is for reactions");
+    if (mentions.size() > limits.max_mentions) {
+      return error(Code::kTooLarge,
+                   fmt::format("{} mentions; the limit is {}", mentions.size(), limits.max_mentions));
+    }
+    for (size_t i = 0; i < mentions.size(); ++i) {
+      if (Status s = validate_id(mentions[i], "a mention", limits); !s) return s;
+      if (std::find(mentions.begin(), mentions.begin() + static_cast<std::ptrdiff_t>(i), mentions[i]) !=
+          mentions.begin() + static_cast<std::ptrdiff_t>(i)) {
+        return error(Code::kInvalidArgument, fmt::format("'{}' is mentioned twice", mentions[i]));
+      }
+    }
+    if (!meta.empty()) return validate_meta(meta, limits);
+    return Status::ok();
+  }
+  if (target == 0) return error(Code::kInvalidArgument, fmt::format("{} needs the id of its message", name));
+  if (reply_to != 0 || !mentions.empty() || !meta.empty()) {
+    return error(Code::kInvalidArgument, fmt::format("{} takes no reply_to, mentions or meta", name));
+  }
+  if (remove && kind != EntryKind::kReaction) return error(Code::kInvalidArgument, "remove is for reactions");
+  if (kind == EntryKind::kDelete && !contents.empty()) {
+    return error(Code::kInvalidArgument, "delete takes no contents");
+  }
+  if (kind == EntryKind::kReaction) {
+    Limits key_limits = limits;
+    key_limits.max_id_bytes = limits.max_reaction_bytes;
+    return validate_id(contents, "reaction key", key_limits);
+  }
   return Status::ok();
 }
 

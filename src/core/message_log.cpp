@@ -9,6 +9,20 @@ void MessageLog::append(Entry entry) {
   if (tail.size() > tail_per_group_) tail.pop_front();
 }
 
+void MessageLog::erase(const std::string& group_id, uint64_t target) {
+  auto it = tails_.find(group_id);
+  if (it == tails_.end()) return;
+  for (Entry& e : it->second) {
+    const Message& m = *e.message;
+    const bool of_target = m.msg_id == target || (m.kind == EntryKind::kEdit && m.target == target);
+    if (!of_target || m.deleted) continue;
+    auto tomb = std::make_shared<Message>(m);
+    erase_contents(tomb.get());
+    e.message = std::move(tomb);
+    e.frame = nullptr;
+  }
+}
+
 uint64_t MessageLog::cached_head(const std::string& group_id) const {
   auto it = tails_.find(group_id);
   return it == tails_.end() || it->second.empty() ? 0 : it->second.back().message->msg_id;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/status.hpp"
 
@@ -32,6 +33,12 @@ class MapView {
   Status get_u64(std::string_view key, uint64_t* out, bool required) const;
   Status get_i64(std::string_view key, int64_t* out, bool required) const;
   Status get_bool(std::string_view key, bool* out, bool required) const;
+  // An array of strings (each as get_str).
+  Status get_strs(std::string_view key, std::vector<std::string>* out, bool required) const;
+  // JSON text in a string (the JSON codec has it as an object).
+  Status get_json(std::string_view key, std::string* out, bool required) const {
+    return get_str(key, out, required);
+  }
   // Calls fn(MapView) for each element of the array at `key` (required);
   // an element that is not a map is an error.
   template <typename Fn>

@@ -131,6 +131,9 @@ void Node::Impl::deliver(const MessagePtr& m) {
   if (auto change = policy_.observe(m->group_id, member_count(m->group_id, route), now)) {
     switch_mode(m->group_id, g, *change);
   }
+  // A delete erases its message and the message's edits from the cached
+  // tail too: nothing read from this node after it carries the old text.
+  if (m->kind == EntryKind::kDelete) log_.erase(m->group_id, m->target);
   MessageLog::Entry entry{m, nullptr};
   if (policy_.mode(m->group_id) == DeliveryMode::kPull) {
     g.hint_pending = true;

@@ -260,6 +260,8 @@ class Node::Impl {
                    const std::string& cid = "");
 
   void handle(Session& s, const SendReq& r);
+  // What a send is refused for without the store (ids, sizes, the kind's fields).
+  Status validate_send(const std::string& user, const SendReq& r) const;
   void handle(Session& s, const ResumeReq& r);
   void handle(Session& s, const UnsubscribeReq& r);
   void handle(Session& s, const PullReq& r);

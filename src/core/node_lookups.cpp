@@ -102,7 +102,7 @@ bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) co
         } else {
           if constexpr (std::is_same_v<T, SendReq>) {
             // Refused without the store.
-            if (!validate_submission(r.group_id, s.user, r.client_msg_id, r.contents, opt_.limits)) return false;
+            if (!validate_send(s.user, r)) return false;
           }
           if (!validate_id(r.group_id, "group_id", opt_.limits)) return false;
           if (!member_cached(s.user, r.group_id)) return true;

@@ -57,6 +57,13 @@ void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<Appe
   std::vector<NotifyCandidate> candidates;
   for (size_t i = 0; i < batch.size(); ++i) {
     AppendOutcome& o = outcomes[i];
+    if (!o.status) {  // the log's rules refused it (not the sender's message, deleted...)
+      if (Session* s = session(batch[i].session)) {
+        ++stats_.send_errors;
+        reply_error(*s, batch[i].rid, o.status, batch[i].group_id, batch[i].client_msg_id);
+      }
+      continue;
+    }
     if (Session* s = session(batch[i].session)) {
       ++stats_.acks;
       queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
@@ -88,7 +95,7 @@ void Node::Impl::on_committed(const MessagePtr& m, std::vector<NotifyCandidate>*
     // Forwarded and notified when the route comes back (release_unrouted).
     Unrouted& waiting = unrouted_[m->group_id];
     waiting.items.push_back(std::make_shared<const std::string>(detail::encode_message_item(*m)));
-    if (notifier_) waiting.messages.push_back(m);
+    if (notifier_ && m->kind == EntryKind::kMessage) waiting.messages.push_back(m);
   } else if (route) {
     if (!route->nodes.empty()) {
       Frame item = std::make_shared<const std::string>(detail::encode_message_item(*m));
@@ -102,7 +109,7 @@ void Node::Impl::on_committed(const MessagePtr& m, std::vector<NotifyCandidate>*
 
 void Node::Impl::offline_candidates(const MessagePtr& m, const Route& route,
                                     std::vector<NotifyCandidate>* candidates) {
-  if (!notifier_) return;
+  if (!notifier_ || m->kind != EntryKind::kMessage) return;  // edits, deletes, reactions notify nobody
   NotifyCandidate c{m, {}};
   for (const std::string& u : route.offline_members) {
     if (u != m->user_id) c.users.push_back(u);

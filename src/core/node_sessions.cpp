@@ -195,7 +195,7 @@ void Node::Impl::reply_error(Session& s, uint64_t rid, const Status& st, const s
 
 void Node::Impl::handle(Session& s, const SendReq& r) {
   ++stats_.sends;
-  Status st = validate_submission(r.group_id, s.user, r.client_msg_id, r.contents, opt_.limits);
+  Status st = validate_send(s.user, r);
   if (st) st = authorize(s, r.group_id);
   if (!st) {
     ++stats_.send_errors;
@@ -218,8 +218,24 @@ void Node::Impl::handle(Session& s, const SendReq& r) {
     p.session = 0;  // nobody to answer after the commit
   }
   pending_.push_back(std::move(p));
-  pending_requests_.push_back(
-      {r.group_id, s.user, opt_.mutations.no_dedup ? std::string() : r.client_msg_id, r.contents, now});
+  AppendRequest a;
+  a.group_id = r.group_id;
+  a.user_id = s.user;
+  a.client_msg_id = opt_.mutations.no_dedup ? std::string() : r.client_msg_id;
+  a.contents = r.contents;
+  a.timestamp_ms = now;
+  a.kind = r.kind;
+  a.target = r.target;
+  a.reply_to = r.reply_to;
+  a.mentions = r.mentions;
+  a.meta = r.meta;
+  a.remove = r.remove;
+  pending_requests_.push_back(std::move(a));
+}
+
+Status Node::Impl::validate_send(const std::string& user, const SendReq& r) const {
+  if (Status st = validate_submission(r.group_id, user, r.client_msg_id, r.contents, opt_.limits); !st) return st;
+  return validate_entry(r.kind, r.target, r.reply_to, r.mentions, r.meta, r.remove, r.contents, opt_.limits);
 }
 
 void Node::Impl::handle(Session& s, const ResumeReq& r) {

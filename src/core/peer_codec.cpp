@@ -35,6 +35,12 @@ struct ArrayView {
     *out = o.via.u64;
     return Status::ok();
   }
+  Status boolean(uint32_t i, bool* out) const {
+    const msgpack::object& o = a.ptr[i];
+    if (o.type != msgpack::type::BOOLEAN) return bad(fmt::format("element {} must be a boolean", i));
+    *out = o.via.boolean;
+    return Status::ok();
+  }
   Status i64(uint32_t i, int64_t* out) const {
     const msgpack::object& o = a.ptr[i];
     if (o.type == msgpack::type::POSITIVE_INTEGER && o.via.u64 <= INT64_MAX)
@@ -47,8 +53,13 @@ struct ArrayView {
   }
 };
 
+// A message item: 9 elements for a plain message (the form of every
+// version before entry kinds), 16 for an entry with kind-specific fields.
+constexpr uint32_t kPlainMessageItem = 9;
+constexpr uint32_t kEntryItem = 16;
+
 Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
-  if (v.a.size != 9) return bad("a message item has 9 elements");
+  if (v.a.size != kPlainMessageItem && v.a.size != kEntryItem) return bad("a message item has 9 or 16 elements");
   PARLEY_TRY(v.str(1, &m->group_id));
   PARLEY_TRY(v.u64(2, &m->msg_id));
   PARLEY_TRY(v.u64(3, &m->prev_msg_id));
@@ -58,7 +69,25 @@ Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
   PARLEY_TRY(v.str(7, &m->client_msg_id));
   PARLEY_TRY(v.u64(8, &m->epoch));
   if (m->msg_id == 0 || m->prev_msg_id + 1 != m->msg_id) return bad("msg_id must be prev_msg_id + 1");
-  return validate_submission(m->group_id, m->user_id, m->client_msg_id, m->contents, limits);
+  if (v.a.size == kEntryItem) {
+    uint64_t kind = 0;
+    PARLEY_TRY(v.u64(9, &kind));
+    if (kind > static_cast<uint64_t>(EntryKind::kReaction)) return bad(fmt::format("unknown entry kind {}", kind));
+    m->kind = static_cast<EntryKind>(kind);
+    PARLEY_TRY(v.u64(10, &m->target));
+    PARLEY_TRY(v.u64(11, &m->reply_to));
+    const msgpack::object& mentions = v.a.ptr[12];
+    if (mentions.type != msgpack::type::ARRAY) return bad("mentions must be an array");
+    ArrayView mv{mentions.via.array};
+    m->mentions.resize(mentions.via.array.size);
+    for (uint32_t i = 0; i < mentions.via.array.size; ++i) PARLEY_TRY(mv.str(i, &m->mentions[i]));
+    PARLEY_TRY(v.str(13, &m->meta));
+    PARLEY_TRY(v.boolean(14, &m->remove));
+    PARLEY_TRY(v.boolean(15, &m->deleted));
+  }
+  PARLEY_TRY(validate_submission(m->group_id, m->user_id, m->client_msg_id, m->contents, limits));
+  if (m->deleted) return Status::ok();  // a tombstone's fields are erased
+  return validate_entry(m->kind, m->target, m->reply_to, m->mentions, m->meta, m->remove, m->contents, limits);
 }
 
 Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) {
@@ -81,7 +110,9 @@ Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) 
 std::string encode_message_item(const Message& m) {
   StringBuffer buf;
   Packer pk(buf);
-  pk.pack_array(9);
+  const bool plain = m.kind == EntryKind::kMessage && m.reply_to == 0 && m.mentions.empty() && m.meta.empty() &&
+                     !m.deleted;
+  pk.pack_array(plain ? kPlainMessageItem : kEntryItem);
   pk.pack_uint64(kMessageItem);
   pack_str(pk, m.group_id);
   pk.pack_uint64(m.msg_id);
@@ -91,6 +122,15 @@ std::string encode_message_item(const Message& m) {
   pack_bin(pk, m.contents);
   pack_str(pk, m.client_msg_id);
   pk.pack_uint64(m.epoch);
+  if (plain) return std::move(buf.data);
+  pk.pack_uint64(static_cast<uint64_t>(m.kind));
+  pk.pack_uint64(m.target);
+  pk.pack_uint64(m.reply_to);
+  pk.pack_array(static_cast<uint32_t>(m.mentions.size()));
+  for (const std::string& u : m.mentions) pack_str(pk, u);
+  pack_str(pk, m.meta);
+  m.remove ? pk.pack_true() : pk.pack_false();
+  m.deleted ? pk.pack_true() : pk.pack_false();
   return std::move(buf.data);
 }
 

@@ -20,6 +20,7 @@ const char* code_name(Code code) {
     case Code::kClosed: return "closed";
     case Code::kTrimmed: return "history_trimmed";
     case Code::kLimitExceeded: return "limit_exceeded";
+    case Code::kDeleted: return "deleted";
   }
   return "unknown";
 }

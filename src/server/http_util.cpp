@@ -23,6 +23,7 @@ int http_status_for(Code code) {
     case Code::kClosed: return 503;
     case Code::kTrimmed: return 410;
     case Code::kLimitExceeded: return 429;
+    case Code::kDeleted: return 410;
   }
   return 500;
 }

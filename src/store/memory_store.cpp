@@ -2,9 +2,12 @@
 // conformance suite (tests/unit/store_conformance_test.cpp) runs both.
 #include "parley/memory_store.hpp"
 
+#include "store/log_rules.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 namespace parley {
@@ -23,20 +26,28 @@ struct MessageRef {
   uint64_t msg_id = 0;
 };
 
+// (message, user, key): one reaction.
+using Reaction = std::tuple<uint64_t, std::string, std::string>;
+
 struct GroupLog {
   uint64_t epoch = 0;
   std::vector<Message> messages;  // messages[i].msg_id == i + 1
+  std::set<Reaction> reactions;
 };
 
 class MemoryMessageStore final : public MessageStore {
  public:
+  // Every check that can fail the whole batch comes first; after it, each
+  // request is applied in turn (a refused one gets its own status), so a
+  // request sees the ones before it in the batch.
   Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override {
-    Batch batch;
     for (const AppendRequest& request : requests) {
-      if (Status s = stage(request, &batch); !s) return s;
+      if (Status s = require_id(request.group_id, "group_id"); !s) return s;
+      if (Status s = require_id(request.user_id, "user_id"); !s) return s;
     }
-    commit(batch);
-    *out = std::move(batch.outcomes);
+    std::vector<AppendOutcome> outcomes(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) apply(requests[i], &outcomes[i]);
+    *out = std::move(outcomes);
     return Status::ok();
   }
 
@@ -70,69 +81,56 @@ class MemoryMessageStore final : public MessageStore {
       if (!m.client_msg_id.empty()) dedup_.erase({m.user_id, m.client_msg_id});
     }
     log.messages.clear();
+    log.reactions.clear();
     return ++log.epoch;
   }
 
  private:
-  // What one append call would change, kept apart until every request passed.
-  struct Batch {
-    std::vector<AppendOutcome> outcomes;
-    std::map<std::string, uint64_t> heads;  // groups touched: their new head
-    std::map<DedupKey, size_t> dedup;       // -> index in outcomes
-  };
-
-  Status stage(const AppendRequest& request, Batch* batch) {
-    if (Status s = require_id(request.group_id, "group_id"); !s) return s;
-    if (Status s = require_id(request.user_id, "user_id"); !s) return s;
-    if (const Message* original = find_original(request, *batch)) {
-      batch->outcomes.push_back({*original, true});
-      return Status::ok();
-    }
-    auto [head, inserted] = batch->heads.try_emplace(request.group_id, 0);
-    if (inserted) head->second = current_head(request.group_id);
-    Message m{request.group_id, ++head->second,       0, request.timestamp_ms, request.user_id,
-              request.contents, request.client_msg_id};
-    m.prev_msg_id = m.msg_id - 1;
-    m.epoch = std::max<uint64_t>(current_epoch(request.group_id), 1);
-    if (!m.client_msg_id.empty()) {
-      batch->dedup.emplace(DedupKey{m.user_id, m.client_msg_id}, batch->outcomes.size());
-    }
-    batch->outcomes.push_back({std::move(m), false});
-    return Status::ok();
-  }
-
-  // The stored or staged message with the request's dedup key, or null.
-  const Message* find_original(const AppendRequest& request, const Batch& batch) const {
-    if (request.client_msg_id.empty()) return nullptr;
-    const DedupKey key{request.user_id, request.client_msg_id};
-    if (auto it = batch.dedup.find(key); it != batch.dedup.end()) {
-      return &batch.outcomes[it->second].message;
-    }
-    auto it = dedup_.find(key);
-    if (it == dedup_.end()) return nullptr;
-    return &groups_.at(it->second.group_id).messages[it->second.msg_id - 1];
-  }
-
-  uint64_t current_epoch(const std::string& group_id) const {
-    auto it = groups_.find(group_id);
-    return it == groups_.end() ? 0 : it->second.epoch;
-  }
-
-  uint64_t current_head(const std::string& group_id) const {
-    auto it = groups_.find(group_id);
-    return it == groups_.end() ? 0 : it->second.messages.size();
-  }
-
-  void commit(const Batch& batch) {
-    for (const AppendOutcome& outcome : batch.outcomes) {
-      if (outcome.duplicate) continue;
-      const Message& m = outcome.message;
-      GroupLog& log = groups_[m.group_id];
-      log.epoch = std::max<uint64_t>(log.epoch, 1);
-      log.messages.push_back(m);
-      if (!m.client_msg_id.empty()) {
-        dedup_.emplace(DedupKey{m.user_id, m.client_msg_id}, MessageRef{m.group_id, m.msg_id});
+  void apply(const AppendRequest& request, AppendOutcome* outcome) {
+    if (!request.client_msg_id.empty()) {
+      auto it = dedup_.find({request.user_id, request.client_msg_id});
+      if (it != dedup_.end()) {
+        outcome->message = groups_.at(it->second.group_id).messages[it->second.msg_id - 1];
+        outcome->duplicate = true;
+        return;
       }
+    }
+    GroupLog& log = groups_[request.group_id];
+    const uint64_t id = detail::named_id(request);
+    detail::NamedEntry named;
+    if (id != 0 && id <= log.messages.size()) {
+      const Message& m = log.messages[id - 1];
+      named = {true, m.kind, m.user_id, m.deleted};
+    }
+    const Reaction reaction{request.target, request.user_id, request.contents};
+    const bool reacted = request.kind == EntryKind::kReaction && log.reactions.count(reaction) != 0;
+    if (Status s = detail::check_entry(request, named, reacted); !s) {
+      outcome->status = s;
+      return;
+    }
+    log.epoch = std::max<uint64_t>(log.epoch, 1);
+    Message m = detail::entry_of(request, log.messages.size() + 1, log.epoch);
+    if (m.kind == EntryKind::kDelete) erase(&log, m.target);
+    if (m.kind == EntryKind::kReaction) {
+      if (m.remove) {
+        log.reactions.erase(reaction);
+      } else {
+        log.reactions.insert(reaction);
+      }
+    }
+    if (!m.client_msg_id.empty()) {
+      dedup_.emplace(DedupKey{m.user_id, m.client_msg_id}, MessageRef{m.group_id, m.msg_id});
+    }
+    outcome->message = m;
+    log.messages.push_back(std::move(m));
+  }
+
+  // A delete of `target`: it and its edits become tombstones (a scan of the
+  // group's log: the memory store is for tests and simulations).
+  static void erase(GroupLog* log, uint64_t target) {
+    erase_contents(&log->messages[target - 1]);
+    for (Message& m : log->messages) {
+      if (m.kind == EntryKind::kEdit && m.target == target) erase_contents(&m);
     }
   }
 

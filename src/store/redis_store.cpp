@@ -136,10 +136,18 @@ class RedisStoreImpl final : public RedisStore {
       out->clear();
       return Status::ok();
     }
+    std::vector<AppendOutcome> outcomes(requests.size());
     // One script per group, in order of first appearance.
     std::vector<std::string> order;
     std::map<std::string, std::vector<size_t>> by_group;
     for (size_t i = 0; i < requests.size(); ++i) {
+      const AppendRequest& r = requests[i];
+      if (r.kind != EntryKind::kMessage || r.reply_to != 0 || !r.mentions.empty() || !r.meta.empty()) {
+        outcomes[i].status = error(Code::kInvalidArgument,
+                                   "the Redis store does not keep edits, deletes, reactions, replies, mentions "
+                                   "or meta yet (docs/redis.md)");
+        continue;
+      }
       auto [it, inserted] = by_group.try_emplace(requests[i].group_id);
       if (inserted) order.push_back(requests[i].group_id);
       it->second.push_back(i);
@@ -166,8 +174,9 @@ class RedisStoreImpl final : public RedisStore {
       commands.push_back(std::move(c));
     }
     std::vector<Reply> replies;
-    if (Status st = run_scripts(&commands, &replies); !st) return st;
-    std::vector<AppendOutcome> outcomes(requests.size());
+    if (!commands.empty()) {
+      if (Status st = run_scripts(&commands, &replies); !st) return st;
+    }
     for (size_t k = 0; k < order.size(); ++k) {
       const Reply& r = replies[k];
       if (Status st = expect_type(r, Reply::Type::kArray, "append"); !st) return st;

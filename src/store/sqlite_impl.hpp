@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "parley/sqlite_store.hpp"
+#include "store/log_rules.hpp"
 
 namespace parley::sqlite_detail {
 
@@ -65,6 +66,26 @@ CREATE INDEX sessions_by_node ON sessions(node_id);
     R"sql(
 ALTER TABLE sessions ADD COLUMN presence INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // v2 -> v3: entry kinds (edits, deletes, reactions) and structured
+    // messages. mentions: user ids joined by '\n' (ids have no control
+    // characters); flags: 1 = a tombstone (erased by a delete), 2 = a
+    // reaction taken back. reactions: the reactions in force, one row each.
+    R"sql(
+ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN target INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_edits ON messages(group_id, target) WHERE kind = 1;
+CREATE TABLE reactions(
+  group_id TEXT NOT NULL,
+  msg_id INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  reaction TEXT NOT NULL,
+  PRIMARY KEY(group_id, msg_id, user_id, reaction)
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -95,6 +116,13 @@ enum class Sql : size_t {
   kSelectNodes,
   kSetPresence,
   kSelectPresence,
+  kSelectEntry,
+  kEraseEntry,
+  kEraseEdits,
+  kSelectReaction,
+  kInsertReaction,
+  kDeleteReaction,
+  kDeleteReactions,
   kCount,
 };
 
@@ -105,13 +133,15 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "SELECT head, epoch FROM groups_log WHERE group_id = ?1",
     "INSERT INTO groups_log(group_id, head, epoch) VALUES(?1, ?2, ?3) "
     "ON CONFLICT(group_id) DO UPDATE SET head = excluded.head, epoch = excluded.epoch",
-    "INSERT INTO messages(group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+    "INSERT INTO messages(group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents, kind, target, "
+    "reply_to, mentions, meta, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
     "ON CONFLICT(user_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING",
     "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, "
-    "COALESCE(g.epoch, 0) FROM messages m LEFT JOIN groups_log g ON g.group_id = m.group_id "
+    "COALESCE(g.epoch, 0), m.kind, m.target, m.reply_to, m.mentions, m.meta, m.flags "
+    "FROM messages m LEFT JOIN groups_log g ON g.group_id = m.group_id "
     "WHERE m.user_id = ?1 AND m.client_msg_id = ?2 AND m.client_msg_id <> ''",
-    "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, g.epoch "
+    "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, g.epoch, "
+    "m.kind, m.target, m.reply_to, m.mentions, m.meta, m.flags "
     "FROM messages m JOIN groups_log g ON g.group_id = m.group_id "
     "WHERE m.group_id = ?1 AND m.msg_id > ?2 ORDER BY m.msg_id LIMIT ?3",
     "DELETE FROM messages WHERE group_id = ?1",
@@ -133,6 +163,15 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "SELECT node_id FROM sessions WHERE user_id = ?1 AND expires_ms > ?2 ORDER BY node_id",
     "UPDATE sessions SET presence = ?3 WHERE user_id = ?1 AND node_id = ?2",
     "SELECT presence FROM sessions WHERE user_id = ?1 AND expires_ms > ?2",
+    "SELECT kind, user_id, flags FROM messages WHERE group_id = ?1 AND msg_id = ?2",
+    "UPDATE messages SET contents = X'', mentions = '', meta = '', flags = flags | 1 "
+    "WHERE group_id = ?1 AND msg_id = ?2",
+    "UPDATE messages SET contents = X'', mentions = '', meta = '', flags = flags | 1 "
+    "WHERE group_id = ?1 AND kind = 1 AND target = ?2",
+    "SELECT 1 FROM reactions WHERE group_id = ?1 AND msg_id = ?2 AND user_id = ?3 AND reaction = ?4",
+    "INSERT INTO reactions(group_id, msg_id, user_id, reaction) VALUES(?1, ?2, ?3, ?4)",
+    "DELETE FROM reactions WHERE group_id = ?1 AND msg_id = ?2 AND user_id = ?3 AND reaction = ?4",
+    "DELETE FROM reactions WHERE group_id = ?1",
 };
 
 inline Code code_of(int rc) {
@@ -219,6 +258,31 @@ class Query {
   int bind_rc_ = SQLITE_OK;
 };
 
+// messages.flags
+constexpr int64_t kTombstone = 1;
+constexpr int64_t kTakenBack = 2;
+
+// messages.mentions: ids joined by '\n'.
+inline std::string join_ids(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) {
+    if (!out.empty()) out += '\n';
+    out += id;
+  }
+  return out;
+}
+inline std::vector<std::string> split_ids(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  while (from < joined.size()) {
+    size_t to = joined.find('\n', from);
+    if (to == std::string::npos) to = joined.size();
+    out.push_back(joined.substr(from, to - from));
+    from = to + 1;
+  }
+  return out;
+}
+
 // Column order of kSelectByDedupKey and kSelectRange.
 inline Message message_from(const Query& q) {
   Message m;
@@ -230,6 +294,14 @@ inline Message message_from(const Query& q) {
   m.client_msg_id = q.text_at(4);
   m.contents = q.text_at(5);
   m.epoch = static_cast<uint64_t>(q.int_at(6));
+  m.kind = static_cast<EntryKind>(q.int_at(7));
+  m.target = static_cast<uint64_t>(q.int_at(8));
+  m.reply_to = static_cast<uint64_t>(q.int_at(9));
+  m.mentions = split_ids(q.text_at(10));
+  m.meta = q.text_at(11);
+  const int64_t flags = q.int_at(12);
+  m.deleted = (flags & kTombstone) != 0;
+  m.remove = (flags & kTakenBack) != 0;
   return m;
 }
 
@@ -316,6 +388,7 @@ class SqliteStoreImpl final : public SqliteStore {
     bool advanced = false;
   };
   using Heads = std::unordered_map<std::string, HeadState>;
+  bool erased_ = false;  // this append batch erased contents (a checkpoint follows its commit)
 
   Status exec(const std::string& sql);
   Result<int64_t> pragma_int(const char* pragma);
@@ -323,6 +396,12 @@ class SqliteStoreImpl final : public SqliteStore {
   Result<HeadState> load_head(const std::string& group_id);
   Status store_heads(const Heads& heads);
   Result<Message> find_by_dedup_key(const std::string& user_id, const std::string& client_msg_id);
+  Result<std::optional<Message>> lookup_dedup_key(const std::string& user_id, const std::string& client_msg_id);
+  // The log's rules for a request that names an entry (log_rules.hpp), its
+  // dedup first: *done when the outcome is decided (a duplicate or refused).
+  Status check_named(const AppendRequest& request, const Heads& heads, AppendOutcome* outcome, bool* done);
+  // What an accepted edit, delete or reaction changes beyond its own row.
+  Status apply_change(const AppendRequest& request);
   Result<std::vector<std::string>> strings(Sql sql, const std::string& key);
 
   // Runs `sql` with `bind` applied, calling `row` for each row.

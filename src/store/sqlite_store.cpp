@@ -62,6 +62,8 @@ Status SqliteStoreImpl::configure(const SqliteOptions& options) {
   if (mode != "wal") {
     return error(Code::kInternal, fmt::format("sqlite refused WAL mode (journal_mode={})", mode));
   }
+  // A delete's erased text must not stay in the file's free space.
+  if (Status d = exec("PRAGMA secure_delete=ON"); !d) return d;
   return exec(options.sync == SqliteOptions::Sync::kFull ? "PRAGMA synchronous=FULL"
                                                          : "PRAGMA synchronous=NORMAL");
 }
@@ -107,12 +109,82 @@ Status SqliteStoreImpl::append(const std::vector<AppendRequest>& requests, std::
   Heads heads;
   Transaction tx(this);
   if (Status s = tx.begin(); !s) return s;
+  erased_ = false;
   for (size_t i = 0; i < requests.size(); ++i) {
     if (Status s = append_one(requests[i], &heads, &outcomes[i]); !s) return s;
   }
   if (Status s = store_heads(heads); !s) return s;
   if (Status s = tx.commit(); !s) return s;
+  if (erased_) {
+    // The erased text is gone from the pages (secure_delete), but the WAL
+    // still holds the pages as they were: copy the WAL back and truncate it.
+    // Best effort: a reader of another connection holding an old snapshot
+    // makes it wait for the next checkpoint.
+    (void)sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
   *out = std::move(outcomes);
+  return Status::ok();
+}
+
+Status SqliteStoreImpl::check_named(const AppendRequest& request, const Heads& heads, AppendOutcome* outcome,
+                                    bool* done) {
+  *done = false;
+  const uint64_t id = detail::named_id(request);
+  if (id == 0) return Status::ok();
+  if (!request.client_msg_id.empty()) {  // a resend is answered with its original, whatever came since
+    Result<std::optional<Message>> original = lookup_dedup_key(request.user_id, request.client_msg_id);
+    if (!original) return original.status();
+    if (original->has_value()) {
+      Message m = std::move(**original);
+      if (auto staged = heads.find(m.group_id); staged != heads.end()) {
+        m.epoch = std::max<uint64_t>(staged->second.epoch, 1);
+      }
+      *outcome = {std::move(m), true};
+      *done = true;
+      return Status::ok();
+    }
+  }
+  detail::NamedEntry named;
+  Status s = query(
+      Sql::kSelectEntry, [&](Query& q) { q.bind(1, request.group_id).bind(2, clamp_to_int64(id)); },
+      [&](const Query& q) {
+        named = {true, static_cast<EntryKind>(q.int_at(0)), q.text_at(1), (q.int_at(2) & kTombstone) != 0};
+      });
+  if (!s) return s;
+  bool reacted = false;
+  if (request.kind == EntryKind::kReaction) {
+    s = query(
+        Sql::kSelectReaction,
+        [&](Query& q) {
+          q.bind(1, request.group_id).bind(2, clamp_to_int64(id)).bind(3, request.user_id).bind(4, request.contents);
+        },
+        [&](const Query&) { reacted = true; });
+    if (!s) return s;
+  }
+  if (Status rule = detail::check_entry(request, named, reacted); !rule) {
+    outcome->status = rule;
+    *done = true;
+  }
+  return Status::ok();
+}
+
+Status SqliteStoreImpl::apply_change(const AppendRequest& request) {
+  const int64_t target = clamp_to_int64(request.target);
+  auto bind_reaction = [&](Query& q) {
+    q.bind(1, request.group_id).bind(2, target).bind(3, request.user_id).bind(4, request.contents);
+  };
+  switch (request.kind) {
+    case EntryKind::kDelete: {
+      erased_ = true;
+      auto bind = [&](Query& q) { q.bind(1, request.group_id).bind(2, target); };
+      if (Status s = change(Sql::kEraseEntry, bind); !s) return s;
+      return change(Sql::kEraseEdits, bind);
+    }
+    case EntryKind::kReaction:
+      return change(request.remove ? Sql::kDeleteReaction : Sql::kInsertReaction, bind_reaction);
+    case EntryKind::kMessage:
+    case EntryKind::kEdit: return Status::ok();
+  }
   return Status::ok();
 }
 
@@ -126,6 +198,8 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
     found = heads->emplace(request.group_id, *loaded).first;
   }
   HeadState& state = found->second;
+  bool done = false;
+  if (Status s = check_named(request, *heads, outcome, &done); !s || done) return s;
   const uint64_t msg_id = state.head + 1;
   int inserted = 0;
   Status s = change(
@@ -136,7 +210,13 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
             .bind(3, request.timestamp_ms)
             .bind(4, request.user_id)
             .bind(5, request.client_msg_id)
-            .bind_blob(6, request.contents);
+            .bind_blob(6, request.contents)
+            .bind(7, static_cast<int64_t>(request.kind))
+            .bind(8, clamp_to_int64(request.target))
+            .bind(9, clamp_to_int64(request.reply_to))
+            .bind(10, join_ids(request.mentions))
+            .bind(11, request.meta)
+            .bind(12, request.remove ? kTakenBack : int64_t{0});
       },
       &inserted);
   if (!s) return s;
@@ -151,12 +231,11 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
     *outcome = {std::move(*original), true};
     return Status::ok();
   }
+  if (Status c = apply_change(request); !c) return c;
   state.head = msg_id;
   state.epoch = std::max<uint64_t>(state.epoch, 1);
   state.advanced = true;
-  Message& m = outcome->message;
-  m = {request.group_id,      msg_id,     msg_id - 1, request.timestamp_ms, request.user_id, request.contents,
-       request.client_msg_id, state.epoch};
+  outcome->message = detail::entry_of(request, msg_id, state.epoch);
   outcome->duplicate = false;
   return Status::ok();
 }
@@ -187,13 +266,21 @@ Status SqliteStoreImpl::store_heads(const Heads& heads) {
   return Status::ok();
 }
 
-Result<Message> SqliteStoreImpl::find_by_dedup_key(const std::string& user_id,
-                                                   const std::string& client_msg_id) {
+Result<std::optional<Message>> SqliteStoreImpl::lookup_dedup_key(const std::string& user_id,
+                                                                 const std::string& client_msg_id) {
   std::optional<Message> found;
   Status s = query(
       Sql::kSelectByDedupKey, [&](Query& q) { q.bind(1, user_id).bind(2, client_msg_id); },
       [&](const Query& q) { found = message_from(q); });
   if (!s) return s;
+  return found;
+}
+
+Result<Message> SqliteStoreImpl::find_by_dedup_key(const std::string& user_id,
+                                                   const std::string& client_msg_id) {
+  Result<std::optional<Message>> looked = lookup_dedup_key(user_id, client_msg_id);
+  if (!looked) return looked.status();
+  std::optional<Message> found = std::move(*looked);
   if (!found) {
     return error(Code::kInternal, fmt::format("append conflicted but no message has dedup key ({}, {})",
                                               user_id, client_msg_id));
@@ -235,6 +322,7 @@ Result<uint64_t> SqliteStoreImpl::reset_group(const std::string& group_id) {
   if (Status s = change(Sql::kDeleteMessages, [&](Query& q) { q.bind(1, group_id); }); !s) {
     return s;
   }
+  if (Status s = change(Sql::kDeleteReactions, [&](Query& q) { q.bind(1, group_id); }); !s) return s;
   Status s = change(Sql::kUpsertHead, [&](Query& q) {
     q.bind(1, group_id).bind(2, int64_t{0}).bind(3, static_cast<int64_t>(epoch));
   });

@@ -71,7 +71,7 @@ CODE_NAMES = {
     1: "invalid_argument", 2: "not_found", 3: "permission_denied", 4: "already_exists",
     5: "too_large", 6: "unavailable", 7: "timeout", 8: "epoch_mismatch",
     9: "backpressure", 11: "internal", 12: "unauthenticated", 13: "closed", 14: "history_trimmed",
-    15: "limit_exceeded",
+    15: "limit_exceeded", 16: "deleted",
 }
 
 

@@ -136,6 +136,12 @@ class LimitExceeded(ParleyError):
     code, name = 15, "limit_exceeded"
 
 
+class Deleted(ParleyError):
+    """The message named was deleted (editing or reacting to it is refused)."""
+
+    code, name = 16, "deleted"
+
+
 ERRORS: Dict[int, Type[ParleyError]] = {
     cls.code: cls
     for cls in (
@@ -154,6 +160,7 @@ ERRORS: Dict[int, Type[ParleyError]] = {
         Closed,
         HistoryTrimmed,
         LimitExceeded,
+        Deleted,
     )
 }
 _NAMES: Dict[int, str] = {code: cls.name for code, cls in ERRORS.items()}

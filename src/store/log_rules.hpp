@@ -1,0 +1,75 @@
+// The log's rules for entries that name another (MessageStore::append says
+// them), once for every store: each store looks up what the request names
+// and asks check_entry. Internal: not installed.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string>
+
+#include "parley/store.hpp"
+
+namespace parley::detail {
+
+// What a store holds at the id a request names (its target, or the message
+// a new message replies to).
+struct NamedEntry {
+  bool found = false;  // an entry with that id is stored (and not trimmed)
+  EntryKind kind = EntryKind::kMessage;
+  std::string user_id;
+  bool deleted = false;
+};
+
+// The id a request names: its target, or for a message what it replies to (0: none).
+inline uint64_t named_id(const AppendRequest& r) {
+  return r.kind == EntryKind::kMessage ? r.reply_to : r.target;
+}
+
+// Whether the log lets `r` in. `named`: what is stored at named_id(r);
+// `reacted`: for a reaction, whether (target, user, key) is already there.
+inline Status check_entry(const AppendRequest& r, const NamedEntry& named, bool reacted) {
+  const uint64_t id = named_id(r);
+  if (id == 0) return Status::ok();
+  if (!named.found || named.kind != EntryKind::kMessage) {
+    return error(Code::kNotFound, fmt::format("'{}' has no message {}", r.group_id, id));
+  }
+  if (r.kind == EntryKind::kMessage) return Status::ok();  // a reply to a deleted message is fine
+  if (named.deleted) return error(Code::kDeleted, fmt::format("message {} of '{}' was deleted", id, r.group_id));
+  if ((r.kind == EntryKind::kEdit || r.kind == EntryKind::kDelete) && named.user_id != r.user_id) {
+    return error(Code::kPermissionDenied,
+                 fmt::format("only its author may {} message {}", entry_kind_name(r.kind), id));
+  }
+  if (r.kind == EntryKind::kReaction) {
+    if (!r.remove && reacted) {
+      return error(Code::kAlreadyExists, fmt::format("'{}' already reacted '{}' to message {}", r.user_id,
+                                                     r.contents, id));
+    }
+    if (r.remove && !reacted) {
+      return error(Code::kNotFound,
+                   fmt::format("'{}' has no reaction '{}' on message {}", r.user_id, r.contents, id));
+    }
+  }
+  return Status::ok();
+}
+
+// The Message an accepted request becomes.
+inline Message entry_of(const AppendRequest& r, uint64_t msg_id, uint64_t epoch) {
+  Message m;
+  m.group_id = r.group_id;
+  m.msg_id = msg_id;
+  m.prev_msg_id = msg_id - 1;
+  m.timestamp_ms = r.timestamp_ms;
+  m.user_id = r.user_id;
+  m.contents = r.contents;
+  m.client_msg_id = r.client_msg_id;
+  m.epoch = epoch;
+  m.kind = r.kind;
+  m.target = r.target;
+  m.reply_to = r.reply_to;
+  m.mentions = r.mentions;
+  m.meta = r.meta;
+  m.remove = r.remove;
+  return m;
+}
+
+}  // namespace parley::detail
