@@ -30,6 +30,22 @@ enum class EntryKind : int {
 // "message", "edit", "delete", "reaction". Never null.
 const char* entry_kind_name(EntryKind kind);
 
+// What a log entry carries beyond a plain message's fields: its kind and the
+// fields of that kind (validate_entry says which kind takes which).
+struct EntryFields {
+  EntryKind kind = EntryKind::kMessage;
+  uint64_t target = 0;                // edit, delete, reaction: the message it changes
+  uint64_t reply_to = 0;              // message: the message it answers (0: none)
+  std::vector<std::string> mentions;  // message: user ids it mentions
+  std::string meta;                   // message: a JSON object the app defines ("" = none)
+  bool remove = false;                // reaction: takes the user's reaction back
+  // A plain message: every field at its default.
+  bool plain() const {
+    return kind == EntryKind::kMessage && target == 0 && reply_to == 0 && mentions.empty() && meta.empty() &&
+           !remove;
+  }
+};
+
 struct Message {
   std::string group_id;
   uint64_t msg_id = 0;        // 1, 2, 3 ... per group
@@ -39,13 +55,8 @@ struct Message {
   std::string contents;       // UTF-8 text (checked by validate_submission)
   std::string client_msg_id;  // sender's idempotency key; may be empty (no dedup)
   uint64_t epoch = 0;         // the group log's epoch (>= 1 once stored); 0: unknown
-  EntryKind kind = EntryKind::kMessage;
-  uint64_t target = 0;                // edit, delete, reaction: the message it changes
-  uint64_t reply_to = 0;              // message: the message it answers (0: none)
-  std::vector<std::string> mentions;  // message: user ids it mentions
-  std::string meta;                   // message: a JSON object the app defines ("" = none)
-  bool remove = false;                // reaction: takes the user's reaction back
-  bool deleted = false;               // message or edit erased by a later delete (a tombstone)
+  EntryFields entry;
+  bool deleted = false;  // message or edit erased by a later delete (a tombstone)
 };
 
 // Turns an entry into its tombstone: contents, mentions and meta erased.
@@ -83,7 +94,6 @@ Status validate_submission(const std::string& group_id, const std::string& user_
 // contents, like an id but at most max_reaction_bytes), mentions as ids (at
 // most max_mentions, no repeats), meta a JSON object of at most
 // max_meta_bytes. kInvalidArgument or kTooLarge naming the field.
-Status validate_entry(EntryKind kind, uint64_t target, uint64_t reply_to, const std::vector<std::string>& mentions,
-                      const std::string& meta, bool remove, const std::string& contents, const Limits& limits);
+Status validate_entry(const EntryFields& entry, const std::string& contents, const Limits& limits);
 
 }  // namespace parley

@@ -31,19 +31,13 @@ enum class PresenceStatus : int { kOffline = 0, kOnline = 1, kAway = 2 };
 
 // Append an entry to a group's log: a message (frame "send"), an edit of
 // one's own message ("edit"), its delete ("delete") or a reaction ("react").
-// The fields beyond contents are as in Message; validate_entry says which
-// each kind takes. Answered by Ack (also for a duplicate resend) or Error.
+// `entry` as in Message; validate_entry says which kind takes which field. Answered by Ack (also for a duplicate resend) or Error.
 struct SendReq {
   uint64_t rid = 0;
   std::string group_id;
   std::string client_msg_id;
   std::string contents;  // a reaction: its key
-  EntryKind kind = EntryKind::kMessage;
-  uint64_t target = 0;
-  uint64_t reply_to = 0;
-  std::vector<std::string> mentions;
-  std::string meta;
-  bool remove = false;
+  EntryFields entry;
 };
 // Subscribe to a group's live messages, first receiving every message after
 // `after` (after = last msg_id the client holds; 0 = from the beginning).

@@ -27,20 +27,14 @@
 namespace parley {
 
 // One message a client wants appended. The store assigns msg_id/prev_msg_id.
-// Its kind and the fields beyond contents are as in Message (checked by
-// validate_entry before they reach a store).
+// `entry` as in Message (checked by validate_entry before it reaches a store).
 struct AppendRequest {
   std::string group_id;
   std::string user_id;
   std::string client_msg_id;  // empty: no dedup
   std::string contents;
   int64_t timestamp_ms = 0;
-  EntryKind kind = EntryKind::kMessage;
-  uint64_t target = 0;
-  uint64_t reply_to = 0;
-  std::vector<std::string> mentions;
-  std::string meta;
-  bool remove = false;
+  EntryFields entry;
 };
 
 // What append did with one request, in request order.

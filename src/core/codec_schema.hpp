@@ -27,13 +27,45 @@ Status parse_status(const std::string& s, PresenceStatus* out);
 
 Status parse_entry_kind(const std::string& s, EntryKind* out);
 
-// The fields every message map has; message_fields() adds those an entry
-// carries beyond them (each written only when it is not its default).
+// The keys of an entry's fields, each written only when it is not at its
+// default; shared by message maps and send requests (whose frame type names
+// the kind, so they write no "k").
+inline uint32_t entry_field_count(const EntryFields& e, bool with_kind) {
+  return (with_kind && e.kind != EntryKind::kMessage) + (e.target != 0) + (e.reply_to != 0) + !e.mentions.empty() +
+         !e.meta.empty() + e.remove;
+}
+
+template <typename W>
+void write_entry_fields(W& w, const EntryFields& e, bool with_kind) {
+  if (with_kind && e.kind != EntryKind::kMessage) w.key("k"), w.str(entry_kind_name(e.kind));
+  if (e.target != 0) w.key("to"), w.u64(e.target);
+  if (e.reply_to != 0) w.key("re"), w.u64(e.reply_to);
+  if (!e.mentions.empty()) {
+    w.key("mn"), w.begin_array(static_cast<uint32_t>(e.mentions.size()));
+    for (const std::string& u : e.mentions) w.str(u);
+    w.end_array();
+  }
+  if (!e.meta.empty()) w.key("meta"), w.json(e.meta);
+  if (e.remove) w.key("rm"), w.boolean(true);
+}
+
+template <typename V>
+Status read_entry_fields(const V& m, EntryFields* e) {
+  std::string k;
+  PARLEY_TRY(m.get_str("k", &k, false));
+  if (!k.empty()) PARLEY_TRY(parse_entry_kind(k, &e->kind));
+  PARLEY_TRY(m.get_u64("to", &e->target, false));
+  PARLEY_TRY(m.get_u64("re", &e->reply_to, false));
+  PARLEY_TRY(m.get_strs("mn", &e->mentions, false));
+  PARLEY_TRY(m.get_json("meta", &e->meta, false));
+  return m.get_bool("rm", &e->remove, false);
+}
+
+// The fields every message map has, then its entry's and the tombstone flag.
 constexpr uint32_t kMessageFields = 8;
 
 inline uint32_t message_fields(const Message& m) {
-  return kMessageFields + (m.kind != EntryKind::kMessage) + (m.target != 0) + (m.reply_to != 0) +
-         !m.mentions.empty() + !m.meta.empty() + m.remove + m.deleted;
+  return kMessageFields + entry_field_count(m.entry, true) + m.deleted;
 }
 
 template <typename W>
@@ -46,31 +78,8 @@ void write_message_fields(W& w, const Message& m) {
   w.key("c"), w.bytes(m.contents);
   w.key("cid"), w.str(m.client_msg_id);
   w.key("ep"), w.u64(m.epoch);
-  if (m.kind != EntryKind::kMessage) w.key("k"), w.str(entry_kind_name(m.kind));
-  if (m.target != 0) w.key("to"), w.u64(m.target);
-  if (m.reply_to != 0) w.key("re"), w.u64(m.reply_to);
-  if (!m.mentions.empty()) {
-    w.key("mn"), w.begin_array(static_cast<uint32_t>(m.mentions.size()));
-    for (const std::string& u : m.mentions) w.str(u);
-    w.end_array();
-  }
-  if (!m.meta.empty()) w.key("meta"), w.json(m.meta);
-  if (m.remove) w.key("rm"), w.boolean(true);
+  write_entry_fields(w, m.entry, true);
   if (m.deleted) w.key("del"), w.boolean(true);
-}
-
-// The fields beyond kMessageFields, of a message map or of a send request.
-template <typename V>
-Status read_entry_fields(const V& m, EntryKind* kind, uint64_t* target, uint64_t* reply_to,
-                         std::vector<std::string>* mentions, std::string* meta, bool* remove) {
-  std::string k;
-  PARLEY_TRY(m.get_str("k", &k, false));
-  if (!k.empty()) PARLEY_TRY(parse_entry_kind(k, kind));
-  PARLEY_TRY(m.get_u64("to", target, false));
-  PARLEY_TRY(m.get_u64("re", reply_to, false));
-  PARLEY_TRY(m.get_strs("mn", mentions, false));
-  PARLEY_TRY(m.get_json("meta", meta, false));
-  return m.get_bool("rm", remove, false);
 }
 
 template <typename V>
@@ -82,8 +91,7 @@ Status read_message_fields(const V& m, Message* out) {
   PARLEY_TRY(m.get_str("u", &out->user_id, true));
   PARLEY_TRY(m.get_str("c", &out->contents, true));
   PARLEY_TRY(m.get_u64("ep", &out->epoch, false));
-  PARLEY_TRY(read_entry_fields(m, &out->kind, &out->target, &out->reply_to, &out->mentions, &out->meta,
-                               &out->remove));
+  PARLEY_TRY(read_entry_fields(m, &out->entry));
   PARLEY_TRY(m.get_bool("del", &out->deleted, false));
   return m.get_str("cid", &out->client_msg_id, false);
 }
@@ -193,28 +201,12 @@ template <typename W>
 struct RequestWriter {
   W& w;
   void operator()(const SendReq& r) {
-    Message fields;  // what the request carries beyond the four fields every send has
-    fields.kind = r.kind;
-    fields.target = r.target;
-    fields.reply_to = r.reply_to;
-    fields.mentions = r.mentions;
-    fields.meta = r.meta;
-    fields.remove = r.remove;
-    const uint32_t extra = message_fields(fields) - kMessageFields - (r.kind != EntryKind::kMessage);
-    w.begin(send_type(r.kind), 4 + extra);
+    w.begin(send_type(r.entry.kind), 4 + entry_field_count(r.entry, false));
     w.key("rid"), w.u64(r.rid);
     w.key("g"), w.str(r.group_id);
     w.key("cid"), w.str(r.client_msg_id);
     w.key("c"), w.bytes(r.contents);
-    if (r.target != 0) w.key("to"), w.u64(r.target);
-    if (r.reply_to != 0) w.key("re"), w.u64(r.reply_to);
-    if (!r.mentions.empty()) {
-      w.key("mn"), w.begin_array(static_cast<uint32_t>(r.mentions.size()));
-      for (const std::string& u : r.mentions) w.str(u);
-      w.end_array();
-    }
-    if (!r.meta.empty()) w.key("meta"), w.json(r.meta);
-    if (r.remove) w.key("rm"), w.boolean(true);
+    write_entry_fields(w, r.entry, false);
     w.end();
   }
   void operator()(const ResumeReq& r) {
@@ -279,8 +271,8 @@ Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
     PARLEY_TRY(m.get_str("g", &r.group_id, true));
     PARLEY_TRY(m.get_str("cid", &r.client_msg_id, false));
     PARLEY_TRY(m.get_str("c", &r.contents, type != "delete"));
-    PARLEY_TRY(read_entry_fields(m, &r.kind, &r.target, &r.reply_to, &r.mentions, &r.meta, &r.remove));
-    r.kind = type == "send"     ? EntryKind::kMessage
+    PARLEY_TRY(read_entry_fields(m, &r.entry));
+    r.entry.kind = type == "send"     ? EntryKind::kMessage
              : type == "edit"   ? EntryKind::kEdit
              : type == "delete" ? EntryKind::kDelete
                                 : EntryKind::kReaction;

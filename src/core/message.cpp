@@ -61,8 +61,8 @@ const char* entry_kind_name(EntryKind kind) {
 void erase_contents(Message* m) {
   m->contents.clear();
   m->contents.shrink_to_fit();
-  m->mentions.clear();
-  m->meta.clear();
+  m->entry.mentions.clear();
+  m->entry.meta.clear();
   m->deleted = true;
 }
 
@@ -81,8 +81,8 @@ Status validate_meta(const std::string& meta, const Limits& limits) {
 }
 }  // namespace
 
-Status validate_entry(EntryKind kind, uint64_t target, uint64_t reply_to, const std::vector<std::string>& mentions,
-                      const std::string& meta, bool remove, const std::string& contents, const Limits& limits) {
+Status validate_entry(const EntryFields& entry, const std::string& contents, const Limits& limits) {
+  const auto& [kind, target, reply_to, mentions, meta, remove] = entry;
   const char* name = entry_kind_name(kind);
   if (kind == EntryKind::kMessage) {
     if (target != 0) return error(Code::kInvalidArgument, "a message has no target; edit, delete and react do");

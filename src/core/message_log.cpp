@@ -14,7 +14,7 @@ void MessageLog::erase(const std::string& group_id, uint64_t target) {
   if (it == tails_.end()) return;
   for (Entry& e : it->second) {
     const Message& m = *e.message;
-    const bool of_target = m.msg_id == target || (m.kind == EntryKind::kEdit && m.target == target);
+    const bool of_target = m.msg_id == target || (m.entry.kind == EntryKind::kEdit && m.entry.target == target);
     if (!of_target || m.deleted) continue;
     auto tomb = std::make_shared<Message>(m);
     erase_contents(tomb.get());

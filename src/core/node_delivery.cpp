@@ -133,7 +133,7 @@ void Node::Impl::deliver(const MessagePtr& m) {
   }
   // A delete erases its message and the message's edits from the cached
   // tail too: nothing read from this node after it carries the old text.
-  if (m->kind == EntryKind::kDelete) log_.erase(m->group_id, m->target);
+  if (m->entry.kind == EntryKind::kDelete) log_.erase(m->group_id, m->entry.target);
   MessageLog::Entry entry{m, nullptr};
   if (policy_.mode(m->group_id) == DeliveryMode::kPull) {
     g.hint_pending = true;

@@ -95,7 +95,7 @@ void Node::Impl::on_committed(const MessagePtr& m, std::vector<NotifyCandidate>*
     // Forwarded and notified when the route comes back (release_unrouted).
     Unrouted& waiting = unrouted_[m->group_id];
     waiting.items.push_back(std::make_shared<const std::string>(detail::encode_message_item(*m)));
-    if (notifier_ && m->kind == EntryKind::kMessage) waiting.messages.push_back(m);
+    if (notifier_ && m->entry.kind == EntryKind::kMessage) waiting.messages.push_back(m);
   } else if (route) {
     if (!route->nodes.empty()) {
       Frame item = std::make_shared<const std::string>(detail::encode_message_item(*m));
@@ -109,7 +109,7 @@ void Node::Impl::on_committed(const MessagePtr& m, std::vector<NotifyCandidate>*
 
 void Node::Impl::offline_candidates(const MessagePtr& m, const Route& route,
                                     std::vector<NotifyCandidate>* candidates) {
-  if (!notifier_ || m->kind != EntryKind::kMessage) return;  // edits, deletes, reactions notify nobody
+  if (!notifier_ || m->entry.kind != EntryKind::kMessage) return;  // edits, deletes, reactions notify nobody
   NotifyCandidate c{m, {}};
   for (const std::string& u : route.offline_members) {
     if (u != m->user_id) c.users.push_back(u);

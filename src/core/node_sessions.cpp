@@ -224,18 +224,13 @@ void Node::Impl::handle(Session& s, const SendReq& r) {
   a.client_msg_id = opt_.mutations.no_dedup ? std::string() : r.client_msg_id;
   a.contents = r.contents;
   a.timestamp_ms = now;
-  a.kind = r.kind;
-  a.target = r.target;
-  a.reply_to = r.reply_to;
-  a.mentions = r.mentions;
-  a.meta = r.meta;
-  a.remove = r.remove;
+  a.entry = r.entry;
   pending_requests_.push_back(std::move(a));
 }
 
 Status Node::Impl::validate_send(const std::string& user, const SendReq& r) const {
   if (Status st = validate_submission(r.group_id, user, r.client_msg_id, r.contents, opt_.limits); !st) return st;
-  return validate_entry(r.kind, r.target, r.reply_to, r.mentions, r.meta, r.remove, r.contents, opt_.limits);
+  return validate_entry(r.entry, r.contents, opt_.limits);
 }
 
 void Node::Impl::handle(Session& s, const ResumeReq& r) {

@@ -73,21 +73,21 @@ Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
     uint64_t kind = 0;
     PARLEY_TRY(v.u64(9, &kind));
     if (kind > static_cast<uint64_t>(EntryKind::kReaction)) return bad(fmt::format("unknown entry kind {}", kind));
-    m->kind = static_cast<EntryKind>(kind);
-    PARLEY_TRY(v.u64(10, &m->target));
-    PARLEY_TRY(v.u64(11, &m->reply_to));
+    m->entry.kind = static_cast<EntryKind>(kind);
+    PARLEY_TRY(v.u64(10, &m->entry.target));
+    PARLEY_TRY(v.u64(11, &m->entry.reply_to));
     const msgpack::object& mentions = v.a.ptr[12];
     if (mentions.type != msgpack::type::ARRAY) return bad("mentions must be an array");
     ArrayView mv{mentions.via.array};
-    m->mentions.resize(mentions.via.array.size);
-    for (uint32_t i = 0; i < mentions.via.array.size; ++i) PARLEY_TRY(mv.str(i, &m->mentions[i]));
-    PARLEY_TRY(v.str(13, &m->meta));
-    PARLEY_TRY(v.boolean(14, &m->remove));
+    m->entry.mentions.resize(mentions.via.array.size);
+    for (uint32_t i = 0; i < mentions.via.array.size; ++i) PARLEY_TRY(mv.str(i, &m->entry.mentions[i]));
+    PARLEY_TRY(v.str(13, &m->entry.meta));
+    PARLEY_TRY(v.boolean(14, &m->entry.remove));
     PARLEY_TRY(v.boolean(15, &m->deleted));
   }
   PARLEY_TRY(validate_submission(m->group_id, m->user_id, m->client_msg_id, m->contents, limits));
   if (m->deleted) return Status::ok();  // a tombstone's fields are erased
-  return validate_entry(m->kind, m->target, m->reply_to, m->mentions, m->meta, m->remove, m->contents, limits);
+  return validate_entry(m->entry, m->contents, limits);
 }
 
 Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) {
@@ -110,8 +110,7 @@ Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) 
 std::string encode_message_item(const Message& m) {
   StringBuffer buf;
   Packer pk(buf);
-  const bool plain = m.kind == EntryKind::kMessage && m.reply_to == 0 && m.mentions.empty() && m.meta.empty() &&
-                     !m.deleted;
+  const bool plain = m.entry.plain() && !m.deleted;
   pk.pack_array(plain ? kPlainMessageItem : kEntryItem);
   pk.pack_uint64(kMessageItem);
   pack_str(pk, m.group_id);
@@ -123,13 +122,13 @@ std::string encode_message_item(const Message& m) {
   pack_str(pk, m.client_msg_id);
   pk.pack_uint64(m.epoch);
   if (plain) return std::move(buf.data);
-  pk.pack_uint64(static_cast<uint64_t>(m.kind));
-  pk.pack_uint64(m.target);
-  pk.pack_uint64(m.reply_to);
-  pk.pack_array(static_cast<uint32_t>(m.mentions.size()));
-  for (const std::string& u : m.mentions) pack_str(pk, u);
-  pack_str(pk, m.meta);
-  m.remove ? pk.pack_true() : pk.pack_false();
+  pk.pack_uint64(static_cast<uint64_t>(m.entry.kind));
+  pk.pack_uint64(m.entry.target);
+  pk.pack_uint64(m.entry.reply_to);
+  pk.pack_array(static_cast<uint32_t>(m.entry.mentions.size()));
+  for (const std::string& u : m.entry.mentions) pack_str(pk, u);
+  pack_str(pk, m.entry.meta);
+  m.entry.remove ? pk.pack_true() : pk.pack_false();
   m.deleted ? pk.pack_true() : pk.pack_false();
   return std::move(buf.data);
 }

@@ -22,7 +22,7 @@ struct NamedEntry {
 
 // The id a request names: its target, or for a message what it replies to (0: none).
 inline uint64_t named_id(const AppendRequest& r) {
-  return r.kind == EntryKind::kMessage ? r.reply_to : r.target;
+  return r.entry.kind == EntryKind::kMessage ? r.entry.reply_to : r.entry.target;
 }
 
 // Whether the log lets `r` in. `named`: what is stored at named_id(r);
@@ -33,18 +33,18 @@ inline Status check_entry(const AppendRequest& r, const NamedEntry& named, bool 
   if (!named.found || named.kind != EntryKind::kMessage) {
     return error(Code::kNotFound, fmt::format("'{}' has no message {}", r.group_id, id));
   }
-  if (r.kind == EntryKind::kMessage) return Status::ok();  // a reply to a deleted message is fine
+  if (r.entry.kind == EntryKind::kMessage) return Status::ok();  // a reply to a deleted message is fine
   if (named.deleted) return error(Code::kDeleted, fmt::format("message {} of '{}' was deleted", id, r.group_id));
-  if ((r.kind == EntryKind::kEdit || r.kind == EntryKind::kDelete) && named.user_id != r.user_id) {
+  if ((r.entry.kind == EntryKind::kEdit || r.entry.kind == EntryKind::kDelete) && named.user_id != r.user_id) {
     return error(Code::kPermissionDenied,
-                 fmt::format("only its author may {} message {}", entry_kind_name(r.kind), id));
+                 fmt::format("only its author may {} message {}", entry_kind_name(r.entry.kind), id));
   }
-  if (r.kind == EntryKind::kReaction) {
-    if (!r.remove && reacted) {
+  if (r.entry.kind == EntryKind::kReaction) {
+    if (!r.entry.remove && reacted) {
       return error(Code::kAlreadyExists, fmt::format("'{}' already reacted '{}' to message {}", r.user_id,
                                                      r.contents, id));
     }
-    if (r.remove && !reacted) {
+    if (r.entry.remove && !reacted) {
       return error(Code::kNotFound,
                    fmt::format("'{}' has no reaction '{}' on message {}", r.user_id, r.contents, id));
     }
@@ -63,12 +63,7 @@ inline Message entry_of(const AppendRequest& r, uint64_t msg_id, uint64_t epoch)
   m.contents = r.contents;
   m.client_msg_id = r.client_msg_id;
   m.epoch = epoch;
-  m.kind = r.kind;
-  m.target = r.target;
-  m.reply_to = r.reply_to;
-  m.mentions = r.mentions;
-  m.meta = r.meta;
-  m.remove = r.remove;
+  m.entry = r.entry;
   return m;
 }
 

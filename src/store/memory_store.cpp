@@ -100,19 +100,19 @@ class MemoryMessageStore final : public MessageStore {
     detail::NamedEntry named;
     if (id != 0 && id <= log.messages.size()) {
       const Message& m = log.messages[id - 1];
-      named = {true, m.kind, m.user_id, m.deleted};
+      named = {true, m.entry.kind, m.user_id, m.deleted};
     }
-    const Reaction reaction{request.target, request.user_id, request.contents};
-    const bool reacted = request.kind == EntryKind::kReaction && log.reactions.count(reaction) != 0;
+    const Reaction reaction{request.entry.target, request.user_id, request.contents};
+    const bool reacted = request.entry.kind == EntryKind::kReaction && log.reactions.count(reaction) != 0;
     if (Status s = detail::check_entry(request, named, reacted); !s) {
       outcome->status = s;
       return;
     }
     log.epoch = std::max<uint64_t>(log.epoch, 1);
     Message m = detail::entry_of(request, log.messages.size() + 1, log.epoch);
-    if (m.kind == EntryKind::kDelete) erase(&log, m.target);
-    if (m.kind == EntryKind::kReaction) {
-      if (m.remove) {
+    if (m.entry.kind == EntryKind::kDelete) erase(&log, m.entry.target);
+    if (m.entry.kind == EntryKind::kReaction) {
+      if (m.entry.remove) {
         log.reactions.erase(reaction);
       } else {
         log.reactions.insert(reaction);
@@ -130,7 +130,7 @@ class MemoryMessageStore final : public MessageStore {
   static void erase(GroupLog* log, uint64_t target) {
     erase_contents(&log->messages[target - 1]);
     for (Message& m : log->messages) {
-      if (m.kind == EntryKind::kEdit && m.target == target) erase_contents(&m);
+      if (m.entry.kind == EntryKind::kEdit && m.entry.target == target) erase_contents(&m);
     }
   }
 

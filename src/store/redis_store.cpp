@@ -142,7 +142,7 @@ class RedisStoreImpl final : public RedisStore {
     std::map<std::string, std::vector<size_t>> by_group;
     for (size_t i = 0; i < requests.size(); ++i) {
       const AppendRequest& r = requests[i];
-      if (r.kind != EntryKind::kMessage || r.reply_to != 0 || !r.mentions.empty() || !r.meta.empty()) {
+      if (!r.entry.plain()) {
         outcomes[i].status = error(Code::kInvalidArgument,
                                    "the Redis store does not keep edits, deletes, reactions, replies, mentions "
                                    "or meta yet (docs/redis.md)");

@@ -294,14 +294,14 @@ inline Message message_from(const Query& q) {
   m.client_msg_id = q.text_at(4);
   m.contents = q.text_at(5);
   m.epoch = static_cast<uint64_t>(q.int_at(6));
-  m.kind = static_cast<EntryKind>(q.int_at(7));
-  m.target = static_cast<uint64_t>(q.int_at(8));
-  m.reply_to = static_cast<uint64_t>(q.int_at(9));
-  m.mentions = split_ids(q.text_at(10));
-  m.meta = q.text_at(11);
+  m.entry.kind = static_cast<EntryKind>(q.int_at(7));
+  m.entry.target = static_cast<uint64_t>(q.int_at(8));
+  m.entry.reply_to = static_cast<uint64_t>(q.int_at(9));
+  m.entry.mentions = split_ids(q.text_at(10));
+  m.entry.meta = q.text_at(11);
   const int64_t flags = q.int_at(12);
   m.deleted = (flags & kTombstone) != 0;
-  m.remove = (flags & kTakenBack) != 0;
+  m.entry.remove = (flags & kTakenBack) != 0;
   return m;
 }
 

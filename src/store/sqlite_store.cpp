@@ -152,7 +152,7 @@ Status SqliteStoreImpl::check_named(const AppendRequest& request, const Heads& h
       });
   if (!s) return s;
   bool reacted = false;
-  if (request.kind == EntryKind::kReaction) {
+  if (request.entry.kind == EntryKind::kReaction) {
     s = query(
         Sql::kSelectReaction,
         [&](Query& q) {
@@ -169,11 +169,11 @@ Status SqliteStoreImpl::check_named(const AppendRequest& request, const Heads& h
 }
 
 Status SqliteStoreImpl::apply_change(const AppendRequest& request) {
-  const int64_t target = clamp_to_int64(request.target);
+  const int64_t target = clamp_to_int64(request.entry.target);
   auto bind_reaction = [&](Query& q) {
     q.bind(1, request.group_id).bind(2, target).bind(3, request.user_id).bind(4, request.contents);
   };
-  switch (request.kind) {
+  switch (request.entry.kind) {
     case EntryKind::kDelete: {
       erased_ = true;
       auto bind = [&](Query& q) { q.bind(1, request.group_id).bind(2, target); };
@@ -181,7 +181,7 @@ Status SqliteStoreImpl::apply_change(const AppendRequest& request) {
       return change(Sql::kEraseEdits, bind);
     }
     case EntryKind::kReaction:
-      return change(request.remove ? Sql::kDeleteReaction : Sql::kInsertReaction, bind_reaction);
+      return change(request.entry.remove ? Sql::kDeleteReaction : Sql::kInsertReaction, bind_reaction);
     case EntryKind::kMessage:
     case EntryKind::kEdit: return Status::ok();
   }
@@ -211,12 +211,12 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
             .bind(4, request.user_id)
             .bind(5, request.client_msg_id)
             .bind_blob(6, request.contents)
-            .bind(7, static_cast<int64_t>(request.kind))
-            .bind(8, clamp_to_int64(request.target))
-            .bind(9, clamp_to_int64(request.reply_to))
-            .bind(10, join_ids(request.mentions))
-            .bind(11, request.meta)
-            .bind(12, request.remove ? kTakenBack : int64_t{0});
+            .bind(7, static_cast<int64_t>(request.entry.kind))
+            .bind(8, clamp_to_int64(request.entry.target))
+            .bind(9, clamp_to_int64(request.entry.reply_to))
+            .bind(10, join_ids(request.entry.mentions))
+            .bind(11, request.entry.meta)
+            .bind(12, request.entry.remove ? kTakenBack : int64_t{0});
       },
       &inserted);
   if (!s) return s;

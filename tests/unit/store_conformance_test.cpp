@@ -467,7 +467,7 @@ TEST_CASE("sqlite store: a version 1 file is migrated to version 3 and keeps its
   require_ok(s->read("g", 0, 10, &kept));
   REQUIRE(kept.size() == 1);
   CHECK(kept[0].contents == "kept");
-  CHECK(kept[0].kind == EntryKind::kMessage);
+  CHECK(kept[0].entry.kind == EntryKind::kMessage);
   CHECK_FALSE(kept[0].deleted);
   std::vector<PresenceStatus> out;
   require_ok(s->presence({"ann"}, 0, &out));

@@ -11,14 +11,14 @@ namespace {
 AppendRequest change(EntryKind kind, const std::string& user, uint64_t target, const std::string& contents = "",
                      const std::string& client_msg_id = "") {
   AppendRequest r = request("g", user, client_msg_id, contents);
-  r.kind = kind;
-  r.target = target;
+  r.entry.kind = kind;
+  r.entry.target = target;
   return r;
 }
 
 AppendRequest react(const std::string& user, uint64_t target, const std::string& key, bool remove = false) {
   AppendRequest r = change(EntryKind::kReaction, user, target, key);
-  r.remove = remove;
+  r.entry.remove = remove;
   return r;
 }
 
@@ -48,14 +48,14 @@ TEST_CASE_TEMPLATE("store: an edit by its author is an entry naming its message,
   CHECK(out[0].status.code() == Code::kPermissionDenied);
   CHECK(out[1].status.is_ok());
   CHECK(out[1].message.msg_id == 2);
-  CHECK(out[1].message.kind == EntryKind::kEdit);
-  CHECK(out[1].message.target == 1);
+  CHECK(out[1].message.entry.kind == EntryKind::kEdit);
+  CHECK(out[1].message.entry.target == 1);
   CHECK(out[2].message.msg_id == 3);
   std::vector<Message> all = read_all(log, "g");
   REQUIRE(ids_of(all) == one_to(3));
   CHECK(all[0].contents == "first");
-  CHECK(all[1].kind == EntryKind::kEdit);
-  CHECK(all[1].target == 1);
+  CHECK(all[1].entry.kind == EntryKind::kEdit);
+  CHECK(all[1].entry.target == 1);
   CHECK(all[1].contents == "fixed");
   CHECK(all[1].user_id == "ann");
   CHECK(head_of(log, "g").head == 3);
@@ -69,34 +69,34 @@ TEST_CASE_TEMPLATE("store: a delete erases its message and the message's edits, 
   T stores;
   MessageStore& log = stores.log();
   AppendRequest first = request("g", "ann", "c1", "secret");
-  first.mentions = {"bob"};
-  first.meta = R"({"k":1})";
+  first.entry.mentions = {"bob"};
+  first.entry.meta = R"({"k":1})";
   append_ok(log, {first, change(EntryKind::kEdit, "ann", 1, "secret too"), request("g", "bob", "", "other")});
   CHECK(refused(log, change(EntryKind::kDelete, "bob", 1)) == Code::kPermissionDenied);
   AppendOutcome del = one(log, change(EntryKind::kDelete, "ann", 1));
   REQUIRE(del.status.is_ok());
   CHECK(del.message.msg_id == 4);
-  CHECK(del.message.kind == EntryKind::kDelete);
+  CHECK(del.message.entry.kind == EntryKind::kDelete);
   std::vector<Message> all = read_all(log, "g");
   REQUIRE(all.size() == 4);
   CHECK(all[0].deleted);
   CHECK(all[0].contents.empty());
-  CHECK(all[0].mentions.empty());
-  CHECK(all[0].meta.empty());
+  CHECK(all[0].entry.mentions.empty());
+  CHECK(all[0].entry.meta.empty());
   CHECK(all[0].user_id == "ann");  // who wrote it stays: the tombstone says whose message was deleted
   CHECK(all[1].deleted);
   CHECK(all[1].contents.empty());
-  CHECK(all[1].kind == EntryKind::kEdit);
+  CHECK(all[1].entry.kind == EntryKind::kEdit);
   CHECK_FALSE(all[2].deleted);
   CHECK(all[2].contents == "other");
-  CHECK(all[3].kind == EntryKind::kDelete);
-  CHECK(all[3].target == 1);
+  CHECK(all[3].entry.kind == EntryKind::kDelete);
+  CHECK(all[3].entry.target == 1);
   // A deleted message takes no edit, reaction or second delete; a reply is fine.
   CHECK(refused(log, change(EntryKind::kEdit, "ann", 1, "again")) == Code::kDeleted);
   CHECK(refused(log, react("bob", 1, "+1")) == Code::kDeleted);
   CHECK(refused(log, change(EntryKind::kDelete, "ann", 1)) == Code::kDeleted);
   AppendRequest reply = request("g", "bob", "", "what was it?");
-  reply.reply_to = 1;
+  reply.entry.reply_to = 1;
   CHECK(one(log, reply).message.msg_id == 5);
 }
 
@@ -111,17 +111,17 @@ TEST_CASE_TEMPLATE("store: a reaction is one per message, user and key, and can 
   CHECK(one(log, react("bob", 1, "🎉")).message.msg_id == 4);
   AppendOutcome back = one(log, react("bob", 1, "👍", true));
   REQUIRE(back.status.is_ok());
-  CHECK(back.message.remove);
+  CHECK(back.message.entry.remove);
   CHECK(refused(log, react("bob", 1, "👍", true)) == Code::kNotFound);
   CHECK(one(log, react("bob", 1, "👍")).message.msg_id == 6);  // again after taking it back
   CHECK(refused(log, react("bob", 2, "👍")) == Code::kNotFound);  // entry 2 is a reaction
   CHECK(refused(log, react("bob", 40, "👍")) == Code::kNotFound);
   std::vector<Message> all = read_all(log, "g");
   REQUIRE(all.size() == 6);
-  CHECK(all[4].kind == EntryKind::kReaction);
-  CHECK(all[4].remove);
+  CHECK(all[4].entry.kind == EntryKind::kReaction);
+  CHECK(all[4].entry.remove);
   CHECK(all[4].contents == "👍");
-  CHECK_FALSE(all[5].remove);
+  CHECK_FALSE(all[5].entry.remove);
   // A reset forgets the group's reactions with its history.
   require_ok(log.reset_group("g").status());
   append_ok(log, {request("g", "ann", "", "new epoch")});
@@ -134,28 +134,28 @@ TEST_CASE_TEMPLATE("store: replies, mentions and meta are kept, and a reply name
   MessageStore& log = stores.log();
   append_ok(log, {request("g", "ann", "", "question")});
   AppendRequest r = request("g", "bob", "c2", "answer");
-  r.reply_to = 1;
-  r.mentions = {"ann", "carol"};
-  r.meta = R"({"card":{"title":"t"}})";
+  r.entry.reply_to = 1;
+  r.entry.mentions = {"ann", "carol"};
+  r.entry.meta = R"({"card":{"title":"t"}})";
   AppendOutcome o = one(log, r);
   REQUIRE(o.status.is_ok());
-  CHECK(o.message.reply_to == 1);
-  CHECK(o.message.mentions == r.mentions);
-  CHECK(o.message.meta == r.meta);
+  CHECK(o.message.entry.reply_to == 1);
+  CHECK(o.message.entry.mentions == r.entry.mentions);
+  CHECK(o.message.entry.meta == r.entry.meta);
   std::vector<Message> all = read_all(log, "g");
   REQUIRE(all.size() == 2);
-  CHECK(all[1].reply_to == 1);
-  CHECK(all[1].mentions == r.mentions);
-  CHECK(all[1].meta == r.meta);
-  CHECK(all[1].kind == EntryKind::kMessage);
+  CHECK(all[1].entry.reply_to == 1);
+  CHECK(all[1].entry.mentions == r.entry.mentions);
+  CHECK(all[1].entry.meta == r.entry.meta);
+  CHECK(all[1].entry.kind == EntryKind::kMessage);
   AppendRequest beyond = request("g", "bob", "", "to the future");
-  beyond.reply_to = 3;
+  beyond.entry.reply_to = 3;
   CHECK(refused(log, beyond) == Code::kNotFound);
   // A resend is the original, with its fields.
   AppendOutcome again = one(log, r);
   CHECK(again.duplicate);
   CHECK(again.message.msg_id == 2);
-  CHECK(again.message.mentions == r.mentions);
+  CHECK(again.message.entry.mentions == r.entry.mentions);
 }
 
 TEST_CASE_TEMPLATE("store: a resend of a change is answered with its original, also after its message was deleted",
@@ -219,31 +219,39 @@ TEST_CASE("sqlite store: a deleted message's text is gone from the database file
   CHECK(files.find("stays") != std::string::npos);
 }
 
+namespace {
+Status entry_check(EntryKind kind, uint64_t target, uint64_t reply_to, std::vector<std::string> mentions,
+                   std::string meta, bool remove, const std::string& contents, const Limits& limits) {
+  return validate_entry(EntryFields{kind, target, reply_to, std::move(mentions), std::move(meta), remove}, contents,
+                        limits);
+}
+}  // namespace
+
 TEST_CASE("validate_entry: each kind takes its own fields") {
   Limits l;
   const std::vector<std::string> none;
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, none, "", false, "hi", l).is_ok());
-  CHECK(validate_entry(EntryKind::kMessage, 0, 3, {"ann", "bob"}, R"({"a":1})", false, "hi", l).is_ok());
-  CHECK(validate_entry(EntryKind::kMessage, 2, 0, none, "", false, "hi", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, {"ann", "ann"}, "", false, "", l).code() ==
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, none, "", false, "hi", l).is_ok());
+  CHECK(entry_check(EntryKind::kMessage, 0, 3, {"ann", "bob"}, R"({"a":1})", false, "hi", l).is_ok());
+  CHECK(entry_check(EntryKind::kMessage, 2, 0, none, "", false, "hi", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, {"ann", "ann"}, "", false, "", l).code() ==
         Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, {""}, "", false, "", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, none, "[1]", false, "", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, none, "{", false, "", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, none, "{\"a\":\"" + std::string(5000, 'x') + "\"}", false, "",
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, {""}, "", false, "", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, none, "[1]", false, "", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, none, "{", false, "", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, none, "{\"a\":\"" + std::string(5000, 'x') + "\"}", false, "",
                        l)
             .code() == Code::kTooLarge);
-  CHECK(validate_entry(EntryKind::kMessage, 0, 0, std::vector<std::string>(51, "x"), "", false, "", l).code() ==
+  CHECK(entry_check(EntryKind::kMessage, 0, 0, std::vector<std::string>(51, "x"), "", false, "", l).code() ==
         Code::kTooLarge);
-  CHECK(validate_entry(EntryKind::kEdit, 0, 0, none, "", false, "x", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kEdit, 1, 0, none, "", false, "x", l).is_ok());
-  CHECK(validate_entry(EntryKind::kEdit, 1, 1, none, "", false, "x", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kEdit, 1, 0, none, "", true, "x", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kDelete, 1, 0, none, "", false, "", l).is_ok());
-  CHECK(validate_entry(EntryKind::kDelete, 1, 0, none, "", false, "x", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kReaction, 1, 0, none, "", true, "👍", l).is_ok());
-  CHECK(validate_entry(EntryKind::kReaction, 1, 0, none, "", false, "", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kReaction, 1, 0, none, "", false, "a\tb", l).code() == Code::kInvalidArgument);
-  CHECK(validate_entry(EntryKind::kReaction, 1, 0, none, "", false, std::string(65, 'x'), l).code() ==
+  CHECK(entry_check(EntryKind::kEdit, 0, 0, none, "", false, "x", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kEdit, 1, 0, none, "", false, "x", l).is_ok());
+  CHECK(entry_check(EntryKind::kEdit, 1, 1, none, "", false, "x", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kEdit, 1, 0, none, "", true, "x", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kDelete, 1, 0, none, "", false, "", l).is_ok());
+  CHECK(entry_check(EntryKind::kDelete, 1, 0, none, "", false, "x", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kReaction, 1, 0, none, "", true, "👍", l).is_ok());
+  CHECK(entry_check(EntryKind::kReaction, 1, 0, none, "", false, "", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kReaction, 1, 0, none, "", false, "a\tb", l).code() == Code::kInvalidArgument);
+  CHECK(entry_check(EntryKind::kReaction, 1, 0, none, "", false, std::string(65, 'x'), l).code() ==
         Code::kTooLarge);
 }
