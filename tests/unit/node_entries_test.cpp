@@ -1,0 +1,251 @@
+// Entry kinds through a node: edits, deletes and reactions are sent like
+// messages (acknowledged, fanned out in the group's order), the log's rules
+// answer with errors, a delete erases the node's cached tail, and only
+// messages notify offline members. Codecs: every field of an entry survives
+// the client codecs and the peer batch.
+#include <doctest/doctest.h>
+
+#include "core/peer_codec.hpp"
+#include "unit/node_fixture.hpp"
+
+using namespace parley;
+using parley::test::Fixture;
+
+namespace {
+
+SendReq entry_req(uint64_t rid, EntryKind kind, uint64_t target, const std::string& contents = "",
+                  const std::string& cid = "") {
+  SendReq r{rid, "g", cid, contents};
+  r.entry.kind = kind;
+  r.entry.target = target;
+  return r;
+}
+
+// The memory store, but reads fail: what a node serves then came from its cache.
+struct NoReads final : MessageStore {
+  std::unique_ptr<MessageStore> inner = make_memory_message_store();
+  Status append(const std::vector<AppendRequest>& r, std::vector<AppendOutcome>* out) override {
+    return inner->append(r, out);
+  }
+  Status read(const std::string&, uint64_t, size_t, std::vector<Message>*) override {
+    return error(Code::kUnavailable, "this test's store does not read");
+  }
+  Status heads(const std::vector<std::string>& g, std::vector<GroupHead>* out) override {
+    return inner->heads(g, out);
+  }
+  Result<uint64_t> reset_group(const std::string& g) override { return inner->reset_group(g); }
+};
+
+// Alice and bob connected, bob subscribed to g from its start.
+struct Chat : Fixture {
+  explicit Chat(std::unique_ptr<MessageStore> store = nullptr) : Fixture({}, std::move(store)) {
+    REQUIRE(node->open_session(1, "alice").is_ok());
+    REQUIRE(node->open_session(2, "bob").is_ok());
+    node->on_client_request(2, ResumeReq{1, "g", 0, 0});
+    node->flush();
+    drain(2);
+  }
+  void request(SessionId s, const SendReq& r) {
+    node->on_client_request(s, r);
+    node->flush();
+    drain(s);
+    drain(s == 1 ? 2 : 1);
+  }
+  std::vector<ErrorEv> errors(SessionId s) { return host.of<ErrorEv>(s); }
+};
+
+}  // namespace
+
+TEST_CASE("node: an edit, a reaction and a delete are acknowledged and pushed in order like messages") {
+  Chat f;
+  f.request(1, SendReq{1, "g", "c1", "helo"});
+  f.request(1, entry_req(2, EntryKind::kEdit, 1, "hello"));
+  f.request(2, entry_req(3, EntryKind::kReaction, 1, "👍"));
+  f.request(1, entry_req(4, EntryKind::kDelete, 1));
+  auto acks = f.host.of<AckEv>(1);
+  REQUIRE(acks.size() == 3);
+  CHECK(acks[1].msg_id == 2);
+  CHECK(acks[2].msg_id == 4);
+  REQUIRE(f.host.of<AckEv>(2).size() == 1);
+  auto pushed = f.host.of<MessageEv>(2);
+  REQUIRE(pushed.size() == 4);
+  CHECK(pushed[1].message->entry.kind == EntryKind::kEdit);
+  CHECK(pushed[1].message->entry.target == 1);
+  CHECK(pushed[1].message->contents == "hello");
+  CHECK(pushed[2].message->entry.kind == EntryKind::kReaction);
+  CHECK(pushed[2].message->contents == "👍");
+  CHECK(pushed[3].message->entry.kind == EntryKind::kDelete);
+}
+
+TEST_CASE("node: the log's rules answer the sender with their error and nothing is pushed") {
+  Chat f;
+  f.request(1, SendReq{1, "g", "c1", "mine"});
+  f.request(2, entry_req(7, EntryKind::kEdit, 1, "not yours", "b1"));
+  auto errors = f.errors(2);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kPermissionDenied);
+  CHECK(errors[0].rid == 7);
+  CHECK(errors[0].client_msg_id == "b1");
+  f.request(2, entry_req(8, EntryKind::kReaction, 5, "x"));
+  REQUIRE(f.errors(2).size() == 2);
+  CHECK(f.errors(2)[1].code == Code::kNotFound);
+  f.request(1, entry_req(9, EntryKind::kDelete, 1));
+  f.request(2, entry_req(10, EntryKind::kReaction, 1, "x"));
+  REQUIRE(f.errors(2).size() == 3);
+  CHECK(f.errors(2)[2].code == Code::kDeleted);
+  // Refused before the store: a delete with contents, a reaction without a key.
+  f.request(1, entry_req(11, EntryKind::kDelete, 1, "text"));
+  f.request(1, entry_req(12, EntryKind::kReaction, 1, ""));
+  auto alice_errors = f.errors(1);
+  REQUIRE(alice_errors.size() == 2);
+  CHECK(alice_errors[0].code == Code::kInvalidArgument);
+  CHECK(alice_errors[1].code == Code::kInvalidArgument);
+  CHECK(f.host.of<MessageEv>(2).size() == 2);  // the message and its delete
+  std::vector<GroupHead> heads;
+  REQUIRE(f.messages->heads({"g"}, &heads).is_ok());
+  CHECK(heads[0].head == 2);
+}
+
+TEST_CASE("node: after a delete, nothing served from the node's cache carries the old text") {
+  Chat f(std::make_unique<NoReads>());
+  f.request(1, SendReq{1, "g", "c1", "oops, my password"});
+  f.request(1, entry_req(2, EntryKind::kEdit, 1, "oops, my password again"));
+  f.request(1, SendReq{3, "g", "c3", "fine"});
+  f.request(1, entry_req(4, EntryKind::kDelete, 1));
+  // Carol resumes from the start: served from the cached tail (the store cannot read).
+  REQUIRE(f.node->open_session(3, "carol").is_ok());
+  f.node->on_client_request(3, ResumeReq{1, "g", 0, 0});
+  f.node->flush();
+  CHECK(f.errors(3).empty());
+  auto got = f.host.of<MessageEv>(3);
+  REQUIRE(got.size() == 4);
+  CHECK(got[0].message->deleted);
+  CHECK(got[0].message->contents.empty());
+  CHECK(got[1].message->deleted);
+  CHECK(got[1].message->contents.empty());
+  CHECK(got[2].message->contents == "fine");
+  // And a pull answered from the cache.
+  f.node->on_client_request(3, PullReq{2, "g", 0, 10, 0});
+  f.node->flush();
+  auto pulled = f.host.of<PullResultEv>(3);
+  REQUIRE(pulled.size() == 1);
+  REQUIRE(pulled[0].messages.size() == 4);
+  CHECK(pulled[0].messages[0]->contents.empty());
+  CHECK(pulled[0].messages[1]->contents.empty());
+}
+
+TEST_CASE("node: only messages notify offline members") {
+  Chat f;  // carol is offline
+  f.request(1, SendReq{1, "g", "c1", "ping"});
+  REQUIRE(f.notifier.sent.size() == 1);
+  f.request(1, entry_req(2, EntryKind::kEdit, 1, "pong"));
+  f.request(2, entry_req(3, EntryKind::kReaction, 1, "👍"));
+  f.request(1, entry_req(4, EntryKind::kDelete, 1));
+  CHECK(f.notifier.sent.size() == 1);
+}
+
+TEST_CASE("codecs: every field of an entry survives both client codecs") {
+  for (bool json : {false, true}) {
+    CAPTURE(json);
+    auto codec = json ? make_json_codec() : make_msgpack_codec();
+    SendReq send{1, "g", "c1", "see @bob"};
+    send.entry.reply_to = 3;
+    send.entry.mentions = {"bob", "carol"};
+    send.entry.meta = R"({"card":{"n":1}})";
+    std::vector<SendReq> reqs = {send, entry_req(2, EntryKind::kEdit, 4, "new"),
+                                 entry_req(3, EntryKind::kDelete, 4), entry_req(4, EntryKind::kReaction, 4, "👍")};
+    reqs[3].entry.remove = true;
+    for (const SendReq& r : reqs) {
+      std::string bytes = codec->encode_request(r);
+      Result<ClientRequest> back = codec->decode_request(bytes.data(), bytes.size(), Limits{});
+      REQUIRE(back.is_ok());
+      const SendReq& b = std::get<SendReq>(*back);
+      CHECK(b.entry.kind == r.entry.kind);
+      CHECK(b.entry.target == r.entry.target);
+      CHECK(b.entry.reply_to == r.entry.reply_to);
+      CHECK(b.entry.mentions == r.entry.mentions);
+      CHECK(b.entry.meta == r.entry.meta);
+      CHECK(b.entry.remove == r.entry.remove);
+      CHECK(b.contents == r.contents);
+    }
+    auto m = std::make_shared<Message>(Message{"g", 9, 8, 5, "ann", "", "c", 1});
+    m->entry.kind = EntryKind::kReaction;
+    m->entry.target = 4;
+    m->entry.remove = true;
+    auto tomb = std::make_shared<Message>(Message{"g", 4, 3, 5, "ann", "", "c", 1});
+    tomb->deleted = true;
+    tomb->entry.reply_to = 2;
+    for (const MessagePtr& x : {MessagePtr(m), MessagePtr(tomb)}) {
+      std::string bytes = codec->encode_event(MessageEv{x});
+      Result<ServerEvent> back = codec->decode_event(bytes.data(), bytes.size());
+      REQUIRE(back.is_ok());
+      const Message& b = *std::get<MessageEv>(*back).message;
+      CHECK(b.entry.kind == x->entry.kind);
+      CHECK(b.entry.target == x->entry.target);
+      CHECK(b.entry.reply_to == x->entry.reply_to);
+      CHECK(b.entry.remove == x->entry.remove);
+      CHECK(b.deleted == x->deleted);
+    }
+  }
+}
+
+TEST_CASE("codecs: the JSON codec writes an entry's fields by their documented names, meta as an object") {
+  auto codec = make_json_codec();
+  auto m = std::make_shared<Message>(Message{"g", 5, 4, 10, "bob", "yes", "c5", 1});
+  m->entry.reply_to = 2;
+  m->entry.mentions = {"ann"};
+  m->entry.meta = R"({"k":[1,2]})";
+  CHECK(codec->encode_event(MessageEv{m}) ==
+        R"({"t":"msg","g":"g","id":5,"prev":4,"ts":10,"u":"bob","c":"yes","cid":"c5","ep":1,"re":2,)"
+        R"("mn":["ann"],"meta":{"k":[1,2]}})");
+  std::string edit = R"({"t":"edit","rid":1,"g":"g","to":5,"c":"yes!"})";
+  auto r = codec->decode_request(edit.data(), edit.size(), Limits{});
+  REQUIRE(r.is_ok());
+  CHECK(std::get<SendReq>(*r).entry.kind == EntryKind::kEdit);
+  CHECK(std::get<SendReq>(*r).entry.target == 5);
+  std::string del = R"({"t":"delete","rid":2,"g":"g","to":5})";
+  r = codec->decode_request(del.data(), del.size(), Limits{});
+  REQUIRE(r.is_ok());
+  CHECK(std::get<SendReq>(*r).entry.kind == EntryKind::kDelete);
+  std::string bad_meta = R"({"t":"send","rid":3,"g":"g","c":"x","meta":"not an object"})";
+  CHECK(codec->decode_request(bad_meta.data(), bad_meta.size(), Limits{}).status().code() ==
+        Code::kInvalidArgument);
+  std::string bad_mentions = R"({"t":"send","rid":3,"g":"g","c":"x","mn":[1]})";
+  CHECK(codec->decode_request(bad_mentions.data(), bad_mentions.size(), Limits{}).status().code() ==
+        Code::kInvalidArgument);
+}
+
+TEST_CASE("codecs: a peer batch carries every field of an entry, and a plain message in its short form") {
+  Message plain{"g", 1, 0, 5, "ann", "hi", "c1", 1};
+  Message tomb = plain;
+  tomb.msg_id = 2;
+  tomb.prev_msg_id = 1;
+  tomb.contents.clear();
+  tomb.deleted = true;
+  tomb.entry.reply_to = 1;
+  Message react{"g", 3, 2, 6, "bob", "🎉", "", 1};
+  react.entry.kind = EntryKind::kReaction;
+  react.entry.target = 1;
+  react.entry.remove = true;
+  Message rich{"g", 4, 3, 7, "bob", "hey @ann", "", 1};
+  rich.entry.mentions = {"ann"};
+  rich.entry.meta = R"({"x":1})";
+  const std::string short_item = detail::encode_message_item(plain);
+  CHECK(detail::encode_message_item(rich).size() > short_item.size());
+  std::vector<Frame> items;
+  for (const Message* m : {&plain, &tomb, &react, &rich}) {
+    items.push_back(std::make_shared<const std::string>(detail::encode_message_item(*m)));
+  }
+  const std::string batch = detail::encode_batch("n1", items);
+  auto decoded = detail::decode_batch(batch.data(), batch.size(), Limits{});
+  REQUIRE(decoded.is_ok());
+  REQUIRE(decoded->messages.size() == 4);
+  CHECK(decoded->messages[0]->entry.plain());
+  CHECK(decoded->messages[1]->deleted);
+  CHECK(decoded->messages[1]->entry.reply_to == 1);
+  CHECK(decoded->messages[2]->entry.kind == EntryKind::kReaction);
+  CHECK(decoded->messages[2]->entry.target == 1);
+  CHECK(decoded->messages[2]->entry.remove);
+  CHECK(decoded->messages[3]->entry.mentions == rich.entry.mentions);
+  CHECK(decoded->messages[3]->entry.meta == rich.entry.meta);
+}
