@@ -165,16 +165,24 @@ after(async () => {
   for (const fn of cleanups.reverse()) await fn().catch((e) => console.error('cleanup:', e.message));
 });
 
-test('two browsers chat through a server crash and restart', async () => {
+// Runs a scenario; when it fails, shows the end of the server's log.
+async function withServerLog(fn) {
   try {
-    await scenario();
+    await fn();
   } catch (e) {
     if (lastServer) console.error(`parley-server log (last lines):\n${lastServer.log.slice(-40).join('\n')}`);
     throw e;
   }
-});
+}
 
-async function scenario() {
+test('two browsers chat through a server crash and restart', () => withServerLog(scenario));
+
+test('two browsers edit, react and delete, and a reload shows the deleted message as deleted',
+  () => withServerLog(changesScenario));
+
+// A server on a fresh data dir, and alice and bob logged in on pages of
+// their own, both in GROUP.
+async function twoPagesInGroup() {
   assert.ok(SERVER, 'set PARLEY_SERVER to the parley-server binary (or use run.sh)');
   assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (set CHROMIUM)`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
@@ -182,7 +190,7 @@ async function scenario() {
   const webRoot = process.env.PARLEY_WEB_ROOT ? ['--web-root', process.env.PARLEY_WEB_ROOT] : [];
   const serverArgs = (listen) => ['--dev', '--listen', listen, '--data-dir', dataDir, ...webRoot];
 
-  let server = lastServer = await startServer(serverArgs('127.0.0.1:0'));
+  const server = lastServer = await startServer(serverArgs('127.0.0.1:0'));
   cleanups.push(async () => { await stopServer(server, 'SIGKILL'); });
   const base = `http://127.0.0.1:${server.port}/`;
 
@@ -211,6 +219,11 @@ async function scenario() {
   await bob.click(tid('group-join-button'));
   await waitVisible(bob, `${tid('group-list')} [data-group="${GROUP}"]`, 'bob group list');
   await bob.locator(tid('group-title'), { hasText: `#${GROUP}` }).waitFor({ timeout: WAIT_MS });
+  return { server, serverArgs, base, alice, bob, pageErrors };
+}
+
+async function scenario() {
+  let { server, serverArgs, base, alice, bob, pageErrors } = await twoPagesInGroup();
 
   // Exchange messages; each one is seen on both pages before the next.
   const expected = [];
@@ -286,4 +299,79 @@ async function scenario() {
   // SIGTERM is a clean exit.
   const end = await stopServer(server, 'SIGTERM');
   assert.deepEqual(end, { code: 0, signal: null }, `clean exit on SIGTERM; server log:\n${server.log.join('\n')}`);
+}
+
+// The message element with id `id` on `page`.
+const messageSel = (id) => `${tid('message-list')} [data-id="${id}"]`;
+
+async function waitText(page, id, text, who) {
+  await waitVisible(page, `${messageSel(id)} ${tid('message-text')}`, `${who}: message ${id} reads "${text}"`,
+    { hasText: text });
+}
+
+async function waitReaction(page, id, label, who) {
+  await waitVisible(page, `${messageSel(id)} ${tid('reaction')}`, `${who}: message ${id} shows ${label}`,
+    { hasText: label });
+}
+
+// Hovers message `id` (its actions show on hover) and clicks its action `action`.
+async function act(page, id, action) {
+  await page.hover(messageSel(id));
+  await page.click(`${messageSel(id)} ${tid(action)}`);
+}
+
+async function changesScenario() {
+  const { server, alice, bob, pageErrors } = await twoPagesInGroup();
+  const both = [[alice, 'alice'], [bob, 'bob']];
+  await send(alice, 'helo wrld');
+  for (const [page, who] of both) await waitText(page, 1, 'helo wrld', who);
+
+  // Alice edits her message in the composer.
+  await act(alice, 1, 'message-edit');
+  await waitVisible(alice, tid('editing'), 'alice sees she is editing');
+  assert.equal(await alice.inputValue(tid('send-input')), 'helo wrld', 'the composer holds the text to edit');
+  await send(alice, 'hello world');
+  for (const [page, who] of both) {
+    await waitText(page, 1, 'hello world', who);
+    await waitVisible(page, `${messageSel(1)} ${tid('edited')}`, `${who} sees (edited)`);
+  }
+  await waitHidden(alice, tid('editing'), 'the editing banner');
+  // Only the author gets Edit and Delete.
+  await bob.hover(messageSel(1));
+  assert.equal(await bob.locator(`${messageSel(1)} ${tid('message-edit')}`).count(), 0, 'bob cannot edit it');
+  assert.equal(await bob.locator(`${messageSel(1)} ${tid('message-delete')}`).count(), 0, 'bob cannot delete it');
+
+  // Reactions: bob, then alice, then bob takes his back.
+  await act(bob, 1, 'message-react');
+  for (const [page, who] of both) await waitReaction(page, 1, '👍 1', who);
+  await act(alice, 1, 'message-react');
+  for (const [page, who] of both) await waitReaction(page, 1, '👍 2', who);
+  await bob.click(`${messageSel(1)} ${tid('reaction')}`);
+  for (const [page, who] of both) await waitReaction(page, 1, '👍 1', who);
+
+  // A second message (entry 6), then alice deletes the first (entry 7).
+  await send(alice, 'second');
+  for (const [page, who] of both) await waitText(page, 6, 'second', who);
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  const before = SCREENSHOT.replace(/\.png$/, '-entries.png');
+  await bob.screenshot({ path: before });
+  await act(alice, 1, 'message-delete');
+  for (const [page, who] of both) {
+    await waitText(page, 1, 'message deleted', who);
+    assert.equal(await page.locator(`${messageSel(1)} ${tid('reaction')}`).count(), 0, `${who}: no reactions left`);
+    assert.ok(!(await page.textContent(tid('message-list'))).includes('hello world'), `${who}: the text is gone`);
+  }
+  // Only messages are shown: the edits, reactions and delete changed message 1.
+  assert.deepEqual((await messageTexts(bob)).map((m) => m.id), [1, 6], 'bob shows messages 1 and 6');
+
+  // A reload reads the history again: the tombstone, never the text.
+  await bob.reload();
+  await waitText(bob, 6, 'second', 'bob after reload');
+  await waitText(bob, 1, 'message deleted', 'bob after reload');
+  assert.ok(!(await bob.textContent(tid('message-list'))).includes('hello'), 'no deleted text after reload');
+  const deleted = SCREENSHOT.replace(/\.png$/, '-deleted.png');
+  await bob.screenshot({ path: deleted });
+  console.log(`screenshots: ${before} ${deleted}`);
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  await stopServer(server, 'SIGTERM');
 }
