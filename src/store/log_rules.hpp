@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <vector>
 
 #include "parley/store.hpp"
 
@@ -50,6 +51,28 @@ inline Status check_entry(const AppendRequest& r, const NamedEntry& named, bool 
     }
   }
   return Status::ok();
+}
+
+// Mentions as one stored string: ids joined by '\n' (ids have no control
+// characters). SQLite's messages.mentions, Redis's stream field mn.
+inline std::string join_ids(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const std::string& id : ids) {
+    if (!out.empty()) out += '\n';
+    out += id;
+  }
+  return out;
+}
+inline std::vector<std::string> split_ids(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  while (from < joined.size()) {
+    size_t to = joined.find('\n', from);
+    if (to == std::string::npos) to = joined.size();
+    out.push_back(joined.substr(from, to - from));
+    from = to + 1;
+  }
+  return out;
 }
 
 // The Message an accepted request becomes.

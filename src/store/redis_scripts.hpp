@@ -5,38 +5,133 @@
 
 namespace parley::redis_scripts {
 
-// KEYS: meta, log. ARGV: dedup key prefix, dedup ttl (s), messages to keep,
-// cutoff time (ms; 0: none), n, then n x (user, cid, ts, body).
+// A group's keys, in this order, for the append, read and reset scripts:
+// meta (hash: head, epoch, trimmed), log (stream: one entry per id, fields
+// u, c, t, b, then k, to, re, mn, m, rm when not at their default), tomb
+// (sorted set: the tombstones of erased entries, score = id, member =
+// "id\nkind\nuser\ncid\nts\ntarget\nreply_to"), rx (set of the reactions in
+// force, "id\nuser\nkey"), edits (hash: message id -> "edit id,edit id...").
+// A delete XDELs its message and the message's edits from the stream and
+// adds their tombstones: the text leaves Redis (a stream cannot rewrite an
+// entry in place).
+
+// ARGV: dedup key prefix, dedup ttl (s), messages to keep, cutoff time (ms;
+// 0: none), n, then n x (user, cid, ts, body, kind, target, reply_to,
+// mentions joined by '\n', meta, remove 0/1).
 // Returns {epoch, trimmed, outcome...}; an outcome is {id, 0} for a new
-// message, {id, 1, user, cid, ts, body} for a duplicate ({id, 1} if the
-// original was trimmed away).
+// entry, {id, 1, stream fields} for a duplicate (an erased original's
+// tombstone as the read script gives it; {id, 1} if the original was trimmed
+// away), {0, 2, found, kind, user, deleted,
+// reacted} for a request the log's rules refused (what the rules saw: the
+// C++ side turns it into the error, src/store/log_rules.hpp, whose rules
+// this script applies too).
 constexpr const char* kAppendLua = R"lua(
-local meta, log = KEYS[1], KEYS[2]
+local meta, log, tomb, rx, edits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local keep, cutoff, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local h = redis.call('HMGET', meta, 'head', 'epoch', 'trimmed')
 local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
 if epoch == 0 then epoch = 1 end
 local dpre = ARGV[1] .. epoch .. ':'
 local out = {epoch, 0}
+local function split(s)
+  local parts = {}
+  for p in string.gmatch(s .. '\n', '([^\n]*)\n') do parts[#parts + 1] = p end
+  return parts
+end
+local function fields_of(f)
+  local m = {}
+  for j = 1, #f, 2 do m[f[j]] = f[j + 1] end
+  return m
+end
+-- What is stored at id: {kind, user, deleted}, or nil.
+local function entry_at(id)
+  if id < 1 or id > head then return nil end
+  local e = redis.call('XRANGE', log, id .. '-1', id .. '-1')
+  if e[1] then
+    local m = fields_of(e[1][2])
+    return {tonumber(m.k or '0'), m.u, false}
+  end
+  local t = redis.call('ZRANGEBYSCORE', tomb, id, id)
+  if t[1] then
+    local p = split(t[1])
+    return {tonumber(p[2]), p[3], true}
+  end
+  return nil
+end
+-- Erases entry id: its stream entry becomes a tombstone.
+local function erase(id)
+  local e = redis.call('XRANGE', log, id .. '-1', id .. '-1')
+  if not e[1] then return end
+  local m = fields_of(e[1][2])
+  redis.call('XDEL', log, id .. '-1')
+  redis.call('ZADD', tomb, id, table.concat({id, m.k or '0', m.u, m.c, m.t, m.to or '0', m.re or '0'}, '\n'))
+end
 for i = 0, n - 1 do
-  local u, c, t, b = ARGV[6 + 4 * i], ARGV[7 + 4 * i], ARGV[8 + 4 * i], ARGV[9 + 4 * i]
+  local a = 6 + 10 * i
+  local u, c, t, b = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local k, to, re = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  local mn, m, rm = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9] == '1'
   local dk, dup = nil, nil
   if c ~= '' then
     dk = dpre .. string.len(u) .. ':' .. u .. c
     dup = redis.call('GET', dk)
   end
+  local named = to
+  if k == 0 then named = re end
+  local refused, seen, reacted = false, nil, false
+  if not dup and named > 0 then
+    seen = entry_at(named)
+    if k == 3 then reacted = redis.call('SISMEMBER', rx, named .. '\n' .. u .. '\n' .. b) == 1 end
+    if not seen or seen[1] ~= 0 then
+      refused = true
+    elseif k ~= 0 then
+      refused = seen[3] or ((k == 1 or k == 2) and seen[2] ~= u) or (k == 3 and rm ~= reacted)
+    end
+  end
   if dup then
     local e = redis.call('XRANGE', log, dup, dup)
+    local erased = nil
+    if not e[1] then erased = redis.call('ZRANGEBYSCORE', tomb, dup, dup)[1] end
     if e[1] then
-      local f = e[1][2]
-      out[#out + 1] = {tonumber(dup), 1, f[2], f[4], f[6], f[8]}
+      out[#out + 1] = {tonumber(dup), 1, e[1][2]}
+    elseif erased then
+      local p = split(erased)
+      out[#out + 1] = {tonumber(dup), 1, {'u', p[3], 'c', p[4], 't', p[5], 'b', '', 'k', p[2], 'to', p[6],
+                                          're', p[7], 'del', '1'}}
     else
       out[#out + 1] = {tonumber(dup), 1}
     end
+  elseif refused then
+    if seen then
+      out[#out + 1] = {0, 2, 1, seen[1], seen[2], seen[3] and 1 or 0, reacted and 1 or 0}
+    else
+      out[#out + 1] = {0, 2, 0, 0, '', 0, reacted and 1 or 0}
+    end
   else
     head = head + 1
-    redis.call('XADD', log, head .. '-1', 'u', u, 'c', c, 't', t, 'b', b)
+    local f = {'u', u, 'c', c, 't', t, 'b', b}
+    if k ~= 0 then f[#f + 1] = 'k'; f[#f + 1] = k end
+    if to > 0 then f[#f + 1] = 'to'; f[#f + 1] = to end
+    if re > 0 then f[#f + 1] = 're'; f[#f + 1] = re end
+    if mn ~= '' then f[#f + 1] = 'mn'; f[#f + 1] = mn end
+    if m ~= '' then f[#f + 1] = 'm'; f[#f + 1] = m end
+    if rm then f[#f + 1] = 'rm'; f[#f + 1] = '1' end
+    redis.call('XADD', log, head .. '-1', unpack(f))
     if dk then redis.call('SET', dk, head, 'EX', ARGV[2]) end
+    if k == 1 then
+      local prev = redis.call('HGET', edits, to)
+      redis.call('HSET', edits, to, prev and (prev .. ',' .. head) or tostring(head))
+    elseif k == 2 then
+      erase(to)
+      local ids = redis.call('HGET', edits, to)
+      if ids then
+        for id in string.gmatch(ids, '%d+') do erase(tonumber(id)) end
+        redis.call('HDEL', edits, to)
+      end
+    elseif k == 3 then
+      local key = to .. '\n' .. u .. '\n' .. b
+      if rm then redis.call('SREM', rx, key) else redis.call('SADD', rx, key) end
+    end
     out[#out + 1] = {head, 0}
   end
 end
@@ -61,25 +156,51 @@ end
 if cut > 0 then
   local f = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
   if f[1] then trimmed = tonumber(string.match(f[1][1], '^(%d+)')) - 1 else trimmed = head end
+  -- Tombstones below the stream's first entry go with it (a deleted message
+  -- right at the retention edge counts as trimmed).
+  redis.call('ZREMRANGEBYSCORE', tomb, '-inf', trimmed)
 end
 redis.call('HSET', meta, 'head', head, 'epoch', epoch, 'trimmed', trimmed)
 out[2] = trimmed
 return out
 )lua";
 
-// KEYS: meta, log. ARGV: after, limit. Returns {epoch, head, trimmed, entries}.
+// ARGV: after, limit. Returns {epoch, head, trimmed, entries}: the stream's
+// entries in (after, after + limit], with each erased id's tombstone in its
+// place as {"id-1", {u, user, c, cid, t, ts, b, "", k, kind, to, target,
+// re, reply_to, del, 1}}.
 constexpr const char* kReadLua = R"lua(
 local h = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'trimmed')
 local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
 local after = tonumber(ARGV[1])
 if after >= head or after < trimmed then return {epoch, head, trimmed, {}} end
-return {epoch, head, trimmed, redis.call('XRANGE', KEYS[2], '(' .. after .. '-1', '+', 'COUNT', ARGV[2])}
+local last = math.min(head, after + tonumber(ARGV[2]))
+local entries = redis.call('XRANGE', KEYS[2], (after + 1) .. '-1', last .. '-1')
+local tombs = redis.call('ZRANGEBYSCORE', KEYS[3], after + 1, last)
+if #tombs == 0 then return {epoch, head, trimmed, entries} end
+local out, i = {}, 1
+for _, t in ipairs(tombs) do
+  local p = {}
+  for x in string.gmatch(t .. '\n', '([^\n]*)\n') do p[#p + 1] = x end
+  local id = tonumber(p[1])
+  while entries[i] and tonumber(string.match(entries[i][1], '^(%d+)')) < id do
+    out[#out + 1] = entries[i]
+    i = i + 1
+  end
+  out[#out + 1] = {id .. '-1', {'u', p[3], 'c', p[4], 't', p[5], 'b', '', 'k', p[2], 'to', p[6], 're', p[7],
+                                'del', '1'}}
+end
+while entries[i] do
+  out[#out + 1] = entries[i]
+  i = i + 1
+end
+return {epoch, head, trimmed, out}
 )lua";
 
-// KEYS: meta, log. Returns the new epoch.
+// KEYS: meta, log, tomb, rx, edits. Returns the new epoch.
 constexpr const char* kResetLua = R"lua(
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('HSET', KEYS[1], 'head', 0, 'epoch', epoch, 'trimmed', 0)
 return epoch
 )lua";

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "store/redis_client.hpp"
+#include "store/log_rules.hpp"
 #include "store/redis_scripts.hpp"
 
 namespace parley {
@@ -47,15 +48,17 @@ std::string tag(const std::string& id) {
   return out;
 }
 
+uint64_t to_u64(const std::string& s) {
+  try {
+    return std::stoull(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
 uint64_t to_u64(const Reply& r) {
   if (r.type == Reply::Type::kInteger) return static_cast<uint64_t>(std::max<long long>(r.integer, 0));
-  if (r.type == Reply::Type::kString || r.type == Reply::Type::kStatus) {
-    try {
-      return std::stoull(r.str);
-    } catch (...) {
-      return 0;
-    }
-  }
+  if (r.type == Reply::Type::kString || r.type == Reply::Type::kStatus) return to_u64(r.str);
   return 0;
 }
 
@@ -105,6 +108,27 @@ int64_t to_i64(const std::string& s) {
   }
 }
 
+// A stream entry's fields (docs/redis.md; redis_scripts.hpp) into m.
+Status read_stream_fields(const Reply& f, Message* m) {
+  const std::string* u = field(f, "u");
+  const std::string* c = field(f, "c");
+  const std::string* t = field(f, "t");
+  const std::string* b = field(f, "b");
+  if (!u || !c || !t || !b) return error(Code::kCorruption, "redis: a stream entry lacks a field");
+  m->user_id = *u;
+  m->client_msg_id = *c;
+  m->timestamp_ms = to_i64(*t);
+  m->contents = *b;
+  if (const std::string* k = field(f, "k")) m->entry.kind = static_cast<EntryKind>(to_u64(*k));
+  if (const std::string* to = field(f, "to")) m->entry.target = to_u64(*to);
+  if (const std::string* re = field(f, "re")) m->entry.reply_to = to_u64(*re);
+  if (const std::string* mn = field(f, "mn")) m->entry.mentions = detail::split_ids(*mn);
+  if (const std::string* meta = field(f, "m")) m->entry.meta = *meta;
+  m->entry.remove = field(f, "rm") != nullptr;
+  m->deleted = field(f, "del") != nullptr;
+  return Status::ok();
+}
+
 PresenceStatus better(PresenceStatus a, PresenceStatus b) {
   auto rank = [](PresenceStatus s) {
     return s == PresenceStatus::kOnline ? 2 : s == PresenceStatus::kAway ? 1 : 0;
@@ -141,13 +165,6 @@ class RedisStoreImpl final : public RedisStore {
     std::vector<std::string> order;
     std::map<std::string, std::vector<size_t>> by_group;
     for (size_t i = 0; i < requests.size(); ++i) {
-      const AppendRequest& r = requests[i];
-      if (!r.entry.plain()) {
-        outcomes[i].status = error(Code::kInvalidArgument,
-                                   "the Redis store does not keep edits, deletes, reactions, replies, mentions "
-                                   "or meta yet (docs/redis.md)");
-        continue;
-      }
       auto [it, inserted] = by_group.try_emplace(requests[i].group_id);
       if (inserted) order.push_back(requests[i].group_id);
       it->second.push_back(i);
@@ -156,8 +173,8 @@ class RedisStoreImpl final : public RedisStore {
     commands.reserve(order.size());
     for (const std::string& g : order) {
       const std::vector<size_t>& idx = by_group[g];
-      Command c = script_command(kAppend, {meta_key(g), log_key(g)});
-      c.argv.reserve(c.argv.size() + 5 + 4 * idx.size());
+      Command c = script_command(kAppend, entry_keys(g));
+      c.argv.reserve(c.argv.size() + 5 + 10 * idx.size());
       c.argv.push_back(group_key(g) + ":d:");
       c.argv.push_back(std::to_string(std::max<int64_t>(opt_.dedup_ttl_s, 1)));
       c.argv.push_back(std::to_string(opt_.retain_messages));
@@ -170,13 +187,17 @@ class RedisStoreImpl final : public RedisStore {
         c.argv.push_back(r.client_msg_id);
         c.argv.push_back(std::to_string(r.timestamp_ms));
         c.argv.push_back(r.contents);
+        c.argv.push_back(std::to_string(static_cast<int>(r.entry.kind)));
+        c.argv.push_back(std::to_string(r.entry.target));
+        c.argv.push_back(std::to_string(r.entry.reply_to));
+        c.argv.push_back(detail::join_ids(r.entry.mentions));
+        c.argv.push_back(r.entry.meta);
+        c.argv.push_back(r.entry.remove ? "1" : "0");
       }
       commands.push_back(std::move(c));
     }
     std::vector<Reply> replies;
-    if (!commands.empty()) {
-      if (Status st = run_scripts(&commands, &replies); !st) return st;
-    }
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
     for (size_t k = 0; k < order.size(); ++k) {
       const Reply& r = replies[k];
       if (Status st = expect_type(r, Reply::Type::kArray, "append"); !st) return st;
@@ -188,22 +209,31 @@ class RedisStoreImpl final : public RedisStore {
         const Reply& o = r.elements[j + 2];
         if (o.elements.size() < 2) return error(Code::kInternal, "redis append: bad outcome");
         AppendOutcome& outcome = outcomes[idx[j]];
+        if (to_u64(o.elements[1]) == 2) {  // refused by the log's rules: what the script saw
+          if (o.elements.size() != 7) return error(Code::kInternal, "redis append: bad refusal");
+          detail::NamedEntry named{to_u64(o.elements[2]) == 1,
+                                   static_cast<EntryKind>(to_u64(o.elements[3])), o.elements[4].str,
+                                   to_u64(o.elements[5]) == 1};
+          outcome.status = detail::check_entry(req, named, to_u64(o.elements[6]) == 1);
+          if (outcome.status.is_ok()) {
+            outcome.status = error(Code::kInternal, "redis append: the script refused what the rules allow");
+          }
+          continue;
+        }
         Message& m = outcome.message;
         m.group_id = req.group_id;
         m.msg_id = to_u64(o.elements[0]);
         m.prev_msg_id = m.msg_id - 1;
         m.epoch = epoch;
         outcome.duplicate = to_u64(o.elements[1]) == 1;
-        if (outcome.duplicate && o.elements.size() == 6) {
-          m.user_id = o.elements[2].str;
-          m.client_msg_id = o.elements[3].str;
-          m.timestamp_ms = to_i64(o.elements[4].str);
-          m.contents = o.elements[5].str;
+        if (outcome.duplicate && o.elements.size() == 3) {
+          if (Status st = read_stream_fields(o.elements[2], &m); !st) return st;
         } else {
           m.user_id = req.user_id;
           m.client_msg_id = req.client_msg_id;
           m.timestamp_ms = req.timestamp_ms;
           m.contents = req.contents;
+          m.entry = req.entry;
         }
       }
     }
@@ -215,7 +245,8 @@ class RedisStoreImpl final : public RedisStore {
     if (limit == 0) return Status::ok();
     const uint64_t count =
         std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
-    std::vector<Command> commands{script_command(kRead, {meta_key(group_id), log_key(group_id)})};
+    std::vector<Command> commands{
+        script_command(kRead, {meta_key(group_id), log_key(group_id), tomb_key(group_id)})};
     commands[0].argv.push_back(std::to_string(after));
     commands[0].argv.push_back(std::to_string(count));
     std::vector<Reply> replies;
@@ -232,21 +263,12 @@ class RedisStoreImpl final : public RedisStore {
     }
     for (const Reply& e : r.elements[3].elements) {
       if (e.elements.size() != 2) return error(Code::kCorruption, "redis read: bad stream entry");
-      const Reply& f = e.elements[1];
-      const std::string* u = field(f, "u");
-      const std::string* c = field(f, "c");
-      const std::string* t = field(f, "t");
-      const std::string* b = field(f, "b");
-      if (!u || !c || !t || !b) return error(Code::kCorruption, "redis read: stream entry lacks a field");
       Message m;
       m.group_id = group_id;
       m.msg_id = stream_msg_id(e.elements[0].str);
       m.prev_msg_id = m.msg_id - 1;
       m.epoch = epoch;
-      m.user_id = *u;
-      m.client_msg_id = *c;
-      m.timestamp_ms = to_i64(*t);
-      m.contents = *b;
+      if (Status st = read_stream_fields(e.elements[1], &m); !st) return st;
       out->push_back(std::move(m));
     }
     return Status::ok();
@@ -272,7 +294,7 @@ class RedisStoreImpl final : public RedisStore {
 
   Result<uint64_t> reset_group(const std::string& group_id) override {
     if (group_id.empty()) return error(Code::kInvalidArgument, "group_id is empty");
-    Result<Reply> r = script(kReset, {meta_key(group_id), log_key(group_id)}, {});
+    Result<Reply> r = script(kReset, entry_keys(group_id), {});
     if (!r) return r.status();
     if (Status st = expect_type(*r, Reply::Type::kInteger, "reset"); !st) return st;
     return static_cast<uint64_t>(r->integer);
@@ -499,6 +521,11 @@ class RedisStoreImpl final : public RedisStore {
   std::string group_key(const std::string& g) const { return p_ + "g:" + tag(g); }
   std::string meta_key(const std::string& g) const { return group_key(g) + ":meta"; }
   std::string log_key(const std::string& g) const { return group_key(g) + ":log"; }
+  std::string tomb_key(const std::string& g) const { return group_key(g) + ":tomb"; }
+  // The keys of a group's log, in the order the append, read and reset scripts take them.
+  std::vector<std::string> entry_keys(const std::string& g) const {
+    return {meta_key(g), log_key(g), tomb_key(g), group_key(g) + ":rx", group_key(g) + ":edits"};
+  }
   std::string info_key(const std::string& g) const { return group_key(g) + ":info"; }
   std::string members_key(const std::string& g) const { return group_key(g) + ":members"; }
   std::string user_key(const std::string& u) const { return p_ + "u:" + tag(u); }

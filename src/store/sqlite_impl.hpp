@@ -262,27 +262,6 @@ class Query {
 constexpr int64_t kTombstone = 1;
 constexpr int64_t kTakenBack = 2;
 
-// messages.mentions: ids joined by '\n'.
-inline std::string join_ids(const std::vector<std::string>& ids) {
-  std::string out;
-  for (const std::string& id : ids) {
-    if (!out.empty()) out += '\n';
-    out += id;
-  }
-  return out;
-}
-inline std::vector<std::string> split_ids(const std::string& joined) {
-  std::vector<std::string> out;
-  size_t from = 0;
-  while (from < joined.size()) {
-    size_t to = joined.find('\n', from);
-    if (to == std::string::npos) to = joined.size();
-    out.push_back(joined.substr(from, to - from));
-    from = to + 1;
-  }
-  return out;
-}
-
 // Column order of kSelectByDedupKey and kSelectRange.
 inline Message message_from(const Query& q) {
   Message m;
@@ -297,7 +276,7 @@ inline Message message_from(const Query& q) {
   m.entry.kind = static_cast<EntryKind>(q.int_at(7));
   m.entry.target = static_cast<uint64_t>(q.int_at(8));
   m.entry.reply_to = static_cast<uint64_t>(q.int_at(9));
-  m.entry.mentions = split_ids(q.text_at(10));
+  m.entry.mentions = detail::split_ids(q.text_at(10));
   m.entry.meta = q.text_at(11);
   const int64_t flags = q.int_at(12);
   m.deleted = (flags & kTombstone) != 0;

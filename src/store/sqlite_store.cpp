@@ -214,7 +214,7 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
             .bind(7, static_cast<int64_t>(request.entry.kind))
             .bind(8, clamp_to_int64(request.entry.target))
             .bind(9, clamp_to_int64(request.entry.reply_to))
-            .bind(10, join_ids(request.entry.mentions))
+            .bind(10, detail::join_ids(request.entry.mentions))
             .bind(11, request.entry.meta)
             .bind(12, request.entry.remove ? kTakenBack : int64_t{0});
       },

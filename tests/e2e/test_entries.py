@@ -1,18 +1,27 @@
 """Entry kinds through real servers (docs/protocol.md 2.1, decisions.md 47): two
-processes on one SQLite file. Edits, reactions and deletes are acknowledged and pushed
-in the group's order to the other node's clients; the log's rules answer with their
-error names; a delete made on node 1 erases the text for a client that resumes on
-node 2 (from its store and its cache); replies, mentions and meta reach the other
-node as sent (meta as a JSON object)."""
+processes on one SQLite file, and three on one redis-server. Edits, reactions and
+deletes are acknowledged and pushed in the group's order to the other node's clients;
+the log's rules answer with their error names; a delete made on node 1 erases the text
+for a client that resumes on the last node (from its store and its cache) and for a
+pull on node 1; replies, mentions and meta reach the other node as sent (meta as a
+JSON object)."""
 
 from harness import ServerTestCase, Client, cluster_args, login, create_group, join_group, check_client
 
 
 class EntriesTest(ServerTestCase):
 
-    async def test_edit_react_delete_across_two_nodes(self):
+    async def test_edit_react_delete_across_two_nodes_on_sqlite(self):
         argsets, _ = cluster_args(2, self.tmp)
-        nodes = [self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)]
+        await self.edit_react_delete([self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)])
+
+    async def test_edit_react_delete_across_three_nodes_on_redis(self):
+        redis = self.start_redis()
+        argsets, _ = cluster_args(3, self.tmp, extra=["--store", "redis", "--redis", redis.url])
+        await self.edit_react_delete([self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)])
+
+    async def edit_react_delete(self, nodes):
+        """alice on the first node; bob and then carol on the last."""
         tokens = {u: login(nodes[0], u) for u in ("alice", "bob", "carol")}
         g = "room"
         create_group(nodes[0], tokens["alice"], g)
@@ -20,7 +29,7 @@ class EntriesTest(ServerTestCase):
             join_group(nodes[0], tokens[u], g)
         alice, bob = Client("alice", tokens["alice"]), Client("bob", tokens["bob"])
         await alice.connect(nodes[0])
-        await bob.connect(nodes[1])
+        await bob.connect(nodes[-1])
         for c in (alice, bob):
             self.assertEqual((await c.resume(g))["t"], "resumed")
 
@@ -56,9 +65,9 @@ class EntriesTest(ServerTestCase):
         self.assertEqual((got[4]["re"], got[4]["mn"]), (1, ["alice"]))
         self.assertEqual((got[5].get("k"), got[5].get("to"), got[5]["u"]), ("delete", 1, "alice"))
 
-        # Carol resumes on node 2 from the start: tombstones, never the text.
+        # Carol resumes on the last node from the start: tombstones, never the text.
         carol = Client("carol", tokens["carol"])
-        await carol.connect(nodes[1])
+        await carol.connect(nodes[-1])
         self.assertEqual((await carol.resume(g))["t"], "resumed")
         await carol.wait_for(lambda: carol.last(g) == 5, 15, "carol holds all five entries")
         seen = carol.groups[g].msgs

@@ -5,6 +5,7 @@
 // whose history was trimmed under it.
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -224,4 +225,48 @@ TEST_CASE("redis store: a session resuming into trimmed history is told, then ge
   CHECK(resumed);
   REQUIRE(ids.size() == h.head - h.trimmed);
   for (size_t i = 0; i < ids.size(); ++i) CHECK(ids[i] == h.trimmed + 1 + i);
+}
+
+TEST_CASE("redis store: a deleted message's text and its edits' text are gone from every key of the group") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.key_prefix = "erase";
+  std::unique_ptr<RedisStore> store = open(server.endpoint(), o);
+  const std::string secret = "SECRET-0123456789-TEXT";
+  const std::string edited = "EDITED-9876543210-TEXT";
+  AppendRequest edit{"g", "ann", "e1", edited, 2};
+  edit.entry.kind = EntryKind::kEdit;
+  edit.entry.target = 1;
+  std::vector<AppendOutcome> out;
+  require_ok(store->append({{"g", "ann", "c1", secret, 1}, edit, {"g", "bob", "", "stays", 3}}, &out));
+  AppendRequest del{"g", "ann", "", "", 4};
+  del.entry.kind = EntryKind::kDelete;
+  del.entry.target = 1;
+  require_ok(store->append({del}, &out));
+  REQUIRE(out.at(0).status.is_ok());
+  // Everything under the prefix, whatever its type.
+  std::unique_ptr<redis::Client> raw = raw_client(server.endpoint());
+  redis::Reply keys = value_of(raw->call(redis::Command{{"KEYS", "erase:*"}, -1}));
+  REQUIRE_FALSE(keys.elements.empty());
+  std::string dump;
+  std::function<void(const redis::Reply&)> add = [&](const redis::Reply& r) {
+    dump += r.str;
+    dump += ' ';
+    for (const redis::Reply& e : r.elements) add(e);
+  };
+  for (const redis::Reply& k : keys.elements) {
+    const std::string type = value_of(raw->call(redis::Command{{"TYPE", k.str}, 1})).str;
+    std::vector<std::string> argv;
+    if (type == "stream") argv = {"XRANGE", k.str, "-", "+"};
+    if (type == "zset") argv = {"ZRANGE", k.str, "0", "-1"};
+    if (type == "set") argv = {"SMEMBERS", k.str};
+    if (type == "hash") argv = {"HGETALL", k.str};
+    if (type == "string") argv = {"GET", k.str};
+    const std::string what = "a key of type " + type;
+    REQUIRE_MESSAGE(!argv.empty(), what);
+    add(value_of(raw->call(redis::Command{argv, 1})));
+  }
+  CHECK(dump.find("stays") != std::string::npos);
+  CHECK(dump.find(secret) == std::string::npos);
+  CHECK(dump.find(edited) == std::string::npos);
 }
