@@ -1,4 +1,5 @@
 #include "cluster_sim.hpp"
+#include "fold.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -76,6 +77,7 @@ struct GroupView {
   std::vector<MessagePtr> got;                    // got[i]->msg_id == i + 1
   std::vector<int64_t> got_at;                    // receive time of got[i]
   std::vector<std::pair<int64_t, int64_t>> live;  // [from, to) intervals of being live
+  std::set<uint64_t> deleted;                     // ids whose delete this device took
   bool is_live = false;
   bool pull_mode = false;
   bool pull_in_flight = false;
@@ -90,6 +92,7 @@ struct PendingSend {
   std::string group;
   std::string cid;
   std::string contents;
+  EntryFields entry;  // an edit, delete or reaction (some sends are)
 };
 
 struct Device {
@@ -105,7 +108,7 @@ struct Device {
   std::map<std::string, GroupView> groups;
   std::vector<PendingSend> unacked;
   std::map<std::string, std::pair<uint64_t, uint64_t>> acked;  // cid -> (epoch, msg_id)
-  std::map<std::string, std::string> sent_contents;            // cid -> contents
+  std::map<std::string, PendingSend> sent_sends;               // cid -> what was sent
   uint64_t next_rid = 1;
   uint64_t sent = 0;
   bool wants_presence = true;  // asks for presence events (some devices never do)
@@ -658,13 +661,12 @@ class World {
     }
     // Resend whatever was never acknowledged (the ack may have been lost),
     // and now and then something that was (a client unsure of its ack).
-    for (const PendingSend& p : d.unacked) request(d, SendReq{d.next_rid++, p.group, p.cid, p.contents});
+    for (const PendingSend& p : d.unacked) request(d, send_req(d, p));
     if (!d.acked.empty() && rng_.chance(0.3)) {
       auto it = d.acked.begin();
       std::advance(it, rng_.below(d.acked.size()));
       ++result_.dup_resends;
-      const std::string& group = resend_group_[it->first];
-      request(d, SendReq{d.next_rid++, group, it->first, d.sent_contents[it->first]});
+      request(d, send_req(d, d.sent_sends[it->first]));
     }
   }
 
@@ -711,6 +713,12 @@ class World {
     });
   }
 
+  static SendReq send_req(Device& d, const PendingSend& p) {
+    SendReq r{d.next_rid++, p.group, p.cid, p.contents};
+    r.entry = p.entry;
+    return r;
+  }
+
   void send_one(Device& d) {
     const User& u = users_[d.user];
     std::string group = (d.groups.count(busy_group_) && rng_.chance(0.6)) ? busy_group_
@@ -718,10 +726,34 @@ class World {
     if (u.removed.count(group)) return;
     PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent),
                   fmt::format("hello {} from {}", d.sent, d.name)};
-    d.sent_contents[p.cid] = p.contents;
-    resend_group_[p.cid] = group;
+    if (rng_.chance(0.25)) change_of(d, group, &p);
+    d.sent_sends[p.cid] = p;
     d.unacked.push_back(p);
-    if (d.connected) request(d, SendReq{d.next_rid++, p.group, p.cid, p.contents});
+    if (d.connected) request(d, send_req(d, p));
+  }
+
+  // Makes `p` an edit or delete of one of the user's messages the device
+  // holds, or a reaction to any message it holds (the log's rules may still
+  // refuse it: another device of the user got there first).
+  void change_of(Device& d, const std::string& group, PendingSend* p) {
+    auto it = d.groups.find(group);
+    if (it == d.groups.end() || it->second.got.empty()) return;
+    const Message& m = *it->second.got[rng_.below(it->second.got.size())];
+    if (m.entry.kind != EntryKind::kMessage || m.deleted) return;
+    p->entry.target = m.msg_id;
+    if (m.user_id == users_[d.user].id && rng_.chance(0.6)) {
+      if (rng_.chance(0.3)) {
+        p->entry.kind = EntryKind::kDelete;
+        p->contents.clear();
+      } else {
+        p->entry.kind = EntryKind::kEdit;
+        p->contents = fmt::format("edit {} by {}", d.sent, d.name);
+      }
+      return;
+    }
+    p->entry.kind = EntryKind::kReaction;
+    p->contents = rng_.chance(0.5) ? "+1" : "heart";
+    p->entry.remove = rng_.chance(0.3);
   }
 
   void set_live(GroupView& v, bool live, int64_t now) {
@@ -757,6 +789,13 @@ class World {
     if (m->msg_id != v.cursor + 1) {
       violation(fmt::format("{}: hole in {}: got #{} after #{}", d.name, m->group_id, m->msg_id, v.cursor));
       return;
+    }
+    if (m->entry.kind == EntryKind::kDelete) v.deleted.insert(m->entry.target);
+    const uint64_t names = m->entry.kind == EntryKind::kMessage ? m->msg_id : m->entry.target;
+    if (m->entry.kind != EntryKind::kDelete && v.deleted.count(names) && !m->contents.empty() &&
+        m->entry.kind != EntryKind::kReaction) {
+      violation(fmt::format("{}: {}#{} carries text of #{}, taken after its delete", d.name, m->group_id, m->msg_id,
+                            names));
     }
     v.cursor = m->msg_id;
     v.got.push_back(m);
@@ -864,7 +903,7 @@ class World {
           sched_.at(clock_.now_ms() + rng_.range(20, 200), [this, di, sid, copy] {
             Device& dev = devices_[di];
             if (dev.connected && dev.sid == sid)
-              request(dev, SendReq{dev.next_rid++, copy.group, copy.cid, copy.contents});
+              request(dev, send_req(dev, copy));
           });
           return;
         }
@@ -872,6 +911,20 @@ class World {
       return;
     }
     if (e.code == Code::kUnavailable) return;
+    if (e.code == Code::kDeleted || e.code == Code::kAlreadyExists || e.code == Code::kNotFound) {
+      // The log's rules refused a change (another device of the user deleted
+      // the message or reacted first): given up. Nothing else is refused so.
+      // (A change sent twice, on a reconnect and a retry, is refused twice.)
+      auto sent = d.sent_sends.find(e.client_msg_id);
+      if (sent != d.sent_sends.end() && sent->second.entry.kind != EntryKind::kMessage) {
+        ++result_.refused_changes;
+        auto& un = d.unacked;
+        un.erase(std::remove_if(un.begin(), un.end(),
+                                [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
+                 un.end());
+        return;
+      }
+    }
     if (e.code == Code::kPermissionDenied && !e.group_id.empty()) {
       // Refused for a group the user was removed from: what it sent there is given up.
       if (GroupView* v = view_of(d, e.group_id); v && v->removed) {
@@ -906,6 +959,7 @@ class World {
     }
     if (!v->got.empty()) v->archived.push_back(std::move(v->got));
     v->got.clear();
+    v->deleted.clear();
     v->got_at.clear();
     v->cursor = 0;
     v->epoch = e.epoch;
@@ -974,6 +1028,11 @@ class World {
       std::set<std::pair<std::string, std::string>> seen;
       for (size_t i = 0; i < log.size(); ++i) {
         if (log[i].msg_id != i + 1) violation(fmt::format("store: {} has #{} at {}", g, log[i].msg_id, i));
+        if (log[i].entry.kind != EntryKind::kMessage) ++result_.changes;
+        if (log[i].entry.kind == EntryKind::kDelete) {
+          ++result_.deletes;
+          check_erased(g, log, log[i].entry.target);
+        }
         if (!log[i].client_msg_id.empty() && !seen.insert({log[i].user_id, log[i].client_msg_id}).second) {
           violation(fmt::format("store: {} stored twice in {}", log[i].client_msg_id, g));
         }
@@ -1010,6 +1069,8 @@ class World {
         if (d.connected && v.is_live && !v.removed && v.got.size() != log.size()) {
           violation(fmt::format("{}: live in {} at the end but holds {} of {}", d.name, g, v.got.size(),
                                 log.size()));
+        } else if (d.connected && v.is_live && !v.removed && v.epoch == epochs[g]) {
+          check_folded(d, g, v, log);
         }
         if (!d.stall_exempt) check_bound(d, g, v, log, end);
       }
@@ -1024,6 +1085,25 @@ class World {
     return it == old_logs_.end() ? kNone : it->second;
   }
 
+  // A delete of `target`: it and its edits are tombstones in the store.
+  void check_erased(const std::string& g, const std::vector<Message>& log, uint64_t target) {
+    for (const Message& m : log) {
+      const bool named = m.msg_id == target || (m.entry.kind == EntryKind::kEdit && m.entry.target == target);
+      if (named && (!m.deleted || !m.contents.empty())) {
+        violation(fmt::format("store: {}#{} still holds text after #{} was deleted", g, m.msg_id, target));
+      }
+    }
+  }
+
+  // A device holding the whole log shows what the store's log shows.
+  void check_folded(const Device& d, const std::string& g, const GroupView& v, const std::vector<Message>& log) {
+    std::vector<const Message*> held, stored;
+    for (const MessagePtr& m : v.got) held.push_back(m.get());
+    for (const Message& m : log) stored.push_back(&m);
+    const std::string diff = fold_difference(fold(held), fold(stored));
+    if (!diff.empty()) violation(fmt::format("{}: {} folded differs from the store: {}", d.name, g, diff));
+  }
+
   void check_prefix(const Device& d, const std::string& g, const std::vector<MessagePtr>& held,
                     const std::vector<Message>& log) {
     if (held.size() > log.size()) {
@@ -1033,7 +1113,11 @@ class World {
     for (size_t i = 0; i < held.size(); ++i) {
       const Message& a = *held[i];
       const Message& b = log[i];
-      if (a.msg_id != b.msg_id || a.contents != b.contents || a.user_id != b.user_id || a.epoch != b.epoch) {
+      // A device may hold the text of what was deleted after it got it.
+      const bool same_text = b.deleted ? (a.deleted || a.entry.kind == b.entry.kind) : a.contents == b.contents;
+      if (a.msg_id != b.msg_id || !same_text || a.user_id != b.user_id || a.epoch != b.epoch ||
+          a.entry.kind != b.entry.kind || a.entry.target != b.entry.target || a.entry.remove != b.entry.remove ||
+          (a.deleted && !b.deleted)) {
         return violation(
             fmt::format("{}: {}#{} (epoch {}) differs from the store", d.name, g, b.msg_id, a.epoch));
       }
@@ -1108,7 +1192,6 @@ class World {
   std::map<std::pair<std::string, uint64_t>, std::vector<Message>>
       old_logs_;  // (group, epoch) before a reset
   std::set<std::string> ack_unknown_id_;
-  std::map<std::string, std::string> resend_group_;
   std::set<std::pair<int, int>> cuts_;
   SessionId next_sid_ = 1;
   double loss_ = 0;
@@ -1163,11 +1246,12 @@ std::string SimResult::summary() const {
       "{} partitions, {} reconnects, {} dup resends, {} store failures, {} catch-ups, {} mode switches{}, {} "
       "pulls, "
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
-      "{} removals, {} append jobs, {} read jobs, {} lookups, {} store jobs ({} completions lost to crashes) -> {}",
+      "{} removals, {} append jobs, {} read jobs, {} lookups, {} store jobs ({} completions lost to crashes), "
+      "{} edits/deletes/reactions ({} deletes, {} refused by the log's rules) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
       pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
-      read_jobs, lookup_jobs, store_jobs, completions_lost,
+      read_jobs, lookup_jobs, store_jobs, completions_lost, changes, deletes, refused_changes,
       violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 

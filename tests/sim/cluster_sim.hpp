@@ -10,7 +10,12 @@
 //  - no (user, client_msg_id) is stored twice;
 //  - every device live in a group from a message's commit time until
 //    `bound_ms` later received it by then (delivery-time bound);
-//  - at the end, every connected device holds its groups' whole logs.
+//  - at the end, every connected device holds its groups' whole logs;
+//  - edits, deletes and reactions: a device never takes text of a message
+//    after taking its delete; every message a delete names, and its edits,
+//    are tombstones in the store; and what a device that holds a group's
+//    whole log shows once folded (fold.hpp) equals the store's folded log,
+//    whatever text it received before a delete.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +42,7 @@ struct SimResult {
   uint64_t messages = 0, deliveries = 0, crashes = 0, partitions = 0, reconnects = 0;
   uint64_t mode_switches = 0, pulls = 0, catch_ups = 0, dup_resends = 0, fell_behind = 0;
   uint64_t store_failures = 0, notifications = 0, presence_updates = 0, failure_reports = 0, resets = 0, epoch_changes = 0;
+  uint64_t changes = 0, refused_changes = 0, deletes = 0;
   uint64_t removals = 0, append_jobs = 0, read_jobs = 0, lookup_jobs = 0, store_jobs = 0, completions_lost = 0;
   bool saw_pull_mode = false;
   std::string summary() const;
