@@ -55,7 +55,7 @@ struct Message {
   std::string contents;       // UTF-8 text (checked by validate_submission)
   std::string client_msg_id;  // sender's idempotency key; may be empty (no dedup)
   uint64_t epoch = 0;         // the group log's epoch (>= 1 once stored); 0: unknown
-  EntryFields entry;
+  EntryFields entry{};
   bool deleted = false;  // message or edit erased by a later delete (a tombstone)
 };
 

@@ -37,7 +37,7 @@ struct SendReq {
   std::string group_id;
   std::string client_msg_id;
   std::string contents;  // a reaction: its key
-  EntryFields entry;
+  EntryFields entry{};
 };
 // Subscribe to a group's live messages, first receiving every message after
 // `after` (after = last msg_id the client holds; 0 = from the beginning).

@@ -34,7 +34,7 @@ struct AppendRequest {
   std::string client_msg_id;  // empty: no dedup
   std::string contents;
   int64_t timestamp_ms = 0;
-  EntryFields entry;
+  EntryFields entry{};
 };
 
 // What append did with one request, in request order.
@@ -43,7 +43,7 @@ struct AppendOutcome {
   bool duplicate = false;  // (user_id, client_msg_id) was already stored
   // Not ok: the log's rules refused the request (see MessageStore::append)
   // and nothing of it was stored; `message` is then empty.
-  Status status;
+  Status status{};
 };
 
 // The newest msg_id of a group and the epoch of its log. head == 0: empty.

@@ -217,12 +217,16 @@ class Query {
     sqlite3_clear_bindings(stmt_);
   }
 
+  // SQLITE_STATIC: the text is read when the statement steps, so it must
+  // outlive the step; binding a temporary is refused at compile time.
   Query& bind(int index, const std::string& text) {
     return check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
+  Query& bind(int index, std::string&& text) = delete;
   Query& bind_blob(int index, const std::string& bytes) {
     return check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC));
   }
+  Query& bind_blob(int index, std::string&& bytes) = delete;
   Query& bind(int index, int64_t value) { return check(sqlite3_bind_int64(stmt_, index, value)); }
 
   // true: a row is ready; false: done. Errors come back as Status.

@@ -139,7 +139,7 @@ Status SqliteStoreImpl::check_named(const AppendRequest& request, const Heads& h
       if (auto staged = heads.find(m.group_id); staged != heads.end()) {
         m.epoch = std::max<uint64_t>(staged->second.epoch, 1);
       }
-      *outcome = {std::move(m), true};
+      *outcome = AppendOutcome{std::move(m), true, Status::ok()};
       *done = true;
       return Status::ok();
     }
@@ -201,6 +201,7 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
   bool done = false;
   if (Status s = check_named(request, *heads, outcome, &done); !s || done) return s;
   const uint64_t msg_id = state.head + 1;
+  const std::string mentions = detail::join_ids(request.entry.mentions);  // bound by reference: must outlive the step
   int inserted = 0;
   Status s = change(
       Sql::kInsertMessage,
@@ -214,7 +215,7 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
             .bind(7, static_cast<int64_t>(request.entry.kind))
             .bind(8, clamp_to_int64(request.entry.target))
             .bind(9, clamp_to_int64(request.entry.reply_to))
-            .bind(10, detail::join_ids(request.entry.mentions))
+            .bind(10, mentions)
             .bind(11, request.entry.meta)
             .bind(12, request.entry.remove ? kTakenBack : int64_t{0});
       },
@@ -228,7 +229,7 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
     if (auto staged = heads->find(original->group_id); staged != heads->end()) {
       original->epoch = std::max<uint64_t>(staged->second.epoch, 1);
     }
-    *outcome = {std::move(*original), true};
+    *outcome = AppendOutcome{std::move(*original), true, Status::ok()};
     return Status::ok();
   }
   if (Status c = apply_change(request); !c) return c;

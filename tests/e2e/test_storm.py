@@ -37,7 +37,7 @@ CHAT_BATCH = 100               # chat inputs per connection
 BATCH = 400                    # tasks between liveness checks
 USERS = [f"storm{i}" for i in range(8)]
 
-DOCUMENTED_CODES = {1, 2, 3, 4, 5, 8, 9, 12, 14, 15}     # 4xx-like error codes of docs/protocol.md 2.4
+DOCUMENTED_CODES = {1, 2, 3, 4, 5, 8, 9, 12, 14, 15, 16}  # 4xx-like error codes of docs/protocol.md 2.4
 SERVER_FAULT_CODES = {6, 7, 10, 11, 13}                  # 5xx-like: never for bad input
 CLOSE_OK = {1000, 1002, 1003, 1007, 1008, 1009}          # RFC 6455 codes for a misbehaving peer
 
@@ -388,6 +388,10 @@ CHAT_TEMPLATES = [
     {"t": "typing", "g": "g"},
     {"t": "presence", "status": "away", "sub": False},
     {"t": "unsub", "g": "g"},
+    {"t": "send", "rid": 4, "g": "g", "cid": "c2", "c": "@a", "re": 1, "mn": ["a"], "meta": {"k": [1]}},
+    {"t": "edit", "rid": 5, "g": "g", "cid": "c3", "to": 1, "c": "fixed"},
+    {"t": "react", "rid": 6, "g": "g", "cid": "c4", "to": 1, "c": "+1", "rm": True},
+    {"t": "delete", "rid": 7, "g": "g", "cid": "c5", "to": 1},
 ]
 
 
@@ -406,7 +410,8 @@ def gen_chat(rng, i):
         elif m == 2:
             obj["t"] = rng.choice(["shout", "", "SEND", "send ", 1, None, "resume\x00", "ack", "msg", "error", "hello"])
         elif m == 3:
-            obj[rng.choice(["g", "cid", "after", "epoch", "limit", "rid", "status", "sub", "c"])] = weird_value(rng)
+            obj[rng.choice(["g", "cid", "after", "epoch", "limit", "rid", "status", "sub", "c", "to", "re", "mn",
+                            "meta", "rm"])] = weird_value(rng)
         elif m == 4:
             obj["zzz"] = weird_value(rng)
         elif m == 5:

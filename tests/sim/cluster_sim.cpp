@@ -92,7 +92,7 @@ struct PendingSend {
   std::string group;
   std::string cid;
   std::string contents;
-  EntryFields entry;  // an edit, delete or reaction (some sends are)
+  EntryFields entry{};  // an edit, delete or reaction (some sends are)
 };
 
 struct Device {

@@ -145,12 +145,12 @@ void check_stored_as_asked(const Message& m, const AppendRequest& r) {
   CHECK(m.prev_msg_id == m.msg_id - 1);
 }
 
-void check_same(const Message& a, const Message& b) {
+[[maybe_unused]] void check_same(const Message& a, const Message& b) {
   CHECK(a.msg_id == b.msg_id);
   check_stored_as_asked(a, {b.group_id, b.user_id, b.client_msg_id, b.contents, b.timestamp_ms});
 }
 
-std::vector<std::vector<std::string>> nodes_of(SessionDirectory& directory,
+[[maybe_unused]] std::vector<std::vector<std::string>> nodes_of(SessionDirectory& directory,
                                                const std::vector<std::string>& users, int64_t now_ms) {
   std::vector<std::vector<std::string>> out{{"stale"}};
   require_ok(directory.nodes_of(users, now_ms, &out));
