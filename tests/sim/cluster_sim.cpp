@@ -168,8 +168,9 @@ class World {
     }
     setup();
     while (sched_.run_next(clock_, kChaosMs + kQuietMs)) {
+      if (config_.stop_at_first_violation && !result_.violations.empty()) break;
     }
-    check_final();
+    if (!config_.stop_at_first_violation || result_.violations.empty()) check_final();
     fill_result();
     return std::move(result_);
   }

@@ -32,6 +32,9 @@ struct SimConfig {
   // Empty: the memory stores. Otherwise a fresh SQLite file every node opens
   // its own connection to, as separate processes would.
   std::string sqlite_path;
+  // End the run at the first violation (a mutant needs only one; a broken
+  // node can keep a world busy for long after it).
+  bool stop_at_first_violation = false;
 };
 
 struct SimResult {

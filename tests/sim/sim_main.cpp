@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   for (uint64_t seed = from; seed < from + count; ++seed) {
     SimConfig config = base;
     config.seed = seed;
+    config.stop_at_first_violation = !mutant.empty();
     if (sqlite) config.sqlite_path = dir + "/seed-" + std::to_string(seed) + ".db";
     SimResult r = run_simulation(config);
     if (sqlite) remove_db(config.sqlite_path);
