@@ -38,6 +38,11 @@ struct SendReq {
   std::string client_msg_id;
   std::string contents;  // a reaction: its key
   EntryFields entry{};
+  // The epoch of the client's copy, which the ids it names (target,
+  // reply_to) belong to; 0: whatever is current. A change or reply naming an
+  // id of an epoch that was reset is refused with epoch_mismatch, not applied
+  // to the message that now has that id.
+  uint64_t epoch = 0;
 };
 // Subscribe to a group's live messages, first receiving every message after
 // `after` (after = last msg_id the client holds; 0 = from the beginning).

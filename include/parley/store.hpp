@@ -35,6 +35,7 @@ struct AppendRequest {
   std::string contents;
   int64_t timestamp_ms = 0;
   EntryFields entry{};
+  uint64_t epoch = 0;  // of the ids the entry names (SendReq::epoch); 0: the current one
 };
 
 // What append did with one request, in request order.

@@ -201,12 +201,13 @@ template <typename W>
 struct RequestWriter {
   W& w;
   void operator()(const SendReq& r) {
-    w.begin(send_type(r.entry.kind), 4 + entry_field_count(r.entry, false));
+    w.begin(send_type(r.entry.kind), 4 + entry_field_count(r.entry, false) + (r.epoch != 0 ? 1 : 0));
     w.key("rid"), w.u64(r.rid);
     w.key("g"), w.str(r.group_id);
     w.key("cid"), w.str(r.client_msg_id);
     w.key("c"), w.bytes(r.contents);
     write_entry_fields(w, r.entry, false);
+    if (r.epoch != 0) w.key("epoch"), w.u64(r.epoch);
     w.end();
   }
   void operator()(const ResumeReq& r) {
@@ -272,6 +273,7 @@ Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
     PARLEY_TRY(m.get_str("cid", &r.client_msg_id, false));
     PARLEY_TRY(m.get_str("c", &r.contents, type != "delete"));
     PARLEY_TRY(read_entry_fields(m, &r.entry));
+    PARLEY_TRY(m.get_u64("epoch", &r.epoch, false));
     r.entry.kind = type == "send"     ? EntryKind::kMessage
              : type == "edit"   ? EntryKind::kEdit
              : type == "delete" ? EntryKind::kDelete

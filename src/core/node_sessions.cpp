@@ -225,6 +225,7 @@ void Node::Impl::handle(Session& s, const SendReq& r) {
   a.contents = r.contents;
   a.timestamp_ms = now;
   a.entry = r.entry;
+  a.epoch = r.epoch;
   pending_requests_.push_back(std::move(a));
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,16 @@ inline uint64_t named_id(const AppendRequest& r) {
 }
 
 // Whether the log lets `r` in. `named`: what is stored at named_id(r);
-// `reacted`: for a reaction, whether (target, user, key) is already there.
-inline Status check_entry(const AppendRequest& r, const NamedEntry& named, bool reacted) {
+// `reacted`: for a reaction, whether (target, user, key) is already there;
+// `epoch`: the log's epoch (0 before its first append counts as 1).
+inline Status check_entry(const AppendRequest& r, const NamedEntry& named, bool reacted, uint64_t epoch) {
   const uint64_t id = named_id(r);
   if (id == 0) return Status::ok();
+  epoch = std::max<uint64_t>(epoch, 1);
+  if (r.epoch != 0 && r.epoch != epoch) {
+    return error(Code::kEpochMismatch, fmt::format("'{}' was reset: message {} of epoch {} is gone (it is in epoch {})",
+                                                   r.group_id, id, r.epoch, epoch));
+  }
   if (!named.found || named.kind != EntryKind::kMessage) {
     return error(Code::kNotFound, fmt::format("'{}' has no message {}", r.group_id, id));
   }

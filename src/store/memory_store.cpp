@@ -104,7 +104,7 @@ class MemoryMessageStore final : public MessageStore {
     }
     const Reaction reaction{request.entry.target, request.user_id, request.contents};
     const bool reacted = request.entry.kind == EntryKind::kReaction && log.reactions.count(reaction) != 0;
-    if (Status s = detail::check_entry(request, named, reacted); !s) {
+    if (Status s = detail::check_entry(request, named, reacted, log.epoch); !s) {
       outcome->status = s;
       return;
     }

@@ -17,7 +17,7 @@ namespace parley::redis_scripts {
 
 // ARGV: dedup key prefix, dedup ttl (s), messages to keep, cutoff time (ms;
 // 0: none), n, then n x (user, cid, ts, body, kind, target, reply_to,
-// mentions joined by '\n', meta, remove 0/1).
+// mentions joined by '\n', meta, remove 0/1, epoch of the named ids or 0).
 // Returns {epoch, trimmed, outcome...}; an outcome is {id, 0} for a new
 // entry, {id, 1, stream fields} for a duplicate (an erased original's
 // tombstone as the read script gives it; {id, 1} if the original was trimmed
@@ -67,10 +67,10 @@ local function erase(id)
   redis.call('ZADD', tomb, id, table.concat({id, m.k or '0', m.u, m.c, m.t, m.to or '0', m.re or '0'}, '\n'))
 end
 for i = 0, n - 1 do
-  local a = 6 + 10 * i
+  local a = 6 + 11 * i
   local u, c, t, b = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local k, to, re = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local mn, m, rm = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9] == '1'
+  local mn, m, rm, ep = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9] == '1', tonumber(ARGV[a + 10])
   local dk, dup = nil, nil
   if c ~= '' then
     dk = dpre .. string.len(u) .. ':' .. u .. c
@@ -79,7 +79,9 @@ for i = 0, n - 1 do
   local named = to
   if k == 0 then named = re end
   local refused, seen, reacted = false, nil, false
-  if not dup and named > 0 then
+  if not dup and named > 0 and ep ~= 0 and ep ~= epoch then
+    refused = true  -- names an id of a reset epoch (the C++ side words it)
+  elseif not dup and named > 0 then
     seen = entry_at(named)
     if k == 3 then reacted = redis.call('SISMEMBER', rx, named .. '\n' .. u .. '\n' .. b) == 1 end
     if not seen or seen[1] ~= 0 then

@@ -174,7 +174,7 @@ class RedisStoreImpl final : public RedisStore {
     for (const std::string& g : order) {
       const std::vector<size_t>& idx = by_group[g];
       Command c = script_command(kAppend, entry_keys(g));
-      c.argv.reserve(c.argv.size() + 5 + 10 * idx.size());
+      c.argv.reserve(c.argv.size() + 5 + 11 * idx.size());
       c.argv.push_back(group_key(g) + ":d:");
       c.argv.push_back(std::to_string(std::max<int64_t>(opt_.dedup_ttl_s, 1)));
       c.argv.push_back(std::to_string(opt_.retain_messages));
@@ -193,6 +193,7 @@ class RedisStoreImpl final : public RedisStore {
         c.argv.push_back(detail::join_ids(r.entry.mentions));
         c.argv.push_back(r.entry.meta);
         c.argv.push_back(r.entry.remove ? "1" : "0");
+        c.argv.push_back(std::to_string(r.epoch));
       }
       commands.push_back(std::move(c));
     }
@@ -214,7 +215,7 @@ class RedisStoreImpl final : public RedisStore {
           detail::NamedEntry named{to_u64(o.elements[2]) == 1,
                                    static_cast<EntryKind>(to_u64(o.elements[3])), o.elements[4].str,
                                    to_u64(o.elements[5]) == 1};
-          outcome.status = detail::check_entry(req, named, to_u64(o.elements[6]) == 1);
+          outcome.status = detail::check_entry(req, named, to_u64(o.elements[6]) == 1, epoch);
           if (outcome.status.is_ok()) {
             outcome.status = error(Code::kInternal, "redis append: the script refused what the rules allow");
           }

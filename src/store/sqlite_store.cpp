@@ -161,7 +161,7 @@ Status SqliteStoreImpl::check_named(const AppendRequest& request, const Heads& h
         [&](const Query&) { reacted = true; });
     if (!s) return s;
   }
-  if (Status rule = detail::check_entry(request, named, reacted); !rule) {
+  if (Status rule = detail::check_entry(request, named, reacted, heads.at(request.group_id).epoch); !rule) {
     outcome->status = rule;
     *done = true;
   }

@@ -93,6 +93,7 @@ struct PendingSend {
   std::string cid;
   std::string contents;
   EntryFields entry{};  // an edit, delete or reaction (some sends are)
+  uint64_t epoch = 0;   // a change: the epoch of the copy its target was picked from
 };
 
 struct Device {
@@ -717,6 +718,7 @@ class World {
   static SendReq send_req(Device& d, const PendingSend& p) {
     SendReq r{d.next_rid++, p.group, p.cid, p.contents};
     r.entry = p.entry;
+    r.epoch = p.epoch;
     return r;
   }
 
@@ -742,6 +744,7 @@ class World {
     const Message& m = *it->second.got[rng_.below(it->second.got.size())];
     if (m.entry.kind != EntryKind::kMessage || m.deleted) return;
     p->entry.target = m.msg_id;
+    p->epoch = it->second.epoch;
     if (m.user_id == users_[d.user].id && rng_.chance(0.6)) {
       if (rng_.chance(0.3)) {
         p->entry.kind = EntryKind::kDelete;
@@ -912,9 +915,11 @@ class World {
       return;
     }
     if (e.code == Code::kUnavailable) return;
-    if (e.code == Code::kDeleted || e.code == Code::kAlreadyExists || e.code == Code::kNotFound) {
+    if (e.code == Code::kDeleted || e.code == Code::kAlreadyExists || e.code == Code::kNotFound ||
+        e.code == Code::kEpochMismatch) {
       // The log's rules refused a change (another device of the user deleted
-      // the message or reacted first): given up. Nothing else is refused so.
+      // the message or reacted first, or the group was reset after the
+      // device picked its target): given up. Nothing else is refused so.
       // (A change sent twice, on a reconnect and a retry, is refused twice.)
       auto sent = d.sent_sends.find(e.client_msg_id);
       if (sent != d.sent_sends.end() && sent->second.entry.kind != EntryKind::kMessage) {

@@ -106,6 +106,29 @@ TEST_CASE("node: the log's rules answer the sender with their error and nothing 
   CHECK(heads[0].head == 2);
 }
 
+TEST_CASE("node: a change picked from a copy of a reset epoch is refused with epoch_mismatch, whatever id it names") {
+  Chat f;
+  f.request(1, SendReq{1, "g", "c1", "alice's, epoch 1"});
+  REQUIRE(f.messages->reset_group("g").is_ok());  // an operator restores a backup
+  SendReq again{2, "g", "c2", "alice's, epoch 2"};
+  f.request(1, again);
+  const size_t pushed = f.host.of<MessageEv>(2).size();
+  // alice's client still holds epoch 1, where message 1 was her first.
+  SendReq del = entry_req(3, EntryKind::kDelete, 1, "", "d1");
+  del.epoch = 1;
+  f.request(1, del);
+  auto errors = f.errors(1);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kEpochMismatch);
+  CHECK(errors[0].client_msg_id == "d1");
+  CHECK(f.host.of<MessageEv>(2).size() == pushed);
+  std::vector<Message> log;
+  REQUIRE(f.messages->read("g", 0, 10, &log).is_ok());
+  REQUIRE(log.size() == 1);
+  CHECK_FALSE(log[0].deleted);
+  CHECK(log[0].contents == "alice's, epoch 2");
+}
+
 TEST_CASE("node: after a delete, nothing served from the node's cache carries the old text") {
   Chat f(std::make_unique<NoReads>());
   f.request(1, SendReq{1, "g", "c1", "oops, my password"});
@@ -155,6 +178,7 @@ TEST_CASE("codecs: every field of an entry survives both client codecs") {
     std::vector<SendReq> reqs = {send, entry_req(2, EntryKind::kEdit, 4, "new"),
                                  entry_req(3, EntryKind::kDelete, 4), entry_req(4, EntryKind::kReaction, 4, "👍")};
     reqs[3].entry.remove = true;
+    reqs[2].epoch = 7;
     for (const SendReq& r : reqs) {
       std::string bytes = codec->encode_request(r);
       Result<ClientRequest> back = codec->decode_request(bytes.data(), bytes.size(), Limits{});
@@ -167,6 +191,7 @@ TEST_CASE("codecs: every field of an entry survives both client codecs") {
       CHECK(b.entry.meta == r.entry.meta);
       CHECK(b.entry.remove == r.entry.remove);
       CHECK(b.contents == r.contents);
+      CHECK(b.epoch == r.epoch);
     }
     auto m = std::make_shared<Message>(Message{"g", 9, 8, 5, "ann", "", "c", 1});
     m->entry.kind = EntryKind::kReaction;
@@ -203,10 +228,11 @@ TEST_CASE("codecs: the JSON codec writes an entry's fields by their documented n
   REQUIRE(r.is_ok());
   CHECK(std::get<SendReq>(*r).entry.kind == EntryKind::kEdit);
   CHECK(std::get<SendReq>(*r).entry.target == 5);
-  std::string del = R"({"t":"delete","rid":2,"g":"g","to":5})";
+  std::string del = R"({"t":"delete","rid":2,"g":"g","to":5,"epoch":3})";
   r = codec->decode_request(del.data(), del.size(), Limits{});
   REQUIRE(r.is_ok());
   CHECK(std::get<SendReq>(*r).entry.kind == EntryKind::kDelete);
+  CHECK(std::get<SendReq>(*r).epoch == 3);
   std::string bad_meta = R"({"t":"send","rid":3,"g":"g","c":"x","meta":"not an object"})";
   CHECK(codec->decode_request(bad_meta.data(), bad_meta.size(), Limits{}).status().code() ==
         Code::kInvalidArgument);

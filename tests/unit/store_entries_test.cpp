@@ -195,6 +195,46 @@ TEST_CASE_TEMPLATE("store: a request sees the ones before it in its batch", T, E
   CHECK(all[1].deleted);
 }
 
+TEST_CASE_TEMPLATE("store: a change or reply naming an id of a reset epoch is refused, not applied to the new owner",
+                   T, ENTRY_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  append_ok(log, {request("g", "ann", "", "ann's, epoch 1")});
+  AppendRequest current = change(EntryKind::kEdit, "ann", 1, "fixed");
+  current.epoch = 1;
+  CHECK(one(log, current).status.is_ok());  // the client's epoch is the log's
+  Result<uint64_t> reset = log.reset_group("g");
+  REQUIRE(reset.is_ok());
+  const uint64_t now = *reset;
+  REQUIRE(now == 2);
+  append_ok(log, {request("g", "ann", "", "ann's again, epoch 2"), request("g", "bob", "", "bob's")});
+  // Picked from the epoch-1 copy: message 1 is someone else's text now.
+  AppendRequest stale_delete = change(EntryKind::kDelete, "ann", 1);
+  stale_delete.epoch = 1;
+  AppendRequest stale_react = react("bob", 2, "+1");
+  stale_react.epoch = 1;
+  AppendRequest stale_reply = request("g", "bob", "", "re: the old one");
+  stale_reply.entry.reply_to = 1;
+  stale_reply.epoch = 1;
+  std::vector<AppendOutcome> out = append_ok(log, {stale_delete, stale_react, stale_reply});
+  for (const AppendOutcome& o : out) {
+    CHECK(o.status.code() == Code::kEpochMismatch);
+    CHECK(o.message.msg_id == 0);
+  }
+  std::vector<Message> all = read_all(log, "g");
+  REQUIRE(ids_of(all) == one_to(2));
+  CHECK_FALSE(all[0].deleted);
+  CHECK(all[0].contents == "ann's again, epoch 2");
+  // Named with the current epoch, or none, the same changes go in.
+  stale_delete.epoch = now;
+  stale_react.epoch = 0;
+  out = append_ok(log, {stale_delete, stale_react});
+  CHECK(out[0].status.is_ok());
+  CHECK(out[1].status.is_ok());
+  CHECK(out[0].message.epoch == now);
+  CHECK(read_all(log, "g")[0].deleted);
+}
+
 #ifndef PARLEY_CONFORMANCE_REDIS
 namespace {
 std::string file_bytes(const std::string& path) {
