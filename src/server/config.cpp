@@ -113,6 +113,10 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
   app.add_option("--batch-ms", c.batch_ms, "fixed batching period (random phase and jitter added)")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  app.add_option("--gap-grace-ms", c.gap_grace_ms,
+                 "how long a message that arrives early waits for the ones before it (then: read from the store)")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
 
   app.add_option("--tls-cert", c.tls_cert,
                  "serve HTTPS + WSS only, with this PEM certificate chain (and --tls-key)");

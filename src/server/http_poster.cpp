@@ -92,6 +92,7 @@ void HttpPoster::run() {
     // on every call after the first of a connection (decision 42, for the
     // peer links and the webhook).
     client->set_tcp_nodelay(true);
+    if (options_.on_socket) client->set_socket_options(options_.on_socket);
     const time_t sec = static_cast<time_t>(options_.timeout_ms / 1000);
     const time_t usec = static_cast<time_t>((options_.timeout_ms % 1000) * 1000);
     client->set_connection_timeout(sec, usec);

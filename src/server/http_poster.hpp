@@ -42,6 +42,10 @@ class HttpPoster {
     std::string authorization;  // sent as the Authorization header if set
     bool use_tls = false;
     TlsFiles tls;  // with use_tls: client certificate (optional) and CA (required)
+    // Called on the worker thread with each new connection's socket, once the
+    // poster has set its options (TCP_NODELAY): a caller may add its own
+    // (SO_MARK, buffer sizes) or check them.
+    std::function<void(int fd)> on_socket;
   };
   using Done = std::function<void(int status)>;
 

@@ -121,6 +121,7 @@ void ServerImpl<Ws>::make_node() {
       cfg_.forward == "fixed" ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
   o.forward.period_ms = cfg_.batch_ms;
   o.forward.call_timeout_ms = cfg_.peer_timeout_ms + 500;
+  o.gap.grace_ms = cfg_.gap_grace_ms;
   o.policy.pull_min_members = cfg_.pull_min_members;
   o.policy.pull_enter_rate = cfg_.pull_enter_rate;
   o.policy.pull_exit_rate = cfg_.pull_exit_rate;

@@ -28,9 +28,9 @@ STAGES = {
     "unit": r"^(unit|threaded)/",
     "sim": r"^sim/(seeds_|sqlite_seeds)",
     "redis": r"^redis/",
-    # parley-server's own mutants (src/server): the C API's in-process
-    # server and the end-to-end tests, with one shard and with four.
-    "server": r"^(capi/c_test|e2e4?/(cluster|limits|webhook|slow_consumer|shutdown|shards))$",
+    # parley-server's own mutants (src/server): its unit tests, the C API's
+    # in-process server and the end-to-end tests, with one shard and with four.
+    "server": r"^(server/unit|capi/c_test|e2e4?/(cluster|limits|webhook|slow_consumer|shutdown|shards))$",
 }
 # Per-test timeouts (s): a mutant that makes a loop endless is caught by them.
 TIMEOUTS = {"unit": 60, "sim": 600, "redis": 120, "server": 240}
@@ -47,7 +47,7 @@ def stages_for(m, chosen):
 
 
 TARGETS = ["parley_unit_tests", "parley_threaded_tests", "parley_sim", "parley_redis_tests"]
-SERVER_TARGETS = ["parley-server", "parley_capi_test"]
+SERVER_TARGETS = ["parley-server", "parley_capi_test", "parley_server_unit_tests"]
 
 
 def targets_for(stages):

@@ -10,12 +10,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "auth.hpp"
@@ -184,6 +187,35 @@ struct DeafListener {
   }
   ~DeafListener() { ::close(fd); }
 };
+
+TEST_CASE("an HttpPoster's connection sends without waiting for ACKs (TCP_NODELAY, decision 42)") {
+  // A request leaves as two writes, headers then body: with Nagle's
+  // algorithm the body waits for the delayed ACK of the headers.
+  DeafListener deaf;
+  HttpPoster::Options o;
+  o.host = "127.0.0.1";
+  o.port = deaf.port;
+  o.timeout_ms = 60000;
+  std::mutex m;
+  std::condition_variable cv;
+  int sockets = 0, nodelay = -1;
+  o.on_socket = [&](int fd) {
+    int on = 0;
+    socklen_t n = sizeof on;
+    const int rc = ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &n);
+    std::lock_guard<std::mutex> lock(m);
+    ++sockets;
+    nodelay = rc == 0 ? on : -1;
+    cv.notify_all();
+  };
+  HttpPoster poster(o);
+  REQUIRE(poster.post("/hook", std::make_shared<const std::string>("{}"), "application/json", nullptr));
+  std::unique_lock<std::mutex> lock(m);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return sockets > 0; }));
+  CHECK(sockets == 1);
+  CHECK(nodelay != 0);
+  CHECK(nodelay != -1);
+}
 
 TEST_CASE("an HttpPoster to a server that never answers: bounded queue, and destroyed without waiting") {
   DeafListener deaf;

@@ -61,6 +61,7 @@ struct Config {
   int64_t peer_timeout_ms = 2000;
   std::string forward = "adaptive";  // or "fixed"
   int64_t batch_ms = 50;
+  int64_t gap_grace_ms = 150;  // how long an early message waits for the one before it
 
   // TLS (docs/server.md#tls). With tls_cert and tls_key, --listen speaks
   // only HTTPS and WSS. With peer_tls_cert, peer_tls_key and peer_tls_ca,
