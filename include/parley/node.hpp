@@ -144,6 +144,7 @@ struct NodeStats {
   uint64_t deliveries = 0;  // message frames queued to sessions
   uint64_t peer_batches_in = 0;
   uint64_t peer_messages_in = 0;
+  uint64_t resent_on_interest = 0;  // messages sent again to a node that started following their group
   uint64_t catch_ups = 0;  // gap catch-up reads
   uint64_t catch_up_messages = 0;
   uint64_t head_syncs = 0;

@@ -285,7 +285,8 @@ class Node::Impl {
   // Peers that cached this group's route before this node had a member
   // session forget it, so they forward to this node from now on rather than
   // when their cache expires.
-  void announce_interest(const std::string& group_id);
+  void announce_interest(const std::string& group_id, const GroupHead& head);
+  void resend_after_interest(const std::string& to, const detail::Interest& in);
   void drop_subscriber(const std::string& group_id, SessionId id);
   void member_removed(const std::string& group_id, const std::string& user);
 

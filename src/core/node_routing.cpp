@@ -12,13 +12,35 @@ Result<GroupState*> Node::Impl::ensure_group(const std::string& group_id, const 
   GroupState& g = groups_[group_id];
   set_epoch(g, head->epoch);
   detector_.track(group_id, head->head);
-  announce_interest(group_id);
+  announce_interest(group_id, *head);
   return &g;
 }
 
-void Node::Impl::announce_interest(const std::string& group_id) {
+void Node::Impl::announce_interest(const std::string& group_id, const GroupHead& head) {
   forget_route(group_id);
-  forward_item(group_id, std::make_shared<const std::string>(detail::encode_interest_item(group_id)));
+  forward_item(group_id,
+               std::make_shared<const std::string>(detail::encode_interest_item(group_id, head.epoch, head.head)));
+}
+
+// A node that started following a group read its head, then told us. What we
+// committed in between went by the route we had cached, without it: send it
+// those from our tail (decision 48). It drops what it has; what our tail no
+// longer holds it heals from the store, as before.
+void Node::Impl::resend_after_interest(const std::string& to, const detail::Interest& in) {
+  if (!in.has_head || to == opt_.node_id) return;
+  auto g = groups_.find(in.group_id);
+  if (g == groups_.end()) return;
+  // Epoch 0: the group had no history when it read; then only the first
+  // epoch's messages can be news to it, not an old one's that a late
+  // interest (queued through a partition) finds in our tail.
+  if (in.epoch != g->second.epoch && !(in.epoch == 0 && g->second.epoch == 1)) return;
+  std::vector<MessageLog::Entry> tail;
+  if (!log_.read_cached(in.group_id, in.head, opt_.tail_per_group, &tail)) return;
+  const int64_t now = clock_.now_ms();
+  for (const MessageLog::Entry& e : tail) {
+    forwarder_.enqueue(to, std::make_shared<const std::string>(detail::encode_message_item(*e.message)), now);
+    ++stats_.resent_on_interest;
+  }
 }
 
 void Node::Impl::drop_subscriber(const std::string& group_id, SessionId id) {
@@ -236,7 +258,10 @@ Status Node::Impl::on_peer_batch(const void* data, size_t size) {
   for (const MessagePtr& m : batch->messages) accept(m);
   // A peer's user came or went, or a peer started following a group: the
   // group's cached route is out of date.
-  for (const std::string& g : batch->interest) forget_route(g);
+  for (const detail::Interest& in : batch->interest) {
+    forget_route(in.group_id);
+    resend_after_interest(batch->from, in);
+  }
   for (const PresenceEv& p : batch->presence) {
     if (!p.typing) forget_route(p.group_id);
     presence_.observe_remote(p, clock_.now_ms());

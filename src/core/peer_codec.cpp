@@ -146,12 +146,14 @@ std::string encode_presence_item(const PresenceEv& p) {
   return std::move(buf.data);
 }
 
-std::string encode_interest_item(const std::string& group_id) {
+std::string encode_interest_item(const std::string& group_id, uint64_t epoch, uint64_t head) {
   StringBuffer buf;
   Packer pk(buf);
-  pk.pack_array(2);
+  pk.pack_array(4);
   pk.pack_uint64(kInterestItem);
   pack_str(pk, group_id);
+  pk.pack_uint64(epoch);
+  pk.pack_uint64(head);
   return std::move(buf.data);
 }
 
@@ -200,11 +202,16 @@ Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limi
       PARLEY_TRY(decode_presence(v, limits, &p));
       batch.presence.push_back(std::move(p));
     } else if (kind == kInterestItem) {
-      std::string group_id;
-      if (v.a.size != 2) return bad("an interest item has 2 elements");
-      PARLEY_TRY(v.str(1, &group_id));
-      PARLEY_TRY(validate_id(group_id, "group_id", limits));
-      batch.interest.push_back(std::move(group_id));
+      Interest in;
+      if (v.a.size != 2 && v.a.size != 4) return bad("an interest item has 2 or 4 elements");
+      PARLEY_TRY(v.str(1, &in.group_id));
+      PARLEY_TRY(validate_id(in.group_id, "group_id", limits));
+      if (v.a.size == 4) {
+        PARLEY_TRY(v.u64(2, &in.epoch));
+        PARLEY_TRY(v.u64(3, &in.head));
+        in.has_head = true;
+      }
+      batch.interest.push_back(std::move(in));
     } else {
       return bad(fmt::format("unknown item kind {}", kind));
     }

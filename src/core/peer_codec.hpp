@@ -18,16 +18,28 @@
 
 namespace parley::detail {
 
+// The sender started following a group, whose head it read as (epoch,
+// head): it has every message up to there. Messages after it that a node
+// pushed before it learned of the new follower are sent again (decision 48).
+// An interest from a node that does not say its head (2 elements) has
+// has_head false.
+struct Interest {
+  std::string group_id;
+  uint64_t epoch = 0;
+  uint64_t head = 0;
+  bool has_head = false;
+};
+
 struct PeerBatch {
   std::string from;
   std::vector<MessagePtr> messages;
   std::vector<PresenceEv> presence;
-  std::vector<std::string> interest;  // groups the sender started following
+  std::vector<Interest> interest;  // groups the sender started following
 };
 
 std::string encode_message_item(const Message& m);
 std::string encode_presence_item(const PresenceEv& p);
-std::string encode_interest_item(const std::string& group_id);
+std::string encode_interest_item(const std::string& group_id, uint64_t epoch, uint64_t head);
 // Concatenates pre-encoded items into one batch.
 std::string encode_batch(const std::string& from, const std::vector<Frame>& items);
 // Parses and validates a batch from another node: kInvalidArgument for a

@@ -45,6 +45,7 @@ void MetricsSources::add(const MetricsSources& o) {
                               {&n.duplicate_sends, &on.duplicate_sends}, {&n.send_errors, &on.send_errors},
                               {&n.commits, &on.commits}, {&n.deliveries, &on.deliveries},
                               {&n.peer_batches_in, &on.peer_batches_in}, {&n.peer_messages_in, &on.peer_messages_in},
+                              {&n.resent_on_interest, &on.resent_on_interest},
                               {&n.catch_ups, &on.catch_ups}, {&n.catch_up_messages, &on.catch_up_messages},
                               {&n.head_syncs, &on.head_syncs}, {&n.mode_switches, &on.mode_switches},
                               {&n.pull_hints, &on.pull_hints}, {&n.pulls, &on.pulls},
@@ -128,6 +129,8 @@ std::string render_metrics(const MetricsSources& m) {
     d(m.store_jobs_in_flight));
   c("parley_peer_batches_in_total", "peer batches received", d(s.peer_batches_in));
   c("parley_peer_messages_in_total", "messages received in peer batches", d(s.peer_messages_in));
+  c("parley_peer_messages_resent_total", "messages sent again to a node that started following their group",
+    d(s.resent_on_interest));
   c("parley_peer_batches_out_total", "peer calls made (retries included)", d(f.batches_sent));
   c("parley_peer_retries_total", "peer call retries", d(f.retries));
   c("parley_peer_items_dropped_total", "peer items given up on (healed from the store)", d(f.items_dropped));

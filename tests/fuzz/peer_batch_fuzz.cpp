@@ -27,8 +27,9 @@ std::string encode(const parley::detail::PeerBatch& b) {
     items.push_back(std::make_shared<const std::string>(parley::detail::encode_message_item(*m)));
   for (const parley::PresenceEv& p : b.presence)
     items.push_back(std::make_shared<const std::string>(parley::detail::encode_presence_item(p)));
-  for (const std::string& g : b.interest)
-    items.push_back(std::make_shared<const std::string>(parley::detail::encode_interest_item(g)));
+  for (const parley::detail::Interest& in : b.interest)
+    items.push_back(
+        std::make_shared<const std::string>(parley::detail::encode_interest_item(in.group_id, in.epoch, in.head)));
   return parley::detail::encode_batch(b.from, items);
 }
 
@@ -49,8 +50,8 @@ void check_valid(const parley::detail::PeerBatch& b, const parley::Limits& limit
               parley::validate_id(p.group_id, "group_id", limits).is_ok(),
           "presence with an invalid id");
   }
-  for (const std::string& g : b.interest)
-    check(parley::validate_id(g, "group_id", limits).is_ok(), "interest in an invalid group id");
+  for (const parley::detail::Interest& in : b.interest)
+    check(parley::validate_id(in.group_id, "group_id", limits).is_ok(), "interest in an invalid group id");
 }
 
 }  // namespace

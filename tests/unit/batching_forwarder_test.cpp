@@ -191,7 +191,7 @@ TEST_CASE("a peer batch with text that is not UTF-8 or an id over the limit is r
   PresenceEv p{"\xff", "g", PresenceStatus::kOnline, false, 0};
   Frame presence = std::make_shared<const std::string>(detail::encode_presence_item(p));
   CHECK(status_of(detail::encode_batch("peer", {presence})).message() == "user_id is not UTF-8");
-  Frame interest = std::make_shared<const std::string>(detail::encode_interest_item("g\xc0"));
+  Frame interest = std::make_shared<const std::string>(detail::encode_interest_item("g\xc0", 1, 0));
   CHECK(status_of(detail::encode_batch("peer", {interest})).message() == "group_id is not UTF-8");
 }
 

@@ -279,48 +279,83 @@ TEST_CASE("a send whose commit failed gets an error with its cid, never an ack, 
   CHECK_FALSE(f.host.of<AckEv>(1)[0].duplicate);
 }
 
-TEST_CASE("a node that starts following a group is forwarded its messages at once, not when a route expires") {
-  Fixture f;  // node-1: bob will follow "h" here
-  REQUIRE(f.members->create_group("h", "alice").is_ok());
+// node-1 (the fixture's node) and a second node, "peer", on the same stores.
+// exchange() hands each node's peer calls to the other and answers them.
+struct TwoNodes {
+  Fixture f;  // node-1
   TestHost peer_host;
-  NodeOptions po;
-  po.node_id = "peer";
-  Node peer(po, NodeStores{*f.messages, *f.members, *f.directory}, peer_host, f.clock);
-  REQUIRE(peer.start().is_ok());
-  // Hands each node's peer calls to the other and answers them.
+  std::unique_ptr<Node> peer;
   size_t to_peer = 0, to_node1 = 0;
-  auto exchange = [&] {
+  TwoNodes() {
+    NodeOptions po;
+    po.node_id = "peer";
+    peer = std::make_unique<Node>(po, NodeStores{*f.messages, *f.members, *f.directory}, peer_host, f.clock);
+    REQUIRE(peer->start().is_ok());
+  }
+  void exchange() {
     for (int round = 0; round < 4; ++round) {
       f.node->flush();
-      peer.flush();
+      peer->flush();
       for (; to_peer < f.host.peer_calls.size(); ++to_peer) {
         const Frame& b = f.host.peer_calls[to_peer].second;
-        REQUIRE(peer.on_peer_batch(b->data(), b->size()).is_ok());
+        REQUIRE(peer->on_peer_batch(b->data(), b->size()).is_ok());
         f.node->on_peer_result("peer", to_peer + 1, true);
       }
       for (; to_node1 < peer_host.peer_calls.size(); ++to_node1) {
         const Frame& b = peer_host.peer_calls[to_node1].second;
         REQUIRE(f.node->on_peer_batch(b->data(), b->size()).is_ok());
-        peer.on_peer_result("node-1", to_node1 + 1, true);
+        peer->on_peer_result("node-1", to_node1 + 1, true);
       }
     }
-  };
+  }
+};
+
+TEST_CASE("a node that starts following a group is forwarded its messages at once, not when a route expires") {
+  TwoNodes t;  // node-1: bob will follow "h" here
+  Fixture& f = t.f;
+  REQUIRE(f.members->create_group("h", "alice").is_ok());
   REQUIRE(f.node->open_session(2, "bob").is_ok());  // bob is online on node-1, not yet in "h"
-  REQUIRE(peer.open_session(10, "alice").is_ok());
-  exchange();
-  peer.on_client_request(10, SendReq{0, "h", "a1", "only alice is here"});
-  exchange();  // the peer's route of "h" is cached: alice alone
-  const size_t calls_before = peer_host.peer_calls.size();
+  REQUIRE(t.peer->open_session(10, "alice").is_ok());
+  t.exchange();
+  t.peer->on_client_request(10, SendReq{0, "h", "a1", "only alice is here"});
+  t.exchange();  // the peer's route of "h" is cached: alice alone
+  const size_t calls_before = t.peer_host.peer_calls.size();
   REQUIRE(f.members->add("h", "bob", Role::kMember).is_ok());
   f.node->on_client_request(2, ResumeReq{0, "h", 0, 0});
-  exchange();  // node-1 announces its interest in "h"
-  peer.on_client_request(10, SendReq{0, "h", "a2", "bob is here now"});
-  exchange();  // no time passes: the route must not be the cached one
-  CHECK(peer_host.peer_calls.size() > calls_before);
+  t.exchange();  // node-1 announces its interest in "h"
+  t.peer->on_client_request(10, SendReq{0, "h", "a2", "bob is here now"});
+  t.exchange();  // no time passes: the route must not be the cached one
+  CHECK(t.peer_host.peer_calls.size() > calls_before);
   auto msgs = f.host.of<MessageEv>(2);
   REQUIRE(msgs.size() == 2);
   CHECK(msgs[0].message->msg_id == 1);
   CHECK(msgs[1].message->msg_id == 2);
+}
+
+TEST_CASE("what a node committed between a follower's head read and its interest is sent again, not healed") {
+  TwoNodes t;
+  Fixture& f = t.f;
+  REQUIRE(f.members->create_group("h", "alice").is_ok());
+  REQUIRE(f.members->add("h", "bob", Role::kMember).is_ok());
+  REQUIRE(t.peer->open_session(10, "alice").is_ok());
+  t.peer->on_client_request(10, ResumeReq{0, "h", 0, 0});
+  t.peer->on_client_request(10, SendReq{0, "h", "a1", "before bob"});
+  t.exchange();  // the peer follows "h"; its route, cached, has no other node
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.node->on_client_request(2, ResumeReq{0, "h", 0, 0});  // reads head 1, announces interest
+  f.node->flush();                                         // the interest is on its way...
+  t.peer->on_client_request(10, SendReq{0, "h", "a2", "while bob's interest travels"});
+  t.peer->flush();  // ...and message 2 goes by the cached route: to nobody
+  CHECK(t.peer_host.peer_calls.empty());
+  t.exchange();  // the interest arrives; no time passes, no head sync
+  CHECK(t.peer->stats().resent_on_interest == 1);
+  CHECK(ids_of(f.host.of<MessageEv>(2)) == std::vector<uint64_t>{1, 2});
+  CHECK(f.node->stats().catch_ups == 0);
+  // Later messages go by the new route, once each.
+  t.peer->on_client_request(10, SendReq{0, "h", "a3", "after"});
+  t.exchange();
+  CHECK(ids_of(f.host.of<MessageEv>(2)) == std::vector<uint64_t>{1, 2, 3});
+  CHECK(t.peer->stats().resent_on_interest == 1);
 }
 
 TEST_CASE("a pull returns at most max_read_limit messages, whatever limit it asks for") {
