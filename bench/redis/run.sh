@@ -45,7 +45,7 @@ for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 redis-cli -p "$port" ping >/dev/null
 
 # The store's own append script, loaded for redis-benchmark.
-sed -n '/kAppendLua = R"lua(/,/^)lua";/p' "$here/src/store/redis_store.cpp" | sed '1d;$d' >"$tmp/append.lua"
+sed -n '/kAppendLua = R"lua(/,/^)lua";/p' "$here/src/store/redis_scripts.hpp" | sed '1d;$d' >"$tmp/append.lua"
 sha=$(redis-cli -p "$port" -x SCRIPT LOAD <"$tmp/append.lua")
 body=$(head -c 128 /dev/zero | tr '\0' x)
 n_single=$(/usr/bin/python3 -c "print(int(3000*$seconds))")
@@ -54,7 +54,7 @@ n_batch=$(/usr/bin/python3 -c "print(int(3000*$seconds))")
 # ARGV of one script call appending k messages (unique cids from -r).
 script_args() {
   local k=$1 args=()
-  for i in $(seq "$k"); do args+=(user$i "c${i}__rand_int__" 1 "$body"); done
+  for i in $(seq "$k"); do args+=(4 user$i "c${i}__rand_int__" 1 "$body"); done  # 4 fields: a plain message
   echo "${args[@]}"
 }
 rb() {  # redis-benchmark ... -> "msgs_per_s p50 p99" for k messages per request
@@ -68,12 +68,12 @@ for rep in $(seq "$reps"); do
   "$bin" --redis "127.0.0.1:$port" --seconds "$seconds" --batch 100 --groups 10 --nodes 4 |
     awk -F, 'NR > 1 { printf "parley_%s %s %s %s\n", $1, $3, $4, $5 }' >>"$results"
   # shellcheck disable=SC2046
-  echo "redis_evalsha_c1 $(rb 1 -c 1 -n "$n_single" EVALSHA "$sha" 2 'b:g:{s}:meta' 'b:g:{s}:log' 'b:g:{s}:d:' 86400 0 0 1 $(script_args 1))" >>"$results"
+  echo "redis_evalsha_c1 $(rb 1 -c 1 -n "$n_single" EVALSHA "$sha" 5 'b:g:{s}:meta' 'b:g:{s}:log' 'b:g:{s}:tomb' 'b:g:{s}:rx' 'b:g:{s}:edits' 'b:g:{s}:d:' 86400 0 0 1 $(script_args 1))" >>"$results"
   echo "redis_xadd_c1 $(rb 1 -c 1 -n "$n_single" XADD 'b:g:{x}:log' '*' u user c 'c__rand_int__' t 1 b "$body")" >>"$results"
   # shellcheck disable=SC2046
-  echo "redis_evalsha_p10 $(rb 10 -c 1 -P 10 -n "$n_batch" EVALSHA "$sha" 2 'b:g:{p}:meta' 'b:g:{p}:log' 'b:g:{p}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
+  echo "redis_evalsha_p10 $(rb 10 -c 1 -P 10 -n "$n_batch" EVALSHA "$sha" 5 'b:g:{p}:meta' 'b:g:{p}:log' 'b:g:{p}:tomb' 'b:g:{p}:rx' 'b:g:{p}:edits' 'b:g:{p}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
   # shellcheck disable=SC2046
-  echo "redis_evalsha_c4 $(rb 10 -c 4 -P 10 -n "$n_batch" EVALSHA "$sha" 2 'b:g:{q}:meta' 'b:g:{q}:log' 'b:g:{q}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
+  echo "redis_evalsha_c4 $(rb 10 -c 4 -P 10 -n "$n_batch" EVALSHA "$sha" 5 'b:g:{q}:meta' 'b:g:{q}:log' 'b:g:{q}:tomb' 'b:g:{q}:rx' 'b:g:{q}:edits' 'b:g:{q}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
 done
 
 echo "Redis $(redis-server --version | awk '{print $3}'), appendfsync $fsync, $reps repetitions, medians"

@@ -16,8 +16,10 @@ namespace parley::redis_scripts {
 // entry in place).
 
 // ARGV: dedup key prefix, dedup ttl (s), messages to keep, cutoff time (ms;
-// 0: none), n, then n x (user, cid, ts, body, kind, target, reply_to,
-// mentions joined by '\n', meta, remove 0/1, epoch of the named ids or 0).
+// 0: none), n, then per request: its field count f (4 or 11), then user,
+// cid, ts, body and, when f is 11, kind, target, reply_to, mentions joined
+// by '\n', meta, remove 0/1, epoch of the named ids or 0. A plain message
+// (every entry field at its default) sends only its first four.
 // Returns {epoch, trimmed, outcome...}; an outcome is {id, 0} for a new
 // entry, {id, 1, stream fields} for a duplicate (an erased original's
 // tombstone as the read script gives it; {id, 1} if the original was trimmed
@@ -66,11 +68,16 @@ local function erase(id)
   redis.call('XDEL', log, id .. '-1')
   redis.call('ZADD', tomb, id, table.concat({id, m.k or '0', m.u, m.c, m.t, m.to or '0', m.re or '0'}, '\n'))
 end
+local a = 6
 for i = 0, n - 1 do
-  local a = 6 + 11 * i
-  local u, c, t, b = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local k, to, re = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  local mn, m, rm, ep = ARGV[a + 7], ARGV[a + 8], ARGV[a + 9] == '1', tonumber(ARGV[a + 10])
+  local f = tonumber(ARGV[a])
+  local u, c, t, b = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local k, to, re, mn, m, rm, ep = 0, 0, 0, '', '', false, 0
+  if f == 11 then
+    k, to, re = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+    mn, m, rm, ep = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10] == '1', tonumber(ARGV[a + 11])
+  end
+  a = a + 1 + f
   local dk, dup = nil, nil
   if c ~= '' then
     dk = dpre .. string.len(u) .. ':' .. u .. c

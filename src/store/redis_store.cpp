@@ -174,7 +174,7 @@ class RedisStoreImpl final : public RedisStore {
     for (const std::string& g : order) {
       const std::vector<size_t>& idx = by_group[g];
       Command c = script_command(kAppend, entry_keys(g));
-      c.argv.reserve(c.argv.size() + 5 + 11 * idx.size());
+      c.argv.reserve(c.argv.size() + 5 + 12 * idx.size());
       c.argv.push_back(group_key(g) + ":d:");
       c.argv.push_back(std::to_string(std::max<int64_t>(opt_.dedup_ttl_s, 1)));
       c.argv.push_back(std::to_string(opt_.retain_messages));
@@ -183,10 +183,13 @@ class RedisStoreImpl final : public RedisStore {
       c.argv.push_back(std::to_string(idx.size()));
       for (size_t i : idx) {
         const AppendRequest& r = requests[i];
+        const bool plain = r.entry.plain();  // names nothing: the script's defaults, 4 fields
+        c.argv.push_back(plain ? "4" : "11");
         c.argv.push_back(r.user_id);
         c.argv.push_back(r.client_msg_id);
         c.argv.push_back(std::to_string(r.timestamp_ms));
         c.argv.push_back(r.contents);
+        if (plain) continue;
         c.argv.push_back(std::to_string(static_cast<int>(r.entry.kind)));
         c.argv.push_back(std::to_string(r.entry.target));
         c.argv.push_back(std::to_string(r.entry.reply_to));
