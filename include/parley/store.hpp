@@ -113,6 +113,18 @@ struct Member {
   Role role = Role::kMember;
 };
 
+// How far a member has read a group: every entry up to msg_id of epoch
+// (docs/decisions.md 49). Later = a newer epoch, or the same epoch and a
+// higher id; a position of an older epoch than the log's counts as nothing
+// read.
+struct ReadPosition {
+  uint64_t epoch = 0;
+  uint64_t msg_id = 0;
+  bool later_than(const ReadPosition& o) const {
+    return epoch > o.epoch || (epoch == o.epoch && msg_id > o.msg_id);
+  }
+};
+
 class MembershipStore {
  public:
   MembershipStore() = default;
@@ -133,6 +145,14 @@ class MembershipStore {
   virtual Result<std::vector<std::string>> groups_of(const std::string& user_id) = 0;
   // The user's role, or nullopt if not a member (or no such group).
   virtual Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) = 0;
+  // Moves a member's read position to `to` if that is later (never back:
+  // two devices racing keep the furthest), atomically. Returns the position
+  // in force afterwards. kNotFound if not a member. Leaving the group forgets
+  // it.
+  virtual Result<ReadPosition> mark_read(const std::string& group_id, const std::string& user_id,
+                                         ReadPosition to) = 0;
+  // A member's read position ({0, 0} if it never read). kNotFound if not a member.
+  virtual Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) = 0;
 };
 
 // user -> nodes hosting at least one live session of that user. Entries

@@ -163,9 +163,8 @@ class MemoryMembershipStore final : public MembershipStore {
 
   Status remove(const std::string& group_id, const std::string& user_id) override {
     auto it = groups_.find(group_id);
-    if (it == groups_.end() || it->second.erase(user_id) == 0) {
-      return error(Code::kNotFound, "user '" + user_id + "' is not a member of group '" + group_id + "'");
-    }
+    if (it == groups_.end() || it->second.erase(user_id) == 0) return not_member(group_id, user_id);
+    reads_.erase({group_id, user_id});
     auto user = groups_by_user_.find(user_id);
     user->second.erase(group_id);
     if (user->second.empty()) groups_by_user_.erase(user);
@@ -196,10 +195,29 @@ class MemoryMembershipStore final : public MembershipStore {
     return role;
   }
 
+  Result<ReadPosition> mark_read(const std::string& group_id, const std::string& user_id,
+                                 ReadPosition to) override {
+    Result<ReadPosition> now = read_position(group_id, user_id);
+    if (!now) return now;
+    if (!to.later_than(*now)) return now;
+    reads_[{group_id, user_id}] = to;
+    return to;
+  }
+
+  Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) override {
+    Result<std::optional<Role>> role = role_of(group_id, user_id);
+    if (!role->has_value()) return not_member(group_id, user_id);
+    auto it = reads_.find({group_id, user_id});
+    return it == reads_.end() ? ReadPosition{} : it->second;
+  }
+
  private:
   static Status require_ids(const std::string& group_id, const std::string& user_id) {
     if (Status s = require_id(group_id, "group_id"); !s) return s;
     return require_id(user_id, "user_id");
+  }
+  static Status not_member(const std::string& group_id, const std::string& user_id) {
+    return error(Code::kNotFound, "user '" + user_id + "' is not a member of group '" + group_id + "'");
   }
   static Status no_group(const std::string& group_id) {
     return error(Code::kNotFound, "group '" + group_id + "' does not exist");
@@ -207,6 +225,7 @@ class MemoryMembershipStore final : public MembershipStore {
 
   std::map<std::string, std::map<std::string, Role>> groups_;  // group -> members
   std::map<std::string, std::set<std::string>> groups_by_user_;
+  std::map<std::pair<std::string, std::string>, ReadPosition> reads_;  // (group, user)
 };
 
 class MemorySessionDirectory final : public SessionDirectory {

@@ -247,4 +247,26 @@ end
 return out
 )lua";
 
+// KEYS: members, reads. ARGV: user, epoch, id. Moves the user's read
+// position ("epoch:id" in the reads hash) forward only; returns {epoch, id}
+// in force afterwards, or false if the user is not a member. With no ARGV[2]
+// it only reads.
+constexpr const char* kReadPositionLua = R"lua(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+local e, i = 0, 0
+if at then
+  local p = string.find(at, ':', 1, true)
+  e, i = tonumber(string.sub(at, 1, p - 1)), tonumber(string.sub(at, p + 1))
+end
+if ARGV[2] then
+  local te, ti = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if te > e or (te == e and ti > i) then
+    e, i = te, ti
+    redis.call('HSET', KEYS[2], ARGV[1], e .. ':' .. i)
+  end
+end
+return {e, i}
+)lua";
+
 }  // namespace parley::redis_scripts

@@ -334,6 +334,9 @@ class RedisStoreImpl final : public RedisStore {
 
   Status remove(const std::string& group_id, const std::string& user_id) override {
     Result<Reply> r = client_->call(Command{{"HDEL", members_key(group_id), user_id}, 1});
+    if (r && !r->is_error() && r->integer == 1) {  // leaving forgets how far the user read
+      if (Status st = simple({"HDEL", reads_key(group_id), user_id}, "remove"); !st) return st;
+    }
     if (!r) return r.status();
     if (Status st = expect_type(*r, Reply::Type::kInteger, "remove"); !st) return st;
     if (r->integer == 0) {
@@ -372,6 +375,15 @@ class RedisStoreImpl final : public RedisStore {
     if (r->is_error()) return reply_error(*r, "role_of");
     if (r->is_nil()) return std::optional<Role>();
     return std::optional<Role>(to_u64(*r) == 2 ? Role::kOwner : Role::kMember);
+  }
+
+  Result<ReadPosition> mark_read(const std::string& group_id, const std::string& user_id,
+                                 ReadPosition to) override {
+    return read_position_script(group_id, user_id, {user_id, std::to_string(to.epoch), std::to_string(to.msg_id)});
+  }
+
+  Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) override {
+    return read_position_script(group_id, user_id, {user_id});
   }
 
   // ---- SessionDirectory ----------------------------------------------------
@@ -520,7 +532,17 @@ class RedisStoreImpl final : public RedisStore {
   }
 
  private:
-  enum ScriptId { kAppend, kRead, kReset, kCreateGroup, kAddMember, kMembers, kPresence };
+  enum ScriptId { kAppend, kRead, kReset, kCreateGroup, kAddMember, kMembers, kPresence, kReadPosition };
+
+  Result<ReadPosition> read_position_script(const std::string& g, const std::string& u,
+                                            std::vector<std::string> argv) {
+    Result<Reply> r = script(kReadPosition, {members_key(g), reads_key(g)}, std::move(argv));
+    if (!r) return r.status();
+    if (r->is_nil()) return error(Code::kNotFound, fmt::format("'{}' is not a member of '{}'", u, g));
+    if (Status st = expect_type(*r, Reply::Type::kArray, "read position"); !st) return st;
+    if (r->elements.size() != 2) return error(Code::kInternal, "redis read position: bad reply");
+    return ReadPosition{to_u64(r->elements[0]), to_u64(r->elements[1])};
+  }
 
   std::string group_key(const std::string& g) const { return p_ + "g:" + tag(g); }
   std::string meta_key(const std::string& g) const { return group_key(g) + ":meta"; }
@@ -532,6 +554,7 @@ class RedisStoreImpl final : public RedisStore {
   }
   std::string info_key(const std::string& g) const { return group_key(g) + ":info"; }
   std::string members_key(const std::string& g) const { return group_key(g) + ":members"; }
+  std::string reads_key(const std::string& g) const { return group_key(g) + ":reads"; }
   std::string user_key(const std::string& u) const { return p_ + "u:" + tag(u); }
   std::string groups_key(const std::string& u) const { return user_key(u) + ":groups"; }
   std::string nodes_of_key(const std::string& u) const { return user_key(u) + ":nodes"; }
@@ -613,8 +636,8 @@ class RedisStoreImpl final : public RedisStore {
   RedisStoreOptions opt_;
   std::unique_ptr<redis::Client> client_;
   std::string p_;
-  Script scripts_[7] = {{kAppendLua, ""},    {kReadLua, ""},    {kResetLua, ""},   {kCreateGroupLua, ""},
-                        {kAddMemberLua, ""}, {kMembersLua, ""}, {kPresenceLua, ""}};
+  Script scripts_[8] = {{kAppendLua, ""},    {kReadLua, ""},    {kResetLua, ""},   {kCreateGroupLua, ""},
+                        {kAddMemberLua, ""}, {kMembersLua, ""}, {kPresenceLua, ""}, {kReadPositionLua, ""}};
 };
 
 }  // namespace

@@ -86,6 +86,11 @@ CREATE TABLE reactions(
   PRIMARY KEY(group_id, msg_id, user_id, reaction)
 ) WITHOUT ROWID;
 )sql",
+    // v3 -> v4: read positions, on the membership row (decision 49).
+    R"sql(
+ALTER TABLE members ADD COLUMN read_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN read_id INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -123,6 +128,8 @@ enum class Sql : size_t {
   kInsertReaction,
   kDeleteReaction,
   kDeleteReactions,
+  kSelectRead,
+  kMarkRead,
   kCount,
 };
 
@@ -172,6 +179,9 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "INSERT INTO reactions(group_id, msg_id, user_id, reaction) VALUES(?1, ?2, ?3, ?4)",
     "DELETE FROM reactions WHERE group_id = ?1 AND msg_id = ?2 AND user_id = ?3 AND reaction = ?4",
     "DELETE FROM reactions WHERE group_id = ?1",
+    "SELECT read_epoch, read_id FROM members WHERE group_id = ?1 AND user_id = ?2",
+    "UPDATE members SET read_epoch = ?3, read_id = ?4 WHERE group_id = ?1 AND user_id = ?2 "
+    "AND (read_epoch < ?3 OR (read_epoch = ?3 AND read_id < ?4))",
 };
 
 inline Code code_of(int rc) {
@@ -342,6 +352,9 @@ class SqliteStoreImpl final : public SqliteStore {
   Result<std::vector<Member>> members(const std::string& group_id) override;
   Result<std::vector<std::string>> groups_of(const std::string& user_id) override;
   Result<std::optional<Role>> role_of(const std::string& group_id, const std::string& user_id) override;
+  Result<ReadPosition> mark_read(const std::string& group_id, const std::string& user_id,
+                                 ReadPosition to) override;
+  Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) override;
 
   Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) override;
   Status erase(const std::string& user_id, const std::string& node_id) override;

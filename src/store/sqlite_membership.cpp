@@ -91,6 +91,28 @@ Result<std::optional<Role>> SqliteStoreImpl::role_of(const std::string& group_id
   return role;
 }
 
+Result<ReadPosition> SqliteStoreImpl::mark_read(const std::string& group_id, const std::string& user_id,
+                                                ReadPosition to) {
+  // One conditional UPDATE: the position only moves forward, whoever races.
+  Status s = change(Sql::kMarkRead, [&](Query& q) {
+    q.bind(1, group_id).bind(2, user_id).bind(3, clamp_to_int64(to.epoch)).bind(4, clamp_to_int64(to.msg_id));
+  });
+  if (!s) return s;
+  return read_position(group_id, user_id);
+}
+
+Result<ReadPosition> SqliteStoreImpl::read_position(const std::string& group_id, const std::string& user_id) {
+  std::optional<ReadPosition> at;
+  Status s = query(
+      Sql::kSelectRead, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); },
+      [&](const Query& q) {
+        at = ReadPosition{static_cast<uint64_t>(q.int_at(0)), static_cast<uint64_t>(q.int_at(1))};
+      });
+  if (!s) return s;
+  if (!at) return error(Code::kNotFound, "user '" + user_id + "' is not a member of group '" + group_id + "'");
+  return *at;
+}
+
 // --- SessionDirectory ---
 
 Status SqliteStoreImpl::put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) {

@@ -432,36 +432,42 @@ TEST_CASE("sqlite store: reopening keeps everything") {
   CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
 }
 
-TEST_CASE("sqlite store: schema version 3, WAL, integrity ok") {
+TEST_CASE("sqlite store: schema version 4, WAL, integrity ok") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 3);
-  CHECK(SqliteStore::kSchemaVersion == 3);
+  CHECK(s->schema_version() == 4);
+  CHECK(SqliteStore::kSchemaVersion == 4);
   append_ok(*s, {request("g", "ann", "c1")});
   require_ok(s->integrity_check());
   RawDb raw(path);
-  CHECK(raw.int_query("PRAGMA user_version") == 3);
+  CHECK(raw.int_query("PRAGMA user_version") == 4);
   CHECK(raw.int_query("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
   CHECK(raw.int_query("SELECT head FROM groups_log WHERE group_id = 'g'") == 1);
 }
 
-TEST_CASE("sqlite store: a version 1 file is migrated to version 3 and keeps its entries") {
+TEST_CASE("sqlite store: a version 1 file is migrated to version 4 and keeps its entries and members") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   {
     std::unique_ptr<SqliteStore> s = open_store(path);
     require_ok(s->put("ann", "n1", 1000));
     append_ok(*s, {request("g", "ann", "c1", "kept")});
+    require_ok(s->create_group("g", "ann"));
   }
-  // What version 1 was: no presence column, no entry kinds.
+  // What version 1 was: no presence column, no entry kinds, no read positions.
   RawDb(path).exec(
       "ALTER TABLE sessions DROP COLUMN presence; DROP TABLE reactions; DROP INDEX messages_edits; "
       "ALTER TABLE messages DROP COLUMN kind; ALTER TABLE messages DROP COLUMN target; "
       "ALTER TABLE messages DROP COLUMN reply_to; ALTER TABLE messages DROP COLUMN mentions; "
-      "ALTER TABLE messages DROP COLUMN meta; ALTER TABLE messages DROP COLUMN flags; PRAGMA user_version = 1");
+      "ALTER TABLE messages DROP COLUMN meta; ALTER TABLE messages DROP COLUMN flags; "
+      "ALTER TABLE members DROP COLUMN read_epoch; ALTER TABLE members DROP COLUMN read_id; "
+      "PRAGMA user_version = 1");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 3);
+  CHECK(s->schema_version() == 4);
+  CHECK(value_of(s->role_of("g", "ann")) == Role::kOwner);
+  CHECK(value_of(s->read_position("g", "ann")).msg_id == 0);
+  CHECK(value_of(s->mark_read("g", "ann", {1, 1})).msg_id == 1);
   CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
   std::vector<Message> kept;
   require_ok(s->read("g", 0, 10, &kept));
@@ -486,7 +492,7 @@ TEST_CASE("sqlite store: files it cannot use are refused") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   SUBCASE("a newer schema version") {
-    { RawDb(path).exec("PRAGMA user_version = 4"); }
+    { RawDb(path).exec("PRAGMA user_version = 5"); }
     CHECK(open_error(path) == Code::kInvalidArgument);
   }
   SUBCASE("not a database") {
