@@ -82,10 +82,32 @@ def server_binary():
     return os.path.abspath(path)
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host=HOST):
-    """A port of `host` that was free a moment ago (for --peer-listen, which must be known
-    in advance)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port of `host` that was free a moment ago (for --peer-listen and redis-server, which
+    must be known in advance). Picked below the kernel's ephemeral range: the servers' own
+    `--listen ...:0` ports come from that range, so one of them cannot take a port picked
+    here before its owner binds it (a node once failed "cannot listen for peers" that way)."""
+    lo, _ = _ephemeral_range()
+    top = max(lo - 1, 10001)
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(10000, top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # a crowded machine: any free one
         s.bind((host, 0))
         return s.getsockname()[1]
 
