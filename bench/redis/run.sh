@@ -68,12 +68,12 @@ for rep in $(seq "$reps"); do
   "$bin" --redis "127.0.0.1:$port" --seconds "$seconds" --batch 100 --groups 10 --nodes 4 |
     awk -F, 'NR > 1 { printf "parley_%s %s %s %s\n", $1, $3, $4, $5 }' >>"$results"
   # shellcheck disable=SC2046
-  echo "redis_evalsha_c1 $(rb 1 -c 1 -n "$n_single" EVALSHA "$sha" 5 'b:g:{s}:meta' 'b:g:{s}:log' 'b:g:{s}:tomb' 'b:g:{s}:rx' 'b:g:{s}:edits' 'b:g:{s}:d:' 86400 0 0 1 $(script_args 1))" >>"$results"
+  echo "redis_evalsha_c1 $(rb 1 -c 1 -n "$n_single" EVALSHA "$sha" 8 'b:g:{s}:meta' 'b:g:{s}:log' 'b:g:{s}:tomb' 'b:g:{s}:rx' 'b:g:{s}:edits' 'b:g:{s}:skip' 'b:g:{s}:own' 'b:g:{s}:mn' 'b:g:{s}:d:' 86400 0 0 1 $(script_args 1))" >>"$results"
   echo "redis_xadd_c1 $(rb 1 -c 1 -n "$n_single" XADD 'b:g:{x}:log' '*' u user c 'c__rand_int__' t 1 b "$body")" >>"$results"
   # shellcheck disable=SC2046
-  echo "redis_evalsha_p10 $(rb 10 -c 1 -P 10 -n "$n_batch" EVALSHA "$sha" 5 'b:g:{p}:meta' 'b:g:{p}:log' 'b:g:{p}:tomb' 'b:g:{p}:rx' 'b:g:{p}:edits' 'b:g:{p}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
+  echo "redis_evalsha_p10 $(rb 10 -c 1 -P 10 -n "$n_batch" EVALSHA "$sha" 8 'b:g:{p}:meta' 'b:g:{p}:log' 'b:g:{p}:tomb' 'b:g:{p}:rx' 'b:g:{p}:edits' 'b:g:{p}:skip' 'b:g:{p}:own' 'b:g:{p}:mn' 'b:g:{p}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
   # shellcheck disable=SC2046
-  echo "redis_evalsha_c4 $(rb 10 -c 4 -P 10 -n "$n_batch" EVALSHA "$sha" 5 'b:g:{q}:meta' 'b:g:{q}:log' 'b:g:{q}:tomb' 'b:g:{q}:rx' 'b:g:{q}:edits' 'b:g:{q}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
+  echo "redis_evalsha_c4 $(rb 10 -c 4 -P 10 -n "$n_batch" EVALSHA "$sha" 8 'b:g:{q}:meta' 'b:g:{q}:log' 'b:g:{q}:tomb' 'b:g:{q}:rx' 'b:g:{q}:edits' 'b:g:{q}:skip' 'b:g:{q}:own' 'b:g:{q}:mn' 'b:g:{q}:d:' 86400 0 0 10 $(script_args 10))" >>"$results"
 done
 
 echo "Redis $(redis-server --version | awk '{print $3}'), appendfsync $fsync, $reps repetitions, medians"

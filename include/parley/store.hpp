@@ -55,6 +55,39 @@ struct GroupHead {
   uint64_t trimmed = 0;  // ids <= trimmed were removed by retention (0: none)
 };
 
+// How far a member has read a group: every entry up to msg_id of epoch
+// (docs/decisions.md 49). Later = a newer epoch, or the same epoch and a
+// higher id; a position of an older epoch than the log's counts as nothing
+// read.
+struct ReadPosition {
+  uint64_t epoch = 0;
+  uint64_t msg_id = 0;
+  bool later_than(const ReadPosition& o) const {
+    return epoch > o.epoch || (epoch == o.epoch && msg_id > o.msg_id);
+  }
+};
+
+// A member's unread count in a group, from the member's read position.
+struct UnreadQuery {
+  std::string group_id;
+  std::string user_id;
+  ReadPosition read;
+};
+
+// What MessageStore::unread counts (docs/decisions.md 49): the entries in
+// (after, head] of kind message, not by the user, not deleted; `mentions`,
+// those of them that mention the user.
+struct UnreadCount {
+  std::string group_id;
+  uint64_t epoch = 0;     // the log's (0: no such group)
+  uint64_t head = 0;      // counted up to here
+  uint64_t after = 0;     // counted from here: the read position's id in this epoch
+                          // (0 for another epoch), at most head, at least trimmed
+  uint64_t unread = 0;
+  uint64_t mentions = 0;
+  bool trimmed = false;   // the position is below the retention edge: `after` is the edge
+};
+
 class MessageStore {
  public:
   MessageStore() = default;
@@ -104,6 +137,13 @@ class MessageStore {
   // backup or losing data): head becomes 0, epoch increases. Returns the new
   // epoch. Used by operations tools and tests.
   virtual Result<uint64_t> reset_group(const std::string& group_id) = 0;
+
+  // For each query in order, the user's unread and mention counts from its
+  // read position to the head (the caller reads the position from the
+  // MembershipStore). A position of another epoch counts from 0; one past
+  // the head counts nothing. Every count is a few index seeks, never a scan
+  // of the log (docs/decisions.md 49). Unknown group: all 0.
+  virtual Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) = 0;
 };
 
 enum class Role : int { kMember = 1, kOwner = 2 };
@@ -111,18 +151,6 @@ enum class Role : int { kMember = 1, kOwner = 2 };
 struct Member {
   std::string user_id;
   Role role = Role::kMember;
-};
-
-// How far a member has read a group: every entry up to msg_id of epoch
-// (docs/decisions.md 49). Later = a newer epoch, or the same epoch and a
-// higher id; a position of an older epoch than the log's counts as nothing
-// read.
-struct ReadPosition {
-  uint64_t epoch = 0;
-  uint64_t msg_id = 0;
-  bool later_than(const ReadPosition& o) const {
-    return epoch > o.epoch || (epoch == o.epoch && msg_id > o.msg_id);
-  }
 };
 
 class MembershipStore {

@@ -75,7 +75,7 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{365} * 86400))
       ->capture_default_str();
   app.add_option("--retain-messages", c.retain_messages,
-                 "Redis: keep at least this many messages per group, trim older ones (0: keep all)")
+                 "Redis: keep this many messages per group, trim older ones (0: keep all)")
       ->capture_default_str();
   app.add_option("--retain-ms", c.retain_ms, "Redis: trim messages older than this (0: keep forever)")
       ->check(CLI::NonNegativeNumber)

@@ -33,6 +33,9 @@ class TimedMessageStore final : public MessageStore {
     return note(inner_.heads(group_ids, out));
   }
   Result<uint64_t> reset_group(const std::string& group_id) override { return inner_.reset_group(group_id); }
+  Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override {
+    return inner_.unread(queries, out);
+  }
 
   const Histogram& append_seconds() const { return append_seconds_; }
   const Histogram& read_seconds() const { return read_seconds_; }

@@ -82,6 +82,35 @@ inline std::vector<std::string> split_ids(const std::string& joined) {
   return out;
 }
 
+// The users a message's mention counts go to (decision 49): its mentions,
+// once each, without its author (nobody is unread-mentioned by themselves).
+// Empty for every other kind.
+inline std::vector<std::string> mentioned_others(const Message& m) {
+  std::vector<std::string> out;
+  if (m.entry.kind != EntryKind::kMessage) return out;
+  for (const std::string& u : m.entry.mentions) {
+    if (u != m.user_id) out.push_back(u);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Where an unread count starts: the position's id if it is of the log's
+// epoch, else 0; at most the head, at least the retention edge.
+inline UnreadCount unread_frame(const UnreadQuery& q, uint64_t epoch, uint64_t head, uint64_t trimmed) {
+  UnreadCount c;
+  c.group_id = q.group_id;
+  c.epoch = epoch;
+  c.head = head;
+  c.after = std::min(q.read.epoch == epoch ? q.read.msg_id : 0, head);
+  if (c.after < trimmed) {
+    c.after = trimmed;
+    c.trimmed = true;
+  }
+  return c;
+}
+
 // The Message an accepted request becomes.
 inline Message entry_of(const AppendRequest& r, uint64_t msg_id, uint64_t epoch) {
   Message m;

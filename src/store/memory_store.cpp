@@ -29,10 +29,24 @@ struct MessageRef {
 // (message, user, key): one reaction.
 using Reaction = std::tuple<uint64_t, std::string, std::string>;
 
+// Sorted ids: how many lie in (after, upto].
+size_t count_in(const std::vector<uint64_t>& ids, uint64_t after, uint64_t upto) {
+  return static_cast<size_t>(std::upper_bound(ids.begin(), ids.end(), upto) -
+                             std::upper_bound(ids.begin(), ids.end(), after));
+}
+
 struct GroupLog {
   uint64_t epoch = 0;
   std::vector<Message> messages;  // messages[i].msg_id == i + 1
   std::set<Reaction> reactions;
+  // What unread counts need (decision 49), as sorted id vectors counted by
+  // binary search: ord[i] = entries of kind message among ids 1..i+1; each
+  // user's own messages; deleted messages; each user's mentions in
+  // messages that are not deleted.
+  std::vector<uint64_t> ord;
+  std::map<std::string, std::vector<uint64_t>> own;
+  std::set<uint64_t> deleted;
+  std::map<std::string, std::vector<uint64_t>> mentions;
 };
 
 class MemoryMessageStore final : public MessageStore {
@@ -80,9 +94,37 @@ class MemoryMessageStore final : public MessageStore {
     for (const Message& m : log.messages) {
       if (!m.client_msg_id.empty()) dedup_.erase({m.user_id, m.client_msg_id});
     }
-    log.messages.clear();
-    log.reactions.clear();
-    return ++log.epoch;
+    const uint64_t epoch = log.epoch + 1;
+    log = GroupLog{};
+    log.epoch = epoch;
+    return epoch;
+  }
+
+  Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override {
+    for (const UnreadQuery& q : queries) {
+      auto it = groups_.find(q.group_id);
+      if (it == groups_.end()) {
+        out->push_back(detail::unread_frame(q, 0, 0, 0));
+        continue;
+      }
+      const GroupLog& log = it->second;
+      UnreadCount c = detail::unread_frame(q, log.epoch, log.messages.size(), 0);
+      if (c.after < c.head) {
+        const uint64_t messages = log.ord[c.head - 1] - (c.after == 0 ? 0 : log.ord[c.after - 1]);
+        size_t own = 0;
+        if (auto o = log.own.find(q.user_id); o != log.own.end()) own = count_in(o->second, c.after, c.head);
+        size_t deleted = 0;  // by others: the user's own are not in `messages - own` to begin with
+        for (auto d = log.deleted.upper_bound(c.after); d != log.deleted.end() && *d <= c.head; ++d) {
+          if (log.messages[*d - 1].user_id != q.user_id) ++deleted;
+        }
+        c.unread = messages - own - deleted;
+        if (auto m = log.mentions.find(q.user_id); m != log.mentions.end()) {
+          c.mentions = count_in(m->second, c.after, c.head);
+        }
+      }
+      out->push_back(std::move(c));
+    }
+    return Status::ok();
   }
 
  private:
@@ -110,6 +152,12 @@ class MemoryMessageStore final : public MessageStore {
     }
     log.epoch = std::max<uint64_t>(log.epoch, 1);
     Message m = detail::entry_of(request, log.messages.size() + 1, log.epoch);
+    const bool is_message = m.entry.kind == EntryKind::kMessage;
+    log.ord.push_back((log.ord.empty() ? 0 : log.ord.back()) + (is_message ? 1 : 0));
+    if (is_message) {
+      log.own[m.user_id].push_back(m.msg_id);
+      for (const std::string& u : detail::mentioned_others(m)) log.mentions[u].push_back(m.msg_id);
+    }
     if (m.entry.kind == EntryKind::kDelete) erase(&log, m.entry.target);
     if (m.entry.kind == EntryKind::kReaction) {
       if (m.entry.remove) {
@@ -128,6 +176,11 @@ class MemoryMessageStore final : public MessageStore {
   // A delete of `target`: it and its edits become tombstones (a scan of the
   // group's log: the memory store is for tests and simulations).
   static void erase(GroupLog* log, uint64_t target) {
+    log->deleted.insert(target);
+    for (const std::string& u : detail::mentioned_others(log->messages[target - 1])) {
+      std::vector<uint64_t>& ids = log->mentions[u];
+      ids.erase(std::lower_bound(ids.begin(), ids.end(), target));
+    }
     erase_contents(&log->messages[target - 1]);
     for (Message& m : log->messages) {
       if (m.entry.kind == EntryKind::kEdit && m.entry.target == target) erase_contents(&m);

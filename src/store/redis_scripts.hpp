@@ -10,7 +10,13 @@ namespace parley::redis_scripts {
 // u, c, t, b, then k, to, re, mn, m, rm when not at their default), tomb
 // (sorted set: the tombstones of erased entries, score = id, member =
 // "id\nkind\nuser\ncid\nts\ntarget\nreply_to"), rx (set of the reactions in
-// force, "id\nuser\nkey"), edits (hash: message id -> "edit id,edit id...").
+// force, "id\nuser\nkey"), edits (hash: message id -> "edit id,edit id..."),
+// and what unread counts need (decision 49): skip (sorted set of the ids no
+// count includes: every entry of another kind than message, and deleted
+// messages; score = member = id), own (sorted set, all scores 0, ordered by
+// member: "user\n" .. id as 20 digits, for each message not deleted) and
+// mn (the same for each user a message not deleted mentions, its author
+// aside). A count is then a ZCOUNT and two ZLEXCOUNTs.
 // A delete XDELs its message and the message's edits from the stream and
 // adds their tombstones: the text leaves Redis (a stream cannot rewrite an
 // entry in place).
@@ -29,6 +35,7 @@ namespace parley::redis_scripts {
 // this script applies too).
 constexpr const char* kAppendLua = R"lua(
 local meta, log, tomb, rx, edits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local skip, own, mnz = KEYS[6], KEYS[7], KEYS[8]
 local keep, cutoff, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local h = redis.call('HMGET', meta, 'head', 'epoch', 'trimmed')
 local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
@@ -45,6 +52,29 @@ local function fields_of(f)
   for j = 1, #f, 2 do m[f[j]] = f[j + 1] end
   return m
 end
+local function lex(user, id) return user .. '\n' .. string.format('%020d', id) end
+-- Adds (ZADD) or removes (ZREM) a message's own and mention members; m:
+-- its stream fields.
+local function counted(cmd, id, m)
+  if (m.k or '0') ~= '0' then return end
+  local function one(key, user)
+    if cmd == 'ZADD' then redis.call('ZADD', key, 0, lex(user, id)) else redis.call('ZREM', key, lex(user, id)) end
+  end
+  one(own, m.u)
+  if m.mn then
+    local seen = {}
+    for _, x in ipairs(split(m.mn)) do
+      if x ~= m.u and not seen[x] then
+        seen[x] = true
+        one(mnz, x)
+      end
+    end
+  end
+end
+-- Entries that retention removes: their members go with them.
+local function forget(entries)
+  for _, e in ipairs(entries) do counted('ZREM', tonumber(string.match(e[1], '^(%d+)')), fields_of(e[2])) end
+end
 -- What is stored at id: {kind, user, deleted}, or nil.
 local function entry_at(id)
   if id < 1 or id > head then return nil end
@@ -60,11 +90,14 @@ local function entry_at(id)
   end
   return nil
 end
--- Erases entry id: its stream entry becomes a tombstone.
+-- Erases entry id: its stream entry becomes a tombstone, and no count
+-- includes it any more.
 local function erase(id)
   local e = redis.call('XRANGE', log, id .. '-1', id .. '-1')
   if not e[1] then return end
   local m = fields_of(e[1][2])
+  counted('ZREM', id, m)
+  redis.call('ZADD', skip, id, id)
   redis.call('XDEL', log, id .. '-1')
   redis.call('ZADD', tomb, id, table.concat({id, m.k or '0', m.u, m.c, m.t, m.to or '0', m.re or '0'}, '\n'))
 end
@@ -126,6 +159,11 @@ for i = 0, n - 1 do
     if m ~= '' then f[#f + 1] = 'm'; f[#f + 1] = m end
     if rm then f[#f + 1] = 'rm'; f[#f + 1] = '1' end
     redis.call('XADD', log, head .. '-1', unpack(f))
+    if k == 0 then
+      counted('ZADD', head, {u = u, mn = mn ~= '' and mn or nil})
+    else
+      redis.call('ZADD', skip, head, head)
+    end
     if dk then redis.call('SET', dk, head, 'EX', ARGV[2]) end
     if k == 1 then
       local prev = redis.call('HGET', edits, to)
@@ -145,7 +183,14 @@ for i = 0, n - 1 do
   end
 end
 local cut = 0
-if keep > 0 then cut = cut + redis.call('XTRIM', log, 'MAXLEN', '~', keep) end
+if keep > 0 then
+  local over = redis.call('XLEN', log) - keep
+  if over > 0 then
+    local gone = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
+    forget(gone)
+    cut = cut + redis.call('XTRIM', log, 'MINID', (tonumber(string.match(gone[#gone][1], '^(%d+)')) + 1) .. '-0')
+  end
+end
 if cutoff > 0 then
   for _ = 1, 1000 do
     local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 100)
@@ -153,10 +198,16 @@ if cutoff > 0 then
     for _, e in ipairs(first) do
       if tonumber(e[2][6]) >= cutoff then keep_from = e[1]; break end
     end
+    local gone = {}
+    for _, e in ipairs(first) do
+      if e[1] == keep_from then break end
+      gone[#gone + 1] = e
+    end
     if keep_from == nil then
       if #first == 0 then break end
       keep_from = (tonumber(string.match(first[#first][1], '^(%d+)')) + 1) .. '-0'
     end
+    forget(gone)
     local c = redis.call('XTRIM', log, 'MINID', keep_from)
     cut = cut + c
     if c < 100 then break end
@@ -168,6 +219,7 @@ if cut > 0 then
   -- Tombstones below the stream's first entry go with it (a deleted message
   -- right at the retention edge counts as trimmed).
   redis.call('ZREMRANGEBYSCORE', tomb, '-inf', trimmed)
+  redis.call('ZREMRANGEBYSCORE', skip, '-inf', trimmed)
 end
 redis.call('HSET', meta, 'head', head, 'epoch', epoch, 'trimmed', trimmed)
 out[2] = trimmed
@@ -206,10 +258,10 @@ end
 return {epoch, head, trimmed, out}
 )lua";
 
-// KEYS: meta, log, tomb, rx, edits. Returns the new epoch.
+// KEYS: as the append script's. Returns the new epoch.
 constexpr const char* kResetLua = R"lua(
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 redis.call('HSET', KEYS[1], 'head', 0, 'epoch', epoch, 'trimmed', 0)
 return epoch
 )lua";
@@ -267,6 +319,24 @@ if ARGV[2] then
   end
 end
 return {e, i}
+)lua";
+
+// KEYS: meta, skip, own, mn. ARGV: user, epoch and id of the user's read
+// position. Returns {epoch, head, trimmed, skipped, own, mentions}: the
+// counts over (after, head], where after is the position's id in this epoch
+// (else 0), at most head, at least trimmed (UnreadCount; the C++ side works
+// out the same `after` and unread = head - after - skipped - own).
+constexpr const char* kUnreadLua = R"lua(
+local h = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'trimmed')
+local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+local after = 0
+if tonumber(ARGV[2]) == epoch then after = math.min(tonumber(ARGV[3]), head) end
+after = math.max(after, trimmed)
+if after >= head then return {epoch, head, trimmed, 0, 0, 0} end
+local function lex(id) return ARGV[1] .. '\n' .. string.format('%020d', id) end
+return {epoch, head, trimmed, redis.call('ZCOUNT', KEYS[2], '(' .. after, head),
+        redis.call('ZLEXCOUNT', KEYS[3], '(' .. lex(after), '[' .. lex(head)),
+        redis.call('ZLEXCOUNT', KEYS[4], '(' .. lex(after), '[' .. lex(head))}
 )lua";
 
 }  // namespace parley::redis_scripts

@@ -296,6 +296,33 @@ class RedisStoreImpl final : public RedisStore {
     return Status::ok();
   }
 
+  // One script per query, pipelined (each on its group's shard).
+  Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override {
+    std::vector<Command> commands;
+    commands.reserve(queries.size());
+    for (const UnreadQuery& q : queries) {
+      const std::string g = group_key(q.group_id);
+      commands.push_back(script_command(kUnread, {meta_key(q.group_id), g + ":skip", g + ":own", g + ":mn"}));
+      commands.back().argv.insert(commands.back().argv.end(), {q.user_id, std::to_string(q.read.epoch),
+                                                               std::to_string(q.read.msg_id)});
+    }
+    std::vector<Reply> replies;
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      const Reply& r = replies[i];
+      if (Status st = expect_type(r, Reply::Type::kArray, "unread"); !st) return st;
+      if (r.elements.size() != 6) return error(Code::kInternal, "redis unread: short reply");
+      UnreadCount c = detail::unread_frame(queries[i], to_u64(r.elements[0]), to_u64(r.elements[1]),
+                                           to_u64(r.elements[2]));
+      if (c.after < c.head) {
+        c.unread = c.head - c.after - to_u64(r.elements[3]) - to_u64(r.elements[4]);
+        c.mentions = to_u64(r.elements[5]);
+      }
+      out->push_back(std::move(c));
+    }
+    return Status::ok();
+  }
+
   Result<uint64_t> reset_group(const std::string& group_id) override {
     if (group_id.empty()) return error(Code::kInvalidArgument, "group_id is empty");
     Result<Reply> r = script(kReset, entry_keys(group_id), {});
@@ -532,7 +559,7 @@ class RedisStoreImpl final : public RedisStore {
   }
 
  private:
-  enum ScriptId { kAppend, kRead, kReset, kCreateGroup, kAddMember, kMembers, kPresence, kReadPosition };
+  enum ScriptId { kAppend, kRead, kReset, kCreateGroup, kAddMember, kMembers, kPresence, kReadPosition, kUnread };
 
   Result<ReadPosition> read_position_script(const std::string& g, const std::string& u,
                                             std::vector<std::string> argv) {
@@ -550,7 +577,8 @@ class RedisStoreImpl final : public RedisStore {
   std::string tomb_key(const std::string& g) const { return group_key(g) + ":tomb"; }
   // The keys of a group's log, in the order the append, read and reset scripts take them.
   std::vector<std::string> entry_keys(const std::string& g) const {
-    return {meta_key(g), log_key(g), tomb_key(g), group_key(g) + ":rx", group_key(g) + ":edits"};
+    const std::string k = group_key(g);
+    return {meta_key(g), log_key(g), tomb_key(g), k + ":rx", k + ":edits", k + ":skip", k + ":own", k + ":mn"};
   }
   std::string info_key(const std::string& g) const { return group_key(g) + ":info"; }
   std::string members_key(const std::string& g) const { return group_key(g) + ":members"; }
@@ -636,8 +664,9 @@ class RedisStoreImpl final : public RedisStore {
   RedisStoreOptions opt_;
   std::unique_ptr<redis::Client> client_;
   std::string p_;
-  Script scripts_[8] = {{kAppendLua, ""},    {kReadLua, ""},    {kResetLua, ""},   {kCreateGroupLua, ""},
-                        {kAddMemberLua, ""}, {kMembersLua, ""}, {kPresenceLua, ""}, {kReadPositionLua, ""}};
+  Script scripts_[9] = {{kAppendLua, ""},    {kReadLua, ""},    {kResetLua, ""},
+                        {kCreateGroupLua, ""}, {kAddMemberLua, ""}, {kMembersLua, ""},
+                        {kPresenceLua, ""},    {kReadPositionLua, ""}, {kUnreadLua, ""}};
 };
 
 }  // namespace

@@ -91,6 +91,43 @@ CREATE TABLE reactions(
 ALTER TABLE members ADD COLUMN read_epoch INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE members ADD COLUMN read_id INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // v4 -> v5: what unread counts need (decision 49). groups_log.msgs:
+    // entries of kind message so far; messages.ord: the messages with an id
+    // at or below the row's; messages.own: for a message, its author's
+    // messages in the group at or below it. mentions: one row per (message,
+    // mentioned user other than its author), gone with a delete. Existing
+    // rows are counted here.
+    R"sql(
+ALTER TABLE groups_log ADD COLUMN msgs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET ord = w.ord, own = w.own FROM (
+  SELECT group_id AS g, msg_id AS i,
+         SUM(kind = 0) OVER (PARTITION BY group_id ORDER BY msg_id) AS ord,
+         CASE WHEN kind = 0 THEN SUM(kind = 0) OVER (PARTITION BY group_id, user_id ORDER BY msg_id)
+              ELSE 0 END AS own
+  FROM messages) AS w
+WHERE messages.group_id = w.g AND messages.msg_id = w.i;
+UPDATE groups_log SET msgs = COALESCE(
+  (SELECT MAX(ord) FROM messages WHERE messages.group_id = groups_log.group_id), 0);
+CREATE INDEX messages_own ON messages(group_id, user_id, msg_id, own) WHERE kind = 0;
+CREATE INDEX messages_deleted ON messages(group_id, msg_id, user_id) WHERE kind = 0 AND (flags & 1) = 1;
+CREATE TABLE mentions(
+  group_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  msg_id INTEGER NOT NULL,
+  PRIMARY KEY(group_id, user_id, msg_id)
+) WITHOUT ROWID;
+WITH RECURSIVE split(g, i, author, rest, u) AS (
+  SELECT group_id, msg_id, user_id, mentions || char(10), NULL FROM messages
+  WHERE kind = 0 AND mentions <> ''
+  UNION ALL
+  SELECT g, i, author, substr(rest, instr(rest, char(10)) + 1), substr(rest, 1, instr(rest, char(10)) - 1)
+  FROM split WHERE rest <> ''
+)
+INSERT OR IGNORE INTO mentions(group_id, user_id, msg_id)
+SELECT g, u, i FROM split WHERE u IS NOT NULL AND u <> author;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -98,6 +135,7 @@ static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchema
 // Every statement the store runs; prepared once, on first use.
 enum class Sql : size_t {
   kBegin,
+  kBeginRead,
   kCommit,
   kRollback,
   kSelectHead,
@@ -130,18 +168,27 @@ enum class Sql : size_t {
   kDeleteReactions,
   kSelectRead,
   kMarkRead,
+  kSelectOwnAt,
+  kSelectOrd,
+  kCountDeleted,
+  kInsertMention,
+  kDeleteMention,
+  kDeleteMentions,
+  kCountMentions,
+  kSelectMentioned,
   kCount,
 };
 
 constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "BEGIN IMMEDIATE",
+    "BEGIN",
     "COMMIT",
     "ROLLBACK",
-    "SELECT head, epoch FROM groups_log WHERE group_id = ?1",
-    "INSERT INTO groups_log(group_id, head, epoch) VALUES(?1, ?2, ?3) "
-    "ON CONFLICT(group_id) DO UPDATE SET head = excluded.head, epoch = excluded.epoch",
+    "SELECT head, epoch, msgs FROM groups_log WHERE group_id = ?1",
+    "INSERT INTO groups_log(group_id, head, epoch, msgs) VALUES(?1, ?2, ?3, ?4) "
+    "ON CONFLICT(group_id) DO UPDATE SET head = excluded.head, epoch = excluded.epoch, msgs = excluded.msgs",
     "INSERT INTO messages(group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents, kind, target, "
-    "reply_to, mentions, meta, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+    "reply_to, mentions, meta, flags, ord, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
     "ON CONFLICT(user_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING",
     "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, "
     "COALESCE(g.epoch, 0), m.kind, m.target, m.reply_to, m.mentions, m.meta, m.flags "
@@ -182,6 +229,16 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "SELECT read_epoch, read_id FROM members WHERE group_id = ?1 AND user_id = ?2",
     "UPDATE members SET read_epoch = ?3, read_id = ?4 WHERE group_id = ?1 AND user_id = ?2 "
     "AND (read_epoch < ?3 OR (read_epoch = ?3 AND read_id < ?4))",
+    "SELECT own FROM messages WHERE group_id = ?1 AND user_id = ?2 AND kind = 0 AND msg_id <= ?3 "
+    "ORDER BY msg_id DESC LIMIT 1",
+    "SELECT ord FROM messages WHERE group_id = ?1 AND msg_id = ?2",
+    "SELECT COUNT(*) FROM messages WHERE group_id = ?1 AND kind = 0 AND (flags & 1) = 1 "
+    "AND msg_id > ?2 AND msg_id <= ?3 AND user_id <> ?4",
+    "INSERT OR IGNORE INTO mentions(group_id, user_id, msg_id) VALUES(?1, ?2, ?3)",
+    "DELETE FROM mentions WHERE group_id = ?1 AND user_id = ?2 AND msg_id = ?3",
+    "DELETE FROM mentions WHERE group_id = ?1",
+    "SELECT COUNT(*) FROM mentions WHERE group_id = ?1 AND user_id = ?4 AND msg_id > ?2 AND msg_id <= ?3",
+    "SELECT kind, user_id, mentions FROM messages WHERE group_id = ?1 AND msg_id = ?2",
 };
 
 inline Code code_of(int rc) {
@@ -314,7 +371,8 @@ class SqliteStoreImpl;
 // A write transaction that rolls back unless committed.
 class Transaction {
  public:
-  explicit Transaction(SqliteStoreImpl* store) : store_(store) {}
+  // kBegin takes the write lock at once; kBeginRead only reads one snapshot.
+  explicit Transaction(SqliteStoreImpl* store, Sql begin = Sql::kBegin) : store_(store), begin_(begin) {}
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   ~Transaction();
@@ -323,6 +381,7 @@ class Transaction {
 
  private:
   SqliteStoreImpl* store_;
+  Sql begin_;
   bool open_ = false;
 };
 
@@ -344,6 +403,7 @@ class SqliteStoreImpl final : public SqliteStore {
   Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override;
   Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override;
   Result<uint64_t> reset_group(const std::string& group_id) override;
+  Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override;
 
   Status create_group(const std::string& group_id, const std::string& owner) override;
   Result<bool> group_exists(const std::string& group_id) override;
@@ -381,6 +441,7 @@ class SqliteStoreImpl final : public SqliteStore {
   struct HeadState {
     uint64_t head = 0;
     uint64_t epoch = 0;
+    uint64_t msgs = 0;  // groups_log.msgs
     bool advanced = false;
   };
   using Heads = std::unordered_map<std::string, HeadState>;
@@ -398,6 +459,12 @@ class SqliteStoreImpl final : public SqliteStore {
   Status check_named(const AppendRequest& request, const Heads& heads, AppendOutcome* outcome, bool* done);
   // What an accepted edit, delete or reaction changes beyond its own row.
   Status apply_change(const AppendRequest& request);
+  // A new message's ordinals and mention rows (decision 49).
+  Result<uint64_t> own_at(const std::string& group_id, const std::string& user_id, uint64_t at);
+  Status add_mentions(const Message& m);
+  Status drop_mentions(const std::string& group_id, uint64_t msg_id);
+  Result<UnreadCount> unread_one(const UnreadQuery& q);
+  Result<int64_t> count(Sql sql, int64_t a, int64_t b, const std::string& group_id, const std::string& user_id);
   Result<std::vector<std::string>> strings(Sql sql, const std::string& key);
 
   // Runs `sql` with `bind` applied, calling `row` for each row.

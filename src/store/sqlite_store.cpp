@@ -19,7 +19,7 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::begin() {
-  Status s = store_->run(Sql::kBegin);
+  Status s = store_->run(begin_);
   open_ = s.is_ok();
   return s;
 }
@@ -176,6 +176,7 @@ Status SqliteStoreImpl::apply_change(const AppendRequest& request) {
   switch (request.entry.kind) {
     case EntryKind::kDelete: {
       erased_ = true;
+      if (Status s = drop_mentions(request.group_id, request.entry.target); !s) return s;
       auto bind = [&](Query& q) { q.bind(1, request.group_id).bind(2, target); };
       if (Status s = change(Sql::kEraseEntry, bind); !s) return s;
       return change(Sql::kEraseEdits, bind);
@@ -202,6 +203,14 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
   if (Status s = check_named(request, *heads, outcome, &done); !s || done) return s;
   const uint64_t msg_id = state.head + 1;
   const std::string mentions = detail::join_ids(request.entry.mentions);  // bound by reference: must outlive the step
+  const bool is_message = request.entry.kind == EntryKind::kMessage;
+  const uint64_t ord = state.msgs + (is_message ? 1 : 0);
+  uint64_t own = 0;
+  if (is_message) {
+    Result<uint64_t> before = own_at(request.group_id, request.user_id, std::numeric_limits<uint64_t>::max());
+    if (!before) return before.status();
+    own = *before + 1;
+  }
   int inserted = 0;
   Status s = change(
       Sql::kInsertMessage,
@@ -217,7 +226,9 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
             .bind(9, clamp_to_int64(request.entry.reply_to))
             .bind(10, mentions)
             .bind(11, request.entry.meta)
-            .bind(12, request.entry.remove ? kTakenBack : int64_t{0});
+            .bind(12, request.entry.remove ? kTakenBack : int64_t{0})
+            .bind(13, clamp_to_int64(ord))
+            .bind(14, clamp_to_int64(own));
       },
       &inserted);
   if (!s) return s;
@@ -235,8 +246,12 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
   if (Status c = apply_change(request); !c) return c;
   state.head = msg_id;
   state.epoch = std::max<uint64_t>(state.epoch, 1);
+  state.msgs = ord;
   state.advanced = true;
   outcome->message = detail::entry_of(request, msg_id, state.epoch);
+  if (is_message) {
+    if (Status m = add_mentions(outcome->message); !m) return m;
+  }
   outcome->duplicate = false;
   return Status::ok();
 }
@@ -248,6 +263,7 @@ Result<SqliteStoreImpl::HeadState> SqliteStoreImpl::load_head(const std::string&
       [&](const Query& q) {
         state.head = static_cast<uint64_t>(q.int_at(0));
         state.epoch = static_cast<uint64_t>(q.int_at(1));
+        state.msgs = static_cast<uint64_t>(q.int_at(2));
       });
   if (!s) return s;
   return state;
@@ -260,7 +276,8 @@ Status SqliteStoreImpl::store_heads(const Heads& heads) {
     Status s = change(Sql::kUpsertHead, [&](Query& q) {
       q.bind(1, entry.first)
           .bind(2, static_cast<int64_t>(state.head))
-          .bind(3, static_cast<int64_t>(state.epoch));
+          .bind(3, static_cast<int64_t>(state.epoch))
+          .bind(4, static_cast<int64_t>(state.msgs));
     });
     if (!s) return s;
   }
@@ -324,12 +341,111 @@ Result<uint64_t> SqliteStoreImpl::reset_group(const std::string& group_id) {
     return s;
   }
   if (Status s = change(Sql::kDeleteReactions, [&](Query& q) { q.bind(1, group_id); }); !s) return s;
+  if (Status s = change(Sql::kDeleteMentions, [&](Query& q) { q.bind(1, group_id); }); !s) return s;
   Status s = change(Sql::kUpsertHead, [&](Query& q) {
-    q.bind(1, group_id).bind(2, int64_t{0}).bind(3, static_cast<int64_t>(epoch));
+    q.bind(1, group_id).bind(2, int64_t{0}).bind(3, static_cast<int64_t>(epoch)).bind(4, int64_t{0});
   });
   if (!s) return s;
   if (Status c = tx.commit(); !c) return c;
   return epoch;
+}
+
+// --- Unread counts (docs/decisions.md 49) ---
+
+// The `own` of the user's last message at or below `at` (0: none): one seek
+// in messages_own.
+Result<uint64_t> SqliteStoreImpl::own_at(const std::string& group_id, const std::string& user_id, uint64_t at) {
+  uint64_t own = 0;
+  Status s = query(
+      Sql::kSelectOwnAt, [&](Query& q) { q.bind(1, group_id).bind(2, user_id).bind(3, clamp_to_int64(at)); },
+      [&](const Query& q) { own = static_cast<uint64_t>(q.int_at(0)); });
+  if (!s) return s;
+  return own;
+}
+
+Status SqliteStoreImpl::add_mentions(const Message& m) {
+  for (const std::string& user : detail::mentioned_others(m)) {
+    Status s = change(Sql::kInsertMention, [&](Query& q) {
+      q.bind(1, m.group_id).bind(2, user).bind(3, clamp_to_int64(m.msg_id));
+    });
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
+// Before a delete erases message msg_id's mentions: its mention rows go.
+Status SqliteStoreImpl::drop_mentions(const std::string& group_id, uint64_t msg_id) {
+  Message m;
+  Status s = query(
+      Sql::kSelectMentioned, [&](Query& q) { q.bind(1, group_id).bind(2, clamp_to_int64(msg_id)); },
+      [&](const Query& q) {
+        m.entry.kind = static_cast<EntryKind>(q.int_at(0));
+        m.user_id = q.text_at(1);
+        m.entry.mentions = detail::split_ids(q.text_at(2));
+      });
+  if (!s) return s;
+  for (const std::string& user : detail::mentioned_others(m)) {
+    s = change(Sql::kDeleteMention,
+               [&](Query& q) { q.bind(1, group_id).bind(2, user).bind(3, clamp_to_int64(msg_id)); });
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
+// kCountDeleted and kCountMentions: rows in (a, b] of the group, by or for `user_id`.
+Result<int64_t> SqliteStoreImpl::count(Sql sql, int64_t a, int64_t b, const std::string& group_id,
+                                       const std::string& user_id) {
+  int64_t n = 0;
+  Status s = query(
+      sql, [&](Query& q) { q.bind(1, group_id).bind(2, a).bind(3, b).bind(4, user_id); },
+      [&](const Query& q) { n = q.int_at(0); });
+  if (!s) return s;
+  return n;
+}
+
+// messages in (after, head] = msgs - ord(after); the user's own = two seeks
+// in messages_own; deleted ones by others: a range of messages_deleted;
+// mentions: a range of the user's mention rows.
+Result<UnreadCount> SqliteStoreImpl::unread_one(const UnreadQuery& q) {
+  Result<HeadState> head = load_head(q.group_id);
+  if (!head) return head.status();
+  UnreadCount c = detail::unread_frame(q, head->epoch, head->head, 0);
+  if (c.after >= c.head) return c;
+  uint64_t ord_after = 0;
+  if (c.after > 0) {
+    Status s = query(
+        Sql::kSelectOrd, [&](Query& b) { b.bind(1, q.group_id).bind(2, clamp_to_int64(c.after)); },
+        [&](const Query& row) { ord_after = static_cast<uint64_t>(row.int_at(0)); });
+    if (!s) return s;
+  }
+  Result<uint64_t> own_head = own_at(q.group_id, q.user_id, c.head);
+  if (!own_head) return own_head.status();
+  Result<uint64_t> own_after = own_at(q.group_id, q.user_id, c.after);
+  if (!own_after) return own_after.status();
+  const int64_t a = clamp_to_int64(c.after);
+  const int64_t b = clamp_to_int64(c.head);
+  Result<int64_t> deleted = count(Sql::kCountDeleted, a, b, q.group_id, q.user_id);
+  if (!deleted) return deleted.status();
+  Result<int64_t> mentions = count(Sql::kCountMentions, a, b, q.group_id, q.user_id);
+  if (!mentions) return mentions.status();
+  c.unread = head->msgs - ord_after - (*own_head - *own_after) - static_cast<uint64_t>(*deleted);
+  c.mentions = static_cast<uint64_t>(*mentions);
+  return c;
+}
+
+Status SqliteStoreImpl::unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) {
+  std::vector<UnreadCount> counts;
+  counts.reserve(queries.size());
+  Transaction tx(this, Sql::kBeginRead);  // one snapshot for every count
+  if (Status s = tx.begin(); !s) return s;
+  for (const UnreadQuery& q : queries) {
+    Result<UnreadCount> c = unread_one(q);
+    if (!c) return c.status();
+    counts.push_back(std::move(*c));
+  }
+  if (Status s = tx.commit(); !s) return s;
+  out->insert(out->end(), std::make_move_iterator(counts.begin()), std::make_move_iterator(counts.end()));
+  return Status::ok();
 }
 
 }  // namespace sqlite_detail

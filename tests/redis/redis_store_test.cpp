@@ -68,9 +68,9 @@ TEST_CASE("redis store: retention by count trims old messages and says so") {
   for (int batch = 0; batch < 20; ++batch) append(*store, "busy", 50, 1000);
   const GroupHead h = head_of(*store, "busy");
   CHECK(h.head == 1000);
-  // Trimming is approximate (whole stream nodes) but keeps at least 50.
-  CHECK(h.trimmed > 0);
-  CHECK(h.trimmed <= 950);
+  // Trimming keeps exactly the newest 50 (it reads what it removes, so the
+  // unread counts' members go with it: decision 49).
+  CHECK(h.trimmed == 950);
 
   std::vector<Message> got;
   const Status st = store->read("busy", 0, 10, &got);
@@ -90,6 +90,36 @@ TEST_CASE("redis store: retention by count trims old messages and says so") {
   // Other groups are untouched.
   append(*store, "quiet", 3, 1000);
   CHECK(head_of(*store, "quiet").trimmed == 0);
+}
+
+TEST_CASE("redis store: unread counts start at the retention edge, and what was trimmed leaves no members") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.retain_messages = 20;
+  o.key_prefix = "cnt";
+  auto store = open(server.endpoint(), o);
+  for (int i = 0; i < 50; ++i) {  // ann, then bob mentioning ann, in turn
+    AppendRequest r{"g", i % 2 == 0 ? "ann" : "bob", "", "m", 1000};
+    if (i % 2 == 1) r.entry.mentions = {"ann", "bob"};
+    std::vector<AppendOutcome> out;
+    require_ok(store->append({r}, &out));
+  }
+  std::vector<UnreadCount> c;
+  require_ok(store->unread({UnreadQuery{"g", "ann", {1, 3}}, UnreadQuery{"g", "ann", {1, 40}}}, &c));
+  REQUIRE(c.size() == 2);
+  CHECK(c[0].trimmed);
+  CHECK(c[0].after == 30);
+  CHECK(c[0].unread == 10);  // bob's of 31..50
+  CHECK(c[0].mentions == 10);
+  CHECK_FALSE(c[1].trimmed);
+  CHECK(c[1].unread == 5);
+  auto raw = raw_client(server.endpoint());
+  auto card = [&](const std::string& key) {
+    return value_of(raw->call(redis::Command{{"ZCARD", "cnt:g:{g}:" + key}, 1})).integer;
+  };
+  CHECK(card("own") == 20);
+  CHECK(card("mn") == 10);
+  CHECK(card("skip") == 0);
 }
 
 TEST_CASE("redis store: retention by age trims what is older than the newest append allows") {

@@ -60,6 +60,9 @@ class FaultyStore final : public MessageStore {
     return inner_.heads(ids, out);
   }
   Result<uint64_t> reset_group(const std::string& g) override { return inner_.reset_group(g); }
+  Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override {
+    return inner_.unread(queries, out);
+  }
 
  private:
   MessageStore& inner_;

@@ -34,6 +34,9 @@ struct NoReads final : MessageStore {
     return inner->heads(g, out);
   }
   Result<uint64_t> reset_group(const std::string& g) override { return inner->reset_group(g); }
+  Status unread(const std::vector<UnreadQuery>& q, std::vector<UnreadCount>* out) override {
+    return inner->unread(q, out);
+  }
 };
 
 // Alice and bob connected, bob subscribed to g from its start.

@@ -247,6 +247,9 @@ TEST_CASE("run_read answers a trimmed range with how far the store trimmed") {
       return Status::ok();
     }
     Result<uint64_t> reset_group(const std::string&) override { return error(Code::kInternal, "no"); }
+    Status unread(const std::vector<UnreadQuery>&, std::vector<UnreadCount>*) override {
+      return error(Code::kInternal, "no");
+    }
   } store;
   ReadResult r = run_read(store, ReadJob{1, "g", 1, 10});
   CHECK(r.status.code() == Code::kTrimmed);

@@ -246,6 +246,9 @@ struct FlakyStore final : MessageStore {
     return s;
   }
   Result<uint64_t> reset_group(const std::string& g) override { return inner->reset_group(g); }
+  Status unread(const std::vector<UnreadQuery>& q, std::vector<UnreadCount>* out) override {
+    return inner->unread(q, out);
+  }
 };
 }  // namespace
 

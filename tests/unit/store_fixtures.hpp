@@ -16,6 +16,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <random>
 #include <memory>
 #include <set>
 #include <string>

@@ -36,6 +36,9 @@ class GateStore final : public MessageStore {
     return inner_->heads(ids, out);
   }
   Result<uint64_t> reset_group(const std::string& g) override { return inner_->reset_group(g); }
+  Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override {
+    return inner_->unread(queries, out);
+  }
 
   void wait_entered() {
     std::unique_lock<std::mutex> lock(mu_);
