@@ -73,6 +73,7 @@ struct Limits {
   size_t max_mentions = 50;          // user ids in one message's mentions
   size_t max_meta_bytes = 4096;      // a message's meta (JSON text)
   size_t max_reaction_bytes = 64;    // a reaction key
+  size_t max_unread_groups = 1000;   // groups named in one unread request
 };
 
 // Checks an identifier: non-empty, at most limits.max_id_bytes (else

@@ -82,7 +82,25 @@ struct PresenceReq {
   bool subscribe = true;
 };
 
-using ClientRequest = std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq>;
+// "I have read the group up to msg_id of epoch" (docs/decisions.md 49).
+// The read position moves only forward and is the user's on every device
+// and node. epoch and msg_id are required; an id past the head counts as
+// the head. Answered by Read; the user's other sessions get Read too.
+struct ReadReq {
+  uint64_t rid = 0;
+  std::string group_id;
+  uint64_t msg_id = 0;
+  uint64_t epoch = 0;
+};
+// The read state (position, unread and mention counts) of these groups, or
+// with none named of every group of the user. Answered by Unread.
+struct UnreadReq {
+  uint64_t rid = 0;
+  std::vector<std::string> group_ids;
+};
+
+using ClientRequest =
+    std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq, ReadReq, UnreadReq>;
 
 // ---- node -> client ----
 
@@ -142,6 +160,31 @@ struct EpochEv {
 struct FellBehindEv {
   uint64_t queued_bytes = 0;
 };
+// A user's read state in a group: read up to msg_id (0: nothing, or a
+// position of an older epoch); `unread` messages after it from others that
+// are not deleted, `mentions` of them mentioning the user; counted up to
+// `head`. A client keeps the counts live from the entries it receives after
+// `head` (decision 49).
+struct ReadState {
+  std::string group_id;
+  uint64_t epoch = 0;
+  uint64_t msg_id = 0;
+  uint64_t head = 0;
+  uint64_t unread = 0;
+  uint64_t mentions = 0;
+};
+// The answer to a ReadReq (rid), and what the user's other sessions are
+// told when one of its devices moved the position (rid 0).
+struct ReadEv {
+  uint64_t rid = 0;
+  ReadState state;
+};
+// The answer to an UnreadReq: one state per group, in the order asked (all
+// groups: sorted by id).
+struct UnreadEv {
+  uint64_t rid = 0;
+  std::vector<ReadState> groups;
+};
 struct ErrorEv {
   uint64_t rid = 0;
   Code code = Code::kInternal;
@@ -152,7 +195,7 @@ struct ErrorEv {
 };
 
 using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv, PresenceEv,
-                                 EpochEv, FellBehindEv, ErrorEv>;
+                                 EpochEv, FellBehindEv, ErrorEv, ReadEv, UnreadEv>;
 
 class ClientCodec {
  public:

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -124,8 +125,18 @@ struct PresenceOp {  // needs a PresenceStore; without one it does nothing
   std::string node_id;
   PresenceStatus status = PresenceStatus::kOnline;
 };
+// A user's read state in groups (decision 49): its read position and unread
+// counts in each of group_ids (none: every group of the user, sorted). With
+// `mark` (one group only) the position first moves forward to it: an id past
+// the head counts as the head; an epoch other than the log's is refused
+// with kEpochMismatch. Not a member of a group: kNotFound.
+struct UnreadOp {
+  std::string user_id;
+  std::vector<std::string> group_ids;
+  std::optional<ReadPosition> mark;
+};
 using StoreOp = std::variant<HeadsOp, RouteOp, NodesOfOp, GroupsOfOp, MembersOfOp, DirectoryPutOp,
-                             DirectoryEraseOp, DirectoryRefreshOp, PresenceOp>;
+                             DirectoryEraseOp, DirectoryRefreshOp, PresenceOp, UnreadOp>;
 
 struct StoreOpResult {
   Status status;
@@ -133,6 +144,8 @@ struct StoreOpResult {
   std::vector<std::string> users;                // RouteOp: the members; GroupsOfOp: the groups;
                                                  // MembersOfOp: the users asked who are members
   std::vector<std::vector<std::string>> nodes;   // RouteOp, NodesOfOp: per user, sorted
+  std::vector<ReadState> reads;                  // UnreadOp: per group
+  bool moved = false;                            // UnreadOp with mark: the position moved
 };
 
 struct StoreJob {

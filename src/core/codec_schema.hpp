@@ -107,6 +107,28 @@ inline const char* send_type(EntryKind kind) {
   return "send";
 }
 
+constexpr uint32_t kReadStateFields = 6;
+
+template <typename W>
+void write_read_state(W& w, const ReadState& r) {
+  w.key("g"), w.str(r.group_id);
+  w.key("epoch"), w.u64(r.epoch);
+  w.key("id"), w.u64(r.msg_id);
+  w.key("head"), w.u64(r.head);
+  w.key("unread"), w.u64(r.unread);
+  w.key("mn"), w.u64(r.mentions);
+}
+
+template <typename V>
+Status read_read_state(const V& m, ReadState* out) {
+  PARLEY_TRY(m.get_str("g", &out->group_id, true));
+  PARLEY_TRY(m.get_u64("epoch", &out->epoch, true));
+  PARLEY_TRY(m.get_u64("id", &out->msg_id, true));
+  PARLEY_TRY(m.get_u64("head", &out->head, true));
+  PARLEY_TRY(m.get_u64("unread", &out->unread, true));
+  return m.get_u64("mn", &out->mentions, true);
+}
+
 template <typename W>
 struct EventWriter {
   W& w;
@@ -184,6 +206,24 @@ struct EventWriter {
     w.key("queued"), w.u64(e.queued_bytes);
     w.end();
   }
+  void operator()(const ReadEv& e) {
+    w.begin("read", 1 + kReadStateFields);
+    w.key("rid"), w.u64(e.rid);
+    write_read_state(w, e.state);
+    w.end();
+  }
+  void operator()(const UnreadEv& e) {
+    w.begin("unread", 2);
+    w.key("rid"), w.u64(e.rid);
+    w.key("groups"), w.begin_array(static_cast<uint32_t>(e.groups.size()));
+    for (const ReadState& r : e.groups) {
+      w.begin_map(kReadStateFields);
+      write_read_state(w, r);
+      w.end_map();
+    }
+    w.end_array();
+    w.end();
+  }
   void operator()(const ErrorEv& e) {
     w.begin("error", e.retry_after_ms != 0 ? 7 : 6);
     w.key("rid"), w.u64(e.rid);
@@ -244,6 +284,24 @@ struct RequestWriter {
     w.key("rid"), w.u64(r.rid);
     w.key("status"), w.str(presence_status_name(r.status));
     w.key("sub"), w.boolean(r.subscribe);
+    w.end();
+  }
+  void operator()(const ReadReq& r) {
+    w.begin("read", 4);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    w.key("id"), w.u64(r.msg_id);
+    w.key("epoch"), w.u64(r.epoch);
+    w.end();
+  }
+  void operator()(const UnreadReq& r) {
+    w.begin("unread", r.group_ids.empty() ? 1 : 2);
+    w.key("rid"), w.u64(r.rid);
+    if (!r.group_ids.empty()) {
+      w.key("gs"), w.begin_array(static_cast<uint32_t>(r.group_ids.size()));
+      for (const std::string& g : r.group_ids) w.str(g);
+      w.end_array();
+    }
     w.end();
   }
 };
@@ -324,6 +382,24 @@ Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
       return error(Code::kInvalidArgument, "status must be online or away");
     }
     PARLEY_TRY(m.get_bool("sub", &r.subscribe, false));
+    return ClientRequest(std::move(r));
+  }
+  if (type == "read") {
+    ReadReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    PARLEY_TRY(m.get_u64("id", &r.msg_id, true));
+    PARLEY_TRY(m.get_u64("epoch", &r.epoch, true));
+    if (r.epoch == 0) return error(Code::kInvalidArgument, "epoch must be the group's epoch, not 0");
+    return ClientRequest(std::move(r));
+  }
+  if (type == "unread") {
+    UnreadReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_strs("gs", &r.group_ids, false));
+    if (r.group_ids.size() > limits.max_unread_groups) {
+      return error(Code::kTooLarge, fmt::format("at most {} groups in one unread request", limits.max_unread_groups));
+    }
     return ClientRequest(std::move(r));
   }
   return error(Code::kInvalidArgument, fmt::format("unknown request type '{}'", type));
@@ -418,6 +494,24 @@ Result<ServerEvent> decode_event_map(const V& m) {
     PARLEY_TRY(m.get_str("g", &e.group_id, false));
     PARLEY_TRY(m.get_str("cid", &e.client_msg_id, false));
     PARLEY_TRY(m.get_u64("retry_after_ms", &e.retry_after_ms, false));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "read") {
+    ReadEv e;
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    PARLEY_TRY(read_read_state(m, &e.state));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "unread") {
+    UnreadEv e;
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    Status each = m.for_each_map("groups", [&e](const V& g) {
+      ReadState r;
+      PARLEY_TRY(read_read_state(g, &r));
+      e.groups.push_back(std::move(r));
+      return Status::ok();
+    });
+    if (!each) return each;
     return ServerEvent(std::move(e));
   }
   return error(Code::kInvalidArgument, fmt::format("unknown event type '{}'", type));

@@ -271,6 +271,8 @@ class Node::Impl {
   Result<PullResultEv> pull(const std::string& user, const PullReq& r);
   void handle(Session& s, const TypingReq& r);
   void handle(Session& s, const PresenceReq& r);
+  void handle(Session& s, const ReadReq& r);
+  void handle(Session& s, const UnreadReq& r);
 
   // A local user's status changed: co-members are told, and the presence
   // store (if any) records it for other nodes. Going offline needs no store
@@ -374,6 +376,13 @@ class Node::Impl {
   void broadcast_status(const std::string& user, PresenceStatus status);
   void broadcast_presence(const PresenceEv& ev);
   void deliver_presence_locally(const PresenceEv& ev);
+
+  // ---- read state (decision 49) ---------------------------------------------
+
+  // A device of `user` moved its read position: its sessions here but
+  // `except` are told, and so are the nodes of the group's route.
+  void share_read(const std::string& user, const ReadState& state, SessionId except);
+  void deliver_read_locally(const std::string& user, const ReadState& state, SessionId except);
 
   // ---- notifications -------------------------------------------------------
 

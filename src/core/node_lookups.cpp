@@ -16,7 +16,7 @@ const std::string& group_of(const ClientRequest& request) {
   return std::visit(
       [](const auto& r) -> const std::string& {
         using T = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<T, PresenceReq>) {
+        if constexpr (std::is_same_v<T, PresenceReq> || std::is_same_v<T, UnreadReq>) {
           return kNoGroup;
         } else {
           return r.group_id;
@@ -97,7 +97,8 @@ bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) co
   return std::visit(
       [&](const auto& r) -> bool {
         using T = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<T, UnsubscribeReq> || std::is_same_v<T, PresenceReq>) {
+        if constexpr (std::is_same_v<T, UnsubscribeReq> || std::is_same_v<T, PresenceReq> ||
+                      std::is_same_v<T, UnreadReq>) {
           return false;
         } else {
           if constexpr (std::is_same_v<T, SendReq>) {

@@ -1,4 +1,4 @@
-// Node::Impl: Presence and offline notifications.
+// Node::Impl: Presence, read state and offline notifications.
 #include "core/node_impl.hpp"
 
 namespace parley {
@@ -30,6 +30,63 @@ void Node::Impl::deliver_presence_locally(const PresenceEv& ev) {
     if (!s.presence_sub || s.user == ev.user_id) continue;
     if (!f) f = encode(ev);
     queue_frame(s, f);
+  }
+}
+
+void Node::Impl::handle(Session& s, const ReadReq& r) {
+  if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
+  const SessionId sid = s.id;
+  const std::string user = s.user;
+  const uint64_t rid = r.rid;
+  const std::string group = r.group_id;
+  submit({UnreadOp{user, {group}, ReadPosition{r.epoch, r.msg_id}}},
+         [this, sid, user, rid, group](std::vector<StoreOpResult>& res) {
+           auto it = sessions_.find(sid);
+           if (!res[0].status) {
+             if (res[0].status.code() != Code::kEpochMismatch) ++stats_.store_errors;
+             if (it != sessions_.end()) reply_error(it->second, rid, res[0].status, group);
+             return;
+           }
+           const ReadState& state = res[0].reads[0];
+           if (it != sessions_.end()) queue_event(it->second, ReadEv{rid, state});
+           if (res[0].moved) share_read(user, state, sid);
+         });
+}
+
+void Node::Impl::handle(Session& s, const UnreadReq& r) {
+  for (const std::string& g : r.group_ids) {
+    if (Status st = validate_id(g, "group_id", opt_.limits); !st) return reply_error(s, r.rid, st, "");
+  }
+  const SessionId sid = s.id;
+  const uint64_t rid = r.rid;
+  submit({UnreadOp{s.user, r.group_ids, std::nullopt}}, [this, sid, rid](std::vector<StoreOpResult>& res) {
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) return;
+    if (!res[0].status) {
+      // Not a member of a group named: as for any request on it.
+      Status st = res[0].status.code() == Code::kNotFound
+                      ? error(Code::kPermissionDenied, res[0].status.message())
+                      : res[0].status;
+      if (res[0].status.code() != Code::kNotFound) ++stats_.store_errors;
+      return reply_error(it->second, rid, st, "");
+    }
+    queue_event(it->second, UnreadEv{rid, std::move(res[0].reads)});
+  });
+}
+
+void Node::Impl::share_read(const std::string& user, const ReadState& state, SessionId except) {
+  deliver_read_locally(user, state, except);
+  forward_item(state.group_id, std::make_shared<const std::string>(detail::encode_read_item({user, state})));
+}
+
+void Node::Impl::deliver_read_locally(const std::string& user, const ReadState& state, SessionId except) {
+  auto it = user_sessions_.find(user);
+  if (it == user_sessions_.end()) return;
+  Frame f;
+  for (SessionId id : it->second) {
+    if (id == except) continue;
+    if (!f) f = encode(ReadEv{0, state});
+    queue_frame(sessions_.at(id), f);
   }
 }
 

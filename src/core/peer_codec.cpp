@@ -9,7 +9,7 @@ namespace parley::detail {
 
 namespace {
 using Packer = msgpack::packer<StringBuffer>;
-enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1, kInterestItem = 2 };
+enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1, kInterestItem = 2, kReadItem = 3 };
 
 Status bad(const std::string& what) {
   return error(Code::kInvalidArgument, "peer batch: " + what);
@@ -105,7 +105,34 @@ Status decode_presence(const ArrayView& v, const Limits& limits, PresenceEv* p) 
   PARLEY_TRY(validate_id(p->user_id, "user_id", limits));
   return validate_id(p->group_id, "group_id", limits);
 }
+Status decode_read(const ArrayView& v, const Limits& limits, ReadItem* r) {
+  if (v.a.size != 8) return bad("a read item has 8 elements");
+  PARLEY_TRY(v.str(1, &r->user_id));
+  PARLEY_TRY(v.str(2, &r->state.group_id));
+  PARLEY_TRY(v.u64(3, &r->state.epoch));
+  PARLEY_TRY(v.u64(4, &r->state.msg_id));
+  PARLEY_TRY(v.u64(5, &r->state.head));
+  PARLEY_TRY(v.u64(6, &r->state.unread));
+  PARLEY_TRY(v.u64(7, &r->state.mentions));
+  PARLEY_TRY(validate_id(r->user_id, "user_id", limits));
+  return validate_id(r->state.group_id, "group_id", limits);
+}
 }  // namespace
+
+std::string encode_read_item(const ReadItem& r) {
+  StringBuffer buf;
+  Packer pk(buf);
+  pk.pack_array(8);
+  pk.pack_uint64(kReadItem);
+  pack_str(pk, r.user_id);
+  pack_str(pk, r.state.group_id);
+  pk.pack_uint64(r.state.epoch);
+  pk.pack_uint64(r.state.msg_id);
+  pk.pack_uint64(r.state.head);
+  pk.pack_uint64(r.state.unread);
+  pk.pack_uint64(r.state.mentions);
+  return std::move(buf.data);
+}
 
 std::string encode_message_item(const Message& m) {
   StringBuffer buf;
@@ -212,6 +239,10 @@ Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limi
         in.has_head = true;
       }
       batch.interest.push_back(std::move(in));
+    } else if (kind == kReadItem) {
+      ReadItem r;
+      PARLEY_TRY(decode_read(v, limits, &r));
+      batch.reads.push_back(std::move(r));
     } else {
       return bad(fmt::format("unknown item kind {}", kind));
     }

@@ -4,7 +4,8 @@
 // batch := [1, from_node_id, [item, ...]]
 // item  := [0, group, msg_id, prev_msg_id, ts, user, contents(bin), client_msg_id, epoch]  a message
 //        | [1, user, group, status, typing(bool), expires_at_ms]                     presence
-//        | [2, group]                     the sender started following the group
+//        | [2, group, epoch, head]        the sender started following the group
+//        | [3, user, group, epoch, msg_id, head, unread, mentions]  a user's read state moved
 // Each item is encoded once and shared by every destination's batch. Ids and
 // contents are UTF-8 text, as from clients (docs/decisions.md 37).
 #pragma once
@@ -30,16 +31,25 @@ struct Interest {
   bool has_head = false;
 };
 
+// A device of `user_id` moved its read position: the user's sessions on
+// the receiving node are told (decision 49).
+struct ReadItem {
+  std::string user_id;
+  ReadState state;
+};
+
 struct PeerBatch {
   std::string from;
   std::vector<MessagePtr> messages;
   std::vector<PresenceEv> presence;
   std::vector<Interest> interest;  // groups the sender started following
+  std::vector<ReadItem> reads;
 };
 
 std::string encode_message_item(const Message& m);
 std::string encode_presence_item(const PresenceEv& p);
 std::string encode_interest_item(const std::string& group_id, uint64_t epoch, uint64_t head);
+std::string encode_read_item(const ReadItem& r);
 // Concatenates pre-encoded items into one batch.
 std::string encode_batch(const std::string& from, const std::vector<Frame>& items);
 // Parses and validates a batch from another node: kInvalidArgument for a

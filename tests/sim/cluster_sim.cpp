@@ -975,6 +975,11 @@ class World {
     v->pull_in_flight = false;
     request(d, ResumeReq{d.next_rid++, e.group_id, 0, e.epoch});
   }
+  // Devices here send no read reports (yet): a read state is never due.
+  void handle(Device& d, const ReadEv& e) {
+    violation(fmt::format("{}: read state of {} never asked for", d.name, e.state.group_id));
+  }
+  void handle(Device& d, const UnreadEv&) { violation(fmt::format("{}: unread counts never asked for", d.name)); }
   void handle(Device& d, const PresenceEv& e) {
     ++result_.presence_updates;
     if (!d.wants_presence) {

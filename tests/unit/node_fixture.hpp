@@ -82,4 +82,35 @@ struct Fixture {
   }
 };
 
+// node-1 (the fixture's node) and a second node, "peer", on the same stores.
+// exchange() hands each node's peer calls to the other and answers them.
+struct TwoNodes {
+  Fixture f;  // node-1
+  TestHost peer_host;
+  std::unique_ptr<Node> peer;
+  size_t to_peer = 0, to_node1 = 0;
+  TwoNodes() {
+    NodeOptions po;
+    po.node_id = "peer";
+    peer = std::make_unique<Node>(po, NodeStores{*f.messages, *f.members, *f.directory}, peer_host, f.clock);
+    REQUIRE(peer->start().is_ok());
+  }
+  void exchange() {
+    for (int round = 0; round < 4; ++round) {
+      f.node->flush();
+      peer->flush();
+      for (; to_peer < f.host.peer_calls.size(); ++to_peer) {
+        const Frame& b = f.host.peer_calls[to_peer].second;
+        REQUIRE(peer->on_peer_batch(b->data(), b->size()).is_ok());
+        f.node->on_peer_result("peer", to_peer + 1, true);
+      }
+      for (; to_node1 < peer_host.peer_calls.size(); ++to_node1) {
+        const Frame& b = peer_host.peer_calls[to_node1].second;
+        REQUIRE(f.node->on_peer_batch(b->data(), b->size()).is_ok());
+        peer->on_peer_result("node-1", to_node1 + 1, true);
+      }
+    }
+  }
+};
+
 }  // namespace parley::test

@@ -11,6 +11,7 @@
 using namespace parley;
 using parley::test::Fixture;
 using parley::test::TestHost;
+using parley::test::TwoNodes;
 
 namespace {
 std::vector<uint64_t> ids_of(const std::vector<MessageEv>& msgs) {
@@ -281,37 +282,6 @@ TEST_CASE("a send whose commit failed gets an error with its cid, never an ack, 
   CHECK(f.host.of<AckEv>(1)[0].msg_id == 1);
   CHECK_FALSE(f.host.of<AckEv>(1)[0].duplicate);
 }
-
-// node-1 (the fixture's node) and a second node, "peer", on the same stores.
-// exchange() hands each node's peer calls to the other and answers them.
-struct TwoNodes {
-  Fixture f;  // node-1
-  TestHost peer_host;
-  std::unique_ptr<Node> peer;
-  size_t to_peer = 0, to_node1 = 0;
-  TwoNodes() {
-    NodeOptions po;
-    po.node_id = "peer";
-    peer = std::make_unique<Node>(po, NodeStores{*f.messages, *f.members, *f.directory}, peer_host, f.clock);
-    REQUIRE(peer->start().is_ok());
-  }
-  void exchange() {
-    for (int round = 0; round < 4; ++round) {
-      f.node->flush();
-      peer->flush();
-      for (; to_peer < f.host.peer_calls.size(); ++to_peer) {
-        const Frame& b = f.host.peer_calls[to_peer].second;
-        REQUIRE(peer->on_peer_batch(b->data(), b->size()).is_ok());
-        f.node->on_peer_result("peer", to_peer + 1, true);
-      }
-      for (; to_node1 < peer_host.peer_calls.size(); ++to_node1) {
-        const Frame& b = peer_host.peer_calls[to_node1].second;
-        REQUIRE(f.node->on_peer_batch(b->data(), b->size()).is_ok());
-        peer->on_peer_result("node-1", to_node1 + 1, true);
-      }
-    }
-  }
-};
 
 TEST_CASE("a node that starts following a group is forwarded its messages at once, not when a route expires") {
   TwoNodes t;  // node-1: bob will follow "h" here

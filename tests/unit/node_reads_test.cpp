@@ -1,0 +1,180 @@
+// Read state through a node (docs/decisions.md 49): a read report moves the
+// user's position forward only, is answered with the counts, and reaches the
+// user's other sessions on this node and on others; an unread request gives
+// every group's state. Codecs: the new frames and the peer item survive
+// encoding.
+#include <doctest/doctest.h>
+
+#include "core/peer_codec.hpp"
+#include "unit/node_fixture.hpp"
+
+using namespace parley;
+using parley::test::Fixture;
+using parley::test::TwoNodes;
+
+namespace {
+
+// alice on sessions 1 and 3, bob on 2; bob has sent three messages to g,
+// the second mentioning alice.
+struct Reads : Fixture {
+  Reads() {
+    REQUIRE(node->open_session(1, "alice").is_ok());
+    REQUIRE(node->open_session(2, "bob").is_ok());
+    REQUIRE(node->open_session(3, "alice").is_ok());
+    for (int i = 1; i <= 3; ++i) {
+      SendReq r{0, "g", "b" + std::to_string(i), "hi " + std::to_string(i)};
+      if (i == 2) r.entry.mentions = {"alice"};
+      node->on_client_request(2, r);
+      node->flush();
+    }
+  }
+  void request(SessionId s, const ClientRequest& r) {
+    node->on_client_request(s, r);
+    node->flush();
+  }
+};
+
+void check_state(const ReadState& s, uint64_t msg_id, uint64_t unread, uint64_t mentions) {
+  CHECK(s.group_id == "g");
+  CHECK(s.epoch == 1);
+  CHECK(s.head == 3);
+  CHECK(s.msg_id == msg_id);
+  CHECK(s.unread == unread);
+  CHECK(s.mentions == mentions);
+}
+
+}  // namespace
+
+TEST_CASE("node: a read report is answered with the counts and tells the user's other sessions only") {
+  Reads f;
+  f.request(1, ReadReq{7, "g", 1, 1});
+  auto answer = f.host.of<ReadEv>(1);
+  REQUIRE(answer.size() == 1);
+  CHECK(answer[0].rid == 7);
+  check_state(answer[0].state, 1, 2, 1);
+  auto told = f.host.of<ReadEv>(3);
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].rid == 0);
+  check_state(told[0].state, 1, 2, 1);
+  CHECK(f.host.of<ReadEv>(2).empty());
+  // The other device reads further: the first one hears of it.
+  f.request(3, ReadReq{8, "g", 2, 1});
+  REQUIRE(f.host.of<ReadEv>(1).size() == 2);
+  check_state(f.host.of<ReadEv>(1)[1].state, 2, 1, 0);
+  // A report behind the position does not move it and tells nobody.
+  f.request(1, ReadReq{9, "g", 1, 1});
+  REQUIRE(f.host.of<ReadEv>(1).size() == 3);
+  check_state(f.host.of<ReadEv>(1)[2].state, 2, 1, 0);
+  CHECK(f.host.of<ReadEv>(3).size() == 2);
+  ReadPosition stored = f.members->read_position("g", "alice").value();
+  CHECK(stored.msg_id == 2);
+  // Past the head counts as the head.
+  f.request(1, ReadReq{10, "g", 99, 1});
+  check_state(f.host.of<ReadEv>(1).back().state, 3, 0, 0);
+  CHECK(f.members->read_position("g", "alice").value().msg_id == 3);
+}
+
+TEST_CASE("node: unread gives every group of the user, or the ones named, and refuses a group it is not in") {
+  Reads f;
+  REQUIRE(f.members->create_group("h", "alice").is_ok());
+  f.request(1, UnreadReq{4, {}});
+  auto all = f.host.of<UnreadEv>(1);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].rid == 4);
+  REQUIRE(all[0].groups.size() == 2);
+  check_state(all[0].groups[0], 0, 3, 1);
+  CHECK(all[0].groups[1].group_id == "h");
+  CHECK(all[0].groups[1].unread == 0);
+  CHECK(all[0].groups[1].epoch == 0);
+  // bob's own messages are not unread for him.
+  f.request(2, UnreadReq{5, {"g"}});
+  REQUIRE(f.host.of<UnreadEv>(2).size() == 1);
+  check_state(f.host.of<UnreadEv>(2)[0].groups.at(0), 0, 0, 0);
+  f.request(2, UnreadReq{6, {"g", "h"}});
+  auto errors = f.host.of<ErrorEv>(2);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rid == 6);
+  CHECK(errors[0].code == Code::kPermissionDenied);
+  CHECK(f.host.of<UnreadEv>(2).size() == 1);
+}
+
+TEST_CASE("node: a read report for another epoch or a group one is not in changes nothing") {
+  Reads f;
+  f.request(1, ReadReq{1, "g", 2, 5});
+  auto errors = f.host.of<ErrorEv>(1);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kEpochMismatch);
+  CHECK(f.members->read_position("g", "alice").value().msg_id == 0);
+  REQUIRE(f.members->create_group("h", "carol").is_ok());
+  f.request(1, ReadReq{2, "h", 1, 1});
+  REQUIRE(f.host.of<ErrorEv>(1).size() == 2);
+  CHECK(f.host.of<ErrorEv>(1)[1].code == Code::kPermissionDenied);
+  CHECK(f.host.of<ReadEv>(1).empty());
+  CHECK(f.host.of<ReadEv>(3).empty());
+}
+
+TEST_CASE("node: a read on one node reaches the user's sessions on another") {
+  TwoNodes t;
+  Fixture& f = t.f;
+  REQUIRE(f.node->open_session(1, "alice").is_ok());
+  REQUIRE(t.peer->open_session(10, "alice").is_ok());
+  REQUIRE(t.peer->open_session(11, "bob").is_ok());
+  t.exchange();
+  t.peer->on_client_request(11, SendReq{0, "g", "b1", "hi"});
+  t.exchange();
+  f.node->on_client_request(1, ReadReq{3, "g", 1, 1});
+  t.exchange();
+  REQUIRE(f.host.of<ReadEv>(1).size() == 1);
+  auto told = t.peer_host.of<ReadEv>(10);
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].rid == 0);
+  CHECK(told[0].state.msg_id == 1);
+  CHECK(told[0].state.unread == 0);
+  CHECK(t.peer_host.of<ReadEv>(11).empty());
+}
+
+TEST_CASE("codecs: read and unread frames and the peer read item keep every field") {
+  for (auto& codec : {make_json_codec(), make_msgpack_codec()}) {
+    const ReadState st{"g", 2, 5, 9, 3, 1};
+    std::string bytes = codec->encode_request(ReadReq{4, "g", 5, 2});
+    Result<ClientRequest> req = codec->decode_request(bytes.data(), bytes.size(), Limits{});
+    REQUIRE(req.is_ok());
+    const ReadReq& rr = std::get<ReadReq>(req.value());
+    CHECK(rr.rid == 4);
+    CHECK(rr.msg_id == 5);
+    CHECK(rr.epoch == 2);
+    bytes = codec->encode_request(UnreadReq{6, {"a", "b"}});
+    req = codec->decode_request(bytes.data(), bytes.size(), Limits{});
+    REQUIRE(req.is_ok());
+    CHECK(std::get<UnreadReq>(req.value()).group_ids == std::vector<std::string>{"a", "b"});
+    bytes = codec->encode_request(ReadReq{4, "g", 5, 0});
+    CHECK(codec->decode_request(bytes.data(), bytes.size(), Limits{}).status().code() == Code::kInvalidArgument);
+    Limits few;
+    few.max_unread_groups = 1;
+    bytes = codec->encode_request(UnreadReq{6, {"a", "b"}});
+    CHECK(codec->decode_request(bytes.data(), bytes.size(), few).status().code() == Code::kTooLarge);
+    bytes = codec->encode_event(UnreadEv{6, {st, st}});
+    Result<ServerEvent> ev = codec->decode_event(bytes.data(), bytes.size());
+    REQUIRE(ev.is_ok());
+    const UnreadEv& u = std::get<UnreadEv>(ev.value());
+    REQUIRE(u.groups.size() == 2);
+    bytes = codec->encode_event(ReadEv{1, u.groups[1]});
+    ev = codec->decode_event(bytes.data(), bytes.size());
+    REQUIRE(ev.is_ok());
+    const ReadState& back = std::get<ReadEv>(ev.value()).state;
+    CHECK(back.group_id == "g");
+    CHECK(back.epoch == 2);
+    CHECK(back.msg_id == 5);
+    CHECK(back.head == 9);
+    CHECK(back.unread == 3);
+    CHECK(back.mentions == 1);
+  }
+  const std::string item = detail::encode_read_item({"alice", ReadState{"g", 2, 5, 9, 3, 1}});
+  const std::string batch = detail::encode_batch("n1", {std::make_shared<const std::string>(item)});
+  Result<detail::PeerBatch> b = detail::decode_batch(batch.data(), batch.size(), Limits{});
+  REQUIRE(b.is_ok());
+  REQUIRE(b.value().reads.size() == 1);
+  CHECK(b.value().reads[0].user_id == "alice");
+  CHECK(b.value().reads[0].state.unread == 3);
+  CHECK(b.value().reads[0].state.mentions == 1);
+}
