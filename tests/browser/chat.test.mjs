@@ -180,6 +180,9 @@ test('two browsers chat through a server crash and restart', () => withServerLog
 test('two browsers edit, react and delete, and a reload shows the deleted message as deleted',
   () => withServerLog(changesScenario));
 
+test('unread badges come from the server, and reading on one device clears the other',
+  () => withServerLog(unreadScenario));
+
 // A server on a fresh data dir, and alice and bob logged in on pages of
 // their own, both in GROUP.
 async function twoPagesInGroup() {
@@ -372,6 +375,78 @@ async function changesScenario() {
   const deleted = SCREENSHOT.replace(/\.png$/, '-deleted.png');
   await bob.screenshot({ path: deleted });
   console.log(`screenshots: ${before} ${deleted}`);
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  await stopServer(server, 'SIGTERM');
+}
+
+// The unread badge of `group` on `page`: its number, or 0 when there is none.
+function badgeOf(page, group) {
+  return page.$eval(`${tid('group-list')} [data-group="${group}"]`,
+    (b) => Number((b.querySelector('[data-testid="unread-badge"]') || { textContent: '0' }).textContent));
+}
+
+async function waitBadge(page, group, n, who) {
+  try {
+    await page.waitForFunction(([g, want]) => {
+      const b = document.querySelector(`[data-testid="group-list"] [data-group="${g}"]`);
+      const badge = b && b.querySelector('[data-testid="unread-badge"]');
+      return (badge ? Number(badge.textContent) : 0) === want;
+    }, [group, n], { timeout: WAIT_MS });
+  } catch (e) {
+    throw new Error(`${who}: badge of #${group} is ${await badgeOf(page, group).catch(() => '?')}, not ${n}`);
+  }
+}
+
+// alice on two devices (pages with contexts of their own) looks at another
+// group while bob writes in GROUP: both show the count; reading on one
+// clears the other, through the server; a reload gets the count back from
+// the server, not from the page.
+async function unreadScenario() {
+  const { server, base, alice, bob, pageErrors } = await twoPagesInGroup();
+  await alice.fill(tid('group-create-input'), 'lobby');
+  await alice.click(tid('group-create-button'));
+  await alice.locator(tid('group-title'), { hasText: '#lobby' }).waitFor({ timeout: WAIT_MS });
+  const context = await alice.context().browser().newContext({ viewport: { width: 1100, height: 680 } });
+  const phone = await context.newPage();
+  phone.on('pageerror', (e) => pageErrors.push(`alice's second device: ${e.message}`));
+  await phone.goto(base, { timeout: WAIT_MS });
+  await login(phone, 'alice');
+  await phone.click(`${tid('group-list')} [data-group="lobby"]`);
+  await phone.locator(tid('group-title'), { hasText: '#lobby' }).waitFor({ timeout: WAIT_MS });
+  const devices = [[alice, 'alice'], [phone, "alice's second device"]];
+
+  await send(bob, 'one');
+  await send(bob, 'two');
+  await send(bob, 'three');
+  await waitForMessages(bob, ['one', 'two', 'three'], 'bob');
+  for (const [page, who] of devices) await waitBadge(page, GROUP, 3, who);
+  // A deleted unread message stops counting.
+  await act(bob, 3, 'message-delete');
+  for (const [page, who] of devices) await waitBadge(page, GROUP, 2, who);
+
+  // alice opens the group on her first device: read there, and on the other.
+  await alice.click(`${tid('group-list')} [data-group="${GROUP}"]`);
+  await waitVisible(alice, tid('new-messages'), 'the "new messages" line');
+  const lineBefore = await alice.$eval(tid('new-messages'), (e) => e.nextElementSibling.dataset.id);
+  assert.equal(lineBefore, '1', 'the line is before the first unread message');
+  fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+  const lineShot = SCREENSHOT.replace(/\.png$/, '-new-messages.png');
+  await alice.screenshot({ path: lineShot });
+  for (const [page, who] of devices) await waitBadge(page, GROUP, 0, who);
+
+  // One more from bob: the device looking elsewhere counts it; after a
+  // reload it still shows it, counted by the server.
+  await send(bob, 'four');
+  await waitText(alice, 5, 'four', 'alice');
+  await waitBadge(phone, GROUP, 1, "alice's second device");
+  await phone.reload();
+  await phone.locator(`${tid('conn-status')}[data-state="connected"]`).waitFor({ state: 'attached', timeout: WAIT_MS });
+  await phone.click(`${tid('group-list')} [data-group="lobby"]`);
+  await waitBadge(phone, GROUP, 1, "alice's second device after a reload");
+  const shot = SCREENSHOT.replace(/\.png$/, '-unread.png');
+  await phone.screenshot({ path: shot });
+  console.log(`screenshots: ${lineShot} ${shot}`);
+  await context.close();
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
   await stopServer(server, 'SIGTERM');
 }
