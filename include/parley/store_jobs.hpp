@@ -161,6 +161,10 @@ struct JobStores {
   PresenceStore* presence = nullptr;
 };
 
+// What an UnreadOp does, for a host that reads a user's read states itself
+// (the HTTP API's group list): fills result->reads (and result->moved).
+Status run_unread(MessageStore& messages, MembershipStore& membership, const UnreadOp& op, StoreOpResult* result);
+
 // Runs every op of a job in order; one result per op.
 std::vector<StoreOpResult> run_store_job(const JobStores& stores, const StoreJob& job);
 

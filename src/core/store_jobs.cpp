@@ -44,38 +44,38 @@ LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, con
   return r;
 }
 
-namespace {
-
-Status run_unread(const JobStores& st, const UnreadOp& o, StoreOpResult* r) {
+Status run_unread(MessageStore& messages, MembershipStore& membership, const UnreadOp& o, StoreOpResult* r) {
+  r->reads.clear();
+  r->moved = false;
   std::vector<std::string> groups = o.group_ids;
   if (groups.empty()) {
-    Result<std::vector<std::string>> all = st.membership.groups_of(o.user_id);
+    Result<std::vector<std::string>> all = membership.groups_of(o.user_id);
     if (!all) return all.status();
     groups = std::move(*all);
   }
   std::vector<UnreadQuery> queries;
   queries.reserve(groups.size());
   for (const std::string& g : groups) {
-    Result<ReadPosition> at = st.membership.read_position(g, o.user_id);
+    Result<ReadPosition> at = membership.read_position(g, o.user_id);
     if (!at) return at.status();
     queries.push_back(UnreadQuery{g, o.user_id, *at});
   }
   if (o.mark && queries.size() == 1) {
     std::vector<GroupHead> heads;
-    if (Status s = st.messages.heads({groups[0]}, &heads); !s) return s;
+    if (Status s = messages.heads({groups[0]}, &heads); !s) return s;
     const GroupHead& h = heads[0];
     if (o.mark->epoch != std::max<uint64_t>(h.epoch, 1)) {
       return error(Code::kEpochMismatch, fmt::format("'{}' is in epoch {}, not {}: resume from 0", h.group_id,
                                                      h.epoch, o.mark->epoch));
     }
     Result<ReadPosition> now =
-        st.membership.mark_read(groups[0], o.user_id, ReadPosition{o.mark->epoch, std::min(o.mark->msg_id, h.head)});
+        membership.mark_read(groups[0], o.user_id, ReadPosition{o.mark->epoch, std::min(o.mark->msg_id, h.head)});
     if (!now) return now.status();
     r->moved = now->later_than(queries[0].read);
     queries[0].read = *now;
   }
   std::vector<UnreadCount> counts;
-  if (Status s = st.messages.unread(queries, &counts); !s) return s;
+  if (Status s = messages.unread(queries, &counts); !s) return s;
   r->reads.reserve(counts.size());
   for (size_t i = 0; i < counts.size(); ++i) {
     const UnreadCount& c = counts[i];
@@ -84,6 +84,8 @@ Status run_unread(const JobStores& st, const UnreadOp& o, StoreOpResult* r) {
   }
   return Status::ok();
 }
+
+namespace {
 
 StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
   StoreOpResult r;
@@ -130,7 +132,7 @@ StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
         } else if constexpr (std::is_same_v<T, PresenceOp>) {
           if (st.presence != nullptr) r.status = st.presence->set_presence(o.user_id, o.node_id, o.status);
         } else if constexpr (std::is_same_v<T, UnreadOp>) {
-          r.status = run_unread(st, o, &r);
+          r.status = run_unread(st.messages, st.membership, o, &r);
           if (!r.status) r.reads.clear();
         }
       },

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "http_util.hpp"
+#include "parley/store_jobs.hpp"
 #include "log.hpp"
 #include "web_assets.hpp"
 
@@ -201,14 +202,25 @@ void HttpApi::me(Call& c) {
   c.answer(200, Json().str("user", c.user).num("expires_at", c.expires_at_ms).str("node", ctx_.cfg.node_id).done());
 }
 
+// The caller's groups with its role and read state in each (protocol.md 2.1).
 void HttpApi::list_groups(Call& c) {
-  Result<std::vector<std::string>> groups = ctx_.membership.groups_of(c.user);
-  if (!groups) return c.fail(groups.status());
+  StoreOpResult states;
+  if (Status st = run_unread(ctx_.messages, ctx_.membership, UnreadOp{c.user, {}, std::nullopt}, &states); !st) {
+    return c.fail(st);
+  }
   Json j;
   j.array("groups");
-  for (const std::string& g : *groups) {
-    Result<std::optional<Role>> role = ctx_.membership.role_of(g, c.user);
-    j.item_begin().str("group", g).str("role", role && *role ? role_name(**role) : "member").item_end();
+  for (const ReadState& s : states.reads) {
+    Result<std::optional<Role>> role = ctx_.membership.role_of(s.group_id, c.user);
+    j.item_begin()
+        .str("group", s.group_id)
+        .str("role", role && *role ? role_name(**role) : "member")
+        .num("epoch", static_cast<int64_t>(s.epoch))
+        .num("read", static_cast<int64_t>(s.msg_id))
+        .num("head", static_cast<int64_t>(s.head))
+        .num("unread", static_cast<int64_t>(s.unread))
+        .num("mentions", static_cast<int64_t>(s.mentions))
+        .item_end();
   }
   c.answer(200, j.array_end().done());
 }
