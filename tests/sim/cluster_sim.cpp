@@ -1,5 +1,6 @@
 #include "cluster_sim.hpp"
 #include "fold.hpp"
+#include "reads.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -30,6 +31,9 @@ constexpr int64_t kTurnMs = 1;       // a node's loop turn: inputs are flushed t
 struct StoreFaults {
   double fail_rate = 0;
   uint64_t failures = 0;
+  bool check_counts = false;  // --reads: every unread count against the log (reads.hpp)
+  uint64_t counts_checked = 0;
+  std::vector<std::string> count_errors;
   std::map<std::tuple<std::string, uint64_t, uint64_t>, int64_t> commit_time;  // (group, epoch, id)
 };
 
@@ -61,7 +65,13 @@ class FaultyStore final : public MessageStore {
   }
   Result<uint64_t> reset_group(const std::string& g) override { return inner_.reset_group(g); }
   Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override {
-    return inner_.unread(queries, out);
+    const size_t from = out->size();
+    Status s = inner_.unread(queries, out);
+    if (s && faults_.check_counts) {
+      faults_.counts_checked += queries.size();
+      check_unread_counts(inner_, queries, *out, from, &faults_.count_errors);
+    }
+    return s;
   }
 
  private:
@@ -375,6 +385,7 @@ class World {
     loss_ = rng_.unit() * 0.2;
     max_delay_ = rng_.range(0, 300);
     faults_.fail_rate = rng_.chance(0.5) ? rng_.unit() * 0.05 : 0.0;
+    faults_.check_counts = config_.read_reports;
     forward_mode_ = rng_.chance(0.5) ? BatchingForwarder::Mode::kFixed : BatchingForwarder::Mode::kAdaptive;
     // Most seeds run appends and range reads on an executor with 0-50 ms of
     // latency per job (the node's turn goes on meanwhile); the rest run them
@@ -730,9 +741,15 @@ class World {
     std::string group = (d.groups.count(busy_group_) && rng_.chance(0.6)) ? busy_group_
                                                                           : u.groups[rng_.below(u.groups.size())];
     if (u.removed.count(group)) return;
+    if (config_.read_reports && d.connected && rng_.chance(0.3)) return report_read(d);
     PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent),
                   fmt::format("hello {} from {}", d.sent, d.name)};
     if (rng_.chance(0.25)) change_of(d, group, &p);
+    if (config_.read_reports && p.entry.kind == EntryKind::kMessage && rng_.chance(0.3)) {
+      // Mentions for the counts: of anyone (members or not: mentions are not checked yet), its author too.
+      p.entry.mentions = {users_[rng_.below(users_.size())].id, users_[rng_.below(users_.size())].id};
+      if (p.entry.mentions[0] == p.entry.mentions[1]) p.entry.mentions.pop_back();
+    }
     d.sent_sends[p.cid] = p;
     d.unacked.push_back(p);
     if (d.connected) request(d, send_req(d, p));
@@ -975,11 +992,54 @@ class World {
     v->pull_in_flight = false;
     request(d, ResumeReq{d.next_rid++, e.group_id, 0, e.epoch});
   }
-  // Devices here send no read reports (yet): a read state is never due.
+  // Read states come only with --reads (asked for, or another device's read).
   void handle(Device& d, const ReadEv& e) {
-    violation(fmt::format("{}: read state of {} never asked for", d.name, e.state.group_id));
+    if (!config_.read_reports) {
+      return violation(fmt::format("{}: read state of {} never asked for", d.name, e.state.group_id));
+    }
+    ++result_.read_states;
+    check_read_state(d, e.state);
   }
-  void handle(Device& d, const UnreadEv&) { violation(fmt::format("{}: unread counts never asked for", d.name)); }
+  void handle(Device& d, const UnreadEv& e) {
+    if (!config_.read_reports) return violation(fmt::format("{}: unread counts never asked for", d.name));
+    for (const ReadState& s : e.groups) check_read_state(d, s);
+  }
+  void check_read_state(const Device& d, const ReadState& s) {
+    const User& u = users_[static_cast<size_t>(d.user)];
+    if (std::find(u.groups.begin(), u.groups.end(), s.group_id) == u.groups.end()) {
+      return violation(fmt::format("{}: read state of '{}', not its group", d.name, s.group_id));
+    }
+    if (s.msg_id > s.head || s.unread > s.head - s.msg_id || s.mentions > s.unread) {
+      violation(fmt::format("{}: read state of '{}' out of range: id {} head {} unread {} mentions {}", d.name,
+                            s.group_id, s.msg_id, s.head, s.unread, s.mentions));
+    }
+    // The stored position never moves back (a removal forgets it).
+    if (u.removed.count(s.group_id)) return;
+    Result<ReadPosition> now = admin_membership_->read_position(s.group_id, u.id);
+    if (!now) return;
+    ReadPosition& last = positions_[{u.id, s.group_id}];
+    if (last.later_than(*now)) {
+      violation(fmt::format("{}'s read position in '{}' moved back from ({}, {}) to ({}, {})", u.id, s.group_id,
+                            last.epoch, last.msg_id, now->epoch, now->msg_id));
+    }
+    last = *now;
+  }
+
+  // --reads: now and then a device reports how far it has read a group it
+  // holds (up to its cursor, or a little behind it), or asks for its counts.
+  void report_read(Device& d) {
+    if (rng_.chance(0.2)) return request(d, UnreadReq{d.next_rid++, {}});
+    std::vector<std::pair<std::string, const GroupView*>> held;
+    for (const auto& [g, v] : d.groups) {
+      if (!v.removed && v.epoch != 0 && v.cursor > 0) held.push_back({g, &v});
+    }
+    if (held.empty()) return;
+    const auto& picked = held[rng_.below(held.size())];
+    const GroupView& v = *picked.second;
+    const uint64_t upto = v.cursor - std::min<uint64_t>(v.cursor - 1, rng_.below(3));
+    ++result_.read_reports;
+    request(d, ReadReq{d.next_rid++, picked.first, upto, v.epoch});
+  }
   void handle(Device& d, const PresenceEv& e) {
     ++result_.presence_updates;
     if (!d.wants_presence) {
@@ -1177,6 +1237,8 @@ class World {
     result_.devices = static_cast<int>(devices_.size());
     result_.groups = static_cast<int>(group_ids_.size());
     result_.store_failures = faults_.failures;
+    result_.counts_checked = faults_.counts_checked;
+    for (const std::string& e : faults_.count_errors) violation(e);
   }
 
   SimConfig config_;
@@ -1193,6 +1255,7 @@ class World {
   MembershipStore* admin_membership_ = nullptr;
   SessionDirectory* admin_directory_ = nullptr;
   StoreFaults faults_;
+  std::map<std::pair<std::string, std::string>, ReadPosition> positions_;  // (user, group): last seen stored
   std::shared_ptr<const ClientCodec> codec_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   SimNode& nd(int i) { return *nodes_[static_cast<size_t>(i)]; }
@@ -1261,12 +1324,13 @@ std::string SimResult::summary() const {
       "pulls, "
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
       "{} removals, {} append jobs, {} read jobs, {} lookups, {} store jobs ({} completions lost to crashes), "
-      "{} edits/deletes/reactions ({} deletes, {} refused by the log's rules) -> {}",
+      "{} edits/deletes/reactions ({} deletes, {} refused by the log's rules), {} read reports ({} read "
+      "states, {} counts checked) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
       pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
-      read_jobs, lookup_jobs, store_jobs, completions_lost, changes, deletes, refused_changes,
-      violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
+      read_jobs, lookup_jobs, store_jobs, completions_lost, changes, deletes, refused_changes, read_reports,
+      read_states, counts_checked, violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 
 SimResult run_simulation(const SimConfig& config) {

@@ -16,6 +16,10 @@
 //    are tombstones in the store; and what a device that holds a group's
 //    whole log shows once folded (fold.hpp) equals the store's folded log,
 //    whatever text it received before a delete.
+//  - with read_reports (--reads): every unread count a store gives equals a
+//    brute-force count over its log (reads.hpp), every read state a device
+//    is told is of its user's group and in range, and a stored read
+//    position never moves back.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +39,11 @@ struct SimConfig {
   // End the run at the first violation (a mutant needs only one; a broken
   // node can keep a world busy for long after it).
   bool stop_at_first_violation = false;
+  // Devices report reads and ask for unread counts; every count a store
+  // gives is checked against a brute-force count, and stored read
+  // positions never move back (off by default: it changes every seed's
+  // course of events).
+  bool read_reports = false;
 };
 
 struct SimResult {
@@ -46,6 +55,7 @@ struct SimResult {
   uint64_t mode_switches = 0, pulls = 0, catch_ups = 0, dup_resends = 0, fell_behind = 0;
   uint64_t store_failures = 0, notifications = 0, presence_updates = 0, failure_reports = 0, resets = 0, epoch_changes = 0;
   uint64_t changes = 0, refused_changes = 0, deletes = 0;
+  uint64_t read_reports = 0, read_states = 0, counts_checked = 0;
   uint64_t removals = 0, append_jobs = 0, read_jobs = 0, lookup_jobs = 0, store_jobs = 0, completions_lost = 0;
   bool saw_pull_mode = false;
   std::string summary() const;

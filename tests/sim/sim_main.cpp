@@ -4,6 +4,7 @@
 //   parley_sim --seed S                 replay one seed, printing its summary and violations
 //   parley_sim ... --verbose            print every seed's summary, not only failures
 //   parley_sim ... --sqlite             run on a SQLite file (one connection per node)
+//   parley_sim ... --reads              devices report reads; unread counts and read positions checked
 //                                       instead of the memory stores
 //   parley_sim --mutant NAME --seeds N  expect the checker to catch the named bug
 //                                       within N seeds (no_gap_detection, no_head_sync,
@@ -43,7 +44,7 @@ bool set_mutant(const std::string& name, parley::detail::Mutations* m) {
 
 int usage() {
   std::fprintf(
-      stderr, "usage: parley_sim (--seeds N [--from S] | --seed S) [--mutant NAME] [--sqlite] [--verbose]\n");
+      stderr, "usage: parley_sim (--seeds N [--from S] | --seed S) [--mutant NAME] [--sqlite] [--reads] [--verbose]\n");
   return 2;
 }
 
@@ -51,7 +52,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   uint64_t from = 1, count = 0;
-  bool single = false, verbose = false, sqlite = false;
+  bool single = false, verbose = false, sqlite = false, reads = false;
   std::string mutant;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -69,11 +70,14 @@ int main(int argc, char** argv) {
       verbose = true;
     else if (a == "--sqlite")
       sqlite = true;
+    else if (a == "--reads")
+      reads = true;
     else
       return usage();
   }
   if (count == 0) return usage();
   SimConfig base;
+  base.read_reports = reads;
   if (!mutant.empty() && !set_mutant(mutant, &base.mutations)) {
     std::fprintf(stderr, "unknown mutant '%s'\n", mutant.c_str());
     return 2;
