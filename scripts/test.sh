@@ -34,7 +34,7 @@ san_flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_R
 if [ "$sanitize" -eq 1 ]; then
   echo "== build (ASan+UBSan)"
   "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${san_flags[@]}" -DPARLEY_SANITIZE=ON \
-    -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=24 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=6
+    -DPARLEY_WITH_REDIS=ON -DPARLEY_BUILD_TESTS=ON -DPARLEY_BUILD_EXAMPLES=ON -DPARLEY_SIM_SEEDS=24 -DPARLEY_SIM_SHARDS=2 -DPARLEY_SIM_SQLITE_SEEDS=6 -DPARLEY_SIM_READ_SEEDS=8
   echo "== tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$root/build-asan" -j "$(nproc)" --output-on-failure --timeout 1200 -E '^((durability|install|browser)/.*|sim/mutant_.*|e2e4/(chaos|redis_cluster|pull_mode|bad_input|resources|entries))$'
