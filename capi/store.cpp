@@ -11,6 +11,7 @@
 
 #include "parley/memory_store.hpp"
 #include "parley/message.hpp"
+#include "parley/store_jobs.hpp"
 
 using parley::Code;
 using parley::Status;
@@ -164,6 +165,57 @@ PARLEY_EXPORT int parley_store_history(parley_store* store, const char* group_id
     return Status::ok();
   });
 }
+
+PARLEY_EXPORT int parley_store_read_states(parley_store* store, const char* user_id, parley_read_state** out,
+                                           size_t* count) {
+  return parley::capi::call("parley_store_read_states", store, [&](parley_store& h) -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    if (count == nullptr) return parley::capi::null_argument("count");
+    if (Status st = parley::capi::check_id(user_id, "user_id", kLimits); !st) return st;
+    Stores& s = *h.stores;
+    parley::StoreOpResult r;
+    if (Status st = parley::run_unread(*s.messages, *s.membership, parley::UnreadOp{user_id, {}, std::nullopt}, &r);
+        !st) {
+      return st;
+    }
+    size_t bytes = r.reads.size() * sizeof(parley_read_state);
+    for (const parley::ReadState& st : r.reads) bytes += st.group_id.size() + 1;
+    *out = nullptr;
+    *count = r.reads.size();
+    if (r.reads.empty()) return Status::ok();
+    char* block = static_cast<char*>(std::malloc(bytes));
+    if (block == nullptr) throw std::bad_alloc();
+    auto* array = reinterpret_cast<parley_read_state*>(block);
+    char* text = block + r.reads.size() * sizeof(parley_read_state);
+    for (size_t i = 0; i < r.reads.size(); ++i) {
+      const parley::ReadState& st = r.reads[i];
+      std::memcpy(text, st.group_id.c_str(), st.group_id.size() + 1);
+      new (&array[i]) parley_read_state{text, st.epoch, st.msg_id, st.head, st.unread, st.mentions};
+      text += st.group_id.size() + 1;
+    }
+    *out = array;
+    return Status::ok();
+  });
+}
+
+PARLEY_EXPORT int parley_store_mark_read(parley_store* store, const char* group_id, const char* user_id,
+                                         uint64_t epoch, uint64_t msg_id, parley_read_state* out) {
+  return parley::capi::call("parley_store_mark_read", store, [&](parley_store& h) -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+    if (Status st = parley::capi::check_id(user_id, "user_id", kLimits); !st) return st;
+    if (epoch == 0) return parley::error(Code::kInvalidArgument, "epoch must be the group's epoch, not 0");
+    Stores& s = *h.stores;
+    parley::StoreOpResult r;
+    parley::UnreadOp op{user_id, {group_id}, parley::ReadPosition{epoch, msg_id}};
+    if (Status st = parley::run_unread(*s.messages, *s.membership, op, &r); !st) return st;
+    const parley::ReadState& st = r.reads.at(0);
+    *out = parley_read_state{group_id, st.epoch, st.msg_id, st.head, st.unread, st.mentions};
+    return Status::ok();
+  });
+}
+
+PARLEY_EXPORT void parley_read_states_free(parley_read_state* states) { std::free(states); }
 
 PARLEY_EXPORT void parley_messages_free(parley_message* messages) {
   std::free(messages);

@@ -81,6 +81,21 @@ export interface Message {
   clientMsgId: string;
 }
 
+/**
+ * A user's read state in one group (docs/protocol.md 2.1): read up to
+ * `msgId` of `epoch` (0: nothing read, or a position of an older epoch);
+ * `unread` messages after it from others and not deleted, `mentions` of
+ * them naming the user; counted up to `head`.
+ */
+export interface ReadState {
+  groupId: string;
+  epoch: Id;
+  msgId: Id;
+  head: Id;
+  unread: Id;
+  mentions: Id;
+}
+
 export interface HistoryOptions {
   /** Messages with msgId > after (default 0). */
   after?: Id;
@@ -105,6 +120,13 @@ export declare class Store {
   join(groupId: string, userId: string): void;
   leave(groupId: string, userId: string): void;
   history(groupId: string, options?: HistoryOptions): Message[];
+  /** The read state of `userId` in each of its groups, sorted by group id. */
+  readStates(userId: string): ReadState[];
+  /**
+   * Moves `userId`'s read position in `groupId` forward to `msgId` of `epoch`
+   * (never back). ParleyError epoch_mismatch / not_found.
+   */
+  markRead(groupId: string, userId: string, position: { epoch: Id; msgId: Id }): ReadState;
   /** Safe to call twice. Nodes created on the store keep it open. */
   close(): void;
 }

@@ -169,6 +169,24 @@ class Store {
     return rows.map((m) => ({ ...m, text: m.contents.toString('utf8') }));
   }
 
+  /**
+   * The read state of `userId` in each of its groups, sorted by group id.
+   * @returns {ReadState[]}
+   */
+  readStates(userId) {
+    return this.#open().readStates(userId);
+  }
+
+  /**
+   * Moves the read position of `userId` in `groupId` forward to `msgId` of
+   * `epoch` (never back; past the head counts as the head). The user's live
+   * sessions are not told (clients report reads with the "read" request).
+   * @returns {ReadState}
+   */
+  markRead(groupId, userId, { epoch, msgId }) {
+    return this.#open().markRead(groupId, userId, epoch, msgId);
+  }
+
   close() {
     this.#native.close();
   }

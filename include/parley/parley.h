@@ -267,6 +267,37 @@ PARLEY_EXPORT int parley_store_history(parley_store* store, const char* group_id
 /* Frees an array returned by parley_store_history. NULL is a no-op. */
 PARLEY_EXPORT void parley_messages_free(parley_message* messages);
 
+/* A user's read state in one group (docs/protocol.md 2.1): read up to
+ * msg_id of epoch (0: nothing read, or a position of an older epoch);
+ * `unread` messages after it from others and not deleted, `mentions` of
+ * them naming the user; counted up to `head`. */
+typedef struct parley_read_state {
+  const char* group_id;
+  uint64_t epoch;
+  uint64_t msg_id;
+  uint64_t head;
+  uint64_t unread;
+  uint64_t mentions;
+} parley_read_state;
+
+/* The read state of `user_id` in each of its groups, sorted by group id
+ * (what a badge list shows). On success *out is an array of *count states
+ * owned by the caller, to be freed with parley_read_states_free (NULL when
+ * *count is 0). */
+PARLEY_EXPORT int parley_store_read_states(parley_store* store, const char* user_id, parley_read_state** out,
+                                           size_t* count);
+/* Moves the read position of `user_id` in `group_id` forward to msg_id of
+ * epoch (never back: a report behind it changes nothing; an id past the
+ * head counts as the head) and writes the state in force afterwards to *out
+ * (its group_id is the argument's pointer). PARLEY_ERR_EPOCH_MISMATCH if
+ * `epoch` is not the group's, PARLEY_ERR_NOT_FOUND if the user is not a
+ * member. The user's live sessions are not told: a client reports its reads
+ * with the "read" request, which tells the user's other sessions. */
+PARLEY_EXPORT int parley_store_mark_read(parley_store* store, const char* group_id, const char* user_id,
+                                         uint64_t epoch, uint64_t msg_id, parley_read_state* out);
+/* Frees an array returned by parley_store_read_states. NULL is a no-op. */
+PARLEY_EXPORT void parley_read_states_free(parley_read_state* states);
+
 /* ---- embedding a node --------------------------------------------------------
  *
  * The node does no I/O and starts no threads. The host feeds it events

@@ -456,6 +456,25 @@ static void test_two_nodes(void) {
   CHECK_RC(parley_store_history(w->store, "general", "mallory", 0, 100, &m, &n), PARLEY_ERR_PERMISSION_DENIED,
            w->store);
 
+  /* read states: alice has bob's message unread, carol both; a read moves forward only */
+  parley_read_state* rs = (parley_read_state*)1;
+  OK(parley_store_read_states(w->store, "alice", &rs, &n), w->store);
+  CHECK(n == 2); /* general and ops, sorted */
+  CHECK(strcmp(rs[0].group_id, "general") == 0 && rs[0].epoch == 1 && rs[0].head == 2);
+  CHECK(rs[0].msg_id == 0 && rs[0].unread == 1 && rs[0].mentions == 0);
+  CHECK(strcmp(rs[1].group_id, "ops") == 0 && rs[1].unread == 0);
+  parley_read_states_free(rs);
+  parley_read_state one;
+  OK(parley_store_mark_read(w->store, "general", "carol", 1, 99, &one), w->store);
+  CHECK(strcmp(one.group_id, "general") == 0 && one.msg_id == 2 && one.head == 2 && one.unread == 0);
+  OK(parley_store_mark_read(w->store, "general", "carol", 1, 1, &one), w->store);
+  CHECK(one.msg_id == 2);
+  CHECK_RC(parley_store_mark_read(w->store, "general", "carol", 5, 1, &one), PARLEY_ERR_EPOCH_MISMATCH, w->store);
+  CHECK_RC(parley_store_mark_read(w->store, "general", "mallory", 1, 1, &one), PARLEY_ERR_NOT_FOUND, w->store);
+  CHECK_RC(parley_store_mark_read(w->store, "general", "carol", 0, 1, &one), PARLEY_ERR_INVALID_ARGUMENT, w->store);
+  OK(parley_store_read_states(w->store, "nobody", &rs, &n), w->store);
+  CHECK(rs == NULL && n == 0);
+
   /* bob leaves: his session stops receiving the group at once */
   OK(parley_store_leave(w->store, "general", "bob"), w->store);
   OK(parley_node_member_removed(n2, "general", "bob"), n2);
@@ -485,7 +504,7 @@ static void test_two_nodes(void) {
   OK(parley_node_flush(n1), n1);
   world_free(w);
   free(w);
-  pass("two embedded nodes: sessions, forwarding, dedup, errors, history, leave, timers");
+  pass("two embedded nodes: sessions, forwarding, dedup, errors, history, read states, leave, timers");
 }
 
 /* ---- 5. lifecycle rules ----------------------------------------------------------- */

@@ -14,6 +14,8 @@ Napi::Function StoreWrap::define(Napi::Env env) {
                          member_method<StoreWrap, &StoreWrap::join>("join"),
                          member_method<StoreWrap, &StoreWrap::leave>("leave"),
                          member_method<StoreWrap, &StoreWrap::history>("history"),
+                         member_method<StoreWrap, &StoreWrap::read_states>("readStates"),
+                         member_method<StoreWrap, &StoreWrap::mark_read>("markRead"),
                      });
 }
 
@@ -122,6 +124,49 @@ Napi::Value StoreWrap::history(const Napi::CallbackInfo& info) {
     out.Set(static_cast<uint32_t>(i), o);
   }
   return out;
+}
+
+namespace {
+Napi::Object read_state(Napi::Env env, const parley_read_state& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("groupId", s.group_id);
+  o.Set("epoch", from_u64(env, s.epoch));
+  o.Set("msgId", from_u64(env, s.msg_id));
+  o.Set("head", from_u64(env, s.head));
+  o.Set("unread", from_u64(env, s.unread));
+  o.Set("mentions", from_u64(env, s.mentions));
+  return o;
+}
+}  // namespace
+
+// readStates(userId) -> [{groupId, epoch, msgId, head, unread, mentions}]
+Napi::Value StoreWrap::read_states(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string user;
+  if (!open(env) || !get_string(env, info[0], "userId", &user)) return env.Undefined();
+  parley_read_state* states = nullptr;
+  size_t count = 0;
+  if (!check(env, parley_store_read_states(store_, user.c_str(), &states, &count), store_)) return env.Undefined();
+  std::unique_ptr<parley_read_state, void (*)(parley_read_state*)> owned(states, parley_read_states_free);
+  Napi::Array out = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; ++i) out.Set(static_cast<uint32_t>(i), read_state(env, states[i]));
+  return out;
+}
+
+// markRead(groupId, userId, epoch, msgId) -> {groupId, epoch, msgId, head, unread, mentions}
+Napi::Value StoreWrap::mark_read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string user;
+  uint64_t epoch = 0;
+  uint64_t msg_id = 0;
+  if (!open(env) || !get_string(env, info[0], "groupId", &group) || !get_string(env, info[1], "userId", &user) ||
+      !get_u64(env, info[2], "epoch", &epoch) || !get_u64(env, info[3], "msgId", &msg_id))
+    return env.Undefined();
+  parley_read_state s{};
+  if (!check(env, parley_store_mark_read(store_, group.c_str(), user.c_str(), epoch, msg_id, &s), store_))
+    return env.Undefined();
+  return read_state(env, s);
 }
 
 }  // namespace parley::addon

@@ -34,6 +34,8 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value join(const Napi::CallbackInfo& info);
   Napi::Value leave(const Napi::CallbackInfo& info);
   Napi::Value history(const Napi::CallbackInfo& info);
+  Napi::Value read_states(const Napi::CallbackInfo& info);
+  Napi::Value mark_read(const Napi::CallbackInfo& info);
 
   parley_store* store_ = nullptr;
 };

@@ -50,7 +50,8 @@ test('2. the in-process server and a Store share a SQLite file', async (t) => {
     store.createGroup('from-js', 'alice');
     const { body } = await httpJson(`${server.url}v1/login`, { method: 'POST', body: { user: 'alice', password: '' } });
     const groups = await httpJson(`${server.url}v1/groups`, { token: body.token });
-    assert.deepEqual(groups.body.groups, [{ group: 'from-js', role: 'owner' }]);
+    assert.deepEqual(groups.body.groups,
+      [{ group: 'from-js', role: 'owner', epoch: 0, read: 0, head: 0, unread: 0, mentions: 0 }]);
   } finally {
     store.close();
     await server.close();

@@ -60,3 +60,25 @@ test('2. a SQLite store keeps its data across reopen', async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('3. read states: unread counts of the user in each group, and a read that moves forward only', async () => {
+  const store = Store.memory();
+  try {
+    store.createGroup('general', 'alice');
+    store.join('general', 'bob');
+    store.createGroup('quiet', 'bob');
+    await sendAll(store, ['one', 'two', 'three']);  // by alice
+    const states = store.readStates('bob');
+    assert.deepEqual(states.map((s) => [s.groupId, s.epoch, s.msgId, s.head, s.unread, s.mentions]),
+      [['general', 1, 0, 3, 3, 0], ['quiet', 0, 0, 0, 0, 0]]);
+    assert.equal(store.readStates('alice')[0].unread, 0, "alice's own messages");
+    const s = store.markRead('general', 'bob', { epoch: 1, msgId: 2 });
+    assert.deepEqual([s.msgId, s.unread], [2, 1]);
+    assert.equal(store.markRead('general', 'bob', { epoch: 1, msgId: 1 }).msgId, 2, 'never back');
+    assert.throws(() => store.markRead('general', 'bob', { epoch: 7, msgId: 1 }), (e) => e.name === 'epoch_mismatch');
+    assert.throws(() => store.markRead('general', 'mallory', { epoch: 1, msgId: 1 }), (e) => e.name === 'not_found');
+    assert.deepEqual(store.readStates('nobody'), []);
+  } finally {
+    store.close();
+  }
+});

@@ -92,6 +92,17 @@ class MessageStruct(Structure):
     ]
 
 
+class ReadStateStruct(Structure):
+    _fields_ = [
+        ("group_id", c_char_p),
+        ("epoch", c_uint64),
+        ("msg_id", c_uint64),
+        ("head", c_uint64),
+        ("unread", c_uint64),
+        ("mentions", c_uint64),
+    ]
+
+
 FREE_FN = CFUNCTYPE(None, c_void_p)
 DELIVER_FN = CFUNCTYPE(None, c_void_p, c_uint64, POINTER(Bytes), c_size_t)
 CLOSE_SESSION_FN = CFUNCTYPE(None, c_void_p, c_uint64, c_int, c_char_p)
@@ -133,6 +144,9 @@ _FUNCTIONS = {
         [_H, c_char_p, c_char_p, c_uint64, c_uint32, POINTER(POINTER(MessageStruct)), POINTER(c_size_t)],
     ),
     "parley_messages_free": (None, [POINTER(MessageStruct)]),
+    "parley_store_read_states": (c_int, [_H, c_char_p, POINTER(POINTER(ReadStateStruct)), POINTER(c_size_t)]),
+    "parley_store_mark_read": (c_int, [_H, c_char_p, c_char_p, c_uint64, c_uint64, POINTER(ReadStateStruct)]),
+    "parley_read_states_free": (None, [POINTER(ReadStateStruct)]),
     # nodes
     "parley_node_create": (c_int, [_H, _H, _P]),
     "parley_node_destroy": (c_int, [_H]),

@@ -47,6 +47,25 @@ class Message:
         )
 
 
+@dataclass(frozen=True)
+class ReadState:
+    """A user's read state in one group (docs/protocol.md 2.1): read up to
+    `msg_id` of `epoch` (0: nothing read, or a position of an older epoch);
+    `unread` messages after it from others and not deleted, `mentions` of
+    them naming the user; counted up to `head`."""
+
+    group_id: str
+    epoch: int
+    msg_id: int
+    head: int
+    unread: int
+    mentions: int
+
+    @classmethod
+    def _from_c(cls, s: _lib.ReadStateStruct) -> "ReadState":
+        return cls(_lib.text(s.group_id), s.epoch, s.msg_id, s.head, s.unread, s.mentions)
+
+
 class Store(_lib.Closeable):
     """The messages, memberships and session directory of one or more nodes.
 
@@ -141,3 +160,32 @@ class Store(_lib.Closeable):
             return [Message._from_c(out[i]) for i in range(count.value)]
         finally:
             _lib.lib().parley_messages_free(out)
+
+    def read_states(self, user_id: StrLike) -> List[ReadState]:
+        """The read state of `user_id` in each of its groups, sorted by group
+        id (what a badge list shows)."""
+        h = self._live()
+        out = ctypes.POINTER(_lib.ReadStateStruct)()
+        count = ctypes.c_size_t()
+        rc = _lib.lib().parley_store_read_states(h, _lib.cstr(user_id, "user_id"), ctypes.byref(out),
+                                                 ctypes.byref(count))
+        _lib.check(rc, h)
+        try:
+            return [ReadState._from_c(out[i]) for i in range(count.value)]
+        finally:
+            _lib.lib().parley_read_states_free(out)
+
+    def mark_read(self, group_id: StrLike, user_id: StrLike, *, epoch: int, msg_id: int) -> ReadState:
+        """Moves the read position of `user_id` in `group_id` forward to
+        `msg_id` of `epoch` (never back; past the head counts as the head)
+        and returns the state in force. EpochMismatch if `epoch` is not the
+        group's, NotFound if the user is not a member. The user's live
+        sessions are not told (a client reports reads with the "read"
+        request, which tells its other sessions)."""
+        h = self._live()
+        out = _lib.ReadStateStruct()
+        rc = _lib.lib().parley_store_mark_read(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"),
+                                               _lib.uint(epoch, "epoch"), _lib.uint(msg_id, "msg_id"),
+                                               ctypes.byref(out))
+        _lib.check(rc, h)
+        return ReadState._from_c(out)

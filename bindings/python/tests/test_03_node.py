@@ -303,3 +303,32 @@ def test_3_14_a_failed_peer_call_is_retried(cluster: Loopback) -> None:
     cluster.down.clear()
     cluster.advance(10_000)
     assert [m["c"] for m in cluster.take("n2", 1, "msg")] == ["through the outage"]
+
+
+def test_3_15_read_states_count_unread_and_a_read_moves_forward_only(store: parley.Store) -> None:
+    c = Loopback(store, ["n1"])
+    try:
+        n1 = c.nodes["n1"]
+        n1.open_session(1, "bob")
+        n1.open_session(2, "alice")
+        c.request("n1", 1, t="send", rid=1, g="g", cid="b1", c="hi")
+        c.request("n1", 1, t="send", rid=2, g="g", cid="b2", c="@alice", mn=["alice"])
+        c.run()
+        [g] = store.read_states("alice")
+        assert (g.group_id, g.epoch, g.msg_id, g.head, g.unread, g.mentions) == ("g", 1, 0, 2, 2, 1)
+        assert store.read_states("bob")[0].unread == 0  # his own
+        # Through the session (the client protocol), then through the store.
+        c.request("n1", 2, t="read", rid=3, g="g", id=1, epoch=1)
+        c.run()
+        [ev] = c.take("n1", 2, "read")
+        assert (ev["id"], ev["unread"], ev["mn"]) == (1, 1, 1)
+        s = store.mark_read("g", "alice", epoch=1, msg_id=99)
+        assert (s.msg_id, s.unread, s.mentions) == (2, 0, 0)
+        assert store.mark_read("g", "alice", epoch=1, msg_id=1).msg_id == 2  # never back
+        with pytest.raises(parley.EpochMismatch):
+            store.mark_read("g", "alice", epoch=2, msg_id=1)
+        with pytest.raises(parley.NotFound):
+            store.mark_read("g", "mallory", epoch=1, msg_id=1)
+        assert store.read_states("nobody") == []
+    finally:
+        c.close()
