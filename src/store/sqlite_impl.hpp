@@ -188,7 +188,10 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "INSERT INTO groups_log(group_id, head, epoch, msgs) VALUES(?1, ?2, ?3, ?4) "
     "ON CONFLICT(group_id) DO UPDATE SET head = excluded.head, epoch = excluded.epoch, msgs = excluded.msgs",
     "INSERT INTO messages(group_id, msg_id, timestamp_ms, user_id, client_msg_id, contents, kind, target, "
-    "reply_to, mentions, meta, flags, ord, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+    "reply_to, mentions, meta, flags, ord, own) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+    // own: the author's last message's own + 1 (one seek in messages_own, in the same statement)
+    "CASE WHEN ?7 = 0 THEN COALESCE((SELECT own FROM messages WHERE group_id = ?1 AND user_id = ?4 AND kind = 0 "
+    "ORDER BY msg_id DESC LIMIT 1), 0) + 1 ELSE 0 END) "
     "ON CONFLICT(user_id, client_msg_id) WHERE client_msg_id <> '' DO NOTHING",
     "SELECT m.group_id, m.msg_id, m.timestamp_ms, m.user_id, m.client_msg_id, m.contents, "
     "COALESCE(g.epoch, 0), m.kind, m.target, m.reply_to, m.mentions, m.meta, m.flags "

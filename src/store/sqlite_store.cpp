@@ -204,13 +204,7 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
   const uint64_t msg_id = state.head + 1;
   const std::string mentions = detail::join_ids(request.entry.mentions);  // bound by reference: must outlive the step
   const bool is_message = request.entry.kind == EntryKind::kMessage;
-  const uint64_t ord = state.msgs + (is_message ? 1 : 0);
-  uint64_t own = 0;
-  if (is_message) {
-    Result<uint64_t> before = own_at(request.group_id, request.user_id, std::numeric_limits<uint64_t>::max());
-    if (!before) return before.status();
-    own = *before + 1;
-  }
+  const uint64_t ord = state.msgs + (is_message ? 1 : 0);  // own: the statement works it out
   int inserted = 0;
   Status s = change(
       Sql::kInsertMessage,
@@ -227,8 +221,7 @@ Status SqliteStoreImpl::append_one(const AppendRequest& request, Heads* heads, A
             .bind(10, mentions)
             .bind(11, request.entry.meta)
             .bind(12, request.entry.remove ? kTakenBack : int64_t{0})
-            .bind(13, clamp_to_int64(ord))
-            .bind(14, clamp_to_int64(own));
+            .bind(13, clamp_to_int64(ord));
       },
       &inserted);
   if (!s) return s;
