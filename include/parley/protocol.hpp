@@ -80,6 +80,7 @@ struct PresenceReq {
   uint64_t rid = 0;
   PresenceStatus status = PresenceStatus::kOnline;
   bool subscribe = true;
+  bool receipts = false;  // receive co-members' read receipts (ReceiptEv) in the groups it resumed
 };
 
 // "I have read the group up to msg_id of epoch" (docs/decisions.md 49).
@@ -185,6 +186,16 @@ struct UnreadEv {
   uint64_t rid = 0;
   std::vector<ReadState> groups;
 };
+// A co-member read group_id up to msg_id of epoch (a read receipt), to
+// sessions that asked for receipts (PresenceReq::receipts) and resumed the
+// group. At most one per (user, group) every typing_throttle_ms; the latest
+// position always follows.
+struct ReceiptEv {
+  std::string group_id;
+  std::string user_id;
+  uint64_t epoch = 0;
+  uint64_t msg_id = 0;
+};
 struct ErrorEv {
   uint64_t rid = 0;
   Code code = Code::kInternal;
@@ -195,7 +206,7 @@ struct ErrorEv {
 };
 
 using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv, PresenceEv,
-                                 EpochEv, FellBehindEv, ErrorEv, ReadEv, UnreadEv>;
+                                 EpochEv, FellBehindEv, ErrorEv, ReadEv, UnreadEv, ReceiptEv>;
 
 class ClientCodec {
  public:

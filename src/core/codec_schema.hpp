@@ -212,6 +212,14 @@ struct EventWriter {
     write_read_state(w, e.state);
     w.end();
   }
+  void operator()(const ReceiptEv& e) {
+    w.begin("receipt", 4);
+    w.key("g"), w.str(e.group_id);
+    w.key("u"), w.str(e.user_id);
+    w.key("epoch"), w.u64(e.epoch);
+    w.key("id"), w.u64(e.msg_id);
+    w.end();
+  }
   void operator()(const UnreadEv& e) {
     w.begin("unread", 2);
     w.key("rid"), w.u64(e.rid);
@@ -280,10 +288,11 @@ struct RequestWriter {
     w.end();
   }
   void operator()(const PresenceReq& r) {
-    w.begin("presence", 3);
+    w.begin("presence", r.receipts ? 4 : 3);
     w.key("rid"), w.u64(r.rid);
     w.key("status"), w.str(presence_status_name(r.status));
     w.key("sub"), w.boolean(r.subscribe);
+    if (r.receipts) w.key("receipts"), w.boolean(true);
     w.end();
   }
   void operator()(const ReadReq& r) {
@@ -382,6 +391,7 @@ Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
       return error(Code::kInvalidArgument, "status must be online or away");
     }
     PARLEY_TRY(m.get_bool("sub", &r.subscribe, false));
+    PARLEY_TRY(m.get_bool("receipts", &r.receipts, false));
     return ClientRequest(std::move(r));
   }
   if (type == "read") {
@@ -500,6 +510,14 @@ Result<ServerEvent> decode_event_map(const V& m) {
     ReadEv e;
     PARLEY_TRY(m.get_u64("rid", &e.rid, false));
     PARLEY_TRY(read_read_state(m, &e.state));
+    return ServerEvent(std::move(e));
+  }
+  if (type == "receipt") {
+    ReceiptEv e;
+    PARLEY_TRY(m.get_str("g", &e.group_id, true));
+    PARLEY_TRY(m.get_str("u", &e.user_id, true));
+    PARLEY_TRY(m.get_u64("epoch", &e.epoch, true));
+    PARLEY_TRY(m.get_u64("id", &e.msg_id, true));
     return ServerEvent(std::move(e));
   }
   if (type == "unread") {

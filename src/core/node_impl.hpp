@@ -100,6 +100,7 @@ struct Session {
   // executor), so no node takes the user for offline while it is served.
   bool gated = false;
   bool presence_sub = false;
+  bool receipts_sub = false;  // wants co-members' read receipts
   bool dirty = false;   // has frames to write at the end of the turn
   bool behind = false;  // over its send-queue bound: cut off at the end of the turn
 
@@ -383,6 +384,12 @@ class Node::Impl {
   // `except` are told, and so are the nodes of the group's route.
   void share_read(const std::string& user, const ReadState& state, SessionId except);
   void deliver_read_locally(const std::string& user, const ReadState& state, SessionId except);
+  // A read receipt of `user` for the sessions here that asked for receipts
+  // and follow the group: at once, or, within typing_throttle_ms of the
+  // last one, the latest when that time is up (flush_receipts).
+  void receipt(const std::string& user, const ReadState& state);
+  void send_receipt(const std::string& user, const ReadState& state);
+  void flush_receipts(int64_t now);
 
   // ---- notifications -------------------------------------------------------
 
@@ -452,6 +459,14 @@ class Node::Impl {
 
   std::unordered_map<SessionId, Session> sessions_;
   std::unordered_map<std::string, std::vector<SessionId>> user_sessions_;
+  // Read receipts per (user, group): when the last one went out, and the
+  // latest held back by the throttle; next_receipt_at_: the earliest due.
+  struct ReceiptThrottle {
+    int64_t sent_at = INT64_MIN / 2;
+    std::optional<ReadState> held;
+  };
+  std::map<std::pair<std::string, std::string>, ReceiptThrottle> receipts_;
+  int64_t next_receipt_at_ = INT64_MAX;
   struct SendBucket {
     double tokens;
     int64_t at_ms;

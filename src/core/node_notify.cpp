@@ -76,6 +76,7 @@ void Node::Impl::handle(Session& s, const UnreadReq& r) {
 
 void Node::Impl::share_read(const std::string& user, const ReadState& state, SessionId except) {
   deliver_read_locally(user, state, except);
+  receipt(user, state);
   forward_item(state.group_id, std::make_shared<const std::string>(detail::encode_read_item({user, state})));
 }
 
@@ -87,6 +88,48 @@ void Node::Impl::deliver_read_locally(const std::string& user, const ReadState& 
     if (id == except) continue;
     if (!f) f = encode(ReadEv{0, state});
     queue_frame(sessions_.at(id), f);
+  }
+}
+
+void Node::Impl::receipt(const std::string& user, const ReadState& state) {
+  const int64_t now = clock_.now_ms();
+  ReceiptThrottle& t = receipts_[{user, state.group_id}];
+  if (now - t.sent_at >= opt_.presence.typing_throttle_ms) {
+    t.sent_at = now;
+    t.held.reset();
+    return send_receipt(user, state);
+  }
+  t.held = state;  // the latest goes when the throttle allows
+  next_receipt_at_ = std::min(next_receipt_at_, t.sent_at + opt_.presence.typing_throttle_ms);
+}
+
+void Node::Impl::send_receipt(const std::string& user, const ReadState& state) {
+  auto it = groups_.find(state.group_id);
+  if (it == groups_.end()) return;
+  Frame f;
+  for (const Subscriber& x : it->second.subscribers) {
+    Session& s = *x.session;
+    if (!s.receipts_sub || s.user == user) continue;
+    if (!f) f = encode(ReceiptEv{state.group_id, user, state.epoch, state.msg_id});
+    queue_frame(s, f);
+  }
+}
+
+void Node::Impl::flush_receipts(int64_t now) {
+  if (now < next_receipt_at_) return;
+  next_receipt_at_ = INT64_MAX;
+  for (auto it = receipts_.begin(); it != receipts_.end();) {
+    ReceiptThrottle& t = it->second;
+    const int64_t due = t.sent_at + opt_.presence.typing_throttle_ms;
+    if (t.held && due <= now) {
+      t.sent_at = now;
+      send_receipt(it->first.first, *t.held);
+      t.held.reset();
+    } else if (t.held) {
+      next_receipt_at_ = std::min(next_receipt_at_, due);
+    }
+    // Past its window with nothing held: forgotten.
+    it = !t.held && now - t.sent_at >= opt_.presence.typing_throttle_ms ? receipts_.erase(it) : std::next(it);
   }
 }
 

@@ -262,7 +262,10 @@ Status Node::Impl::on_peer_batch(const void* data, size_t size) {
     forget_route(in.group_id);
     resend_after_interest(batch->from, in);
   }
-  for (const detail::ReadItem& r : batch->reads) deliver_read_locally(r.user_id, r.state, 0);
+  for (const detail::ReadItem& r : batch->reads) {
+    deliver_read_locally(r.user_id, r.state, 0);
+    receipt(r.user_id, r.state);
+  }
   for (const PresenceEv& p : batch->presence) {
     if (!p.typing) forget_route(p.group_id);
     presence_.observe_remote(p, clock_.now_ms());
@@ -275,6 +278,7 @@ void Node::Impl::on_timer() {
   const int64_t now = clock_.now_ms();
   armed_at_ = INT64_MAX;
   forwarder_.poll(now);
+  flush_receipts(now);
   if (now >= next_head_sync_) head_sync(now);
   if (now >= next_dir_refresh_) {
     next_dir_refresh_ = now + opt_.directory_ttl_ms / 3;
@@ -356,6 +360,7 @@ void Node::Impl::arm_timer() {
   int64_t t =
       std::min({detector_.next_deadline(), forwarder_.next_deadline(), next_head_sync_, next_dir_refresh_});
   if (retry_pump_at_ != 0) t = std::min(t, retry_pump_at_);
+  t = std::min(t, next_receipt_at_);
   if (!resync_.empty() && resync_after_ > clock_.now_ms()) t = std::min(t, resync_after_);
   for (const auto& [group_id, g] : groups_) {
     if (g.hint_pending) t = std::min(t, g.next_hint_at);

@@ -360,6 +360,7 @@ void Node::Impl::handle(Session& s, const PresenceReq& r) {
     return reply_error(s, r.rid, error(Code::kInvalidArgument, "status must be online or away"), "");
   }
   s.presence_sub = r.subscribe;
+  s.receipts_sub = r.receipts;
   set_status(s.user, r.status);
 }
 

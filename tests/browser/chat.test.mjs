@@ -399,8 +399,9 @@ async function waitBadge(page, group, n, who) {
 
 // alice on two devices (pages with contexts of their own) looks at another
 // group while bob writes in GROUP: both show the count; reading on one
-// clears the other, through the server; a reload gets the count back from
-// the server, not from the page.
+// clears the other, through the server, and bob is shown that alice has
+// seen his messages; a reload gets the count back from the server, not from
+// the page.
 async function unreadScenario() {
   const { server, base, alice, bob, pageErrors } = await twoPagesInGroup();
   await alice.fill(tid('group-create-input'), 'lobby');
@@ -433,6 +434,8 @@ async function unreadScenario() {
   const lineShot = SCREENSHOT.replace(/\.png$/, '-new-messages.png');
   await alice.screenshot({ path: lineShot });
   for (const [page, who] of devices) await waitBadge(page, GROUP, 0, who);
+  // bob, looking at the group, is told alice has seen his messages (a read receipt).
+  await waitVisible(bob, tid('seen'), 'bob sees that alice has seen it', { hasText: 'Seen by alice' });
 
   // One more from bob: the device looking elsewhere counts it; after a
   // reload it still shows it, counted by the server.

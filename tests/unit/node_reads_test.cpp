@@ -133,7 +133,7 @@ TEST_CASE("node: a read on one node reaches the user's sessions on another") {
   CHECK(t.peer_host.of<ReadEv>(11).empty());
 }
 
-TEST_CASE("codecs: read and unread frames and the peer read item keep every field") {
+TEST_CASE("codecs: read, unread and receipt frames and the peer read item keep every field") {
   for (auto& codec : {make_json_codec(), make_msgpack_codec()}) {
     const ReadState st{"g", 2, 5, 9, 3, 1};
     std::string bytes = codec->encode_request(ReadReq{4, "g", 5, 2});
@@ -168,6 +168,17 @@ TEST_CASE("codecs: read and unread frames and the peer read item keep every fiel
     CHECK(back.head == 9);
     CHECK(back.unread == 3);
     CHECK(back.mentions == 1);
+    bytes = codec->encode_request(PresenceReq{2, PresenceStatus::kAway, true, true});
+    req = codec->decode_request(bytes.data(), bytes.size(), Limits{});
+    REQUIRE(req.is_ok());
+    CHECK(std::get<PresenceReq>(req.value()).receipts);
+    bytes = codec->encode_event(ReceiptEv{"g", "bob", 2, 7});
+    ev = codec->decode_event(bytes.data(), bytes.size());
+    REQUIRE(ev.is_ok());
+    const ReceiptEv& rc = std::get<ReceiptEv>(ev.value());
+    CHECK(rc.user_id == "bob");
+    CHECK(rc.epoch == 2);
+    CHECK(rc.msg_id == 7);
   }
   const std::string item = detail::encode_read_item({"alice", ReadState{"g", 2, 5, 9, 3, 1}});
   const std::string batch = detail::encode_batch("n1", {std::make_shared<const std::string>(item)});
@@ -177,4 +188,39 @@ TEST_CASE("codecs: read and unread frames and the peer read item keep every fiel
   CHECK(b.value().reads[0].user_id == "alice");
   CHECK(b.value().reads[0].state.unread == 3);
   CHECK(b.value().reads[0].state.mentions == 1);
+}
+
+TEST_CASE("node: read receipts reach co-members who asked and follow the group, at most one per 2 s, the latest last") {
+  Reads f;
+  REQUIRE(f.node->open_session(4, "carol").is_ok());
+  f.request(2, PresenceReq{1, PresenceStatus::kOnline, false, true});  // bob asks for receipts
+  f.request(2, ResumeReq{2, "g", 0, 0});
+  f.request(4, ResumeReq{3, "g", 0, 0});  // carol follows g but did not ask
+  f.request(3, PresenceReq{4, PresenceStatus::kOnline, false, true});  // alice's other device asked
+  f.request(3, ResumeReq{5, "g", 0, 0});
+  f.request(1, ReadReq{6, "g", 1, 1});
+  auto got = f.host.of<ReceiptEv>(2);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].group_id == "g");
+  CHECK(got[0].user_id == "alice");
+  CHECK(got[0].epoch == 1);
+  CHECK(got[0].msg_id == 1);
+  CHECK(f.host.of<ReceiptEv>(4).empty());
+  CHECK(f.host.of<ReceiptEv>(3).empty());  // alice's own device gets the read event instead
+  // Two more reads within the throttle: held back, then the latest alone.
+  f.request(1, ReadReq{7, "g", 2, 1});
+  f.request(1, ReadReq{8, "g", 3, 1});
+  CHECK(f.host.of<ReceiptEv>(2).size() == 1);
+  f.clock.advance(2000);
+  f.node->on_timer();
+  f.node->flush();
+  got = f.host.of<ReceiptEv>(2);
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].msg_id == 3);
+  // A read that moves nothing sends no receipt.
+  f.clock.advance(5000);
+  f.request(1, ReadReq{9, "g", 2, 1});
+  f.node->on_timer();
+  f.node->flush();
+  CHECK(f.host.of<ReceiptEv>(2).size() == 2);
 }
