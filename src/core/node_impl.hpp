@@ -383,6 +383,9 @@ class Node::Impl {
   // A device of `user` moved its read position: its sessions here but
   // `except` are told, and so are the nodes of the group's route.
   void share_read(const std::string& user, const ReadState& state, SessionId except);
+  // What a moved position means for this node's sessions, whichever node
+  // took it: the user's sessions but `except` are told, co-members who
+  // asked get a receipt.
   void deliver_read_locally(const std::string& user, const ReadState& state, SessionId except);
   // A read receipt of `user` for the sessions here that asked for receipts
   // and follow the group: at once, or, within typing_throttle_ms of the

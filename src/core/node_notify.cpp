@@ -76,11 +76,11 @@ void Node::Impl::handle(Session& s, const UnreadReq& r) {
 
 void Node::Impl::share_read(const std::string& user, const ReadState& state, SessionId except) {
   deliver_read_locally(user, state, except);
-  receipt(user, state);
   forward_item(state.group_id, std::make_shared<const std::string>(detail::encode_read_item({user, state})));
 }
 
 void Node::Impl::deliver_read_locally(const std::string& user, const ReadState& state, SessionId except) {
+  receipt(user, state);
   auto it = user_sessions_.find(user);
   if (it == user_sessions_.end()) return;
   Frame f;

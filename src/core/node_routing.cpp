@@ -262,10 +262,7 @@ Status Node::Impl::on_peer_batch(const void* data, size_t size) {
     forget_route(in.group_id);
     resend_after_interest(batch->from, in);
   }
-  for (const detail::ReadItem& r : batch->reads) {
-    deliver_read_locally(r.user_id, r.state, 0);
-    receipt(r.user_id, r.state);
-  }
+  for (const detail::ReadItem& r : batch->reads) deliver_read_locally(r.user_id, r.state, 0);
   for (const PresenceEv& p : batch->presence) {
     if (!p.typing) forget_route(p.group_id);
     presence_.observe_remote(p, clock_.now_ms());

@@ -133,7 +133,6 @@ StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
           if (st.presence != nullptr) r.status = st.presence->set_presence(o.user_id, o.node_id, o.status);
         } else if constexpr (std::is_same_v<T, UnreadOp>) {
           r.status = run_unread(st.messages, st.membership, o, &r);
-          if (!r.status) r.reads.clear();
         }
       },
       op);

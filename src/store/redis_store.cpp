@@ -301,8 +301,8 @@ class RedisStoreImpl final : public RedisStore {
     std::vector<Command> commands;
     commands.reserve(queries.size());
     for (const UnreadQuery& q : queries) {
-      const std::string g = group_key(q.group_id);
-      commands.push_back(script_command(kUnread, {meta_key(q.group_id), g + ":skip", g + ":own", g + ":mn"}));
+      const std::string& g = q.group_id;
+      commands.push_back(script_command(kUnread, {meta_key(g), skip_key(g), own_key(g), mn_key(g)}));
       commands.back().argv.insert(commands.back().argv.end(), {q.user_id, std::to_string(q.read.epoch),
                                                                std::to_string(q.read.msg_id)});
     }
@@ -577,9 +577,13 @@ class RedisStoreImpl final : public RedisStore {
   std::string tomb_key(const std::string& g) const { return group_key(g) + ":tomb"; }
   // The keys of a group's log, in the order the append, read and reset scripts take them.
   std::vector<std::string> entry_keys(const std::string& g) const {
-    const std::string k = group_key(g);
-    return {meta_key(g), log_key(g), tomb_key(g), k + ":rx", k + ":edits", k + ":skip", k + ":own", k + ":mn"};
+    return {meta_key(g), log_key(g), tomb_key(g), group_key(g) + ":rx", group_key(g) + ":edits",
+            skip_key(g), own_key(g), mn_key(g)};
   }
+  // The unread counts' sets (redis_scripts.hpp, decision 49).
+  std::string skip_key(const std::string& g) const { return group_key(g) + ":skip"; }
+  std::string own_key(const std::string& g) const { return group_key(g) + ":own"; }
+  std::string mn_key(const std::string& g) const { return group_key(g) + ":mn"; }
   std::string info_key(const std::string& g) const { return group_key(g) + ":info"; }
   std::string members_key(const std::string& g) const { return group_key(g) + ":members"; }
   std::string reads_key(const std::string& g) const { return group_key(g) + ":reads"; }
