@@ -57,6 +57,15 @@ struct ReadResult {
 // the node does inline without one.
 ReadResult run_read(MessageStore& store, const ReadJob& job);
 
+// Appends a group commit (MessageStore::append) after checking each
+// message's mentions against the group's members: a request mentioning a
+// non-member gets kInvalidArgument as its outcome and is not stored, the
+// rest of the batch goes on. A batch that mentions nobody reads no
+// membership. Without a membership store (null) mentions are not checked.
+// May move from `requests`.
+Status run_append(MessageStore& messages, MembershipStore* membership, std::vector<AppendRequest>& requests,
+                  std::vector<AppendOutcome>* out);
+
 // What the node must know before it serves a client's request on a group it
 // has no fresh answer for: whether the user is a member (and, if not, whether
 // the group exists), and the group's head. The request waits, with the

@@ -67,8 +67,9 @@ struct StoreJobCompletion {
 };
 
 // The executor's store instances (connections of its own). Lookups need
-// `membership`, store jobs `membership` and `directory` (presence is
-// optional); without them those jobs are answered with an internal error.
+// `membership` (appends check mentions against it), store jobs `membership`
+// and `directory` (presence is optional); without them those jobs are
+// answered with an internal error.
 struct ExecutorStores {
   MessageStore& messages;
   MembershipStore* membership = nullptr;

@@ -39,7 +39,7 @@ void Node::Impl::commit_pending() {
     return;
   }
   std::vector<AppendOutcome> outcomes;
-  Status st = stores_.messages.append(job.requests, &outcomes);
+  Status st = run_append(stores_.messages, &stores_.membership, job.requests, &outcomes);
   complete_append(id, st, std::move(outcomes));
 }
 

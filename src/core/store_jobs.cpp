@@ -20,6 +20,63 @@ ReadResult run_read(MessageStore& store, const ReadJob& job) {
   return r;
 }
 
+namespace {
+// The first mention of a request that is not a member of its group (kOk:
+// none), read from the membership store.
+Status check_mentions(MembershipStore& membership, const AppendRequest& r) {
+  for (const std::string& u : r.entry.mentions) {
+    Result<std::optional<Role>> role = membership.role_of(r.group_id, u);
+    if (!role) return role.status();
+    if (!role->has_value()) {
+      return error(Code::kInvalidArgument,
+                   fmt::format("mentions: '{}' is not a member of '{}'", u, r.group_id));
+    }
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Status run_append(MessageStore& messages, MembershipStore* membership, std::vector<AppendRequest>& requests,
+                  std::vector<AppendOutcome>* out) {
+  // Most batches mention nobody: appended as they are, no membership read.
+  std::vector<std::pair<size_t, Status>> refused;
+  if (membership != nullptr) {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (requests[i].entry.mentions.empty()) continue;
+      Status st = check_mentions(*membership, requests[i]);
+      if (st.code() != Code::kInvalidArgument && !st) return st;  // the store failed: the whole batch does
+      if (!st) refused.emplace_back(i, std::move(st));
+    }
+  }
+  if (refused.empty()) return messages.append(requests, out);
+  std::vector<AppendRequest> kept;
+  kept.reserve(requests.size() - refused.size());
+  for (size_t i = 0, k = 0; i < requests.size(); ++i) {
+    if (k < refused.size() && refused[k].first == i) {
+      ++k;
+      continue;
+    }
+    kept.push_back(std::move(requests[i]));
+  }
+  std::vector<AppendOutcome> stored;
+  if (!kept.empty()) {
+    if (Status st = messages.append(kept, &stored); !st) return st;
+    if (stored.size() != kept.size()) return error(Code::kInternal, "the store answered a different number of outcomes");
+  }
+  out->clear();
+  out->reserve(requests.size());
+  for (size_t i = 0, k = 0, s = 0; i < requests.size(); ++i) {
+    if (k < refused.size() && refused[k].first == i) {
+      AppendOutcome o;
+      o.status = std::move(refused[k++].second);
+      out->push_back(std::move(o));
+    } else {
+      out->push_back(std::move(stored[s++]));
+    }
+  }
+  return Status::ok();
+}
+
 LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, const LookupJob& job) {
   LookupResult r;
   Result<std::optional<Role>> role = membership.role_of(job.group_id, job.user_id);

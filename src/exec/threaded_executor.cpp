@@ -153,7 +153,7 @@ void ThreadedExecutor::loop() {
     for (auto& [client, j] : appends) {
       for (AppendRequest& r : j.requests) requests.push_back(std::move(r));
     }
-    Status st = appends.empty() ? Status::ok() : stores_.messages.append(requests, &outcomes);
+    Status st = appends.empty() ? Status::ok() : run_append(stores_.messages, stores_.membership, requests, &outcomes);
     if (st && outcomes.size() != requests.size()) {
       st = error(Code::kInternal, "the store answered a different number of outcomes than requests");
     }

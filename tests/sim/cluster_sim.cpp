@@ -282,11 +282,13 @@ class World {
       if (!node.up || node.gen != gen) {
         ++result_.completions_lost;
         if (rng_.chance(0.5)) {
-          if (Status s = admin_messages_->append(job.requests, &outcomes); !s) violation(s.to_string());
+          if (Status s = run_append(*admin_messages_, admin_membership_, job.requests, &outcomes); !s) {
+            violation(s.to_string());
+          }
         }
         return;
       }
-      Status st = node.messages->append(job.requests, &outcomes);
+      Status st = run_append(*node.messages, node.membership, job.requests, &outcomes);
       node.node->on_append_done(job.id, st, std::move(outcomes));
       schedule_flush(node);
     });
@@ -746,13 +748,24 @@ class World {
                   fmt::format("hello {} from {}", d.sent, d.name)};
     if (rng_.chance(0.25)) change_of(d, group, &p);
     if (config_.read_reports && p.entry.kind == EntryKind::kMessage && rng_.chance(0.3)) {
-      // Mentions for the counts: of anyone (members or not: mentions are not checked yet), its author too.
-      p.entry.mentions = {users_[rng_.below(users_.size())].id, users_[rng_.below(users_.size())].id};
+      // Mentions for the counts: of members mostly (its author too), now and
+      // then of anyone (the append refuses a non-member).
+      p.entry.mentions = {mention_in(group), mention_in(group)};
       if (p.entry.mentions[0] == p.entry.mentions[1]) p.entry.mentions.pop_back();
     }
     d.sent_sends[p.cid] = p;
     d.unacked.push_back(p);
     if (d.connected) request(d, send_req(d, p));
+  }
+
+  // A user to mention in `group`: one that was ever its member, or one in
+  // twenty times anyone.
+  const std::string& mention_in(const std::string& group) {
+    for (int tries = 0; tries < 20 && !rng_.chance(0.05); ++tries) {
+      const User& u = users_[rng_.below(users_.size())];
+      if (std::find(u.groups.begin(), u.groups.end(), group) != u.groups.end()) return u.id;
+    }
+    return users_[rng_.below(users_.size())].id;
   }
 
   // Makes `p` an edit or delete of one of the user's messages the device
@@ -947,6 +960,26 @@ class World {
         auto& un = d.unacked;
         un.erase(std::remove_if(un.begin(), un.end(),
                                 [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
+                 un.end());
+        return;
+      }
+    }
+    if (e.code == Code::kInvalidArgument) {
+      // A message mentioning a non-member is refused (and given up); the
+      // mentioned user must really not be a member now (removals are for good).
+      auto sent = d.sent_sends.find(e.client_msg_id);
+      if (sent != d.sent_sends.end() && !sent->second.entry.mentions.empty()) {
+        bool outsider = false;
+        for (const std::string& u : sent->second.entry.mentions) {
+          Result<std::optional<Role>> role = admin_membership_->role_of(e.group_id, u);
+          outsider = outsider || (role && !role->has_value());
+        }
+        if (!outsider) {
+          return violation(fmt::format("{}: a message mentioning only members refused: {}", d.name, e.message));
+        }
+        ++result_.refused_mentions;
+        auto& un = d.unacked;
+        un.erase(std::remove_if(un.begin(), un.end(), [&](const PendingSend& p) { return p.cid == e.client_msg_id; }),
                  un.end());
         return;
       }
@@ -1328,12 +1361,12 @@ std::string SimResult::summary() const {
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
       "{} removals, {} append jobs, {} read jobs, {} lookups, {} store jobs ({} completions lost to crashes), "
       "{} edits/deletes/reactions ({} deletes, {} refused by the log's rules), {} read reports ({} read "
-      "states, {} counts checked) -> {}",
+      "states, {} counts checked, {} sends refused for mentioning a non-member) -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
       pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
       read_jobs, lookup_jobs, store_jobs, completions_lost, changes, deletes, refused_changes, read_reports,
-      read_states, counts_checked, violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
+      read_states, counts_checked, refused_mentions, violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 
 SimResult run_simulation(const SimConfig& config) {

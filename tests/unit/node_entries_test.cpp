@@ -160,6 +160,38 @@ TEST_CASE("node: after a delete, nothing served from the node's cache carries th
   CHECK(pulled[0].messages[1]->contents.empty());
 }
 
+TEST_CASE("node: a message mentioning a non-member is refused, the rest of its commit is stored") {
+  Chat f;
+  SendReq outsider{1, "g", "c1", "hi @bob @dave"};
+  outsider.entry.mentions = {"bob", "dave"};
+  SendReq members{2, "g", "c2", "hi @bob @carol"};
+  members.entry.mentions = {"bob", "carol"};
+  f.node->on_client_request(1, outsider);
+  f.node->on_client_request(1, members);
+  f.node->flush();  // one commit with both
+  auto errors = f.errors(1);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kInvalidArgument);
+  CHECK(errors[0].rid == 1);
+  CHECK(errors[0].client_msg_id == "c1");
+  CHECK(errors[0].message.find("'dave'") != std::string::npos);
+  auto acks = f.host.of<AckEv>(1);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].rid == 2);
+  CHECK(acks[0].msg_id == 1);
+  std::vector<Message> stored;
+  REQUIRE(f.messages->read("g", 0, 10, &stored).is_ok());
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].entry.mentions == members.entry.mentions);
+  // A member who left is not a member.
+  REQUIRE(f.members->remove("g", "carol").is_ok());
+  SendReq left{3, "g", "c3", "@carol?"};
+  left.entry.mentions = {"carol"};
+  f.request(1, left);
+  REQUIRE(f.errors(1).size() == 2);
+  CHECK(f.errors(1)[1].rid == 3);
+}
+
 TEST_CASE("node: only messages notify offline members") {
   Chat f;  // carol is offline
   f.request(1, SendReq{1, "g", "c1", "ping"});
