@@ -24,6 +24,7 @@ struct Notification {
   std::string sender_id;
   std::string preview;  // the first bytes of the contents
   std::string reason;   // "offline", or why the user's session failed
+  bool mentioned = false;  // the message mentions the user
 };
 
 class Notifier {

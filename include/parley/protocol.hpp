@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -100,8 +101,26 @@ struct UnreadReq {
   std::vector<std::string> group_ids;
 };
 
-using ClientRequest =
-    std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq, ReadReq, UnreadReq>;
+// Which offline notifications a member gets for a group (the Notifier's):
+// every message (the default), only those that mention the member, or none.
+// Stable numbers (stored, and the C API mirrors them).
+enum class NotifyLevel : int { kAll = 0, kMentions = 1, kNone = 2 };
+// "all", "mentions", "none". Never null.
+const char* notify_level_name(NotifyLevel level);
+// The level of a name of notify_level_name; false for any other text.
+bool parse_notify_level(const std::string& name, NotifyLevel* level);
+
+// Sets the user's notification level for the group (`level` given), or asks
+// for it. Answered by Notify; the user's other sessions on this node get
+// Notify too when it was set.
+struct NotifyReq {
+  uint64_t rid = 0;
+  std::string group_id;
+  std::optional<NotifyLevel> level;
+};
+
+using ClientRequest = std::variant<SendReq, ResumeReq, UnsubscribeReq, PullReq, TypingReq, PresenceReq, ReadReq,
+                                   UnreadReq, NotifyReq>;
 
 // ---- node -> client ----
 
@@ -196,6 +215,14 @@ struct ReceiptEv {
   uint64_t epoch = 0;
   uint64_t msg_id = 0;
 };
+// The user's notification level for a group: the answer to a NotifyReq
+// (rid), and what its other sessions on the node are told when one set it
+// (rid 0).
+struct NotifyEv {
+  uint64_t rid = 0;
+  std::string group_id;
+  NotifyLevel level = NotifyLevel::kAll;
+};
 struct ErrorEv {
   uint64_t rid = 0;
   Code code = Code::kInternal;
@@ -206,7 +233,7 @@ struct ErrorEv {
 };
 
 using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv, PresenceEv,
-                                 EpochEv, FellBehindEv, ErrorEv, ReadEv, UnreadEv, ReceiptEv>;
+                                 EpochEv, FellBehindEv, ErrorEv, ReadEv, UnreadEv, ReceiptEv, NotifyEv>;
 
 class ClientCodec {
  public:

@@ -181,6 +181,14 @@ class MembershipStore {
                                          ReadPosition to) = 0;
   // A member's read position ({0, 0} if it never read). kNotFound if not a member.
   virtual Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) = 0;
+  // Sets a member's notification level in the group. kNotFound if not a
+  // member. Changing the role keeps it; leaving the group forgets it (kAll
+  // again on rejoining).
+  virtual Status set_notify_level(const std::string& group_id, const std::string& user_id, NotifyLevel level) = 0;
+  // Each user's level in the group, in the order asked: kAll for a member
+  // that never set one, kNone for a non-member (nothing to notify).
+  virtual Status notify_levels(const std::string& group_id, const std::vector<std::string>& user_ids,
+                               std::vector<NotifyLevel>* out) = 0;
 };
 
 // user -> nodes hosting at least one live session of that user. Entries

@@ -144,8 +144,22 @@ struct UnreadOp {
   std::vector<std::string> group_ids;
   std::optional<ReadPosition> mark;
 };
+// The notification levels of users in a group (a non-member's: none), read
+// before offline members are notified.
+struct NotifyLevelsOp {
+  std::string group_id;
+  std::vector<std::string> user_ids;
+};
+// Sets a member's notification level (`level` given) and reads it back.
+// Not a member: kNotFound.
+struct NotifyLevelOp {
+  std::string user_id;
+  std::string group_id;
+  std::optional<NotifyLevel> level;
+};
 using StoreOp = std::variant<HeadsOp, RouteOp, NodesOfOp, GroupsOfOp, MembersOfOp, DirectoryPutOp,
-                             DirectoryEraseOp, DirectoryRefreshOp, PresenceOp, UnreadOp>;
+                             DirectoryEraseOp, DirectoryRefreshOp, PresenceOp, UnreadOp, NotifyLevelsOp,
+                             NotifyLevelOp>;
 
 struct StoreOpResult {
   Status status;
@@ -155,6 +169,7 @@ struct StoreOpResult {
   std::vector<std::vector<std::string>> nodes;   // RouteOp, NodesOfOp: per user, sorted
   std::vector<ReadState> reads;                  // UnreadOp: per group
   bool moved = false;                            // UnreadOp with mark: the position moved
+  std::vector<NotifyLevel> levels;               // NotifyLevelsOp: per user; NotifyLevelOp: one
 };
 
 struct StoreJob {
@@ -173,6 +188,9 @@ struct JobStores {
 // What an UnreadOp does, for a host that reads a user's read states itself
 // (the HTTP API's group list): fills result->reads (and result->moved).
 Status run_unread(MessageStore& messages, MembershipStore& membership, const UnreadOp& op, StoreOpResult* result);
+
+// What a NotifyLevelOp does (the HTTP API's route too): result->levels[0].
+Status run_notify_level(MembershipStore& membership, const NotifyLevelOp& op, StoreOpResult* result);
 
 // Runs every op of a job in order; one result per op.
 std::vector<StoreOpResult> run_store_job(const JobStores& stores, const StoreJob& job);

@@ -27,6 +27,25 @@ const char* presence_status_name(PresenceStatus status) {
   return "offline";
 }
 
+const char* notify_level_name(NotifyLevel level) {
+  switch (level) {
+    case NotifyLevel::kAll: return "all";
+    case NotifyLevel::kMentions: return "mentions";
+    case NotifyLevel::kNone: return "none";
+  }
+  return "all";
+}
+
+bool parse_notify_level(const std::string& name, NotifyLevel* level) {
+  for (NotifyLevel l : {NotifyLevel::kAll, NotifyLevel::kMentions, NotifyLevel::kNone}) {
+    if (name == notify_level_name(l)) {
+      *level = l;
+      return true;
+    }
+  }
+  return false;
+}
+
 namespace detail {
 
 Status unpack_one(const void* data, size_t size, const msgpack::unpack_limit& limit,
@@ -147,6 +166,11 @@ Status parse_entry_kind(const std::string& s, EntryKind* out) {
     }
   }
   return error(Code::kInvalidArgument, fmt::format("unknown entry kind '{}'", s));
+}
+
+Status parse_level(const std::string& s, NotifyLevel* out) {
+  if (parse_notify_level(s, out)) return Status::ok();
+  return error(Code::kInvalidArgument, fmt::format("unknown notification level '{}' (all, mentions or none)", s));
 }
 
 Status parse_status(const std::string& s, PresenceStatus* out) {

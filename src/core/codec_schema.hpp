@@ -24,6 +24,7 @@ namespace parley::detail {
 
 Status parse_mode(const std::string& s, DeliveryMode* out);
 Status parse_status(const std::string& s, PresenceStatus* out);
+Status parse_level(const std::string& s, NotifyLevel* out);
 
 Status parse_entry_kind(const std::string& s, EntryKind* out);
 
@@ -232,6 +233,13 @@ struct EventWriter {
     w.end_array();
     w.end();
   }
+  void operator()(const NotifyEv& e) {
+    w.begin("notify", 3);
+    w.key("rid"), w.u64(e.rid);
+    w.key("g"), w.str(e.group_id);
+    w.key("level"), w.str(notify_level_name(e.level));
+    w.end();
+  }
   void operator()(const ErrorEv& e) {
     w.begin("error", e.retry_after_ms != 0 ? 7 : 6);
     w.key("rid"), w.u64(e.rid);
@@ -311,6 +319,13 @@ struct RequestWriter {
       for (const std::string& g : r.group_ids) w.str(g);
       w.end_array();
     }
+    w.end();
+  }
+  void operator()(const NotifyReq& r) {
+    w.begin("notify", r.level ? 3 : 2);
+    w.key("rid"), w.u64(r.rid);
+    w.key("g"), w.str(r.group_id);
+    if (r.level) w.key("level"), w.str(notify_level_name(*r.level));
     w.end();
   }
 };
@@ -409,6 +424,18 @@ Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
     PARLEY_TRY(m.get_strs("gs", &r.group_ids, false));
     if (r.group_ids.size() > limits.max_unread_groups) {
       return error(Code::kTooLarge, fmt::format("at most {} groups in one unread request", limits.max_unread_groups));
+    }
+    return ClientRequest(std::move(r));
+  }
+  if (type == "notify") {
+    NotifyReq r;
+    r.rid = rid;
+    PARLEY_TRY(m.get_str("g", &r.group_id, true));
+    std::string level;
+    PARLEY_TRY(m.get_str("level", &level, false));
+    if (!level.empty()) {
+      r.level.emplace();
+      PARLEY_TRY(parse_level(level, &*r.level));
     }
     return ClientRequest(std::move(r));
   }
@@ -530,6 +557,15 @@ Result<ServerEvent> decode_event_map(const V& m) {
       return Status::ok();
     });
     if (!each) return each;
+    return ServerEvent(std::move(e));
+  }
+  if (type == "notify") {
+    NotifyEv e;
+    std::string level;
+    PARLEY_TRY(m.get_u64("rid", &e.rid, false));
+    PARLEY_TRY(m.get_str("g", &e.group_id, true));
+    PARLEY_TRY(m.get_str("level", &level, true));
+    PARLEY_TRY(parse_level(level, &e.level));
     return ServerEvent(std::move(e));
   }
   return error(Code::kInvalidArgument, fmt::format("unknown event type '{}'", type));

@@ -274,6 +274,7 @@ class Node::Impl {
   void handle(Session& s, const PresenceReq& r);
   void handle(Session& s, const ReadReq& r);
   void handle(Session& s, const UnreadReq& r);
+  void handle(Session& s, const NotifyReq& r);
 
   // A local user's status changed: co-members are told, and the presence
   // store (if any) records it for other nodes. Going offline needs no store
@@ -399,6 +400,14 @@ class Node::Impl {
   // The first bytes of `s`, at most `max`, not cutting a UTF-8 sequence.
   static std::string utf8_prefix(const std::string& s, size_t max);
   Notification notification_for(const std::string& user, const Message& m, std::string reason);
+  // Notification levels (NotifyLevel) read in the notifying job.
+  static bool wanted(NotifyLevel level, const Notification& n);
+  static void level_ops(const std::map<std::string, std::set<std::string>>& wanted, std::vector<StoreOp>* ops,
+                        std::map<std::string, size_t>* at);
+  static NotifyLevel level_of(const std::vector<StoreOpResult>& r,
+                              const std::map<std::string, std::set<std::string>>& asked,
+                              const std::map<std::string, size_t>& at, const std::string& group,
+                              const std::string& user);
 
   // Notifies members that were offline when their route was computed and
   // still have no session anywhere (one directory read for the whole turn).

@@ -74,6 +74,35 @@ void Node::Impl::handle(Session& s, const UnreadReq& r) {
   });
 }
 
+void Node::Impl::handle(Session& s, const NotifyReq& r) {
+  if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
+  const SessionId sid = s.id;
+  const std::string user = s.user;
+  const uint64_t rid = r.rid;
+  const bool set = r.level.has_value();
+  submit({NotifyLevelOp{user, r.group_id, r.level}}, [this, sid, user, rid, set, group = r.group_id](
+                                                         std::vector<StoreOpResult>& res) {
+    if (!res[0].status) {
+      Status st = res[0].status.code() == Code::kNotFound ? error(Code::kPermissionDenied, res[0].status.message())
+                                                          : res[0].status;
+      if (res[0].status.code() != Code::kNotFound) ++stats_.store_errors;
+      if (auto it = sessions_.find(sid); it != sessions_.end()) reply_error(it->second, rid, st, group);
+      return;
+    }
+    const NotifyLevel level = res[0].levels[0];
+    auto mine = user_sessions_.find(user);
+    if (mine == user_sessions_.end()) return;
+    for (SessionId id : mine->second) {
+      // The asker gets its answer; the user's other sessions here hear of a change.
+      if (id == sid) {
+        queue_event(sessions_.at(id), NotifyEv{rid, group, level});
+      } else if (set) {
+        queue_event(sessions_.at(id), NotifyEv{0, group, level});
+      }
+    }
+  });
+}
+
 void Node::Impl::share_read(const std::string& user, const ReadState& state, SessionId except) {
   deliver_read_locally(user, state, except);
   forward_item(state.group_id, std::make_shared<const std::string>(detail::encode_read_item({user, state})));
@@ -141,13 +170,45 @@ std::string Node::Impl::utf8_prefix(const std::string& s, size_t max) {
 }
 
 Notification Node::Impl::notification_for(const std::string& user, const Message& m, std::string reason) {
+  const std::vector<std::string>& mn = m.entry.mentions;
   return Notification{user,
                       m.group_id,
                       m.epoch,
                       m.msg_id,
                       m.user_id,
                       utf8_prefix(m.contents, opt_.notify_preview_bytes),
-                      std::move(reason)};
+                      std::move(reason),
+                      std::find(mn.begin(), mn.end(), user) != mn.end()};
+}
+
+// Whether a member at `level` is notified of `n` (its `mentioned` set).
+bool Node::Impl::wanted(NotifyLevel level, const Notification& n) {
+  return level == NotifyLevel::kAll || (level == NotifyLevel::kMentions && n.mentioned);
+}
+
+// One NotifyLevelsOp per group of `wanted`, appended to `ops`; `at` gets
+// (group -> index of its op).
+void Node::Impl::level_ops(const std::map<std::string, std::set<std::string>>& wanted, std::vector<StoreOp>* ops,
+                           std::map<std::string, size_t>* at) {
+  for (const auto& [g, users] : wanted) {
+    (*at)[g] = ops->size();
+    ops->push_back(NotifyLevelsOp{g, std::vector<std::string>(users.begin(), users.end())});
+  }
+}
+
+// The level of `user` in `group` from a job's NotifyLevelsOp results (kAll
+// when the store did not answer: a notification too many rather than one lost).
+NotifyLevel Node::Impl::level_of(const std::vector<StoreOpResult>& r,
+                                 const std::map<std::string, std::set<std::string>>& asked,
+                                 const std::map<std::string, size_t>& at, const std::string& group,
+                                 const std::string& user) {
+  auto g = at.find(group);
+  if (g == at.end()) return NotifyLevel::kAll;
+  const StoreOpResult& res = r[g->second];
+  const std::set<std::string>& users = asked.at(group);
+  const size_t i = static_cast<size_t>(std::distance(users.begin(), users.find(user)));
+  if (!res.status || i >= res.levels.size()) return NotifyLevel::kAll;
+  return res.levels[i];
 }
 
 // Whether the directory's nodes for a user hold a live session: this node's
@@ -169,8 +230,13 @@ void Node::Impl::notify_offline(const std::vector<NotifyCandidate>& candidates) 
   for (const NotifyCandidate& c : candidates) users.insert(users.end(), c.users.begin(), c.users.end());
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
-  const int64_t now = clock_.now_ms();
-  submit({NodesOfOp{users, now}}, [this, users, candidates](std::vector<StoreOpResult>& r) {
+  // Where they are and, in the same job, their notification levels.
+  std::map<std::string, std::set<std::string>> asked;
+  for (const NotifyCandidate& c : candidates) asked[c.message->group_id].insert(c.users.begin(), c.users.end());
+  std::vector<StoreOp> ops{NodesOfOp{users, clock_.now_ms()}};
+  std::map<std::string, size_t> at;
+  level_ops(asked, &ops, &at);
+  submit(std::move(ops), [this, users, candidates, asked, at](std::vector<StoreOpResult>& r) {
     if (!r[0].status || r[0].nodes.size() != users.size()) {
       ++stats_.store_errors;
       return;
@@ -182,8 +248,10 @@ void Node::Impl::notify_offline(const std::vector<NotifyCandidate>& candidates) 
     for (const NotifyCandidate& c : candidates) {
       for (const std::string& u : c.users) {
         if (!offline.count(u)) continue;
+        Notification n = notification_for(u, *c.message, "offline");
+        if (!wanted(level_of(r, asked, at, c.message->group_id, u), n)) continue;
         ++stats_.notifications;
-        notifier_->notify(notification_for(u, *c.message, "offline"));
+        notifier_->notify(n);
       }
     }
   });
@@ -208,15 +276,22 @@ void Node::Impl::notify_undelivered(const Session& s, const Status& reason) {
   if (missed.empty()) return;
   const std::string user = s.user;
   const std::string why = reason.to_string();
-  submit({NodesOfOp{{user}, clock_.now_ms()}}, [this, user, why, missed](std::vector<StoreOpResult>& r) {
+  std::map<std::string, std::set<std::string>> asked;
+  for (const MessagePtr& m : missed) asked[m->group_id].insert(user);
+  std::vector<StoreOp> ops{NodesOfOp{{user}, clock_.now_ms()}};
+  std::map<std::string, size_t> at;
+  level_ops(asked, &ops, &at);
+  submit(std::move(ops), [this, user, why, missed, asked, at](std::vector<StoreOpResult>& r) {
     if (!r[0].status || r[0].nodes.size() != 1) {
       ++stats_.store_errors;
       return;
     }
     if (online_elsewhere_or_here(user, r[0].nodes[0])) return;
     for (const MessagePtr& m : missed) {
+      Notification n = notification_for(user, *m, why);
+      if (!wanted(level_of(r, asked, at, m->group_id, user), n)) continue;
       ++stats_.notifications;
-      notifier_->notify(notification_for(user, *m, why));
+      notifier_->notify(n);
     }
   });
 }

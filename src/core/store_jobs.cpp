@@ -142,6 +142,23 @@ Status run_unread(MessageStore& messages, MembershipStore& membership, const Unr
   return Status::ok();
 }
 
+Status run_notify_level(MembershipStore& membership, const NotifyLevelOp& o, StoreOpResult* r) {
+  if (o.level) {
+    if (Status s = membership.set_notify_level(o.group_id, o.user_id, *o.level); !s) return s;
+  }
+  if (Status s = membership.notify_levels(o.group_id, {o.user_id}, &r->levels); !s) return s;
+  if (r->levels.size() != 1) return error(Code::kInternal, "the store answered no notification level");
+  if (!o.level) {
+    // Not a member reads as none: told apart here, like any request on the group.
+    Result<std::optional<Role>> role = membership.role_of(o.group_id, o.user_id);
+    if (!role) return role.status();
+    if (!role->has_value()) {
+      return error(Code::kNotFound, fmt::format("'{}' is not a member of '{}'", o.user_id, o.group_id));
+    }
+  }
+  return Status::ok();
+}
+
 namespace {
 
 StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
@@ -190,6 +207,10 @@ StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
           if (st.presence != nullptr) r.status = st.presence->set_presence(o.user_id, o.node_id, o.status);
         } else if constexpr (std::is_same_v<T, UnreadOp>) {
           r.status = run_unread(st.messages, st.membership, o, &r);
+        } else if constexpr (std::is_same_v<T, NotifyLevelsOp>) {
+          r.status = st.membership.notify_levels(o.group_id, o.user_ids, &r.levels);
+        } else if constexpr (std::is_same_v<T, NotifyLevelOp>) {
+          r.status = run_notify_level(st.membership, o, &r);
         }
       },
       op);

@@ -218,6 +218,7 @@ class MemoryMembershipStore final : public MembershipStore {
     auto it = groups_.find(group_id);
     if (it == groups_.end() || it->second.erase(user_id) == 0) return not_member(group_id, user_id);
     reads_.erase({group_id, user_id});
+    levels_.erase({group_id, user_id});
     auto user = groups_by_user_.find(user_id);
     user->second.erase(group_id);
     if (user->second.empty()) groups_by_user_.erase(user);
@@ -264,6 +265,24 @@ class MemoryMembershipStore final : public MembershipStore {
     return it == reads_.end() ? ReadPosition{} : it->second;
   }
 
+  Status set_notify_level(const std::string& group_id, const std::string& user_id, NotifyLevel level) override {
+    Result<std::optional<Role>> role = role_of(group_id, user_id);
+    if (!role->has_value()) return not_member(group_id, user_id);
+    levels_[{group_id, user_id}] = level;
+    return Status::ok();
+  }
+
+  Status notify_levels(const std::string& group_id, const std::vector<std::string>& user_ids,
+                       std::vector<NotifyLevel>* out) override {
+    out->clear();
+    for (const std::string& u : user_ids) {
+      auto it = levels_.find({group_id, u});
+      out->push_back(it != levels_.end() ? it->second : role_of(group_id, u)->has_value() ? NotifyLevel::kAll
+                                                                                          : NotifyLevel::kNone);
+    }
+    return Status::ok();
+  }
+
  private:
   static Status require_ids(const std::string& group_id, const std::string& user_id) {
     if (Status s = require_id(group_id, "group_id"); !s) return s;
@@ -279,6 +298,7 @@ class MemoryMembershipStore final : public MembershipStore {
   std::map<std::string, std::map<std::string, Role>> groups_;  // group -> members
   std::map<std::string, std::set<std::string>> groups_by_user_;
   std::map<std::pair<std::string, std::string>, ReadPosition> reads_;  // (group, user)
+  std::map<std::pair<std::string, std::string>, NotifyLevel> levels_;  // (group, user): set, not kAll by default
 };
 
 class MemorySessionDirectory final : public SessionDirectory {

@@ -321,6 +321,33 @@ end
 return {e, i}
 )lua";
 
+// KEYS: members, notify. ARGV: user, level (0 all, 1 mentions, 2 none).
+// Sets a member's notification level (the notify hash holds only levels
+// other than all); returns 0 if the user is not a member.
+constexpr const char* kSetNotifyLua = R"lua(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == '0' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+end
+return 1
+)lua";
+
+// KEYS: members, notify. ARGV: users. Each user's level in order: 2 (none)
+// for a non-member, else its own or 0 (all).
+constexpr const char* kNotifyLevelsLua = R"lua(
+local out = {}
+for i, u in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[1], u) == 0 then
+    out[i] = 2
+  else
+    out[i] = tonumber(redis.call('HGET', KEYS[2], u) or '0')
+  end
+end
+return out
+)lua";
+
 // KEYS: meta, skip, own, mn. ARGV: user, epoch and id of the user's read
 // position. Returns {epoch, head, trimmed, skipped, own, mentions}: the
 // counts over (after, head], where after is the position's id in this epoch

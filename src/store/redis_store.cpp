@@ -363,6 +363,7 @@ class RedisStoreImpl final : public RedisStore {
     Result<Reply> r = client_->call(Command{{"HDEL", members_key(group_id), user_id}, 1});
     if (r && !r->is_error() && r->integer == 1) {  // leaving forgets how far the user read
       if (Status st = simple({"HDEL", reads_key(group_id), user_id}, "remove"); !st) return st;
+      if (Status st = simple({"HDEL", notify_key(group_id), user_id}, "remove"); !st) return st;
     }
     if (!r) return r.status();
     if (Status st = expect_type(*r, Reply::Type::kInteger, "remove"); !st) return st;
@@ -411,6 +412,30 @@ class RedisStoreImpl final : public RedisStore {
 
   Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) override {
     return read_position_script(group_id, user_id, {user_id});
+  }
+
+  Status set_notify_level(const std::string& group_id, const std::string& user_id, NotifyLevel level) override {
+    Result<Reply> r = script(kSetNotify, {members_key(group_id), notify_key(group_id)},
+                             {user_id, std::to_string(static_cast<int>(level))});
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kInteger, "set_notify_level"); !st) return st;
+    if (r->integer == 0) return error(Code::kNotFound, fmt::format("'{}' is not a member of '{}'", user_id, group_id));
+    return Status::ok();
+  }
+
+  Status notify_levels(const std::string& group_id, const std::vector<std::string>& user_ids,
+                       std::vector<NotifyLevel>* out) override {
+    out->clear();
+    if (user_ids.empty()) return Status::ok();
+    Result<Reply> r = script(kNotifyLevels, {members_key(group_id), notify_key(group_id)}, user_ids);
+    if (!r) return r.status();
+    if (Status st = expect_type(*r, Reply::Type::kArray, "notify_levels"); !st) return st;
+    if (r->elements.size() != user_ids.size()) return error(Code::kInternal, "redis notify levels: bad reply");
+    for (const Reply& e : r->elements) {
+      const uint64_t v = to_u64(e);
+      out->push_back(v == 1 ? NotifyLevel::kMentions : v == 2 ? NotifyLevel::kNone : NotifyLevel::kAll);
+    }
+    return Status::ok();
   }
 
   // ---- SessionDirectory ----------------------------------------------------
@@ -559,7 +584,19 @@ class RedisStoreImpl final : public RedisStore {
   }
 
  private:
-  enum ScriptId { kAppend, kRead, kReset, kCreateGroup, kAddMember, kMembers, kPresence, kReadPosition, kUnread };
+  enum ScriptId {
+    kAppend,
+    kRead,
+    kReset,
+    kCreateGroup,
+    kAddMember,
+    kMembers,
+    kPresence,
+    kReadPosition,
+    kUnread,
+    kSetNotify,
+    kNotifyLevels
+  };
 
   Result<ReadPosition> read_position_script(const std::string& g, const std::string& u,
                                             std::vector<std::string> argv) {
@@ -587,6 +624,7 @@ class RedisStoreImpl final : public RedisStore {
   std::string info_key(const std::string& g) const { return group_key(g) + ":info"; }
   std::string members_key(const std::string& g) const { return group_key(g) + ":members"; }
   std::string reads_key(const std::string& g) const { return group_key(g) + ":reads"; }
+  std::string notify_key(const std::string& g) const { return group_key(g) + ":notify"; }
   std::string user_key(const std::string& u) const { return p_ + "u:" + tag(u); }
   std::string groups_key(const std::string& u) const { return user_key(u) + ":groups"; }
   std::string nodes_of_key(const std::string& u) const { return user_key(u) + ":nodes"; }
@@ -668,9 +706,10 @@ class RedisStoreImpl final : public RedisStore {
   RedisStoreOptions opt_;
   std::unique_ptr<redis::Client> client_;
   std::string p_;
-  Script scripts_[9] = {{kAppendLua, ""},    {kReadLua, ""},    {kResetLua, ""},
-                        {kCreateGroupLua, ""}, {kAddMemberLua, ""}, {kMembersLua, ""},
-                        {kPresenceLua, ""},    {kReadPositionLua, ""}, {kUnreadLua, ""}};
+  Script scripts_[11] = {{kAppendLua, ""},       {kReadLua, ""},         {kResetLua, ""},
+                         {kCreateGroupLua, ""},  {kAddMemberLua, ""},    {kMembersLua, ""},
+                         {kPresenceLua, ""},     {kReadPositionLua, ""}, {kUnreadLua, ""},
+                         {kSetNotifyLua, ""},    {kNotifyLevelsLua, ""}};
 };
 
 }  // namespace

@@ -128,6 +128,11 @@ WITH RECURSIVE split(g, i, author, rest, u) AS (
 INSERT OR IGNORE INTO mentions(group_id, user_id, msg_id)
 SELECT g, u, i FROM split WHERE u IS NOT NULL AND u <> author;
 )sql",
+    // v5 -> v6: notification levels (0 all, 1 mentions, 2 none), on the
+    // membership row like the read position.
+    R"sql(
+ALTER TABLE members ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -176,6 +181,8 @@ enum class Sql : size_t {
   kDeleteMentions,
   kCountMentions,
   kSelectMentioned,
+  kSetNotify,
+  kSelectNotify,
   kCount,
 };
 
@@ -242,6 +249,8 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "DELETE FROM mentions WHERE group_id = ?1",
     "SELECT COUNT(*) FROM mentions WHERE group_id = ?1 AND user_id = ?4 AND msg_id > ?2 AND msg_id <= ?3",
     "SELECT kind, user_id, mentions FROM messages WHERE group_id = ?1 AND msg_id = ?2",
+    "UPDATE members SET notify = ?3 WHERE group_id = ?1 AND user_id = ?2",
+    "SELECT notify FROM members WHERE group_id = ?1 AND user_id = ?2",
 };
 
 inline Code code_of(int rc) {
@@ -418,6 +427,9 @@ class SqliteStoreImpl final : public SqliteStore {
   Result<ReadPosition> mark_read(const std::string& group_id, const std::string& user_id,
                                  ReadPosition to) override;
   Result<ReadPosition> read_position(const std::string& group_id, const std::string& user_id) override;
+  Status set_notify_level(const std::string& group_id, const std::string& user_id, NotifyLevel level) override;
+  Status notify_levels(const std::string& group_id, const std::vector<std::string>& user_ids,
+                       std::vector<NotifyLevel>* out) override;
 
   Status put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) override;
   Status erase(const std::string& user_id, const std::string& node_id) override;

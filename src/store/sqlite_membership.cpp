@@ -113,6 +113,36 @@ Result<ReadPosition> SqliteStoreImpl::read_position(const std::string& group_id,
   return *at;
 }
 
+Status SqliteStoreImpl::set_notify_level(const std::string& group_id, const std::string& user_id,
+                                         NotifyLevel level) {
+  int changed = 0;
+  Status s = change(
+      Sql::kSetNotify,
+      [&](Query& q) { q.bind(1, group_id).bind(2, user_id).bind(3, static_cast<int64_t>(level)); }, &changed);
+  if (!s) return s;
+  if (changed == 0) return error(Code::kNotFound, "user '" + user_id + "' is not a member of group '" + group_id + "'");
+  return Status::ok();
+}
+
+Status SqliteStoreImpl::notify_levels(const std::string& group_id, const std::vector<std::string>& user_ids,
+                                      std::vector<NotifyLevel>* out) {
+  std::vector<NotifyLevel> levels;
+  levels.reserve(user_ids.size());
+  for (const std::string& u : user_ids) {
+    NotifyLevel level = NotifyLevel::kNone;  // not a member
+    Status s = query(
+        Sql::kSelectNotify, [&](Query& q) { q.bind(1, group_id).bind(2, u); },
+        [&](const Query& q) {
+          const int64_t v = q.int_at(0);
+          level = v == 1 ? NotifyLevel::kMentions : v == 2 ? NotifyLevel::kNone : NotifyLevel::kAll;
+        });
+    if (!s) return s;
+    levels.push_back(level);
+  }
+  *out = std::move(levels);
+  return Status::ok();
+}
+
 // --- SessionDirectory ---
 
 Status SqliteStoreImpl::put(const std::string& user_id, const std::string& node_id, int64_t expires_at_ms) {

@@ -1036,6 +1036,9 @@ class World {
   void handle(Device& d, const ReceiptEv& e) {  // devices here never ask for receipts
     violation(fmt::format("{}: read receipt of {} in {}, never asked for", d.name, e.user_id, e.group_id));
   }
+  void handle(Device& d, const NotifyEv& e) {  // nor for notification levels
+    violation(fmt::format("{}: notification level of {}, never asked for", d.name, e.group_id));
+  }
   void handle(Device& d, const UnreadEv& e) {
     if (!config_.read_reports) return violation(fmt::format("{}: unread counts never asked for", d.name));
     for (const ReadState& s : e.groups) check_read_state(d, s);

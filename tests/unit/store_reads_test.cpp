@@ -89,6 +89,43 @@ AppendRequest entry(const std::string& user, EntryKind kind, uint64_t target, co
 
 }  // namespace
 
+TEST_CASE_TEMPLATE("store: a notification level is per member, all by default, kept across a role change, "
+                   "forgotten on leaving", T, ALL_STORES) {
+  T stores;
+  MembershipStore& m = stores.membership();
+  require_ok(m.create_group("g", "ann"));
+  require_ok(m.add("g", "bob", Role::kMember));
+  require_ok(m.add("g", "cy", Role::kMember));
+  using L = std::vector<NotifyLevel>;
+  auto levels = [&](const std::vector<std::string>& users) {
+    L out{NotifyLevel::kMentions};  // cleared by the store
+    require_ok(m.notify_levels("g", users, &out));
+    return out;
+  };
+  CHECK(levels({"ann", "bob", "eve"}) == L{NotifyLevel::kAll, NotifyLevel::kAll, NotifyLevel::kNone});
+  require_ok(m.set_notify_level("g", "bob", NotifyLevel::kMentions));
+  require_ok(m.set_notify_level("g", "cy", NotifyLevel::kNone));
+  CHECK(levels({"cy", "bob", "ann"}) == L{NotifyLevel::kNone, NotifyLevel::kMentions, NotifyLevel::kAll});
+  CHECK(levels({}).empty());
+  // Back to all, and a role change keeps a level.
+  require_ok(m.set_notify_level("g", "cy", NotifyLevel::kAll));
+  require_ok(m.add("g", "bob", Role::kOwner));
+  CHECK(levels({"bob", "cy"}) == L{NotifyLevel::kMentions, NotifyLevel::kAll});
+  // Not a member (or no such group): not_found, nothing stored.
+  CHECK(m.set_notify_level("g", "eve", NotifyLevel::kNone).code() == Code::kNotFound);
+  CHECK(m.set_notify_level("nope", "ann", NotifyLevel::kNone).code() == Code::kNotFound);
+  CHECK(levels({"eve"}) == L{NotifyLevel::kNone});
+  // Leaving forgets it: back in, all.
+  require_ok(m.remove("g", "bob"));
+  CHECK(levels({"bob"}) == L{NotifyLevel::kNone});
+  require_ok(m.add("g", "bob", Role::kMember));
+  CHECK(levels({"bob"}) == L{NotifyLevel::kAll});
+  // Another group's level is its own.
+  require_ok(m.create_group("h", "bob"));
+  require_ok(m.set_notify_level("h", "bob", NotifyLevel::kNone));
+  CHECK(levels({"bob"}) == L{NotifyLevel::kAll});
+}
+
 TEST_CASE_TEMPLATE("store: unread counts others' messages after the position, minus deleted ones, with mentions",
                    T, ALL_STORES) {
   T stores;
@@ -214,7 +251,7 @@ TEST_CASE_TEMPLATE("store: unread counts equal a brute-force count over the log,
 }
 
 #ifndef PARLEY_CONFORMANCE_REDIS
-TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to version 5, and keeps counting") {
+TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to version 6, and keeps counting") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   random_log(*open_store(path), 7);
@@ -222,9 +259,9 @@ TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to versio
   RawDb(path).exec(
       "DROP TABLE mentions; DROP INDEX messages_own; DROP INDEX messages_deleted; "
       "ALTER TABLE messages DROP COLUMN ord; ALTER TABLE messages DROP COLUMN own; "
-      "ALTER TABLE groups_log DROP COLUMN msgs; PRAGMA user_version = 4");
+      "ALTER TABLE groups_log DROP COLUMN msgs; ALTER TABLE members DROP COLUMN notify; PRAGMA user_version = 4");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 5);
+  CHECK(s->schema_version() == 6);
   const uint64_t before = check_against_brute_force(*s);
   CHECK(before > 0);
   random_log(*s, 8);  // appends after the migration continue the ordinals
