@@ -275,6 +275,9 @@ class Node::Impl {
   void handle(Session& s, const ReadReq& r);
   void handle(Session& s, const UnreadReq& r);
   void handle(Session& s, const NotifyReq& r);
+  // A session of `user` set its notification level: its sessions here but `except` are told.
+  void deliver_notify_locally(const std::string& user, const std::string& group, NotifyLevel level,
+                              SessionId except);
 
   // A local user's status changed: co-members are told, and the presence
   // store (if any) records it for other nodes. Going offline needs no store

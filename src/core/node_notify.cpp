@@ -90,17 +90,21 @@ void Node::Impl::handle(Session& s, const NotifyReq& r) {
       return;
     }
     const NotifyLevel level = res[0].levels[0];
-    auto mine = user_sessions_.find(user);
-    if (mine == user_sessions_.end()) return;
-    for (SessionId id : mine->second) {
-      // The asker gets its answer; the user's other sessions here hear of a change.
-      if (id == sid) {
-        queue_event(sessions_.at(id), NotifyEv{rid, group, level});
-      } else if (set) {
-        queue_event(sessions_.at(id), NotifyEv{0, group, level});
-      }
-    }
+    if (auto it = sessions_.find(sid); it != sessions_.end()) queue_event(it->second, NotifyEv{rid, group, level});
+    if (!set) return;
+    // The user's other sessions hear of a change, here and on the group's route nodes.
+    deliver_notify_locally(user, group, level, sid);
+    forward_item(group, std::make_shared<const std::string>(detail::encode_notify_item({user, group, level})));
   });
+}
+
+void Node::Impl::deliver_notify_locally(const std::string& user, const std::string& group, NotifyLevel level,
+                                        SessionId except) {
+  auto it = user_sessions_.find(user);
+  if (it == user_sessions_.end()) return;
+  for (SessionId id : it->second) {
+    if (id != except) queue_event(sessions_.at(id), NotifyEv{0, group, level});
+  }
 }
 
 void Node::Impl::share_read(const std::string& user, const ReadState& state, SessionId except) {

@@ -263,6 +263,7 @@ Status Node::Impl::on_peer_batch(const void* data, size_t size) {
     resend_after_interest(batch->from, in);
   }
   for (const detail::ReadItem& r : batch->reads) deliver_read_locally(r.user_id, r.state, 0);
+  for (const detail::NotifyItem& n : batch->levels) deliver_notify_locally(n.user_id, n.group_id, n.level, 0);
   for (const PresenceEv& p : batch->presence) {
     if (!p.typing) forget_route(p.group_id);
     presence_.observe_remote(p, clock_.now_ms());

@@ -9,7 +9,7 @@ namespace parley::detail {
 
 namespace {
 using Packer = msgpack::packer<StringBuffer>;
-enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1, kInterestItem = 2, kReadItem = 3 };
+enum ItemKind : uint64_t { kMessageItem = 0, kPresenceItem = 1, kInterestItem = 2, kReadItem = 3, kNotifyItem = 4 };
 
 Status bad(const std::string& what) {
   return error(Code::kInvalidArgument, "peer batch: " + what);
@@ -117,7 +117,29 @@ Status decode_read(const ArrayView& v, const Limits& limits, ReadItem* r) {
   PARLEY_TRY(validate_id(r->user_id, "user_id", limits));
   return validate_id(r->state.group_id, "group_id", limits);
 }
+Status decode_notify(const ArrayView& v, const Limits& limits, NotifyItem* n) {
+  if (v.a.size != 4) return bad("a notify item has 4 elements");
+  PARLEY_TRY(v.str(1, &n->user_id));
+  PARLEY_TRY(v.str(2, &n->group_id));
+  uint64_t level = 0;
+  PARLEY_TRY(v.u64(3, &level));
+  if (level > static_cast<uint64_t>(NotifyLevel::kNone)) return bad("unknown notification level");
+  n->level = static_cast<NotifyLevel>(level);
+  PARLEY_TRY(validate_id(n->user_id, "user_id", limits));
+  return validate_id(n->group_id, "group_id", limits);
+}
 }  // namespace
+
+std::string encode_notify_item(const NotifyItem& n) {
+  StringBuffer buf;
+  Packer pk(buf);
+  pk.pack_array(4);
+  pk.pack_uint64(kNotifyItem);
+  pack_str(pk, n.user_id);
+  pack_str(pk, n.group_id);
+  pk.pack_uint64(static_cast<uint64_t>(n.level));
+  return std::move(buf.data);
+}
 
 std::string encode_read_item(const ReadItem& r) {
   StringBuffer buf;
@@ -243,6 +265,10 @@ Result<PeerBatch> decode_batch(const void* data, size_t size, const Limits& limi
       ReadItem r;
       PARLEY_TRY(decode_read(v, limits, &r));
       batch.reads.push_back(std::move(r));
+    } else if (kind == kNotifyItem) {
+      NotifyItem n;
+      PARLEY_TRY(decode_notify(v, limits, &n));
+      batch.levels.push_back(std::move(n));
     } else {
       return bad(fmt::format("unknown item kind {}", kind));
     }

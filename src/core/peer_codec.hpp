@@ -38,18 +38,28 @@ struct ReadItem {
   ReadState state;
 };
 
+// A session of `user_id` set its notification level in a group: the
+// user's sessions on the receiving node are told.
+struct NotifyItem {
+  std::string user_id;
+  std::string group_id;
+  NotifyLevel level = NotifyLevel::kAll;
+};
+
 struct PeerBatch {
   std::string from;
   std::vector<MessagePtr> messages;
   std::vector<PresenceEv> presence;
   std::vector<Interest> interest;  // groups the sender started following
   std::vector<ReadItem> reads;
+  std::vector<NotifyItem> levels;
 };
 
 std::string encode_message_item(const Message& m);
 std::string encode_presence_item(const PresenceEv& p);
 std::string encode_interest_item(const std::string& group_id, uint64_t epoch, uint64_t head);
 std::string encode_read_item(const ReadItem& r);
+std::string encode_notify_item(const NotifyItem& n);
 // Concatenates pre-encoded items into one batch.
 std::string encode_batch(const std::string& from, const std::vector<Frame>& items);
 // Parses and validates a batch from another node: kInvalidArgument for a

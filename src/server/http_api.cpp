@@ -49,6 +49,7 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"POST", {"v1", "groups"}, true, &HttpApi::create_group},
       {"POST", {"v1", "groups", "{g}", "join"}, true, &HttpApi::join},
       {"POST", {"v1", "groups", "{g}", "leave"}, true, &HttpApi::leave},
+      {"POST", {"v1", "groups", "{g}", "notify"}, true, &HttpApi::set_notify},
       {"GET", {"v1", "groups", "{g}", "members"}, true, &HttpApi::members},
       {"GET", {"v1", "groups", "{g}", "presence"}, true, &HttpApi::presence},
       {"GET", {"v1", "groups", "{g}", "messages"}, true, &HttpApi::history},
@@ -202,7 +203,8 @@ void HttpApi::me(Call& c) {
   c.answer(200, Json().str("user", c.user).num("expires_at", c.expires_at_ms).str("node", ctx_.cfg.node_id).done());
 }
 
-// The caller's groups with its role and read state in each (protocol.md 2.1).
+// The caller's groups with its role, read state and notification level in
+// each (protocol.md 2.1).
 void HttpApi::list_groups(Call& c) {
   StoreOpResult states;
   if (Status st = run_unread(ctx_.messages, ctx_.membership, UnreadOp{c.user, {}, std::nullopt}, &states); !st) {
@@ -212,6 +214,8 @@ void HttpApi::list_groups(Call& c) {
   j.array("groups");
   for (const ReadState& s : states.reads) {
     Result<std::optional<Role>> role = ctx_.membership.role_of(s.group_id, c.user);
+    std::vector<NotifyLevel> level;
+    if (Status st = ctx_.membership.notify_levels(s.group_id, {c.user}, &level); !st) return c.fail(st);
     j.item_begin()
         .str("group", s.group_id)
         .str("role", role && *role ? role_name(**role) : "member")
@@ -220,6 +224,7 @@ void HttpApi::list_groups(Call& c) {
         .num("head", static_cast<int64_t>(s.head))
         .num("unread", static_cast<int64_t>(s.unread))
         .num("mentions", static_cast<int64_t>(s.mentions))
+        .str("notify", notify_level_name(level.empty() ? NotifyLevel::kAll : level[0]))
         .item_end();
   }
   c.answer(200, j.array_end().done());
@@ -260,6 +265,23 @@ void HttpApi::join(Call& c) {
     if (Status st = ctx_.membership.add(g, c.user, Role::kMember); !st) return c.fail(st);
   }
   c.answer(200, Json().str("group", g).str("role", *role ? role_name(**role) : "member").done());
+}
+
+// POST /v1/groups/{g}/notify {"level"}: the caller's notification level.
+void HttpApi::set_notify(Call& c) {
+  rapidjson::Document doc;
+  std::string name;
+  NotifyLevel level = NotifyLevel::kAll;
+  Status st = json_body(c.req.body, &doc);
+  if (st) st = json_string_field(doc, "level", &name);
+  if (st && !parse_notify_level(name, &level)) {
+    st = error(Code::kInvalidArgument, fmt::format("unknown notification level '{}' (all, mentions or none)", name));
+  }
+  StoreOpResult r;
+  if (st) st = run_notify_level(ctx_.membership, NotifyLevelOp{c.user, c.group, level}, &r);
+  if (st.code() == Code::kNotFound) st = error(Code::kPermissionDenied, st.message());
+  if (!st) return c.fail(st);
+  c.answer(200, Json().str("group", c.group).str("level", notify_level_name(r.levels[0])).done());
 }
 
 void HttpApi::leave(Call& c) {

@@ -101,6 +101,7 @@ class HttpApi {
   void list_groups(Call& c);
   void create_group(Call& c);
   void join(Call& c);
+  void set_notify(Call& c);
   void leave(Call& c);
   void remove_member(Call& c);
   void members(Call& c);

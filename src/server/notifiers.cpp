@@ -23,6 +23,7 @@ std::string notification_json(const Notification& n) {
   str("sender", n.sender_id);
   str("preview", n.preview);
   str("reason", n.reason);
+  w.Key("mentioned"), w.Bool(n.mentioned);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -30,7 +31,8 @@ std::string notification_json(const Notification& n) {
 void LogNotifier::notify(const Notification& n) {
   ++stats_.queued;
   ++stats_.delivered;
-  PARLEY_LOG_INFO("notify {} ({}): {}#{} from {}", n.user_id, n.reason, n.group_id, n.msg_id, n.sender_id);
+  PARLEY_LOG_INFO("notify {} ({}{}): {}#{} from {}", n.user_id, n.reason, n.mentioned ? ", mentioned" : "",
+                  n.group_id, n.msg_id, n.sender_id);
 }
 
 Result<std::unique_ptr<WebhookNotifier>> WebhookNotifier::create(const std::string& url, int64_t timeout_ms,

@@ -180,7 +180,7 @@ test('two browsers chat through a server crash and restart', () => withServerLog
 test('two browsers edit, react and delete, and a reload shows the deleted message as deleted',
   () => withServerLog(changesScenario));
 
-test('unread badges come from the server, and reading on one device clears the other',
+test('unread badges come from the server, reading on one device clears the other, and a notification level set on one shows on the other',
   () => withServerLog(unreadScenario));
 
 // A server on a fresh data dir, and alice and bob logged in on pages of
@@ -385,6 +385,14 @@ function badgeOf(page, group) {
     (b) => Number((b.querySelector('[data-testid="unread-badge"]') || { textContent: '0' }).textContent));
 }
 
+async function waitSelect(page, level, who) {
+  await page.waitForFunction((l) => document.querySelector('[data-testid="notify-select"]').value === l, level,
+    { timeout: WAIT_MS }).catch(async () => {
+    assert.fail(`${who}: the notification level is not ${level} but ` +
+      `${await page.$eval('[data-testid="notify-select"]', (e) => e.value)}`);
+  });
+}
+
 async function waitBadge(page, group, n, who) {
   try {
     await page.waitForFunction(([g, want]) => {
@@ -449,6 +457,16 @@ async function unreadScenario() {
   const shot = SCREENSHOT.replace(/\.png$/, '-unread.png');
   await phone.screenshot({ path: shot });
   console.log(`screenshots: ${lineShot} ${shot}`);
+
+  // Notification level: set on one device, shown on the other (told live,
+  // and after a reload from the server's group list).
+  await alice.selectOption(tid('notify-select'), 'mentions');
+  await phone.click(`${tid('group-list')} [data-group="${GROUP}"]`);
+  await waitSelect(phone, 'mentions', "alice's second device");
+  await phone.reload();
+  await phone.locator(`${tid('conn-status')}[data-state="connected"]`).waitFor({ state: 'attached', timeout: WAIT_MS });
+  await phone.click(`${tid('group-list')} [data-group="${GROUP}"]`);
+  await waitSelect(phone, 'mentions', "alice's second device after a reload");
   await context.close();
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
   await stopServer(server, 'SIGTERM');

@@ -127,7 +127,7 @@ class TlsTest(ServerTestCase):
         r = http_request(s, "GET", "/v1/groups", token=tokens["bob"])
         self.assertEqual((r.status, r.json), (200, {"groups": [{"group": "secure", "role": "member", "epoch": 0,
                                                                  "read": 0, "head": 0, "unread": 0,
-                                                                 "mentions": 0}]}), r)
+                                                                 "mentions": 0, "notify": "all"}]}), r)
         r = http_request(s, "GET", "/")
         self.assertEqual(r.status, 200, r)
         self.assertTrue(r.headers.get("Content-Type", "").startswith("text/html"), r.headers)

@@ -116,6 +116,54 @@ class WebhookTest(ServerTestCase):
         await dan3.close()
         await alice.close()
 
+    async def test_notification_levels(self):
+        """olive (offline) wants mentions only, set over HTTP; dan (offline) wants none, set
+        over WebSocket; carol (offline) keeps all. Each is notified by its level, and the
+        mention is flagged."""
+        r = http_request(self.server, "POST", f"/v1/groups/{self.g}/notify", token=self.tokens["olive"],
+                         body={"level": "mentions"})
+        self.assertEqual((r.status, r.json), (200, {"group": self.g, "level": "mentions"}), r)
+        bad = http_request(self.server, "POST", f"/v1/groups/{self.g}/notify", token=self.tokens["olive"],
+                           body={"level": "loud"})
+        self.assertEqual((bad.status, bad.json["name"]), (400, "invalid_argument"), bad)
+        self.assertIn("loud", bad.json["msg"])
+        outsider = http_request(self.server, "POST", f"/v1/groups/{self.g}/notify",
+                                token=login(self.server, "eve"), body={"level": "none"})
+        self.assertEqual((outsider.status, outsider.json["name"]), (403, "permission_denied"), outsider)
+        dan = Client("dan", self.tokens["dan"])
+        await dan.connect(self.server)
+        asked = await dan.request({"t": "notify", "g": self.g})
+        self.assertEqual((asked["t"], asked["g"], asked["level"]), ("notify", self.g, "all"), asked)
+        got = await dan.request({"t": "notify", "g": self.g, "level": "none"})
+        self.assertEqual((got["t"], got["level"]), ("notify", "none"), got)
+        await dan.close()
+        levels = {s["group"]: s["notify"] for s in
+                  http_request(self.server, "GET", "/v1/groups", token=self.tokens["dan"]).json["groups"]}
+        self.assertEqual(levels, {self.g: "none"})
+
+        alice = Client("alice", self.tokens["alice"])
+        await alice.connect(self.server)
+        await alice.resume(self.g)
+        plain = await alice.request({"t": "send", "g": self.g, "cid": "p1", "c": "plain"})
+        mention = await alice.request({"t": "send", "g": self.g, "cid": "m1", "c": "@olive @dan look",
+                                       "mn": ["olive", "dan"]})
+        self.assertEqual((plain["t"], mention["t"]), ("ack", "ack"), (plain, mention))
+        mention_id = mention["id"]
+        after = await alice.request({"t": "send", "g": self.g, "cid": "p2", "c": "after"})
+        # carol (all) is told of every message; the webhook posts in the order the
+        # notifications were raised, so once carol's for the last message is in, every
+        # notification of the two before it is too.
+        ok = await self.hook.await_for(
+            lambda bs: any(b.get("user") == "carol" and b.get("msg_id") == after["id"] for b in bs), 10)
+        self.assertTrue(ok, f"carol not notified of #{after['id']}: {self.hook.bodies()}")
+        got = sorted((b["user"], b["msg_id"], b["mentioned"]) for b in self.hook.bodies()
+                     if b.get("user") in ("olive", "dan", "carol"))
+        self.assertEqual(got, sorted([("carol", plain["id"], False), ("carol", mention_id, False),
+                                      ("carol", after["id"], False), ("olive", mention_id, True)]),
+                         self.hook.bodies())
+        print(f"\n  webhook by level: {got}", flush=True)
+        await alice.close()
+
 
 if __name__ == "__main__":
     import unittest

@@ -103,7 +103,9 @@ TEST_CASE("a notification becomes the documented JSON body") {
   CHECK(
       notification_json(n) ==
       R"({"user":"bob","group":"general","epoch":1,"msg_id":42,"sender":"alice","preview":"he said \"hi\"",)"
-      R"("reason":"offline"})");
+      R"("reason":"offline","mentioned":false})");
+  n.mentioned = true;
+  CHECK(notification_json(n).find(R"("mentioned":true})") != std::string::npos);
 }
 
 namespace {

@@ -95,6 +95,13 @@ struct TwoNodes {
     peer = std::make_unique<Node>(po, NodeStores{*f.messages, *f.members, *f.directory}, peer_host, f.clock);
     REQUIRE(peer->start().is_ok());
   }
+  // alice on node-1 (session 1) and on the peer (10), bob on the peer (11).
+  void alice_on_both_bob_on_peer() {
+    REQUIRE(f.node->open_session(1, "alice").is_ok());
+    REQUIRE(peer->open_session(10, "alice").is_ok());
+    REQUIRE(peer->open_session(11, "bob").is_ok());
+    exchange();
+  }
   void exchange() {
     for (int round = 0; round < 4; ++round) {
       f.node->flush();

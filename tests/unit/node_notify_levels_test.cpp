@@ -2,13 +2,16 @@
 // for a group (all, mentions, none) is set and read with the notify request,
 // told to the user's other sessions, and honoured for offline members and
 // for failed sessions' undelivered messages; a notification says whether
-// the user was mentioned. Codecs: the notify frames survive encoding.
+// the user was mentioned. Codecs: the notify frames and the peer notify
+// item survive encoding.
 #include <doctest/doctest.h>
 
+#include "core/peer_codec.hpp"
 #include "unit/node_fixture.hpp"
 
 using namespace parley;
 using parley::test::Fixture;
+using parley::test::TwoNodes;
 
 namespace {
 
@@ -104,6 +107,35 @@ TEST_CASE("node: the notify request sets and reads the level, and tells the user
   CHECK(errors[0].code == Code::kPermissionDenied);
   CHECK(errors[0].rid == 7);
   CHECK(f.host.of<NotifyEv>(4).empty());
+}
+
+TEST_CASE("node: a level set on one node is told to the user's sessions on another") {
+  TwoNodes t;
+  Fixture& f = t.f;
+  t.alice_on_both_bob_on_peer();
+  f.node->on_client_request(1, NotifyReq{3, "g", NotifyLevel::kNone});
+  t.exchange();
+  REQUIRE(f.host.of<NotifyEv>(1).size() == 1);
+  auto told = t.peer_host.of<NotifyEv>(10);
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].rid == 0);
+  CHECK(told[0].group_id == "g");
+  CHECK(told[0].level == NotifyLevel::kNone);
+  CHECK(t.peer_host.of<NotifyEv>(11).empty());
+}
+
+TEST_CASE("codecs: the peer notify item keeps every field, and an unknown level refuses the batch") {
+  std::string item = detail::encode_notify_item({"ann", "g", NotifyLevel::kMentions});
+  std::string batch = detail::encode_batch("n2", {std::make_shared<const std::string>(item)});
+  Result<detail::PeerBatch> got = detail::decode_batch(batch.data(), batch.size(), Limits{});
+  REQUIRE(got.is_ok());
+  REQUIRE(got->levels.size() == 1);
+  CHECK(got->levels[0].user_id == "ann");
+  CHECK(got->levels[0].group_id == "g");
+  CHECK(got->levels[0].level == NotifyLevel::kMentions);
+  item.back() = 3;  // the level is the last byte: a fixint
+  batch = detail::encode_batch("n2", {std::make_shared<const std::string>(item)});
+  CHECK(detail::decode_batch(batch.data(), batch.size(), Limits{}).status().code() == Code::kInvalidArgument);
 }
 
 TEST_CASE("codecs: the notify request and event survive both client codecs, and a bad level is invalid_argument") {

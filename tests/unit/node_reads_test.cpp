@@ -116,10 +116,7 @@ TEST_CASE("node: a read report for another epoch or a group one is not in change
 TEST_CASE("node: a read on one node reaches the user's sessions on another") {
   TwoNodes t;
   Fixture& f = t.f;
-  REQUIRE(f.node->open_session(1, "alice").is_ok());
-  REQUIRE(t.peer->open_session(10, "alice").is_ok());
-  REQUIRE(t.peer->open_session(11, "bob").is_ok());
-  t.exchange();
+  t.alice_on_both_bob_on_peer();
   t.peer->on_client_request(11, SendReq{0, "g", "b1", "hi"});
   t.exchange();
   f.node->on_client_request(1, ReadReq{3, "g", 1, 1});

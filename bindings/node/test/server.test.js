@@ -51,7 +51,7 @@ test('2. the in-process server and a Store share a SQLite file', async (t) => {
     const { body } = await httpJson(`${server.url}v1/login`, { method: 'POST', body: { user: 'alice', password: '' } });
     const groups = await httpJson(`${server.url}v1/groups`, { token: body.token });
     assert.deepEqual(groups.body.groups,
-      [{ group: 'from-js', role: 'owner', epoch: 0, read: 0, head: 0, unread: 0, mentions: 0 }]);
+      [{ group: 'from-js', role: 'owner', epoch: 0, read: 0, head: 0, unread: 0, mentions: 0, notify: 'all' }]);
   } finally {
     store.close();
     await server.close();

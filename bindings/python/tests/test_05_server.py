@@ -30,7 +30,8 @@ def test_5_1_start_healthz_stop(tmp_path: Path) -> None:
         token = http(server.url + "v1/login", {"user": "alice", "password": ""})["token"]
         http(server.url + "v1/groups", {"group": "general"}, token)
         assert http(server.url + "v1/groups", token=token)["groups"] == [
-            {"group": "general", "role": "owner", "epoch": 0, "read": 0, "head": 0, "unread": 0, "mentions": 0}]
+            {"group": "general", "role": "owner", "epoch": 0, "read": 0, "head": 0, "unread": 0, "mentions": 0,
+             "notify": "all"}]
         server.stop()
         server.stop()  # a second stop does nothing
         with pytest.raises(urllib.error.URLError):
