@@ -90,8 +90,9 @@ class CallbackHost final : public parley::NodeHost, public parley::Notifier, pub
   }
   void notify(const parley::Notification& n) override {
     if (!notify_cb) return;
-    const parley_notification c{n.user_id.c_str(),   n.group_id.c_str(), n.epoch,          n.msg_id,
-                                n.sender_id.c_str(), n.preview.c_str(),  n.preview.size(), n.reason.c_str()};
+    const parley_notification c{n.user_id.c_str(),   n.group_id.c_str(), n.epoch,
+                                n.msg_id,            n.sender_id.c_str(), n.preview.c_str(),
+                                n.preview.size(),    n.reason.c_str(),   n.mentioned ? 1 : 0};
     notify_cb.fn(notify_cb.user_data, &c);
   }
   int64_t now_ms() const override { return clock ? clock.fn(clock.user_data) : system_.now_ms(); }

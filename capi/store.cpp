@@ -217,6 +217,41 @@ PARLEY_EXPORT int parley_store_mark_read(parley_store* store, const char* group_
 
 PARLEY_EXPORT void parley_read_states_free(parley_read_state* states) { std::free(states); }
 
+namespace {
+// A NotifyLevelOp on the handle's membership: sets `level` when given, reads it back.
+Status notify_level(parley_store& h, const char* group_id, const char* user_id, std::optional<parley::NotifyLevel> level,
+                    int* out) {
+  if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+  if (Status st = parley::capi::check_id(user_id, "user_id", kLimits); !st) return st;
+  parley::StoreOpResult r;
+  if (Status st = parley::run_notify_level(*h.stores->membership, parley::NotifyLevelOp{user_id, group_id, level}, &r);
+      !st) {
+    return st;
+  }
+  if (out != nullptr) *out = static_cast<int>(r.levels.at(0));
+  return Status::ok();
+}
+}  // namespace
+
+PARLEY_EXPORT int parley_store_set_notify_level(parley_store* store, const char* group_id, const char* user_id,
+                                                int level) {
+  return parley::capi::call("parley_store_set_notify_level", store, [&](parley_store& h) -> Status {
+    if (level < PARLEY_NOTIFY_ALL || level > PARLEY_NOTIFY_NONE) {
+      return parley::error(Code::kInvalidArgument,
+                           "level " + std::to_string(level) + " is not PARLEY_NOTIFY_ALL, _MENTIONS or _NONE");
+    }
+    return notify_level(h, group_id, user_id, static_cast<parley::NotifyLevel>(level), nullptr);
+  });
+}
+
+PARLEY_EXPORT int parley_store_notify_level(parley_store* store, const char* group_id, const char* user_id,
+                                            int* level) {
+  return parley::capi::call("parley_store_notify_level", store, [&](parley_store& h) -> Status {
+    if (level == nullptr) return parley::capi::null_argument("level");
+    return notify_level(h, group_id, user_id, std::nullopt, level);
+  });
+}
+
 PARLEY_EXPORT void parley_messages_free(parley_message* messages) {
   std::free(messages);
 }

@@ -127,6 +127,14 @@ export declare class Store {
    * (never back). ParleyError epoch_mismatch / not_found.
    */
   markRead(groupId: string, userId: string, position: { epoch: Id; msgId: Id }): ReadState;
+  /**
+   * Sets which offline notifications `userId` gets for `groupId` (kept across
+   * a role change, forgotten on leaving). ParleyError not_found if not a
+   * member; TypeError for another level.
+   */
+  setNotifyLevel(groupId: string, userId: string, level: NotifyLevel): void;
+  /** The notification level of `userId` in `groupId`. ParleyError not_found if not a member. */
+  notifyLevel(groupId: string, userId: string): NotifyLevel;
   /** Safe to call twice. Nodes created on the store keep it open. */
   close(): void;
 }
@@ -141,7 +149,15 @@ export interface Notification {
   preview: string;
   /** "offline" or why the user's session failed. */
   reason: string;
+  /** The message mentions the user. */
+  mentioned: boolean;
 }
+
+/**
+ * Which offline notifications a member gets for a group: every message from
+ * others, only those mentioning it, or none (docs/protocol.md 2.1).
+ */
+export type NotifyLevel = 'all' | 'mentions' | 'none';
 
 export interface NodeOptions {
   /** This node's id in the cluster (default "node-1"). */

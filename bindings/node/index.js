@@ -45,6 +45,8 @@ function loadAddon() {
 }
 
 const addon = loadAddon();
+// PARLEY_NOTIFY_* order (parley.h).
+const NOTIFY_LEVELS = ['all', 'mentions', 'none'];
 if (addon.versionNumber !== addon.headerVersionNumber) {
   throw new Error(`parley: the addon was built against parley.h ${addon.headerVersionNumber} ` +
     `but loaded library ${addon.version} (${addon.versionNumber}): rebuild parley_node`);
@@ -185,6 +187,26 @@ class Store {
    */
   markRead(groupId, userId, { epoch, msgId }) {
     return this.#open().markRead(groupId, userId, epoch, msgId);
+  }
+
+  /**
+   * Sets which offline notifications `userId` gets for `groupId`: 'all' (the
+   * default), 'mentions' or 'none'. Kept across a role change, forgotten on
+   * leaving; not_found if the user is not a member. The user's live sessions
+   * are not told (clients set it with the "notify" request, which tells them).
+   */
+  setNotifyLevel(groupId, userId, level) {
+    const n = NOTIFY_LEVELS.indexOf(level);
+    if (n < 0) throw new TypeError(`level must be one of ${NOTIFY_LEVELS.join(', ')}, not ${String(level)}`);
+    this.#open().setNotifyLevel(groupId, userId, n);
+  }
+
+  /**
+   * The notification level of `userId` in `groupId`; not_found if not a member.
+   * @returns {'all' | 'mentions' | 'none'}
+   */
+  notifyLevel(groupId, userId) {
+    return NOTIFY_LEVELS[this.#open().notifyLevel(groupId, userId)];
   }
 
   close() {

@@ -156,7 +156,10 @@ typedef struct parley_bytes {
 /* A best-effort offline notification: `user_id` missed message `msg_id` of
  * `group_id` from `sender_id`. `preview` is the first bytes of the contents
  * (never a cut UTF-8 character), NUL-terminated, `preview_size` bytes
- * without the NUL. `reason` is "offline" or why the user's session failed. */
+ * without the NUL. `reason` is "offline" or why the user's session failed.
+ * `mentioned` is 1 when the message mentions the user, else 0. Only members
+ * whose notification level lets it through are notified
+ * (parley_store_set_notify_level). */
 typedef struct parley_notification {
   const char* user_id;
   const char* group_id;
@@ -166,6 +169,7 @@ typedef struct parley_notification {
   const char* preview;
   size_t preview_size;
   const char* reason;
+  int mentioned;
 } parley_notification;
 
 /* One stored message. `contents` is UTF-8 text (nodes take nothing else:
@@ -297,6 +301,25 @@ PARLEY_EXPORT int parley_store_mark_read(parley_store* store, const char* group_
                                          uint64_t epoch, uint64_t msg_id, parley_read_state* out);
 /* Frees an array returned by parley_store_read_states. NULL is a no-op. */
 PARLEY_EXPORT void parley_read_states_free(parley_read_state* states);
+
+/* Notification levels (docs/protocol.md 2.1): which offline notifications a
+ * member gets for a group. */
+#define PARLEY_NOTIFY_ALL 0      /* every message from others (the default) */
+#define PARLEY_NOTIFY_MENTIONS 1 /* only messages that mention the member */
+#define PARLEY_NOTIFY_NONE 2     /* none */
+
+/* Sets the notification level of `user_id` in `group_id` (one of the
+ * PARLEY_NOTIFY_* values, else PARLEY_ERR_INVALID_ARGUMENT). Stored with
+ * the membership: kept across a role change, forgotten on leaving.
+ * PARLEY_ERR_NOT_FOUND if the user is not a member. The user's live
+ * sessions are not told (a client sets it with the "notify" request, which
+ * tells its other sessions). */
+PARLEY_EXPORT int parley_store_set_notify_level(parley_store* store, const char* group_id, const char* user_id,
+                                                int level);
+/* Writes the notification level of `user_id` in `group_id` to *level.
+ * PARLEY_ERR_NOT_FOUND if the user is not a member. */
+PARLEY_EXPORT int parley_store_notify_level(parley_store* store, const char* group_id, const char* user_id,
+                                            int* level);
 
 /* ---- embedding a node --------------------------------------------------------
  *

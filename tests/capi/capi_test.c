@@ -117,7 +117,7 @@ struct World {
   uint64_t undrained[MAX_SESSIONS];
   int node_of[MAX_SESSIONS];
   Text closed;   /* "session code message" lines of sessions the node closed */
-  Text notified; /* "user group msg_id sender preview reason" lines */
+  Text notified; /* "user group msg_id sender preview reason mentioned=N" lines */
   Pending pending[MAX_PENDING];
   size_t npending;
   int reentry_rc; /* what a call into the node from its own callback returned */
@@ -173,8 +173,8 @@ static void on_notify(void* user_data, const parley_notification* n) {
   World* w = ((Endpoint*)user_data)->world;
   char line[512];
   CHECK(strlen(n->preview) == n->preview_size);
-  snprintf(line, sizeof line, "%s %s %llu %s %s %s", n->user_id, n->group_id, (unsigned long long)n->msg_id,
-           n->sender_id, n->preview, n->reason);
+  snprintf(line, sizeof line, "%s %s %llu %s %s %s mentioned=%d\n", n->user_id, n->group_id,
+           (unsigned long long)n->msg_id, n->sender_id, n->preview, n->reason, n->mentioned);
   text_append(&w->notified, line, strlen(line));
 }
 
@@ -474,6 +474,27 @@ static void test_two_nodes(void) {
   CHECK_RC(parley_store_mark_read(w->store, "general", "carol", 0, 1, &one), PARLEY_ERR_INVALID_ARGUMENT, w->store);
   OK(parley_store_read_states(w->store, "nobody", &rs, &n), w->store);
   CHECK(rs == NULL && n == 0);
+
+  /* notification levels: carol (offline) wants mentions only */
+  int level = -1;
+  OK(parley_store_notify_level(w->store, "general", "carol", &level), w->store);
+  CHECK(level == PARLEY_NOTIFY_ALL);
+  OK(parley_store_set_notify_level(w->store, "general", "carol", PARLEY_NOTIFY_MENTIONS), w->store);
+  OK(parley_store_notify_level(w->store, "general", "carol", &level), w->store);
+  CHECK(level == PARLEY_NOTIFY_MENTIONS);
+  CHECK_RC(parley_store_set_notify_level(w->store, "general", "carol", 7), PARLEY_ERR_INVALID_ARGUMENT, w->store);
+  CHECK_RC(parley_store_set_notify_level(w->store, "general", "mallory", PARLEY_NOTIFY_NONE), PARLEY_ERR_NOT_FOUND,
+           w->store);
+  CHECK_RC(parley_store_notify_level(w->store, "general", "mallory", &level), PARLEY_ERR_NOT_FOUND, w->store);
+  CHECK_RC(parley_store_notify_level(w->store, "general", "carol", NULL), PARLEY_ERR_INVALID_ARGUMENT, w->store);
+  text_clear(&w->notified);
+  request(w, 1, "{\"t\":\"send\",\"rid\":5,\"g\":\"general\",\"cid\":\"a5\",\"c\":\"no ping\"}");
+  request(w, 1,
+          "{\"t\":\"send\",\"rid\":6,\"g\":\"general\",\"cid\":\"a6\",\"c\":\"ping carol\",\"mn\":[\"carol\"]}");
+  pump(w);
+  CHECK(contains(w->frames[1].data, "\"t\":\"ack\",\"rid\":6"));
+  CHECK(!contains(w->notified.data, "no ping"));
+  CHECK(contains(w->notified.data, "carol general 4 alice ping carol offline mentioned=1"));
 
   /* bob leaves: his session stops receiving the group at once */
   OK(parley_store_leave(w->store, "general", "bob"), w->store);

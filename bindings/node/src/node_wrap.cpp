@@ -324,6 +324,7 @@ void NodeWrap::on_notify(void* self, const parley_notification* n) {
   o.Set("senderId", n->sender_id);
   o.Set("preview", Napi::String::New(env, n->preview, n->preview_size));
   o.Set("reason", n->reason);
+  o.Set("mentioned", Napi::Boolean::New(env, n->mentioned != 0));
   w->push_event(env, {Napi::String::New(env, "notify"), o});
 }
 

@@ -16,6 +16,8 @@ Napi::Function StoreWrap::define(Napi::Env env) {
                          member_method<StoreWrap, &StoreWrap::history>("history"),
                          member_method<StoreWrap, &StoreWrap::read_states>("readStates"),
                          member_method<StoreWrap, &StoreWrap::mark_read>("markRead"),
+                         member_method<StoreWrap, &StoreWrap::set_notify_level>("setNotifyLevel"),
+                         member_method<StoreWrap, &StoreWrap::notify_level>("notifyLevel"),
                      });
 }
 
@@ -167,6 +169,32 @@ Napi::Value StoreWrap::mark_read(const Napi::CallbackInfo& info) {
   if (!check(env, parley_store_mark_read(store_, group.c_str(), user.c_str(), epoch, msg_id, &s), store_))
     return env.Undefined();
   return read_state(env, s);
+}
+
+// setNotifyLevel(groupId, userId, level) with level a PARLEY_NOTIFY_* number.
+Napi::Value StoreWrap::set_notify_level(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string user;
+  int64_t level = 0;
+  if (!open(env) || !get_string(env, info[0], "groupId", &group) || !get_string(env, info[1], "userId", &user) ||
+      !get_i64(env, info[2], "level", &level))
+    return env.Undefined();
+  check(env, parley_store_set_notify_level(store_, group.c_str(), user.c_str(), static_cast<int>(level)), store_);
+  return env.Undefined();
+}
+
+// notifyLevel(groupId, userId) -> a PARLEY_NOTIFY_* number.
+Napi::Value StoreWrap::notify_level(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string user;
+  if (!open(env) || !get_string(env, info[0], "groupId", &group) || !get_string(env, info[1], "userId", &user))
+    return env.Undefined();
+  int level = 0;
+  if (!check(env, parley_store_notify_level(store_, group.c_str(), user.c_str(), &level), store_))
+    return env.Undefined();
+  return Napi::Number::New(env, level);
 }
 
 }  // namespace parley::addon

@@ -36,6 +36,8 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value history(const Napi::CallbackInfo& info);
   Napi::Value read_states(const Napi::CallbackInfo& info);
   Napi::Value mark_read(const Napi::CallbackInfo& info);
+  Napi::Value set_notify_level(const Napi::CallbackInfo& info);
+  Napi::Value notify_level(const Napi::CallbackInfo& info);
 
   parley_store* store_ = nullptr;
 };

@@ -96,6 +96,27 @@ test('3. an offline member is notified', async () => {
   }
 });
 
+test('3b. notification levels decide who is notified, and a notification says who was mentioned', async () => {
+  const { store, n1, close } = cluster();
+  try {
+    assert.equal(store.notifyLevel('general', 'carol'), 'all');
+    store.setNotifyLevel('general', 'carol', 'mentions');
+    assert.equal(store.notifyLevel('general', 'carol'), 'mentions');
+    assert.throws(() => store.setNotifyLevel('general', 'carol', 'loud'), TypeError);
+    assert.throws(() => store.setNotifyLevel('general', 'mallory', 'none'), (e) => e.name === 'not_found');
+    assert.throws(() => store.notifyLevel('general', 'mallory'), (e) => e.name === 'not_found');
+    const notes = [];
+    n1.on('notify', (n) => notes.push(n));
+    const alice = new Client(n1, 'alice');
+    alice.send('general', 'plain');
+    alice.request({ t: 'send', g: 'general', cid: 'm1', c: '@carol', mn: ['carol'] });
+    await waitUntil(() => notes.find((n) => n.userId === 'carol'), 'a notification for carol');
+    assert.deepEqual(notes.filter((n) => n.userId === 'carol').map((n) => [n.msgId, n.mentioned]), [[2, true]]);
+  } finally {
+    close();
+  }
+});
+
 test('4. a refused request is an error event, not an exception', async () => {
   const { store, n1, close } = cluster();
   try {

@@ -43,7 +43,7 @@ from .errors import (
 )
 from .node import Node, NodeOptions, Notification
 from .server import Server
-from .store import Message, ReadState, Store
+from .store import Message, NotifyLevel, ReadState, Store
 
 __version__ = "0.1.0"  # this binding; == the header it was written against
 
@@ -60,6 +60,7 @@ __all__ = [
     "InvalidArgument",
     "LibraryError",
     "Message",
+    "NotifyLevel",
     "ReadState",
     "Node",
     "NodeOptions",

@@ -75,6 +75,7 @@ class NotificationStruct(Structure):
         ("preview", c_void_p),
         ("preview_size", c_size_t),
         ("reason", c_char_p),
+        ("mentioned", c_int),
     ]
 
 
@@ -147,6 +148,8 @@ _FUNCTIONS = {
     "parley_store_read_states": (c_int, [_H, c_char_p, POINTER(POINTER(ReadStateStruct)), POINTER(c_size_t)]),
     "parley_store_mark_read": (c_int, [_H, c_char_p, c_char_p, c_uint64, c_uint64, POINTER(ReadStateStruct)]),
     "parley_read_states_free": (None, [POINTER(ReadStateStruct)]),
+    "parley_store_set_notify_level": (c_int, [_H, c_char_p, c_char_p, c_int]),
+    "parley_store_notify_level": (c_int, [_H, c_char_p, c_char_p, POINTER(c_int)]),
     # nodes
     "parley_node_create": (c_int, [_H, _H, _P]),
     "parley_node_destroy": (c_int, [_H]),

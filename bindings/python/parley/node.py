@@ -63,6 +63,7 @@ class Notification:
     sender_id: str
     preview: str  # the first bytes of the contents, never a cut UTF-8 character
     reason: str  # "offline", or why the user's session failed
+    mentioned: bool = False  # the message mentions the user
 
 
 NotifyFn = Callable[[Notification], None]
@@ -182,6 +183,7 @@ def _notification(p: Any) -> Notification:
         sender_id=_lib.text(n.sender_id),
         preview=ctypes.string_at(n.preview, n.preview_size).decode("utf-8", "replace") if n.preview_size else "",
         reason=_lib.text(n.reason),
+        mentioned=bool(n.mentioned),
     )
 
 

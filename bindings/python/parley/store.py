@@ -9,10 +9,16 @@ from __future__ import annotations
 import ctypes
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import List, Literal, Optional, Union
 
 from . import _lib
 from ._lib import StrLike
+
+
+# Which offline notifications a member gets for a group (docs/protocol.md
+# 2.1): every message from others, only those mentioning it, or none.
+NotifyLevel = Literal["all", "mentions", "none"]
+_LEVELS: List[NotifyLevel] = ["all", "mentions", "none"]  # PARLEY_NOTIFY_* order
 
 
 @dataclass(frozen=True)
@@ -189,3 +195,26 @@ class Store(_lib.Closeable):
                                                ctypes.byref(out))
         _lib.check(rc, h)
         return ReadState._from_c(out)
+
+    def set_notify_level(self, group_id: StrLike, user_id: StrLike, level: NotifyLevel) -> None:
+        """Sets which offline notifications `user_id` gets for `group_id`:
+        "all" (the default), "mentions" or "none". Kept across a role change,
+        forgotten on leaving. InvalidArgument for another level, NotFound if
+        the user is not a member. The user's live sessions are not told (a
+        client sets it with the "notify" request, which tells them)."""
+        if level not in _LEVELS:
+            raise ValueError(f"level must be one of {_LEVELS}, not {level!r}")
+        h = self._live()
+        rc = _lib.lib().parley_store_set_notify_level(h, _lib.cstr(group_id, "group_id"),
+                                                      _lib.cstr(user_id, "user_id"), _LEVELS.index(level))
+        _lib.check(rc, h)
+
+    def notify_level(self, group_id: StrLike, user_id: StrLike) -> NotifyLevel:
+        """The notification level of `user_id` in `group_id`. NotFound if the
+        user is not a member."""
+        h = self._live()
+        level = ctypes.c_int(-1)
+        rc = _lib.lib().parley_store_notify_level(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"),
+                                                  ctypes.byref(level))
+        _lib.check(rc, h)
+        return _LEVELS[level.value]

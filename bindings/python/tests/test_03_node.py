@@ -332,3 +332,25 @@ def test_3_15_read_states_count_unread_and_a_read_moves_forward_only(store: parl
         assert store.read_states("nobody") == []
     finally:
         c.close()
+
+
+def test_3_16_notification_levels_decide_who_is_notified(store: parley.Store) -> None:
+    c = Loopback(store, ["n1"])
+    try:
+        assert store.notify_level("g", "bob") == "all"
+        store.set_notify_level("g", "bob", "mentions")
+        store.set_notify_level("g", "carol", "none")
+        assert (store.notify_level("g", "bob"), store.notify_level("g", "carol")) == ("mentions", "none")
+        with pytest.raises(ValueError):
+            store.set_notify_level("g", "bob", "loud")  # type: ignore[arg-type]
+        with pytest.raises(parley.NotFound):
+            store.set_notify_level("g", "mallory", "none")
+        with pytest.raises(parley.NotFound):
+            store.notify_level("g", "mallory")
+        c.nodes["n1"].open_session(1, "alice")
+        c.request("n1", 1, t="send", rid=1, g="g", cid="a1", c="plain")
+        c.request("n1", 1, t="send", rid=2, g="g", cid="a2", c="@bob", mn=["bob"])
+        c.advance(100)
+        assert [(n.user_id, n.msg_id, n.mentioned) for n in c.notifications] == [("bob", 2, True)]
+    finally:
+        c.close()
