@@ -25,10 +25,17 @@ enum class EntryKind : int {
   kEdit = 1,      // new contents for message `target`, by its author
   kDelete = 2,    // erases message `target` (and its edits), by its author
   kReaction = 3,  // adds (or with `remove`, takes back) reaction `contents` on message `target`
+  // Membership changes, written by the host (Node::record_membership), never
+  // sent by clients: user_id joined / left; user_id removed member `contents`.
+  kJoin = 4,
+  kLeave = 5,
+  kRemoved = 6,
 };
 
-// "message", "edit", "delete", "reaction". Never null.
+// "message", "edit", "delete", "reaction", "join", "leave", "removed". Never null.
 const char* entry_kind_name(EntryKind kind);
+// Whether the kind records a membership change (join, leave, removed).
+inline bool is_membership(EntryKind kind) { return kind >= EntryKind::kJoin && kind <= EntryKind::kRemoved; }
 
 // What a log entry carries beyond a plain message's fields: its kind and the
 // fields of that kind (validate_entry says which kind takes which).
@@ -92,7 +99,8 @@ Status validate_submission(const std::string& group_id, const std::string& user_
 // Checks the parts of an entry beyond validate_submission's: which fields
 // its kind takes (an edit, delete or reaction names a target and carries no
 // reply_to, mentions or meta; a delete no contents; a reaction a key as
-// contents, like an id but at most max_reaction_bytes), mentions as ids (at
+// contents, like an id but at most max_reaction_bytes; a join or leave
+// nothing, a removal the removed member's id as contents), mentions as ids (at
 // most max_mentions, no repeats), meta a JSON object of at most
 // max_meta_bytes. kInvalidArgument or kTooLarge naming the field.
 Status validate_entry(const EntryFields& entry, const std::string& contents, const Limits& limits);

@@ -211,6 +211,15 @@ class Node {
   // from now on (the node's membership cache forgets it). Call on every
   // node; one that is not told learns it within membership_ttl_ms.
   void member_removed(const std::string& group_id, const std::string& user_id);
+  // Records a change of the group's members as an entry of its log, after
+  // the host made it in the MembershipStore: kJoin / kLeave (`user_id`
+  // joined or left) or kRemoved (`user_id` removed `subject`). It gets a
+  // dense id like a message, is appended with this turn's commit (answered
+  // to nobody), and reaches every member's sessions in order; every node
+  // that delivers a leave or removal also does member_removed() for it.
+  // kInvalidArgument for another kind or a bad id.
+  Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
+                           const std::string& subject = "");
 
   // The outcome of an AppendJob handed to the StoreExecutor: ok with one
   // outcome per request, or the error (every send of the job is answered with

@@ -104,6 +104,9 @@ inline const char* send_type(EntryKind kind) {
     case EntryKind::kEdit: return "edit";
     case EntryKind::kDelete: return "delete";
     case EntryKind::kReaction: return "react";
+    case EntryKind::kJoin:
+    case EntryKind::kLeave:
+    case EntryKind::kRemoved: break;  // the host's, never a client's request
   }
   return "send";
 }

@@ -54,6 +54,9 @@ const char* entry_kind_name(EntryKind kind) {
     case EntryKind::kEdit: return "edit";
     case EntryKind::kDelete: return "delete";
     case EntryKind::kReaction: return "reaction";
+    case EntryKind::kJoin: return "join";
+    case EntryKind::kLeave: return "leave";
+    case EntryKind::kRemoved: return "removed";
   }
   return "message";
 }
@@ -99,6 +102,14 @@ Status validate_entry(const EntryFields& entry, const std::string& contents, con
       }
     }
     if (!meta.empty()) return validate_meta(meta, limits);
+    return Status::ok();
+  }
+  if (is_membership(kind)) {
+    if (target != 0 || reply_to != 0 || !mentions.empty() || !meta.empty() || remove) {
+      return error(Code::kInvalidArgument, fmt::format("{} takes no target, reply_to, mentions, meta or remove", name));
+    }
+    if (kind == EntryKind::kRemoved) return validate_id(contents, "removed member", limits);
+    if (!contents.empty()) return error(Code::kInvalidArgument, fmt::format("{} takes no contents", name));
     return Status::ok();
   }
   if (target == 0) return error(Code::kInvalidArgument, fmt::format("{} needs the id of its message", name));

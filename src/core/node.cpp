@@ -49,6 +49,10 @@ Result<PullResultEv> Node::pull(const std::string& user_id, const PullReq& reque
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
 }
+Status Node::record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
+                               const std::string& subject) {
+  return impl_->record_membership(group_id, kind, user_id, subject);
+}
 void Node::on_append_done(uint64_t job, const Status& status, std::vector<AppendOutcome> outcomes) {
   impl_->complete_append(job, status, std::move(outcomes));
 }

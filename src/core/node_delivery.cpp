@@ -141,6 +141,13 @@ void Node::Impl::deliver(const MessagePtr& m) {
     fan_out(g, entry);
   }
   log_.append(std::move(entry));
+  if (is_membership(m->entry.kind)) apply_membership(*m);
+}
+
+void Node::Impl::apply_membership(const Message& m) {
+  if (m.entry.kind == EntryKind::kLeave) return member_removed(m.group_id, m.user_id);
+  if (m.entry.kind == EntryKind::kRemoved) return member_removed(m.group_id, m.contents);
+  forget_route(m.group_id);  // a join: the new member's nodes join the route
 }
 
 void Node::Impl::fan_out(GroupState& g, MessageLog::Entry& entry) {

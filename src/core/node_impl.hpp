@@ -275,6 +275,11 @@ class Node::Impl {
   void handle(Session& s, const ReadReq& r);
   void handle(Session& s, const UnreadReq& r);
   void handle(Session& s, const NotifyReq& r);
+  Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
+                           const std::string& subject);
+  // What a delivered membership entry changes here: a leave or removal ends
+  // the member's subscriptions and cached membership; any of them the route.
+  void apply_membership(const Message& m);
   // A session of `user` set its notification level: its sessions here but `except` are told.
   void deliver_notify_locally(const std::string& user, const std::string& group, NotifyLevel level,
                               SessionId except);

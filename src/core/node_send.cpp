@@ -43,6 +43,24 @@ void Node::Impl::commit_pending() {
   complete_append(id, st, std::move(outcomes));
 }
 
+Status Node::Impl::record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
+                                     const std::string& subject) {
+  if (!is_membership(kind)) {
+    return error(Code::kInvalidArgument, fmt::format("{} is not a membership change", entry_kind_name(kind)));
+  }
+  AppendRequest a;
+  a.group_id = group_id;
+  a.user_id = user_id;
+  a.contents = subject;
+  a.timestamp_ms = clock_.now_ms();
+  a.entry.kind = kind;
+  if (Status st = validate_submission(group_id, user_id, "", subject, opt_.limits); !st) return st;
+  if (Status st = validate_entry(a.entry, subject, opt_.limits); !st) return st;
+  pending_.push_back(PendingSend{0, 0, "", group_id});  // answered to nobody
+  pending_requests_.push_back(std::move(a));
+  return Status::ok();
+}
+
 void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<AppendOutcome> outcomes) {
   auto it = in_flight_.find(id);
   if (it == in_flight_.end()) return;

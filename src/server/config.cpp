@@ -161,6 +161,8 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
       ->capture_default_str();
   app.add_option("--max-groups-per-user", c.max_groups_per_user, "groups one user may be in (0: no limit)")
       ->capture_default_str();
+  app.add_flag("--membership-entries", c.membership_entries,
+               "joins, leaves and removals become entries of the group's log (ids then count them too)");
   app.add_option("--handshake-timeout-ms", c.handshake_timeout_ms,
                  "a connection must send its whole HTTP request or upgrade within this (slowloris)")
       ->check(CLI::Range(int64_t{100}, int64_t{600000}))

@@ -263,6 +263,7 @@ void HttpApi::join(Call& c) {
   if (!*role) {
     if (Status st = check_group_limit(c.user); !st) return c.fail(st);
     if (Status st = ctx_.membership.add(g, c.user, Role::kMember); !st) return c.fail(st);
+    ctx_.record_membership(g, EntryKind::kJoin, c.user, "");
   }
   c.answer(200, Json().str("group", g).str("role", *role ? role_name(**role) : "member").done());
 }
@@ -287,6 +288,7 @@ void HttpApi::set_notify(Call& c) {
 void HttpApi::leave(Call& c) {
   if (Status st = ctx_.membership.remove(c.group, c.user); !st) return c.fail(st);
   ctx_.member_removed(c.group, c.user);
+  ctx_.record_membership(c.group, EntryKind::kLeave, c.user, "");
   c.answer(200, Json().str("group", c.group).done());
 }
 
@@ -304,6 +306,7 @@ void HttpApi::remove_member(Call& c) {
   }
   if (Status st = ctx_.membership.remove(g, c.other); !st) return c.fail(st);
   ctx_.member_removed(g, c.other);
+  ctx_.record_membership(g, EntryKind::kRemoved, c.user, c.other);
   c.answer(200, Json().str("group", g).str("removed", c.other).done());
 }
 

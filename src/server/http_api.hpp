@@ -68,6 +68,11 @@ class HttpApi {
     std::function<void(Task)> post;
     // `user` left or was removed from `group`: the node and the peers are told.
     std::function<void(const std::string& group, const std::string& user)> member_removed;
+    // A membership change to record in the group's log (Node::record_membership), with
+    // --membership-entries.
+    std::function<void(const std::string& group, EntryKind kind, const std::string& user,
+                       const std::string& subject)>
+        record_membership;
     // The /metrics text, handed to the callback (at once, or later from a
     // task posted to the I/O thread: a sharded process gathers every shard's).
     std::function<void(std::function<void(std::string)>)> metrics;

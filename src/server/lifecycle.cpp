@@ -150,6 +150,14 @@ void ServerImpl<Ws>::make_api() {
                        [this](HttpApi::Task t) { asio::post(worker_, std::move(t)); },
                        [this](HttpApi::Task t) { asio::post(io_, std::move(t)); },
                        [this](const std::string& g, const std::string& u) { propagate_removal(g, u); },
+                       [this](const std::string& g, EntryKind kind, const std::string& u, const std::string& subject) {
+                         if (!cfg_.membership_entries) return;
+                         if (Status st = node_->record_membership(g, kind, u, subject); !st) {
+                           PARLEY_LOG_WARN("cannot record {} of {} in {}: {}", entry_kind_name(kind), u, g,
+                                           st.to_string());
+                         }
+                         schedule_flush();
+                       },
                        [this](std::function<void(std::string)> done) { metrics(std::move(done)); }};
   api_ = std::make_unique<HttpApi>(std::move(ctx));
 }

@@ -184,7 +184,10 @@ Status SqliteStoreImpl::apply_change(const AppendRequest& request) {
     case EntryKind::kReaction:
       return change(request.entry.remove ? Sql::kDeleteReaction : Sql::kInsertReaction, bind_reaction);
     case EntryKind::kMessage:
-    case EntryKind::kEdit: return Status::ok();
+    case EntryKind::kEdit:
+    case EntryKind::kJoin:
+    case EntryKind::kLeave:
+    case EntryKind::kRemoved: return Status::ok();
   }
   return Status::ok();
 }

@@ -183,15 +183,18 @@ test('two browsers edit, react and delete, and a reload shows the deleted messag
 test('unread badges come from the server, reading on one device clears the other, and a notification level set on one shows on the other',
   () => withServerLog(unreadScenario));
 
+test('with --membership-entries, joins and leaves show in the history and keep the member list live',
+  () => withServerLog(membershipScenario));
+
 // A server on a fresh data dir, and alice and bob logged in on pages of
 // their own, both in GROUP.
-async function twoPagesInGroup() {
+async function twoPagesInGroup(extraArgs = []) {
   assert.ok(SERVER, 'set PARLEY_SERVER to the parley-server binary (or use run.sh)');
   assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (set CHROMIUM)`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-browser-'));
   cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
   const webRoot = process.env.PARLEY_WEB_ROOT ? ['--web-root', process.env.PARLEY_WEB_ROOT] : [];
-  const serverArgs = (listen) => ['--dev', '--listen', listen, '--data-dir', dataDir, ...webRoot];
+  const serverArgs = (listen) => ['--dev', '--listen', listen, '--data-dir', dataDir, ...webRoot, ...extraArgs];
 
   const server = lastServer = await startServer(serverArgs('127.0.0.1:0'));
   cleanups.push(async () => { await stopServer(server, 'SIGKILL'); });
@@ -468,6 +471,28 @@ async function unreadScenario() {
   await phone.click(`${tid('group-list')} [data-group="${GROUP}"]`);
   await waitSelect(phone, 'mentions', "alice's second device after a reload");
   await context.close();
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  await stopServer(server, 'SIGTERM');
+}
+
+// bob's join and leave are entries of the group's log: alice's page shows
+// them where they happened and its member list follows, without a reload.
+async function membershipScenario() {
+  const { server, alice, bob, pageErrors } = await twoPagesInGroup(['--membership-entries']);
+  const line = (text) => alice.locator(tid('system-line'), { hasText: text });
+  await line('bob joined').waitFor({ timeout: WAIT_MS });
+  await waitVisible(alice, `${tid('members')} [data-user="bob"]`, "bob in alice's member list");
+  await send(bob, 'hello, and bye');
+  await waitForMessages(alice, ['hello, and bye'], 'alice');
+  await bob.click(tid('group-leave-button'));
+  await line('bob left').waitFor({ timeout: WAIT_MS });
+  await waitHidden(alice, `${tid('members')} [data-user="bob"]`, "bob gone from alice's member list");
+  const ids = await alice.$$eval(`${tid('message-list')} > li[data-id]`, (els) => els.map((e) => Number(e.dataset.id)));
+  assert.deepEqual(ids, [1, 2, 3], 'the join, the message and the leave, in the log\'s order');
+  const shot = SCREENSHOT.replace(/\.png$/, '-membership.png');
+  fs.mkdirSync(path.dirname(shot), { recursive: true });
+  await alice.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
   await stopServer(server, 'SIGTERM');
 }

@@ -4,9 +4,12 @@ deletes are acknowledged and pushed in the group's order to the other node's cli
 the log's rules answer with their error names; a delete made on node 1 erases the text
 for a client that resumes on the last node (from its store and its cache) and for a
 pull on node 1; replies, mentions and meta reach the other node as sent (meta as a
-JSON object)."""
+JSON object). With --membership-entries, joins, leaves and removals made over HTTP on
+either node are entries of the log that every member's session gets in order, and a
+leave delivered on the other node ends the leaver's subscription there."""
 
-from harness import ServerTestCase, Client, cluster_args, login, create_group, join_group, check_client
+from harness import (ServerTestCase, Client, cluster_args, login, create_group, join_group, check_client,
+                     http_request)
 
 
 class EntriesTest(ServerTestCase):
@@ -19,6 +22,50 @@ class EntriesTest(ServerTestCase):
         redis = self.start_redis()
         argsets, _ = cluster_args(3, self.tmp, extra=["--store", "redis", "--redis", redis.url])
         await self.edit_react_delete([self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)])
+
+    async def test_membership_entries_across_two_nodes_on_sqlite(self):
+        argsets, _ = cluster_args(2, self.tmp, extra=["--membership-entries"])
+        n1, n2 = [self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)]
+        tokens = {u: login(n1, u) for u in ("alice", "bob", "carol", "dave")}
+        g = "room"
+        create_group(n1, tokens["alice"], g)
+        alice = Client("alice", tokens["alice"])
+        await alice.connect(n1)
+        await alice.resume(g)
+        join_group(n2, tokens["bob"], g)
+        join_group(n2, tokens["dave"], g)
+        bob, dave = Client("bob", tokens["bob"]), Client("dave", tokens["dave"])
+        for c in (bob, dave):
+            await c.connect(n2)
+            await c.resume(g)
+        join_group(n1, tokens["carol"], g)
+
+        def entries(c):
+            st = c.groups.get(g)
+            msgs = [st.msgs[i] for i in sorted(st.msgs)] if st else []
+            return [(m["id"], m.get("k", "message"), m["u"], m["c"]) for m in msgs]
+        # (An entry is appended after the HTTP answer: wait for each before the next change.)
+        await alice.wait_for(lambda: len(entries(alice)) >= 3, 10, "the three joins")
+        r = http_request(n1, "DELETE", f"/v1/groups/{g}/members/carol", token=tokens["alice"])
+        self.assertEqual(r.status, 200, r)
+        await alice.wait_for(lambda: len(entries(alice)) >= 4, 10, "carol's removal")
+        r = http_request(n2, "POST", f"/v1/groups/{g}/leave", token=tokens["bob"])
+        self.assertEqual(r.status, 200, r)
+        want = [(1, "join", "bob", ""), (2, "join", "dave", ""), (3, "join", "carol", ""),
+                (4, "removed", "alice", "carol"), (5, "leave", "bob", "")]
+        await alice.wait_for(lambda: len(entries(alice)) >= 5, 10, f"bob's leave (has {entries(alice)})")
+        self.assertEqual(entries(alice), want)
+        await dave.wait_for(lambda: len(entries(dave)) >= 5, 10, "dave gets the entries after his join")
+        # bob stopped receiving the group when he left, before his own leave; dave gets what follows.
+        a = await alice.request({"t": "send", "g": g, "cid": "a1", "c": "after bob left"})
+        self.assertEqual((a["t"], a["id"]), ("ack", 6), a)
+        await dave.wait_for(lambda: (6, "message", "alice", "after bob left") in entries(dave), 10, "dave")
+        self.assertNotIn(6, [e[0] for e in entries(bob)], entries(bob))
+        # Entries are counted by nobody: dave's unread is alice's message only.
+        groups = http_request(n2, "GET", "/v1/groups", token=tokens["dave"]).json["groups"]
+        self.assertEqual([(s["head"], s["unread"]) for s in groups], [(6, 1)], groups)
+        for c in (alice, bob, dave):
+            await c.close()
 
     async def edit_react_delete(self, nodes):
         """alice on the first node; bob and then carol on the last."""

@@ -152,6 +152,10 @@ void check_routes(const websocketpp::http::parser::request& wreq, const std::str
   HttpApi api(HttpApi::Context{cfg, clock, node, *members, *messages, auth, *codec, Limits{},
                                [](HttpApi::Task t) { t(); }, [](HttpApi::Task t) { t(); },
                                [&node](const std::string& g, const std::string& u) { node.member_removed(g, u); },
+                               [&node](const std::string& g, EntryKind kind, const std::string& u,
+                                       const std::string& subject) {
+                                 if (!node.record_membership(g, kind, u, subject)) std::abort();  // valid ids only
+                               },
                                [](std::function<void(std::string)> done) { done("# metrics\n"); }});
   HttpRequest req{wreq.get_method(), resource, wreq.get_header("Authorization"), wreq.get_header("If-None-Match"),
                   wreq.get_body()};

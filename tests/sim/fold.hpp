@@ -53,7 +53,10 @@ inline std::map<uint64_t, Folded> fold(const std::vector<const Message*>& histor
           f.reactions[m->contents].insert(m->user_id);
         }
         break;
-      case EntryKind::kMessage: break;
+      case EntryKind::kMessage:
+      case EntryKind::kJoin:
+      case EntryKind::kLeave:
+      case EntryKind::kRemoved: break;  // membership entries name no message
     }
   }
   return out;

@@ -10,6 +10,7 @@
 
 using namespace parley;
 using parley::test::Fixture;
+using parley::test::TwoNodes;
 
 namespace {
 
@@ -200,6 +201,89 @@ TEST_CASE("node: only messages notify offline members") {
   f.request(2, entry_req(3, EntryKind::kReaction, 1, "👍"));
   f.request(1, entry_req(4, EntryKind::kDelete, 1));
   CHECK(f.notifier.sent.size() == 1);
+}
+
+TEST_CASE("node: membership changes recorded by the host are entries of the log, pushed in order, counted by nobody") {
+  Chat f;
+  f.request(1, SendReq{1, "g", "c1", "before"});
+  REQUIRE(f.node->record_membership("g", EntryKind::kJoin, "dave").is_ok());
+  REQUIRE(f.members->remove("g", "bob").is_ok());
+  REQUIRE(f.node->record_membership("g", EntryKind::kRemoved, "alice", "bob").is_ok());
+  f.node->flush();
+  f.request(1, SendReq{2, "g", "c2", "after"});
+  // bob gets the join and his removal, in order, then nothing more of the group.
+  auto pushed = f.host.of<MessageEv>(2);
+  REQUIRE(pushed.size() == 3);
+  CHECK(pushed[1].message->msg_id == 2);
+  CHECK(pushed[1].message->entry.kind == EntryKind::kJoin);
+  CHECK(pushed[1].message->user_id == "dave");
+  CHECK(pushed[2].message->entry.kind == EntryKind::kRemoved);
+  CHECK(pushed[2].message->user_id == "alice");
+  CHECK(pushed[2].message->contents == "bob");
+  auto acks = f.host.of<AckEv>(1);  // the host's entries are answered to nobody
+  REQUIRE(acks.size() == 2);
+  CHECK(acks[1].msg_id == 4);
+  CHECK(f.notifier.sent.size() == 2);  // carol (offline) of the two messages only
+  // Not a membership kind, or bad ids: refused, nothing recorded.
+  CHECK(f.node->record_membership("g", EntryKind::kMessage, "dave").code() == Code::kInvalidArgument);
+  CHECK(f.node->record_membership("g", EntryKind::kJoin, "dave", "x").code() == Code::kInvalidArgument);
+  CHECK(f.node->record_membership("g", EntryKind::kRemoved, "alice").code() == Code::kInvalidArgument);
+  CHECK(f.node->record_membership("", EntryKind::kLeave, "dave").code() == Code::kInvalidArgument);
+  f.node->flush();
+  std::vector<Message> stored;
+  REQUIRE(f.messages->read("g", 0, 10, &stored).is_ok());
+  CHECK(stored.size() == 4);
+  std::vector<UnreadCount> counts;
+  REQUIRE(f.messages->unread({UnreadQuery{"g", "bob", {}}}, &counts).is_ok());
+  CHECK(counts[0].unread == 2);
+}
+
+TEST_CASE("node: a leave delivered on another node ends the leaver's subscription there") {
+  TwoNodes t;
+  Fixture& f = t.f;
+  t.alice_on_both_bob_on_peer();
+  for (SessionId s : {SessionId{10}, SessionId{11}}) t.peer->on_client_request(s, ResumeReq{0, "g", 0, 0});
+  f.node->on_client_request(1, ResumeReq{0, "g", 0, 0});
+  t.exchange();
+  REQUIRE(f.members->remove("g", "alice").is_ok());
+  REQUIRE(f.node->record_membership("g", EntryKind::kLeave, "alice").is_ok());
+  t.exchange();
+  // Both of alice's sessions get the leave, then nothing more of the group.
+  auto leave = t.peer_host.of<MessageEv>(10);
+  REQUIRE(leave.size() == 1);
+  CHECK(leave[0].message->entry.kind == EntryKind::kLeave);
+  t.peer->on_client_request(11, SendReq{0, "g", "b1", "after alice left"});
+  t.exchange();
+  CHECK(t.peer_host.of<MessageEv>(11).size() == 2);
+  CHECK(t.peer_host.of<MessageEv>(10).size() == 1);
+  CHECK(f.host.of<MessageEv>(1).size() == 1);
+}
+
+TEST_CASE("codecs: membership entries survive both client codecs and the peer batch, and no client sends one") {
+  auto removed = std::make_shared<Message>(Message{"g", 7, 6, 5, "ann", "bob", "", 1});
+  removed->entry.kind = EntryKind::kRemoved;
+  for (bool json : {false, true}) {
+    CAPTURE(json);
+    auto codec = json ? make_json_codec() : make_msgpack_codec();
+    std::string bytes = codec->encode_event(MessageEv{removed});
+    Result<ServerEvent> back = codec->decode_event(bytes.data(), bytes.size());
+    REQUIRE(back.is_ok());
+    const Message& b = *std::get<MessageEv>(*back).message;
+    CHECK(b.entry.kind == EntryKind::kRemoved);
+    CHECK(b.user_id == "ann");
+    CHECK(b.contents == "bob");
+    // A client's "k" is ignored: the frame type names the kind.
+    std::string forged = R"({"t":"send","rid":1,"g":"g","cid":"x","c":"bob","k":"removed"})";
+    Result<ClientRequest> req = codec->decode_request(forged.data(), forged.size(), Limits{});
+    if (req.is_ok()) CHECK(std::get<SendReq>(*req).entry.kind == EntryKind::kMessage);
+  }
+  std::string batch = detail::encode_batch(
+      "n2", {std::make_shared<const std::string>(detail::encode_message_item(*removed))});
+  Result<detail::PeerBatch> got = detail::decode_batch(batch.data(), batch.size(), Limits{});
+  REQUIRE(got.is_ok());
+  REQUIRE(got->messages.size() == 1);
+  CHECK(got->messages[0]->entry.kind == EntryKind::kRemoved);
+  CHECK(got->messages[0]->contents == "bob");
 }
 
 TEST_CASE("codecs: every field of an entry survives both client codecs") {

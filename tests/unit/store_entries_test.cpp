@@ -38,6 +38,28 @@ Code refused(MessageStore& log, const AppendRequest& r) {
 
 #define ENTRY_STORES ALL_STORES
 
+TEST_CASE_TEMPLATE("store: join, leave and removed entries are kept with their kind and member, and counted by nobody",
+                   T, ENTRY_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  append_ok(log, {change(EntryKind::kJoin, "bob", 0), request("g", "ann", "", "hi bob"),
+                  change(EntryKind::kRemoved, "ann", 0, "cy"), change(EntryKind::kLeave, "bob", 0)});
+  std::vector<Message> all = read_all(log, "g");
+  REQUIRE(all.size() == 4);
+  CHECK(all[0].entry.kind == EntryKind::kJoin);
+  CHECK(all[0].user_id == "bob");
+  CHECK(all[0].contents.empty());
+  CHECK(all[2].entry.kind == EntryKind::kRemoved);
+  CHECK(all[2].user_id == "ann");
+  CHECK(all[2].contents == "cy");
+  CHECK(all[3].entry.kind == EntryKind::kLeave);
+  CHECK(all[3].msg_id == 4);
+  std::vector<UnreadCount> counts;
+  require_ok(log.unread({UnreadQuery{"g", "bob", {}}, UnreadQuery{"g", "cy", {}}}, &counts));
+  CHECK(counts[0].unread == 1);  // ann's message only
+  CHECK(counts[1].unread == 1);
+}
+
 TEST_CASE_TEMPLATE("store: an edit by its author is an entry naming its message, anyone else's is refused alone",
                    T, ENTRY_STORES) {
   T stores;

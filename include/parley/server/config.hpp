@@ -95,6 +95,9 @@ struct Config {
   double send_rate = 0;                  // sends a second per user on this node (0: off)
   double send_burst = 50;
   size_t max_groups_per_user = 1000;    // create + join
+  // Joins, leaves and removals through the HTTP API become entries of the
+  // group's log (join / leave / removed), so rosters stay live in clients.
+  bool membership_entries = false;
   int64_t handshake_timeout_ms = 5000;  // HTTP request or WebSocket upgrade read in full
   int64_t idle_timeout_ms = 60000;      // silent session: pinged at half, closed at whole (0: off)
 
