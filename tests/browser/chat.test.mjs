@@ -186,6 +186,9 @@ test('unread badges come from the server, reading on one device clears the other
 test('with --membership-entries, joins and leaves show in the history and keep the member list live',
   () => withServerLog(membershipScenario));
 
+test('a reply quotes its message, and a mention is marked on the message and on the group list',
+  () => withServerLog(replyScenario));
+
 // A server on a fresh data dir, and alice and bob logged in on pages of
 // their own, both in GROUP.
 async function twoPagesInGroup(extraArgs = []) {
@@ -490,6 +493,42 @@ async function membershipScenario() {
   const ids = await alice.$$eval(`${tid('message-list')} > li[data-id]`, (els) => els.map((e) => Number(e.dataset.id)));
   assert.deepEqual(ids, [1, 2, 3], 'the join, the message and the leave, in the log\'s order');
   const shot = SCREENSHOT.replace(/\.png$/, '-membership.png');
+  fs.mkdirSync(path.dirname(shot), { recursive: true });
+  await alice.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  await stopServer(server, 'SIGTERM');
+}
+
+// bob answers alice's message with a reply that mentions her while she
+// looks at another group: her group list shows the mention; opening the
+// group shows the quote and marks the message.
+async function replyScenario() {
+  const { server, alice, bob, pageErrors } = await twoPagesInGroup();
+  await send(alice, 'lunch at noon?');
+  await waitForMessages(bob, ['lunch at noon?'], 'bob');
+  await alice.fill(tid('group-create-input'), 'lobby');
+  await alice.click(tid('group-create-button'));
+  await alice.locator(tid('group-title'), { hasText: '#lobby' }).waitFor({ timeout: WAIT_MS });
+  await waitVisible(bob, `${tid('members')} [data-user="alice"]`, "alice in bob's member list");
+  await act(bob, 1, 'message-reply');
+  await waitVisible(bob, tid('replying'), 'the reply bar', { hasText: 'Replying to alice' });
+  await send(bob, '@alice yes, see you');
+  await waitHidden(bob, tid('replying'), 'the reply bar after sending');
+  await waitVisible(alice, `${tid('group-list')} [data-group="${GROUP}"] ${tid('mention-badge')}`,
+    "alice's mention badge", { hasText: '@1' });
+  for (const [page, who] of [[bob, 'bob'], [alice, 'alice']]) {
+    if (page === alice) await alice.click(`${tid('group-list')} [data-group="${GROUP}"]`);
+    await waitVisible(page, `${messageSel(2)} ${tid('quote')}`, `${who}: the quote`,
+      { hasText: 'alice: lunch at noon?' });
+  }
+  const marked = await alice.$eval(messageSel(2), (e) => e.classList.contains('mentioned'));
+  assert.ok(marked, 'the message that mentions alice is marked on her page');
+  const notMarked = await bob.$eval(messageSel(2), (e) => e.classList.contains('mentioned'));
+  assert.ok(!notMarked, 'and not on bob\'s');
+  await waitHidden(alice, `${tid('group-list')} [data-group="${GROUP}"] ${tid('mention-badge')}`,
+    "alice's mention badge once she has read it");
+  const shot = SCREENSHOT.replace(/\.png$/, '-reply.png');
   fs.mkdirSync(path.dirname(shot), { recursive: true });
   await alice.screenshot({ path: shot });
   console.log(`screenshot: ${shot}`);
