@@ -463,6 +463,20 @@ PARLEY_EXPORT int parley_node_member_removed(parley_node* node, const char* grou
   });
 }
 
+PARLEY_EXPORT int parley_node_record_membership(parley_node* node, const char* group_id, int kind,
+                                                const char* user_id, const char* subject) {
+  return engine_call("parley_node_record_membership", node, [&](parley_node& h) -> Status {
+    if (group_id == nullptr) return parley::capi::null_argument("group_id");
+    if (user_id == nullptr) return parley::capi::null_argument("user_id");
+    if (kind < PARLEY_ENTRY_JOIN || kind > PARLEY_ENTRY_REMOVED) {
+      return parley::error(Code::kInvalidArgument,
+                           "kind " + std::to_string(kind) + " is not PARLEY_ENTRY_JOIN, _LEAVE or _REMOVED");
+    }
+    return h.node->record_membership(group_id, static_cast<parley::EntryKind>(kind), user_id,
+                                     subject == nullptr ? "" : subject);
+  });
+}
+
 PARLEY_EXPORT int parley_node_session_count(parley_node* node, size_t* out) {
   return parley::capi::call("parley_node_session_count", node, [&](parley_node& h) -> Status {
     if (out == nullptr) return parley::capi::null_argument("out");

@@ -218,6 +218,11 @@ export declare class Node extends EventEmitter {
   peerBatch(data: Buffer | ArrayBufferView | ArrayBuffer): void;
   peerResult(nodeId: string, callId: Id, ok: boolean): void;
   memberRemoved(groupId: string, userId: string): void;
+  /**
+   * Records a membership change made in the store as an entry of the group's
+   * log ('removed': `userId` removed `subject`). TypeError for another kind.
+   */
+  recordMembership(groupId: string, kind: 'join' | 'leave' | 'removed', userId: string, subject?: string): void;
   timerFired(): void;
   flush(): void;
   /** Runs fn(node) at the node's next turn; rejected with 'closed' if the node closes first. */

@@ -47,6 +47,8 @@ function loadAddon() {
 const addon = loadAddon();
 // PARLEY_NOTIFY_* order (parley.h).
 const NOTIFY_LEVELS = ['all', 'mentions', 'none'];
+// PARLEY_ENTRY_* (parley.h).
+const MEMBERSHIP_KINDS = Object.freeze({ __proto__: null, join: 4, leave: 5, removed: 6 });
 if (addon.versionNumber !== addon.headerVersionNumber) {
   throw new Error(`parley: the addon was built against parley.h ${addon.headerVersionNumber} ` +
     `but loaded library ${addon.version} (${addon.versionNumber}): rebuild parley_node`);
@@ -396,6 +398,19 @@ class Node extends EventEmitter {
   /** `userId` left `groupId` (see Store.leave): its sessions here stop receiving it. */
   memberRemoved(groupId, userId) {
     this.#feed((n) => n.memberRemoved(groupId, userId));
+  }
+
+  /**
+   * Records a membership change made in the store as an entry of the group's
+   * log: 'join' / 'leave' (`userId` joined or left) or 'removed' (`userId`
+   * removed `subject`). Pushed to the members' sessions in order; a node
+   * delivering a leave or removal also does memberRemoved for it.
+   */
+  recordMembership(groupId, kind, userId, subject) {
+    if (!(kind in MEMBERSHIP_KINDS)) {
+      throw new TypeError(`kind must be one of ${Object.keys(MEMBERSHIP_KINDS).join(', ')}, not ${String(kind)}`);
+    }
+    this.#feed((n) => n.recordMembership(groupId, MEMBERSHIP_KINDS[kind], userId, subject));
   }
 
   /** The time the 'timer' event asked for has come (with {timers: false}). */

@@ -435,6 +435,20 @@ PARLEY_EXPORT int parley_node_flush(parley_node* node);
 /* `user_id` left `group_id` (see parley_store_leave): its sessions on this
  * node stop receiving the group at once. */
 PARLEY_EXPORT int parley_node_member_removed(parley_node* node, const char* group_id, const char* user_id);
+
+/* Membership entry kinds (docs/protocol.md 2.1, "Membership entries"). */
+#define PARLEY_ENTRY_JOIN 4    /* user_id joined */
+#define PARLEY_ENTRY_LEAVE 5   /* user_id left */
+#define PARLEY_ENTRY_REMOVED 6 /* user_id removed `subject` */
+/* Records a membership change, made in the store (parley_store_join /
+ * parley_store_leave), as an entry of the group's log: it gets the next
+ * id, is committed with the node's next flush (answered to nobody) and is
+ * pushed to the members' sessions in order; every node that delivers a
+ * leave or removal also does parley_node_member_removed for it. `subject`
+ * is the removed member for PARLEY_ENTRY_REMOVED, else NULL.
+ * PARLEY_ERR_INVALID_ARGUMENT for another kind or a bad id. */
+PARLEY_EXPORT int parley_node_record_membership(parley_node* node, const char* group_id, int kind,
+                                                const char* user_id, const char* subject);
 /* The number of open sessions. */
 PARLEY_EXPORT int parley_node_session_count(parley_node* node, size_t* out);
 

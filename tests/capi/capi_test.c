@@ -496,6 +496,17 @@ static void test_two_nodes(void) {
   CHECK(!contains(w->notified.data, "no ping"));
   CHECK(contains(w->notified.data, "carol general 4 alice ping carol offline mentioned=1"));
 
+  /* a membership change recorded in the log: pushed like a message, id 5 */
+  OK(parley_node_record_membership(n2, "general", PARLEY_ENTRY_JOIN, "dave", NULL), n2);
+  OK(parley_node_flush(n2), n2);
+  pump(w);
+  CHECK(contains(w->frames[1].data, "\"id\":5,\"prev\":4"));
+  CHECK(contains(w->frames[1].data, "\"u\":\"dave\",\"c\":\"\",\"cid\":\"\",\"ep\":1,\"k\":\"join\""));
+  CHECK_RC(parley_node_record_membership(n2, "general", 0, "dave", NULL), PARLEY_ERR_INVALID_ARGUMENT, n2);
+  CHECK_RC(parley_node_record_membership(n2, "general", PARLEY_ENTRY_REMOVED, "alice", NULL),
+           PARLEY_ERR_INVALID_ARGUMENT, n2);
+  CHECK_RC(parley_node_record_membership(n2, NULL, PARLEY_ENTRY_JOIN, "dave", NULL), PARLEY_ERR_INVALID_ARGUMENT, n2);
+
   /* bob leaves: his session stops receiving the group at once */
   OK(parley_store_leave(w->store, "general", "bob"), w->store);
   OK(parley_node_member_removed(n2, "general", "bob"), n2);

@@ -62,6 +62,7 @@ Napi::Function NodeWrap::define(Napi::Env env) {
                          member_method<NodeWrap, &NodeWrap::timer_fired>("timerFired"),
                          member_method<NodeWrap, &NodeWrap::flush>("flush"),
                          member_method<NodeWrap, &NodeWrap::member_removed>("memberRemoved"),
+                         member_method<NodeWrap, &NodeWrap::record_membership>("recordMembership"),
                          member_method<NodeWrap, &NodeWrap::session_count>("sessionCount"),
                          member_method<NodeWrap, &NodeWrap::post>("post"),
                          member_method<NodeWrap, &NodeWrap::run_posted>("runPosted"),
@@ -482,6 +483,24 @@ Napi::Value NodeWrap::member_removed(const Napi::CallbackInfo& info) {
   std::string user;
   if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "userId", &user))
     check(env, parley_node_member_removed(node_, group.c_str(), user.c_str()), node_);
+  return env.Undefined();
+}
+
+// recordMembership(groupId, kind, userId, subject?) with kind a PARLEY_ENTRY_* number.
+Napi::Value NodeWrap::record_membership(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group;
+  std::string user;
+  std::string subject;
+  int64_t kind = 0;
+  const bool has_subject = info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull();
+  if (!open(env) || !get_string(env, info[0], "groupId", &group) || !get_i64(env, info[1], "kind", &kind) ||
+      !get_string(env, info[2], "userId", &user) || (has_subject && !get_string(env, info[3], "subject", &subject)))
+    return env.Undefined();
+  check(env,
+        parley_node_record_membership(node_, group.c_str(), static_cast<int>(kind), user.c_str(),
+                                      has_subject ? subject.c_str() : nullptr),
+        node_);
   return env.Undefined();
 }
 

@@ -96,6 +96,7 @@ class NodeWrap : public Napi::ObjectWrap<NodeWrap> {
   Napi::Value timer_fired(const Napi::CallbackInfo& info);
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value member_removed(const Napi::CallbackInfo& info);
+  Napi::Value record_membership(const Napi::CallbackInfo& info);
   Napi::Value session_count(const Napi::CallbackInfo& info);
   Napi::Value post(const Napi::CallbackInfo& info);
   Napi::Value run_posted(const Napi::CallbackInfo& info);

@@ -117,6 +117,23 @@ test('3b. notification levels decide who is notified, and a notification says wh
   }
 });
 
+test('3c. a recorded membership change is pushed like a message', async () => {
+  const { store, n1, close } = cluster();
+  try {
+    const alice = new Client(n1, 'alice');
+    alice.resume('general');
+    await alice.waitFor((e) => e.t === 'resumed');
+    store.join('general', 'dave');
+    n1.recordMembership('general', 'join', 'dave');
+    const join = await alice.waitFor((e) => e.t === 'msg' && e.k === 'join', 'the join');
+    assert.deepEqual([join.id, join.u, join.c], [1, 'dave', '']);
+    assert.throws(() => n1.recordMembership('general', 'created', 'dave'), TypeError);
+    assert.throws(() => n1.recordMembership('general', 'removed', 'alice'), (e) => e.name === 'invalid_argument');
+  } finally {
+    close();
+  }
+});
+
 test('4. a refused request is an error event, not an exception', async () => {
   const { store, n1, close } = cluster();
   try {

@@ -41,7 +41,7 @@ from .errors import (
     error_from_code,
     error_name,
 )
-from .node import Node, NodeOptions, Notification
+from .node import MembershipKind, Node, NodeOptions, Notification
 from .server import Server
 from .store import Message, NotifyLevel, ReadState, Store
 
@@ -59,6 +59,7 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "LibraryError",
+    "MembershipKind",
     "Message",
     "NotifyLevel",
     "ReadState",

@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Tuple, Union
 
 from . import _lib
 from ._lib import BytesLike, StrLike
@@ -67,6 +67,10 @@ class Notification:
 
 
 NotifyFn = Callable[[Notification], None]
+
+# Membership entry kinds (parley.h PARLEY_ENTRY_*).
+MembershipKind = Literal["join", "leave", "removed"]
+_MEMBERSHIP = {"join": 4, "leave": 5, "removed": 6}
 
 
 @dataclass(frozen=True)
@@ -473,6 +477,18 @@ class Node(_lib.Closeable):
     def member_removed(self, group_id: StrLike, user_id: StrLike) -> None:
         """user_id left group_id (Store.leave): its sessions here stop receiving it at once."""
         self._call("node_member_removed", _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"))
+
+    def record_membership(self, group_id: StrLike, kind: MembershipKind, user_id: StrLike,
+                          subject: Optional[StrLike] = None) -> None:
+        """Records a membership change made in the store as an entry of the
+        group's log: "join" / "leave" (user_id joined or left) or "removed"
+        (user_id removed `subject`). It is committed with the next turn and
+        pushed to the members' sessions in order; a node delivering a leave
+        or removal also does member_removed for it."""
+        if kind not in _MEMBERSHIP:
+            raise ValueError(f"kind must be one of {list(_MEMBERSHIP)}, not {kind!r}")
+        self._call("node_record_membership", _lib.cstr(group_id, "group_id"), _MEMBERSHIP[kind],
+                   _lib.cstr(user_id, "user_id"), _lib.opt_cstr(subject, "subject"))
 
     @property
     def session_count(self) -> int:

@@ -354,3 +354,25 @@ def test_3_16_notification_levels_decide_who_is_notified(store: parley.Store) ->
         assert [(n.user_id, n.msg_id, n.mentioned) for n in c.notifications] == [("bob", 2, True)]
     finally:
         c.close()
+
+
+def test_3_17_a_recorded_membership_change_is_pushed_like_a_message(store: parley.Store) -> None:
+    c = Loopback(store, ["n1"])
+    try:
+        n1 = c.nodes["n1"]
+        n1.open_session(1, "alice")
+        c.request("n1", 1, t="resume", rid=1, g="g", after=0, epoch=0)
+        c.run()
+        store.join("g", "dave")
+        n1.record_membership("g", "join", "dave")
+        store.leave("g", "carol")
+        n1.record_membership("g", "removed", "alice", "carol")
+        c.run()
+        got = [(m["id"], m["k"], m["u"], m["c"]) for m in c.take("n1", 1, "msg")]
+        assert got == [(1, "join", "dave", ""), (2, "removed", "alice", "carol")]
+        with pytest.raises(ValueError):
+            n1.record_membership("g", "created", "dave")  # type: ignore[arg-type]
+        with pytest.raises(parley.InvalidArgument):
+            n1.record_membership("g", "removed", "alice")  # whom?
+    finally:
+        c.close()
