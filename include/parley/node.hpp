@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -220,6 +221,15 @@ class Node {
   // kInvalidArgument for another kind or a bad id.
   Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
                            const std::string& subject = "");
+  // A send (message, edit, delete or reaction) by `user_id` outside any
+  // session, for a host's own API (parley-server's POST
+  // /v1/groups/{g}/messages): checked as a session's send is (limits,
+  // membership, the send rate), appended with the next commit, and answered
+  // by `done`, on the node's thread, with the AckEv or ErrorEv a session
+  // would get, exactly once (at once when refused before the store). The
+  // node's membership check may read the store inline, as authorize() does.
+  using SendDone = std::function<void(const ServerEvent&)>;
+  void send_as(const std::string& user_id, const SendReq& request, SendDone done);
 
   // The outcome of an AppendJob handed to the StoreExecutor: ok with one
   // outcome per request, or the error (every send of the job is answered with

@@ -141,6 +141,7 @@ struct PendingSend {
   uint64_t rid;
   std::string client_msg_id;  // as the client sent it
   std::string group_id;
+  Node::SendDone done;  // a send outside any session (Node::send_as): its answer
 };
 
 // A range read out with the executor, and what it is for: a gap of the
@@ -277,6 +278,10 @@ class Node::Impl {
   void handle(Session& s, const NotifyReq& r);
   Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
                            const std::string& subject);
+  void send_as(const std::string& user, const SendReq& r, Node::SendDone done);
+  // Queues a checked send for this turn's commit.
+  void queue_send(const std::string& user, const SendReq& r, PendingSend p);
+  void answer_error(const PendingSend& p, const Status& st);
   // What a delivered membership entry changes here: a leave or removal ends
   // the member's subscriptions and cached membership; any of them the route.
   void apply_membership(const Message& m);

@@ -56,7 +56,7 @@ Status Node::Impl::record_membership(const std::string& group_id, EntryKind kind
   a.entry.kind = kind;
   if (Status st = validate_submission(group_id, user_id, "", subject, opt_.limits); !st) return st;
   if (Status st = validate_entry(a.entry, subject, opt_.limits); !st) return st;
-  pending_.push_back(PendingSend{0, 0, "", group_id});  // answered to nobody
+  pending_.push_back(PendingSend{0, 0, "", group_id, nullptr});  // answered to nobody
   pending_requests_.push_back(std::move(a));
   return Status::ok();
 }
@@ -76,16 +76,17 @@ void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<Appe
   for (size_t i = 0; i < batch.size(); ++i) {
     AppendOutcome& o = outcomes[i];
     if (!o.status) {  // the log's rules refused it (not the sender's message, deleted...)
-      if (Session* s = session(batch[i].session)) {
-        ++stats_.send_errors;
-        reply_error(*s, batch[i].rid, o.status, batch[i].group_id, batch[i].client_msg_id);
-      }
+      answer_error(batch[i], o.status);
       continue;
     }
+    const AckEv ack{batch[i].rid,           o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
+                    o.message.timestamp_ms, o.duplicate,        o.message.epoch};
     if (Session* s = session(batch[i].session)) {
       ++stats_.acks;
-      queue_event(*s, AckEv{batch[i].rid, o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
-                            o.message.timestamp_ms, o.duplicate, o.message.epoch});
+      queue_event(*s, ack);
+    } else if (batch[i].done) {
+      ++stats_.acks;
+      batch[i].done(ack);
     }
     if (o.duplicate) {
       ++stats_.duplicate_sends;
@@ -99,11 +100,17 @@ void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<Appe
 
 void Node::Impl::complete_append_failed(const std::vector<PendingSend>& batch, const Status& st) {
   ++stats_.store_errors;
-  for (const PendingSend& p : batch) {
-    if (Session* s = session(p.session)) {
-      ++stats_.send_errors;
-      reply_error(*s, p.rid, st, p.group_id, p.client_msg_id);
-    }
+  for (const PendingSend& p : batch) answer_error(p, st);
+}
+
+// A send's error, to its session or its SendDone.
+void Node::Impl::answer_error(const PendingSend& p, const Status& st) {
+  if (Session* s = session(p.session)) {
+    ++stats_.send_errors;
+    reply_error(*s, p.rid, st, p.group_id, p.client_msg_id);
+  } else if (p.done) {
+    ++stats_.send_errors;
+    p.done(ErrorEv{p.rid, st.code(), st.message(), p.group_id, p.client_msg_id});
   }
 }
 

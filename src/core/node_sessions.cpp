@@ -211,19 +211,42 @@ void Node::Impl::handle(Session& s, const SendReq& r) {
     queue_event(s, ev);
     return;
   }
-  const int64_t now = clock_.now_ms();
-  PendingSend p{s.id, r.rid, r.client_msg_id, r.group_id};
+  PendingSend p{s.id, r.rid, r.client_msg_id, r.group_id, nullptr};
   if (opt_.mutations.ack_before_commit) {
-    queue_event(s, AckEv{r.rid, r.group_id, r.client_msg_id, 0, now, false});
+    queue_event(s, AckEv{r.rid, r.group_id, r.client_msg_id, 0, clock_.now_ms(), false});
     p.session = 0;  // nobody to answer after the commit
   }
+  queue_send(s.user, r, std::move(p));
+}
+
+void Node::Impl::send_as(const std::string& user, const SendReq& r, Node::SendDone done) {
+  ++stats_.sends;
+  Status st = validate_id(user, "user_id", opt_.limits);
+  if (st) st = validate_send(user, r);
+  if (st) st = authorize(user, r.group_id);
+  if (!st) {
+    ++stats_.send_errors;
+    return done(ErrorEv{r.rid, st.code(), st.message(), r.group_id, r.client_msg_id});
+  }
+  if (uint64_t wait_ms = take_send_token(user); wait_ms != 0) {
+    ++stats_.send_errors;
+    ErrorEv ev{r.rid, Code::kLimitExceeded,
+               fmt::format("more than {} sends a second; retry in {} ms", opt_.send_rate_per_user, wait_ms),
+               r.group_id, r.client_msg_id};
+    ev.retry_after_ms = wait_ms;
+    return done(ev);
+  }
+  queue_send(user, r, PendingSend{0, r.rid, r.client_msg_id, r.group_id, std::move(done)});
+}
+
+void Node::Impl::queue_send(const std::string& user, const SendReq& r, PendingSend p) {
   pending_.push_back(std::move(p));
   AppendRequest a;
   a.group_id = r.group_id;
-  a.user_id = s.user;
+  a.user_id = user;
   a.client_msg_id = opt_.mutations.no_dedup ? std::string() : r.client_msg_id;
   a.contents = r.contents;
-  a.timestamp_ms = now;
+  a.timestamp_ms = clock_.now_ms();
   a.entry = r.entry;
   a.epoch = r.epoch;
   pending_requests_.push_back(std::move(a));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -53,6 +55,7 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"GET", {"v1", "groups", "{g}", "members"}, true, &HttpApi::members},
       {"GET", {"v1", "groups", "{g}", "presence"}, true, &HttpApi::presence},
       {"GET", {"v1", "groups", "{g}", "messages"}, true, &HttpApi::history},
+      {"POST", {"v1", "groups", "{g}", "messages"}, true, &HttpApi::post_message},
       {"GET", {"v1", "groups", "{g}", "pull"}, true, &HttpApi::pull},
       {"DELETE", {"v1", "groups", "{g}", "members", "{user}"}, true, &HttpApi::remove_member},
   };
@@ -283,6 +286,37 @@ void HttpApi::set_notify(Call& c) {
   if (st.code() == Code::kNotFound) st = error(Code::kPermissionDenied, st.message());
   if (!st) return c.fail(st);
   c.answer(200, Json().str("group", c.group).str("level", notify_level_name(r.levels[0])).done());
+}
+
+// POST /v1/groups/{g}/messages: a send as over the WebSocket (protocol.md
+// 2.1). The body is the send frame without "g" (the path names the group):
+// {"cid","c"} and the optional fields, or with "t" an edit, delete or
+// reaction. Answered once it is stored with the ack event, or with the error.
+void HttpApi::post_message(Call& c) {
+  rapidjson::Document doc;
+  if (Status st = json_body(c.req.body, &doc); !st) return c.fail(st);
+  if (doc.HasMember("g")) return c.fail(error(Code::kInvalidArgument, "the group is named by the path, not 'g'"));
+  auto& alloc = doc.GetAllocator();
+  if (!doc.HasMember("t")) doc.AddMember("t", "send", alloc);
+  doc.AddMember("g", rapidjson::Value(c.group.data(), static_cast<rapidjson::SizeType>(c.group.size()), alloc), alloc);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  doc.Accept(w);
+  Result<ClientRequest> req = ctx_.codec.decode_request(buf.GetString(), buf.GetSize(), ctx_.limits);
+  if (!req) return c.fail(req.status());
+  const SendReq* send = std::get_if<SendReq>(&*req);
+  if (send == nullptr) return c.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
+  ctx_.send_as(c.user, *send, [respond = c.respond, this](const ServerEvent& ev) {
+    HttpResponse r;
+    if (const auto* ack = std::get_if<AckEv>(&ev)) {
+      r.body = ctx_.codec.encode_event(*ack);
+    } else if (const auto* e = std::get_if<ErrorEv>(&ev)) {
+      r.status = http_status_for(e->code);
+      r.body = error_json(Status(e->code, e->message));
+      if (e->retry_after_ms != 0) r.headers.emplace_back("Retry-After", std::to_string((e->retry_after_ms + 999) / 1000));
+    }
+    respond(std::move(r));
+  });
 }
 
 void HttpApi::leave(Call& c) {

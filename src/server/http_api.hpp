@@ -73,6 +73,8 @@ class HttpApi {
     std::function<void(const std::string& group, EntryKind kind, const std::string& user,
                        const std::string& subject)>
         record_membership;
+    // A send outside any session (Node::send_as); the node's turn is flushed after it.
+    std::function<void(const std::string& user, const SendReq& request, Node::SendDone done)> send_as;
     // The /metrics text, handed to the callback (at once, or later from a
     // task posted to the I/O thread: a sharded process gathers every shard's).
     std::function<void(std::function<void(std::string)>)> metrics;
@@ -107,6 +109,7 @@ class HttpApi {
   void create_group(Call& c);
   void join(Call& c);
   void set_notify(Call& c);
+  void post_message(Call& c);
   void leave(Call& c);
   void remove_member(Call& c);
   void members(Call& c);

@@ -158,6 +158,10 @@ void ServerImpl<Ws>::make_api() {
                          }
                          schedule_flush();
                        },
+                       [this](const std::string& user, const SendReq& r, Node::SendDone done) {
+                         node_->send_as(user, r, std::move(done));
+                         schedule_flush();
+                       },
                        [this](std::function<void(std::string)> done) { metrics(std::move(done)); }};
   api_ = std::make_unique<HttpApi>(std::move(ctx));
 }

@@ -481,6 +481,19 @@ class BadInputTest(unittest.IsolatedAsyncioTestCase):
             ("history limit 1001", "GET", "/v1/groups/g/messages?limit=1001", None, tok, 400, INVALID_ARGUMENT),
             ("history limit abc", "GET", "/v1/groups/g/messages?limit=abc", None, tok, 400, INVALID_ARGUMENT),
             ("history after -1", "GET", "/v1/groups/g/messages?after=-1", None, tok, 400, INVALID_ARGUMENT),
+            ("post, malformed", "POST", "/v1/groups/g/messages", b"{{", tok, 400, INVALID_ARGUMENT),
+            ("post, group in the body", "POST", "/v1/groups/g/messages", b'{"g":"h","cid":"p1","c":"x"}', tok, 400,
+             INVALID_ARGUMENT),
+            ("post, not a send", "POST", "/v1/groups/g/messages", b'{"t":"resume","after":0}', tok, 400,
+             INVALID_ARGUMENT),
+            ("post, no contents", "POST", "/v1/groups/g/messages", b'{"cid":"p2"}', tok, 400, INVALID_ARGUMENT),
+            ("post, too large", "POST", "/v1/groups/g/messages",
+             json.dumps({"cid": "p3", "c": "x" * (MAX_CONTENTS + 1)}).encode(), tok, 413, TOO_LARGE),
+            ("post, no such group", "POST", "/v1/groups/nope/messages", b'{"cid":"p4","c":"x"}', tok, 404, NOT_FOUND),
+            ("post, not a member", "POST", "/v1/groups/g/messages", b'{"cid":"p5","c":"x"}', self.tokens["bob"],
+             403, PERMISSION_DENIED),
+            ("post, edit of an unknown id", "POST", "/v1/groups/g/messages", b'{"t":"edit","cid":"p6","to":999,"c":"x"}',
+             tok, 404, NOT_FOUND),
         ]
         for what, method, path, body, t, status, code in cases:
             with self.subTest(what):

@@ -67,6 +67,36 @@ class EntriesTest(ServerTestCase):
         for c in (alice, bob, dave):
             await c.close()
 
+    async def test_http_post_across_two_nodes_on_sqlite(self):
+        """bob posts with plain HTTP on node 2 (what curl does); alice, connected to node 1,
+        gets it live; the answer is the WebSocket ack, a resend is a duplicate, and an edit
+        goes the same way."""
+        argsets, _ = cluster_args(2, self.tmp)
+        n1, n2 = [self.start_server(f"node-{i + 1}", a) for i, a in enumerate(argsets)]
+        tokens = {u: login(n1, u) for u in ("alice", "bob")}
+        g = "room"
+        create_group(n1, tokens["alice"], g)
+        join_group(n1, tokens["bob"], g)
+        alice = Client("alice", tokens["alice"])
+        await alice.connect(n1)
+        await alice.resume(g)
+
+        def post(body):
+            return http_request(n2, "POST", f"/v1/groups/{g}/messages", body, token=tokens["bob"])
+        r = post({"cid": "h1", "c": "posted with curl", "mn": ["alice"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual({k: r.json[k] for k in ("t", "g", "cid", "id", "dup", "ep")},
+                         {"t": "ack", "g": g, "cid": "h1", "id": 1, "dup": False, "ep": 1}, r)
+        again = post({"cid": "h1", "c": "posted with curl", "mn": ["alice"]})
+        self.assertEqual((again.status, again.json["id"], again.json["dup"]), (200, 1, True), again)
+        edit = post({"t": "edit", "cid": "h2", "to": 1, "c": "posted with curl (edited)"})
+        self.assertEqual((edit.status, edit.json["id"]), (200, 2), edit)
+        await alice.wait_for(lambda: alice.last(g) == 2, 10, "the post and its edit")
+        msgs = alice.groups[g].msgs
+        self.assertEqual((msgs[1]["u"], msgs[1]["c"], msgs[1]["mn"]), ("bob", "posted with curl", ["alice"]))
+        self.assertEqual((msgs[2]["k"], msgs[2]["to"]), ("edit", 1))
+        await alice.close()
+
     async def edit_react_delete(self, nodes):
         """alice on the first node; bob and then carol on the last."""
         tokens = {u: login(nodes[0], u) for u in ("alice", "bob", "carol")}

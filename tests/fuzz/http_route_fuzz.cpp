@@ -156,6 +156,10 @@ void check_routes(const websocketpp::http::parser::request& wreq, const std::str
                                        const std::string& subject) {
                                  if (!node.record_membership(g, kind, u, subject)) std::abort();  // valid ids only
                                },
+                               [&node](const std::string& u, const SendReq& r, Node::SendDone done) {
+                                 node.send_as(u, r, std::move(done));
+                                 node.flush();
+                               },
                                [](std::function<void(std::string)> done) { done("# metrics\n"); }});
   HttpRequest req{wreq.get_method(), resource, wreq.get_header("Authorization"), wreq.get_header("If-None-Match"),
                   wreq.get_body()};

@@ -259,6 +259,43 @@ TEST_CASE("node: a leave delivered on another node ends the leaver's subscriptio
   CHECK(f.host.of<MessageEv>(1).size() == 1);
 }
 
+TEST_CASE("node: a send outside any session is checked, committed and answered like a session's") {
+  Chat f;
+  std::vector<ServerEvent> answers;
+  auto done = [&answers](const ServerEvent& ev) { answers.push_back(ev); };
+  f.node->send_as("alice", SendReq{4, "g", "h1", "from curl"}, done);
+  CHECK(answers.empty());  // answered after the commit
+  f.node->flush();
+  REQUIRE(answers.size() == 1);
+  const AckEv& ack = std::get<AckEv>(answers[0]);
+  CHECK((ack.rid == 4 && ack.msg_id == 1 && ack.client_msg_id == "h1" && !ack.duplicate && ack.epoch == 1));
+  auto pushed = f.host.of<MessageEv>(2);
+  REQUIRE(pushed.size() == 1);
+  CHECK(pushed[0].message->user_id == "alice");
+  CHECK(pushed[0].message->contents == "from curl");
+  // The same cid again: the original, as a duplicate.
+  f.node->send_as("alice", SendReq{5, "g", "h1", "from curl"}, done);
+  f.node->flush();
+  REQUIRE(answers.size() == 2);
+  CHECK((std::get<AckEv>(answers[1]).msg_id == 1 && std::get<AckEv>(answers[1]).duplicate));
+  // Refused before the store, at once: a non-member, bad input.
+  f.node->send_as("eve", SendReq{6, "g", "e1", "let me in"}, done);
+  REQUIRE(answers.size() == 3);
+  CHECK(std::get<ErrorEv>(answers[2]).code == Code::kPermissionDenied);
+  f.node->send_as("alice", SendReq{7, "g", "a2", std::string(70000, 'x')}, done);
+  REQUIRE(answers.size() == 4);
+  CHECK(std::get<ErrorEv>(answers[3]).code == Code::kTooLarge);
+  // Refused by the log's rules, after the commit: bob edits alice's message.
+  f.node->send_as("bob", entry_req(8, EntryKind::kEdit, 1, "mine now", "b1"), done);
+  f.node->flush();
+  REQUIRE(answers.size() == 5);
+  CHECK(std::get<ErrorEv>(answers[4]).code == Code::kPermissionDenied);
+  CHECK(std::get<ErrorEv>(answers[4]).rid == 8);
+  std::vector<Message> stored;
+  REQUIRE(f.messages->read("g", 0, 10, &stored).is_ok());
+  CHECK(stored.size() == 1);
+}
+
 TEST_CASE("codecs: membership entries survive both client codecs and the peer batch, and no client sends one") {
   auto removed = std::make_shared<Message>(Message{"g", 7, 6, 5, "ann", "bob", "", 1});
   removed->entry.kind = EntryKind::kRemoved;
