@@ -228,8 +228,13 @@ class Node {
   // by `done`, on the node's thread, with the AckEv or ErrorEv a session
   // would get, exactly once (at once when refused before the store). The
   // node's membership check may read the store inline, as authorize() does.
-  using SendDone = std::function<void(const ServerEvent&)>;
-  void send_as(const std::string& user_id, const SendReq& request, SendDone done);
+  using RequestDone = std::function<void(const ServerEvent&)>;
+  void send_as(const std::string& user_id, const SendReq& request, RequestDone done);
+  // A read report of `user_id` outside any session (parley-server's POST
+  // /v1/groups/{g}/read): as a session's `read`, answered by `done` with the
+  // ReadEv or ErrorEv; when the position moved, the user's sessions, on
+  // every node, are told as for a session's report.
+  void read_as(const std::string& user_id, const ReadReq& request, RequestDone done);
 
   // The outcome of an AppendJob handed to the StoreExecutor: ok with one
   // outcome per request, or the error (every send of the job is answered with

@@ -53,8 +53,11 @@ Status Node::record_membership(const std::string& group_id, EntryKind kind, cons
                                const std::string& subject) {
   return impl_->record_membership(group_id, kind, user_id, subject);
 }
-void Node::send_as(const std::string& user_id, const SendReq& request, SendDone done) {
+void Node::send_as(const std::string& user_id, const SendReq& request, RequestDone done) {
   impl_->send_as(user_id, request, std::move(done));
+}
+void Node::read_as(const std::string& user_id, const ReadReq& request, RequestDone done) {
+  impl_->read_as(user_id, request, std::move(done));
 }
 void Node::on_append_done(uint64_t job, const Status& status, std::vector<AppendOutcome> outcomes) {
   impl_->complete_append(job, status, std::move(outcomes));

@@ -141,7 +141,7 @@ struct PendingSend {
   uint64_t rid;
   std::string client_msg_id;  // as the client sent it
   std::string group_id;
-  Node::SendDone done;  // a send outside any session (Node::send_as): its answer
+  Node::RequestDone done;  // a send outside any session (Node::send_as): its answer
 };
 
 // A range read out with the executor, and what it is for: a gap of the
@@ -278,7 +278,11 @@ class Node::Impl {
   void handle(Session& s, const NotifyReq& r);
   Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
                            const std::string& subject);
-  void send_as(const std::string& user, const SendReq& r, Node::SendDone done);
+  void send_as(const std::string& user, const SendReq& r, Node::RequestDone done);
+  void read_as(const std::string& user, const ReadReq& r, Node::RequestDone done);
+  // A read report of `user` (from session `from`, 0: none): the position
+  // moves, `done` gets the ReadEv or ErrorEv, the user's other sessions hear.
+  void mark_read(const std::string& user, const ReadReq& r, SessionId from, Node::RequestDone done);
   // Queues a checked send for this turn's commit.
   void queue_send(const std::string& user, const SendReq& r, PendingSend p);
   void answer_error(const PendingSend& p, const Status& st);

@@ -36,20 +36,30 @@ void Node::Impl::deliver_presence_locally(const PresenceEv& ev) {
 void Node::Impl::handle(Session& s, const ReadReq& r) {
   if (Status st = authorize(s, r.group_id); !st) return reply_error(s, r.rid, st, r.group_id);
   const SessionId sid = s.id;
-  const std::string user = s.user;
+  mark_read(s.user, r, sid, [this, sid](const ServerEvent& ev) {
+    if (auto it = sessions_.find(sid); it != sessions_.end()) queue_event(it->second, ev);
+  });
+}
+
+void Node::Impl::read_as(const std::string& user, const ReadReq& r, Node::RequestDone done) {
+  Status st = validate_id(user, "user_id", opt_.limits);
+  if (st) st = authorize(user, r.group_id);
+  if (!st) return done(ErrorEv{r.rid, st.code(), st.message(), r.group_id, ""});
+  mark_read(user, r, 0, std::move(done));
+}
+
+void Node::Impl::mark_read(const std::string& user, const ReadReq& r, SessionId from, Node::RequestDone done) {
   const uint64_t rid = r.rid;
   const std::string group = r.group_id;
   submit({UnreadOp{user, {group}, ReadPosition{r.epoch, r.msg_id}}},
-         [this, sid, user, rid, group](std::vector<StoreOpResult>& res) {
-           auto it = sessions_.find(sid);
+         [this, from, user, rid, group, done = std::move(done)](std::vector<StoreOpResult>& res) {
            if (!res[0].status) {
              if (res[0].status.code() != Code::kEpochMismatch) ++stats_.store_errors;
-             if (it != sessions_.end()) reply_error(it->second, rid, res[0].status, group);
-             return;
+             return done(ErrorEv{rid, res[0].status.code(), res[0].status.message(), group, ""});
            }
            const ReadState& state = res[0].reads[0];
-           if (it != sessions_.end()) queue_event(it->second, ReadEv{rid, state});
-           if (res[0].moved) share_read(user, state, sid);
+           done(ReadEv{rid, state});
+           if (res[0].moved) share_read(user, state, from);
          });
 }
 

@@ -103,7 +103,7 @@ void Node::Impl::complete_append_failed(const std::vector<PendingSend>& batch, c
   for (const PendingSend& p : batch) answer_error(p, st);
 }
 
-// A send's error, to its session or its SendDone.
+// A send's error, to its session or its RequestDone.
 void Node::Impl::answer_error(const PendingSend& p, const Status& st) {
   if (Session* s = session(p.session)) {
     ++stats_.send_errors;

@@ -219,11 +219,11 @@ void Node::Impl::handle(Session& s, const SendReq& r) {
   queue_send(s.user, r, std::move(p));
 }
 
-void Node::Impl::send_as(const std::string& user, const SendReq& r, Node::SendDone done) {
+void Node::Impl::send_as(const std::string& user, const SendReq& r, Node::RequestDone done) {
   ++stats_.sends;
   Status st = validate_id(user, "user_id", opt_.limits);
   if (st) st = validate_send(user, r);
-  ;
+  if (st) st = authorize(user, r.group_id);
   if (!st) {
     ++stats_.send_errors;
     return done(ErrorEv{r.rid, st.code(), st.message(), r.group_id, r.client_msg_id});

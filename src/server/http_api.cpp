@@ -56,6 +56,7 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"GET", {"v1", "groups", "{g}", "presence"}, true, &HttpApi::presence},
       {"GET", {"v1", "groups", "{g}", "messages"}, true, &HttpApi::history},
       {"POST", {"v1", "groups", "{g}", "messages"}, true, &HttpApi::post_message},
+      {"POST", {"v1", "groups", "{g}", "read"}, true, &HttpApi::post_read},
       {"GET", {"v1", "groups", "{g}", "pull"}, true, &HttpApi::pull},
       {"DELETE", {"v1", "groups", "{g}", "members", "{user}"}, true, &HttpApi::remove_member},
   };
@@ -89,6 +90,15 @@ Status json_body(const std::string& body, rapidjson::Document* doc) {
     return error(Code::kInvalidArgument, "the body must be a JSON object");
   }
   return Status::ok();
+}
+
+// The node's answer to a request made on a caller's behalf, as an HTTP error.
+HttpResponse error_response(const ErrorEv& e) {
+  HttpResponse r;
+  r.status = http_status_for(e.code);
+  r.body = error_json(Status(e.code, e.message));
+  if (e.retry_after_ms != 0) r.headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
+  return r;
 }
 
 }  // namespace
@@ -311,11 +321,43 @@ void HttpApi::post_message(Call& c) {
     if (const auto* ack = std::get_if<AckEv>(&ev)) {
       r.body = ctx_.codec.encode_event(*ack);
     } else if (const auto* e = std::get_if<ErrorEv>(&ev)) {
-      r.status = http_status_for(e->code);
-      r.body = error_json(Status(e->code, e->message));
-      if (e->retry_after_ms != 0) r.headers.emplace_back("Retry-After", std::to_string((e->retry_after_ms + 999) / 1000));
+      r = error_response(*e);
     }
     respond(std::move(r));
+  });
+}
+
+// POST /v1/groups/{g}/read {"id","epoch"}: the caller has read up to `id`,
+// as the WebSocket `read` request (protocol.md 2.1, "Read state"); answered
+// with the read state in force, as GET /v1/groups gives it.
+void HttpApi::post_read(Call& c) {
+  rapidjson::Document doc;
+  if (Status st = json_body(c.req.body, &doc); !st) return c.fail(st);
+  ReadReq r;
+  r.group_id = c.group;
+  for (auto [key, out] : {std::pair<const char*, uint64_t*>{"id", &r.msg_id}, {"epoch", &r.epoch}}) {
+    if (!doc.HasMember(key) || !doc[key].IsUint64()) {
+      return c.fail(error(Code::kInvalidArgument, fmt::format("field '{}' (a non-negative integer) is required", key)));
+    }
+    *out = doc[key].GetUint64();
+  }
+  if (r.epoch == 0) return c.fail(error(Code::kInvalidArgument, "epoch must be the group's epoch, not 0"));
+  ctx_.read_as(c.user, r, [respond = c.respond](const ServerEvent& ev) {
+    HttpResponse out;
+    if (const auto* read = std::get_if<ReadEv>(&ev)) {
+      const ReadState& s = read->state;
+      out.body = Json()
+                     .str("group", s.group_id)
+                     .num("epoch", static_cast<int64_t>(s.epoch))
+                     .num("read", static_cast<int64_t>(s.msg_id))
+                     .num("head", static_cast<int64_t>(s.head))
+                     .num("unread", static_cast<int64_t>(s.unread))
+                     .num("mentions", static_cast<int64_t>(s.mentions))
+                     .done();
+    } else if (const auto* e = std::get_if<ErrorEv>(&ev)) {
+      out = error_response(*e);
+    }
+    respond(std::move(out));
   });
 }
 

@@ -74,7 +74,9 @@ class HttpApi {
                        const std::string& subject)>
         record_membership;
     // A send outside any session (Node::send_as); the node's turn is flushed after it.
-    std::function<void(const std::string& user, const SendReq& request, Node::SendDone done)> send_as;
+    std::function<void(const std::string& user, const SendReq& request, Node::RequestDone done)> send_as;
+    // A read report outside any session (Node::read_as).
+    std::function<void(const std::string& user, const ReadReq& request, Node::RequestDone done)> read_as;
     // The /metrics text, handed to the callback (at once, or later from a
     // task posted to the I/O thread: a sharded process gathers every shard's).
     std::function<void(std::function<void(std::string)>)> metrics;
@@ -110,6 +112,7 @@ class HttpApi {
   void join(Call& c);
   void set_notify(Call& c);
   void post_message(Call& c);
+  void post_read(Call& c);
   void leave(Call& c);
   void remove_member(Call& c);
   void members(Call& c);

@@ -158,8 +158,12 @@ void ServerImpl<Ws>::make_api() {
                          }
                          schedule_flush();
                        },
-                       [this](const std::string& user, const SendReq& r, Node::SendDone done) {
+                       [this](const std::string& user, const SendReq& r, Node::RequestDone done) {
                          node_->send_as(user, r, std::move(done));
+                         schedule_flush();
+                       },
+                       [this](const std::string& user, const ReadReq& r, Node::RequestDone done) {
+                         node_->read_as(user, r, std::move(done));
                          schedule_flush();
                        },
                        [this](std::function<void(std::string)> done) { metrics(std::move(done)); }};

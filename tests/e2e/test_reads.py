@@ -2,8 +2,9 @@
 on one SQLite file, and three nodes on one redis-server. alice has two devices on
 different nodes, bob writes from another: both devices are told the counts, a delete of an
 unread message stops counting, reading on one device clears the badge on the other (a
-`read` event crosses the nodes), a read behind the position moves nothing, and
-GET /v1/groups on every node agrees."""
+`read` event crosses the nodes), a read reported over HTTP (POST /v1/groups/{g}/read)
+tells both devices, a read behind the position moves nothing, and GET /v1/groups on every
+node agrees."""
 
 from harness import ServerTestCase, Client, cluster_args, login, create_group, join_group, http_request
 
@@ -63,6 +64,17 @@ class ReadsTest(ServerTestCase):
         await laptop.wait_for(lambda: told(laptop, 2), 15, "the laptop told of the phone's read")
         self.assertEqual((told(laptop, 2)[0]["unread"], told(laptop, 2)[0]["mn"]), (1, 0))
         self.assertEqual([e for e in bob.events if e.get("t") == "read"], [], "bob is told nothing")
+        # Up to 3 with plain HTTP on bob's node: both devices are told.
+        middle = nodes[len(nodes) // 2]
+        r = http_request(middle, "POST", f"/v1/groups/{g}/read", {"id": 3, "epoch": 1}, token=tokens["alice"])
+        self.assertEqual((r.status, r.json), (200, {"group": g, "epoch": 1, "read": 3, "head": 5, "unread": 0,
+                                                    "mentions": 0}), r)
+        for c in (phone, laptop):
+            await c.wait_for(lambda c=c: told(c, 3), 15, f"{c.name} told of the read over HTTP")
+        for body, status, name in [({"id": 3, "epoch": 7}, 409, "epoch_mismatch"), ({"epoch": 1}, 400,
+                                   "invalid_argument"), ({"id": 3, "epoch": 0}, 400, "invalid_argument")]:
+            r = http_request(middle, "POST", f"/v1/groups/{g}/read", body, token=tokens["alice"])
+            self.assertEqual((r.status, r.json["name"]), (status, name), (body, r))
         # The laptop reads everything; a late report from the phone moves nothing back.
         r = await laptop.request({"t": "read", "g": g, "id": 5, "epoch": 1})
         self.assertEqual((r["id"], r["unread"]), (5, 0), r)
@@ -81,6 +93,8 @@ class ReadsTest(ServerTestCase):
         self.assertEqual((r["t"], r["name"]), ("error", "permission_denied"), r)
         r = await phone.request({"t": "unread", "gs": ["bobs"]})
         self.assertEqual((r["t"], r["name"]), ("error", "permission_denied"), r)
+        r = http_request(nodes[0], "POST", "/v1/groups/bobs/read", {"id": 1, "epoch": 1}, token=tokens["alice"])
+        self.assertEqual((r.status, r.json["name"]), (403, "permission_denied"), r)
         for c in (phone, laptop, bob):
             self.assertEqual(c.violations, [], c.name)
             await c.close()

@@ -156,8 +156,12 @@ void check_routes(const websocketpp::http::parser::request& wreq, const std::str
                                        const std::string& subject) {
                                  if (!node.record_membership(g, kind, u, subject)) std::abort();  // valid ids only
                                },
-                               [&node](const std::string& u, const SendReq& r, Node::SendDone done) {
+                               [&node](const std::string& u, const SendReq& r, Node::RequestDone done) {
                                  node.send_as(u, r, std::move(done));
+                                 node.flush();
+                               },
+                               [&node](const std::string& u, const ReadReq& r, Node::RequestDone done) {
+                                 node.read_as(u, r, std::move(done));
                                  node.flush();
                                },
                                [](std::function<void(std::string)> done) { done("# metrics\n"); }});

@@ -130,6 +130,26 @@ TEST_CASE("node: a read on one node reaches the user's sessions on another") {
   CHECK(t.peer_host.of<ReadEv>(11).empty());
 }
 
+TEST_CASE("node: a read reported outside any session is answered and tells every session of the user") {
+  Reads f;
+  std::vector<ServerEvent> answers;
+  f.node->read_as("alice", ReadReq{9, "g", 2, 1}, [&answers](const ServerEvent& ev) { answers.push_back(ev); });
+  f.node->flush();
+  REQUIRE(answers.size() == 1);
+  const ReadEv& answer = std::get<ReadEv>(answers[0]);
+  CHECK(answer.rid == 9);
+  check_state(answer.state, 2, 1, 0);
+  for (SessionId s : {SessionId{1}, SessionId{3}}) {
+    auto told = f.host.of<ReadEv>(s);
+    REQUIRE(told.size() == 1);
+    CHECK(told[0].rid == 0);
+    check_state(told[0].state, 2, 1, 0);
+  }
+  f.node->read_as("eve", ReadReq{10, "g", 2, 1}, [&answers](const ServerEvent& ev) { answers.push_back(ev); });
+  REQUIRE(answers.size() == 2);
+  CHECK(std::get<ErrorEv>(answers[1]).code == Code::kPermissionDenied);
+}
+
 TEST_CASE("codecs: read, unread and receipt frames and the peer read item keep every field") {
   for (auto& codec : {make_json_codec(), make_msgpack_codec()}) {
     const ReadState st{"g", 2, 5, 9, 3, 1};
