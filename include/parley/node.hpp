@@ -173,7 +173,8 @@ class Node {
   Status start();
 
   // A client authenticated as `user_id` connected. kAlreadyExists if the id is
-  // in use; kInvalidArgument for a bad user id.
+  // in use; kInvalidArgument for a bad user id or session id 0 (the node's
+  // "no session": what it does outside any session is answered to nobody).
   Status open_session(SessionId session, const std::string& user_id);
   // Tells an open session why its user's previous connection failed (an
   // error event, queued). The node does this itself unless

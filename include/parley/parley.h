@@ -400,7 +400,8 @@ PARLEY_EXPORT int parley_node_set_wakeup(parley_node* node, parley_wakeup_fn fn,
 PARLEY_EXPORT int parley_node_start(parley_node* node);
 
 /* A client authenticated as `user_id` connected; `session` is any id unique
- * on this node, chosen by the host. PARLEY_ERR_ALREADY_EXISTS if in use. */
+ * on this node, chosen by the host, not 0 (reserved: PARLEY_ERR_INVALID_ARGUMENT).
+ * PARLEY_ERR_ALREADY_EXISTS if in use. */
 PARLEY_EXPORT int parley_node_session_open(parley_node* node, uint64_t session, const char* user_id);
 /* The session's connection ended: `code` PARLEY_OK for a clean close, else
  * the error that ended it (its undelivered messages are then notified, and

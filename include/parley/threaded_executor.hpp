@@ -67,7 +67,8 @@ struct StoreJobCompletion {
 };
 
 // The executor's store instances (connections of its own). Lookups need
-// `membership` (appends check mentions against it), store jobs `membership`
+// `membership` (appends check mentions against it; without it mentions are
+// not checked), store jobs `membership`
 // and `directory` (presence is optional); without them those jobs are
 // answered with an internal error.
 struct ExecutorStores {

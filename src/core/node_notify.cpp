@@ -279,6 +279,8 @@ void Node::Impl::notify_undelivered(const Session& s, const Status& reason) {
   std::vector<MessagePtr> missed;
   auto handed = handed_to_closed_.find(s.user);
   for (const auto& [end, m] : s.undrained) {
+    // Only others' messages notify (as for offline members): not edits, reactions or membership entries.
+    if (m->entry.kind != EntryKind::kMessage || m->user_id == s.user) continue;
     if (handed != handed_to_closed_.end()) {
       auto rec = handed->second.find(m->group_id);
       if (rec != handed->second.end() && rec->second.epoch == m->epoch && rec->second.cursor >= m->msg_id) {

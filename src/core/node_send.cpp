@@ -81,12 +81,12 @@ void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<Appe
     }
     const AckEv ack{batch[i].rid,           o.message.group_id, batch[i].client_msg_id, o.message.msg_id,
                     o.message.timestamp_ms, o.duplicate,        o.message.epoch};
-    if (Session* s = session(batch[i].session)) {
-      ++stats_.acks;
-      queue_event(*s, ack);
-    } else if (batch[i].done) {
+    if (batch[i].done) {
       ++stats_.acks;
       batch[i].done(ack);
+    } else if (Session* s = session(batch[i].session)) {
+      ++stats_.acks;
+      queue_event(*s, ack);
     }
     if (o.duplicate) {
       ++stats_.duplicate_sends;
@@ -105,12 +105,12 @@ void Node::Impl::complete_append_failed(const std::vector<PendingSend>& batch, c
 
 // A send's error, to its session or its RequestDone.
 void Node::Impl::answer_error(const PendingSend& p, const Status& st) {
-  if (Session* s = session(p.session)) {
-    ++stats_.send_errors;
-    reply_error(*s, p.rid, st, p.group_id, p.client_msg_id);
-  } else if (p.done) {
+  if (p.done) {
     ++stats_.send_errors;
     p.done(ErrorEv{p.rid, st.code(), st.message(), p.group_id, p.client_msg_id});
+  } else if (Session* s = session(p.session)) {
+    ++stats_.send_errors;
+    reply_error(*s, p.rid, st, p.group_id, p.client_msg_id);
   }
 }
 

@@ -16,6 +16,7 @@ Status Node::Impl::start() {
 
 Status Node::Impl::open_session(SessionId id, const std::string& user) {
   if (Status s = validate_id(user, "user_id", opt_.limits); !s) return s;
+  if (id == 0) return error(Code::kInvalidArgument, "session id 0 is reserved (no session)");
   if (sessions_.count(id)) return error(Code::kAlreadyExists, fmt::format("session {} is open", id));
   if (opt_.max_sessions_per_user != 0) {
     auto it = user_sessions_.find(user);
@@ -253,6 +254,10 @@ void Node::Impl::queue_send(const std::string& user, const SendReq& r, PendingSe
 }
 
 Status Node::Impl::validate_send(const std::string& user, const SendReq& r) const {
+  if (is_membership(r.entry.kind)) {
+    return error(Code::kInvalidArgument,
+                 fmt::format("a {} entry is written by the host (record_membership), not sent", entry_kind_name(r.entry.kind)));
+  }
   if (Status st = validate_submission(r.group_id, user, r.client_msg_id, r.contents, opt_.limits); !st) return st;
   return validate_entry(r.entry, r.contents, opt_.limits);
 }

@@ -5,8 +5,9 @@
 //
 // Routes: GET / (the web client), GET /healthz, GET /metrics, POST
 // /v1/login, GET /v1/me, GET|POST /v1/groups, POST
-// /v1/groups/{g}/join|leave, GET /v1/groups/{g}/members|presence|messages|pull,
-// DELETE /v1/groups/{g}/members/{user}. Every /v1 route but login needs a
+// /v1/groups/{g}/join|leave|notify|read|messages, GET
+// /v1/groups/{g}/members|presence|messages|pull, DELETE
+// /v1/groups/{g}/members/{user}. Every /v1 route but login needs a
 // bearer token; a path no route has is not_found, a route asked with
 // another method is invalid_argument ("use POST for this route").
 //

@@ -229,6 +229,16 @@ TEST_CASE("node: membership changes recorded by the host are entries of the log,
   CHECK(f.node->record_membership("g", EntryKind::kJoin, "dave", "x").code() == Code::kInvalidArgument);
   CHECK(f.node->record_membership("g", EntryKind::kRemoved, "alice").code() == Code::kInvalidArgument);
   CHECK(f.node->record_membership("", EntryKind::kLeave, "dave").code() == Code::kInvalidArgument);
+  // Nobody sends one: not a session, not a send outside any session.
+  SendReq forged{9, "g", "f1", "bob"};
+  forged.entry.kind = EntryKind::kRemoved;
+  f.request(1, forged);
+  REQUIRE(f.errors(1).size() == 1);
+  CHECK(f.errors(1)[0].code == Code::kInvalidArgument);
+  std::vector<ServerEvent> answers;
+  f.node->send_as("alice", forged, [&answers](const ServerEvent& ev) { answers.push_back(ev); });
+  REQUIRE(answers.size() == 1);
+  CHECK(std::get<ErrorEv>(answers[0]).code == Code::kInvalidArgument);
   f.node->flush();
   std::vector<Message> stored;
   REQUIRE(f.messages->read("g", 0, 10, &stored).is_ok());
@@ -261,6 +271,7 @@ TEST_CASE("node: a leave delivered on another node ends the leaver's subscriptio
 
 TEST_CASE("node: a send outside any session is checked, committed and answered like a session's") {
   Chat f;
+  CHECK(f.node->open_session(0, "alice").code() == Code::kInvalidArgument);  // 0 is "no session"
   std::vector<ServerEvent> answers;
   auto done = [&answers](const ServerEvent& ev) { answers.push_back(ev); };
   f.node->send_as("alice", SendReq{4, "g", "h1", "from curl"}, done);

@@ -66,6 +66,7 @@ TEST_CASE("node: a failed session's undelivered messages are notified by the use
   REQUIRE(f.members->set_notify_level("g", "carol", NotifyLevel::kNone).is_ok());
   f.say("c1", "not for bob");
   f.say("c2", "for @bob", {"bob"});  // both queued to bob, not written
+
   f.node->close_session(2, error(Code::kUnavailable, "connection reset"));
   f.node->flush();
   REQUIRE(f.notifier.sent.size() == 1);
@@ -73,6 +74,26 @@ TEST_CASE("node: a failed session's undelivered messages are notified by the use
   CHECK(f.notifier.sent[0].msg_id == 2);
   CHECK(f.notifier.sent[0].mentioned);
   CHECK(f.notifier.sent[0].reason.find("connection reset") != std::string::npos);
+}
+
+TEST_CASE("node: of a failed session's undelivered entries only others' messages are notified") {
+  Levels f;
+  REQUIRE(f.node->open_session(2, "bob").is_ok());
+  f.request(2, ResumeReq{0, "g", 0, 0});
+  f.drain(2);
+  f.say("c1", "a message");
+  SendReq react{0, "g", "c2", "+1"};
+  react.entry.kind = EntryKind::kReaction;
+  react.entry.target = 1;
+  f.request(1, react);
+  REQUIRE(f.node->record_membership("g", EntryKind::kJoin, "dave").is_ok());
+  f.request(2, SendReq{0, "g", "b1", "bob's own"});  // all four queued to bob, not written
+  REQUIRE(f.notifier.sent.size() == 2);  // carol (offline) of the two messages
+  f.node->close_session(2, error(Code::kUnavailable, "connection reset"));
+  f.node->flush();
+  REQUIRE(f.notifier.sent.size() == 3);
+  CHECK(f.notifier.sent[2].user_id == "bob");
+  CHECK(f.notifier.sent[2].msg_id == 1);
 }
 
 TEST_CASE("node: the notify request sets and reads the level, and tells the user's other sessions") {
