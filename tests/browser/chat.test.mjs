@@ -391,6 +391,14 @@ function badgeOf(page, group) {
     (b) => Number((b.querySelector('[data-testid="unread-badge"]') || { textContent: '0' }).textContent));
 }
 
+// Saves the page beside SCREENSHOT as chat-NAME.png and says where.
+async function screenshot(page, name) {
+  const shot = SCREENSHOT.replace(/\.png$/, `-${name}.png`);
+  fs.mkdirSync(path.dirname(shot), { recursive: true });
+  await page.screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
+}
+
 async function waitSelect(page, level, who) {
   await page.waitForFunction((l) => document.querySelector('[data-testid="notify-select"]').value === l, level,
     { timeout: WAIT_MS }).catch(async () => {
@@ -492,10 +500,7 @@ async function membershipScenario() {
   await waitHidden(alice, `${tid('members')} [data-user="bob"]`, "bob gone from alice's member list");
   const ids = await alice.$$eval(`${tid('message-list')} > li[data-id]`, (els) => els.map((e) => Number(e.dataset.id)));
   assert.deepEqual(ids, [1, 2, 3], 'the join, the message and the leave, in the log\'s order');
-  const shot = SCREENSHOT.replace(/\.png$/, '-membership.png');
-  fs.mkdirSync(path.dirname(shot), { recursive: true });
-  await alice.screenshot({ path: shot });
-  console.log(`screenshot: ${shot}`);
+  await screenshot(alice, 'membership');
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
   await stopServer(server, 'SIGTERM');
 }
@@ -528,10 +533,7 @@ async function replyScenario() {
   assert.ok(!notMarked, 'and not on bob\'s');
   await waitHidden(alice, `${tid('group-list')} [data-group="${GROUP}"] ${tid('mention-badge')}`,
     "alice's mention badge once she has read it");
-  const shot = SCREENSHOT.replace(/\.png$/, '-reply.png');
-  fs.mkdirSync(path.dirname(shot), { recursive: true });
-  await alice.screenshot({ path: shot });
-  console.log(`screenshot: ${shot}`);
+  await screenshot(alice, 'reply');
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
   await stopServer(server, 'SIGTERM');
 }
