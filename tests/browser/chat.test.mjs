@@ -459,11 +459,13 @@ async function unreadScenario() {
   // bob, looking at the group, is told alice has seen his messages (a read receipt).
   await waitVisible(bob, tid('seen'), 'bob sees that alice has seen it', { hasText: 'Seen by alice' });
 
-  // One more from bob: the device looking elsewhere counts it; after a
-  // reload it still shows it, counted by the server.
+  // One more from bob while both devices look elsewhere (a device showing
+  // the group would read it at once): both count it; after a reload the
+  // second still shows it, counted by the server.
+  await alice.click(`${tid('group-list')} [data-group="lobby"]`);
+  await alice.locator(tid('group-title'), { hasText: '#lobby' }).waitFor({ timeout: WAIT_MS });
   await send(bob, 'four');
-  await waitText(alice, 5, 'four', 'alice');
-  await waitBadge(phone, GROUP, 1, "alice's second device");
+  for (const [page, who] of devices) await waitBadge(page, GROUP, 1, who);
   await phone.reload();
   await phone.locator(`${tid('conn-status')}[data-state="connected"]`).waitFor({ state: 'attached', timeout: WAIT_MS });
   await phone.click(`${tid('group-list')} [data-group="lobby"]`);
@@ -474,6 +476,8 @@ async function unreadScenario() {
 
   // Notification level: set on one device, shown on the other (told live,
   // and after a reload from the server's group list).
+  await alice.click(`${tid('group-list')} [data-group="${GROUP}"]`);
+  await alice.locator(tid('group-title'), { hasText: `#${GROUP}` }).waitFor({ timeout: WAIT_MS });
   await alice.selectOption(tid('notify-select'), 'mentions');
   await phone.click(`${tid('group-list')} [data-group="${GROUP}"]`);
   await waitSelect(phone, 'mentions', "alice's second device");
