@@ -66,6 +66,26 @@ struct Message {
   bool deleted = false;  // message or edit erased by a later delete (a tombstone)
 };
 
+// One reaction key on a message and how many users put it there.
+struct ReactionCount {
+  std::string key;
+  uint64_t count = 0;
+  bool mine = false;  // the reader is one of them
+  bool operator==(const ReactionCount& o) const { return key == o.key && count == o.count && mine == o.mine; }
+};
+
+// What a message shows beyond its own fields once every later entry up to
+// the head is applied (a "folded" history answer: MessageStore::read_folded).
+// The message itself then carries its latest contents.
+struct Fold {
+  uint64_t edited = 0;                   // the latest edit's id (0: never edited)
+  std::vector<ReactionCount> reactions;  // sorted by key; none on a deleted message
+  uint64_t replies = 0;                  // messages answering it (reply_to) that are not deleted
+  bool operator==(const Fold& o) const {
+    return edited == o.edited && reactions == o.reactions && replies == o.replies;
+  }
+};
+
 // Turns an entry into its tombstone: contents, mentions and meta erased.
 void erase_contents(Message* m);
 

@@ -63,12 +63,19 @@ struct UnsubscribeReq {
 // Read up to `limit` messages after `after`. Answered by PullResult, or by
 // an epoch_mismatch error when `epoch` (that of the client's copy, 0 = none)
 // is not the group's: `after` then means nothing.
+//
+// Folded (`fold`), it reads history as it stands: the ids in (after, after +
+// limit], each message with its latest contents, reaction counts and reply
+// count as of the answer's head (edits, deletes and reactions fold into
+// their messages and are not listed). Always read from the store; it does
+// not move a subscription's cursor.
 struct PullReq {
   uint64_t rid = 0;
   std::string group_id;
   uint64_t after = 0;
   uint32_t limit = 100;
   uint64_t epoch = 0;
+  bool fold = false;
 };
 // "I am typing in this group." Throttled by the node.
 struct TypingReq {
@@ -135,6 +142,9 @@ struct AckEv {
 };
 struct MessageEv {
   MessagePtr message;
+  // A message of a folded history answer carries its fold (HTTP history
+  // with fold=1); live deliveries never do.
+  std::shared_ptr<const Fold> fold = nullptr;
 };
 // Catch-up for a ResumeReq is complete; live messages follow.
 struct ResumedEv {
@@ -150,6 +160,12 @@ struct PullResultEv {
   std::vector<MessagePtr> messages;
   uint64_t head = 0;   // newest id the node knows; more to pull if > last
   uint64_t epoch = 0;  // of the group's history head and messages belong to
+  // A folded answer: the page covers ids (after, to] and is folded as of
+  // `head` (entries up to head are in it: apply only later ones); folds[i]
+  // goes with messages[i].
+  bool folded = false;
+  uint64_t to = 0;
+  std::vector<Fold> folds;
 };
 // The group switched between push and pull for this node.
 struct ModeEv {

@@ -88,6 +88,18 @@ struct UnreadCount {
   bool trimmed = false;   // the position is below the retention edge: `after` is the edge
 };
 
+// A page of a group's folded history (MessageStore::read_folded).
+struct FoldedPage {
+  uint64_t epoch = 0;  // the log's (0: no such group)
+  uint64_t head = 0;   // folded as of this id: what follows arrives as entries
+  uint64_t to = 0;     // the page covers ids (after, to]; read on from `to` while to < head
+  // The range's messages (latest contents; a deleted one as its tombstone)
+  // and membership entries, ascending; edits, deletes and reactions are
+  // folded into the messages they name, not listed.
+  std::vector<Message> messages;
+  std::vector<Fold> folds;  // one per message (a membership entry's is empty)
+};
+
 class MessageStore {
  public:
   MessageStore() = default;
@@ -128,6 +140,17 @@ class MessageStore {
   // group's current epoch.
   virtual Status read(const std::string& group_id, uint64_t after, size_t limit,
                       std::vector<Message>* out) = 0;
+
+  // The entries of `group` with ids in (after, after + limit], folded as of
+  // the head, atomically (one transaction or script: the page and its head
+  // agree): each message with the contents of its latest edit and that
+  // edit's id, its reaction counts (marking those `reader` gave) and its
+  // reply count; edits, deletes and reactions themselves are left out.
+  // Retention as read: kTrimmed when after + 1 was removed. Unknown group:
+  // ok, an empty page of epoch 0. Every lookup is an index seek per message
+  // of the page, never a scan of the log.
+  virtual Status read_folded(const std::string& group_id, uint64_t after, size_t limit, const std::string& reader,
+                             FoldedPage* out) = 0;
 
   // Head and epoch of each group, in the order asked. Unknown groups get
   // head 0, epoch 0.

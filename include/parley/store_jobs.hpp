@@ -77,7 +77,8 @@ struct LookupJob {
   std::string group_id;
   std::string user_id;
   uint64_t after = 0;
-  size_t limit = 0;  // 0: no range to read
+  size_t limit = 0;   // 0: no range to read
+  bool fold = false;  // read the range folded (MessageStore::read_folded), for user_id
 };
 
 struct LookupResult {
@@ -87,6 +88,8 @@ struct LookupResult {
   GroupHead head;  // of group_id (epoch 0: no history)
   Status read_status;  // of the range, when one was asked
   std::vector<Message> messages;
+  bool folded = false;  // the range was read folded: into `page`, not `messages`
+  FoldedPage page;
 };
 
 // Runs a LookupJob on the stores.

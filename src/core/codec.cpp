@@ -266,7 +266,7 @@ class MsgpackCodec final : public ClientCodec {
     // elements than there are bytes is refused before msgpack allocates
     // them (16 bytes each; found by the msgpack_frame fuzz target).
     const size_t max_array = std::min<size_t>(size, 1u << 20);
-    PARLEY_TRY(detail::unpack_one(data, size, detail::untrusted_limit(max_array, 1u << 30), &oh));
+    PARLEY_TRY(detail::unpack_one(data, size, detail::untrusted_limit(max_array, 1u << 30, 5), &oh));
     MapView m(oh.get());
     if (!m.valid()) return error(Code::kInvalidArgument, "an event must be a msgpack map");
     return detail::decode_event_map(m);

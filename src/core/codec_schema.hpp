@@ -8,7 +8,7 @@
 //           begin_map(fields) / end_map(), begin_array(n) / end_array(),
 //           key(k), str(s), bytes(s), u64(v), i64(v), boolean(b)
 //   View:   get_str / get_u64 / get_i64 / get_bool (key, out, required),
-//           for_each_map(key, fn(const View&) -> Status)
+//           for_each_map(key, fn(const View&) -> Status[, required])
 #pragma once
 
 #include <fmt/format.h>
@@ -97,6 +97,44 @@ Status read_message_fields(const V& m, Message* out) {
   return m.get_str("cid", &out->client_msg_id, false);
 }
 
+// What a folded answer adds to a message map: "ed" (the latest edit's id),
+// "rx" ([{k, n, me}] per reaction key) and "nr" (replies), each only when
+// not at its default.
+inline uint32_t fold_field_count(const Fold& f) {
+  return (f.edited != 0) + !f.reactions.empty() + (f.replies != 0);
+}
+
+template <typename W>
+void write_fold_fields(W& w, const Fold& f) {
+  if (f.edited != 0) w.key("ed"), w.u64(f.edited);
+  if (!f.reactions.empty()) {
+    w.key("rx"), w.begin_array(static_cast<uint32_t>(f.reactions.size()));
+    for (const ReactionCount& r : f.reactions) {
+      w.begin_map(2 + r.mine);
+      w.key("k"), w.str(r.key);
+      w.key("n"), w.u64(r.count);
+      if (r.mine) w.key("me"), w.boolean(true);
+      w.end_map();
+    }
+    w.end_array();
+  }
+  if (f.replies != 0) w.key("nr"), w.u64(f.replies);
+}
+
+template <typename V>
+Status read_fold_fields(const V& m, Fold* f) {
+  PARLEY_TRY(m.get_u64("ed", &f->edited, false));
+  PARLEY_TRY(m.get_u64("nr", &f->replies, false));
+  return m.for_each_map("rx", [f](const V& r) {
+    ReactionCount c;
+    PARLEY_TRY(r.get_str("k", &c.key, true));
+    PARLEY_TRY(r.get_u64("n", &c.count, true));
+    PARLEY_TRY(r.get_bool("me", &c.mine, false));
+    f->reactions.push_back(std::move(c));
+    return Status::ok();
+  }, false);
+}
+
 // The frame type of a send request of each kind.
 inline const char* send_type(EntryKind kind) {
   switch (kind) {
@@ -148,8 +186,9 @@ struct EventWriter {
     w.end();
   }
   void operator()(const MessageEv& e) {
-    w.begin("msg", message_fields(*e.message));
+    w.begin("msg", message_fields(*e.message) + (e.fold ? fold_field_count(*e.fold) : 0));
     write_message_fields(w, *e.message);
+    if (e.fold) write_fold_fields(w, *e.fold);
     w.end();
   }
   void operator()(const ResumedEv& e) {
@@ -162,15 +201,22 @@ struct EventWriter {
     w.end();
   }
   void operator()(const PullResultEv& e) {
-    w.begin("pulled", 5);
+    w.begin("pulled", e.folded ? 7 : 5);
     w.key("rid"), w.u64(e.rid);
     w.key("g"), w.str(e.group_id);
     w.key("head"), w.u64(e.head);
     w.key("epoch"), w.u64(e.epoch);
+    if (e.folded) {
+      w.key("fold"), w.boolean(true);
+      w.key("to"), w.u64(e.to);
+    }
     w.key("msgs"), w.begin_array(static_cast<uint32_t>(e.messages.size()));
-    for (const MessagePtr& m : e.messages) {
-      w.begin_map(message_fields(*m));
-      write_message_fields(w, *m);
+    for (size_t i = 0; i < e.messages.size(); ++i) {
+      const Message& m = *e.messages[i];
+      const Fold* f = e.folded && i < e.folds.size() ? &e.folds[i] : nullptr;
+      w.begin_map(message_fields(m) + (f != nullptr ? fold_field_count(*f) : 0));
+      write_message_fields(w, m);
+      if (f != nullptr) write_fold_fields(w, *f);
       w.end_map();
     }
     w.end_array();
@@ -284,12 +330,13 @@ struct RequestWriter {
     w.end();
   }
   void operator()(const PullReq& r) {
-    w.begin("pull", 5);
+    w.begin("pull", 5 + r.fold);
     w.key("rid"), w.u64(r.rid);
     w.key("g"), w.str(r.group_id);
     w.key("after"), w.u64(r.after);
     w.key("limit"), w.u64(r.limit);
     w.key("epoch"), w.u64(r.epoch);
+    if (r.fold) w.key("fold"), w.boolean(true);
     w.end();
   }
   void operator()(const TypingReq& r) {
@@ -385,6 +432,7 @@ Result<ClientRequest> decode_request_map(const V& m, const Limits& limits) {
     PARLEY_TRY(m.get_str("g", &r.group_id, true));
     PARLEY_TRY(m.get_u64("after", &r.after, false));
     PARLEY_TRY(m.get_u64("epoch", &r.epoch, false));
+    PARLEY_TRY(m.get_bool("fold", &r.fold, false));
     uint64_t limit = r.limit;
     PARLEY_TRY(m.get_u64("limit", &limit, false));
     if (limit == 0 || limit > limits.max_read_limit) {
@@ -452,7 +500,10 @@ Result<ServerEvent> decode_event_map(const V& m) {
   if (type == "msg") {
     auto msg = std::make_shared<Message>();
     PARLEY_TRY(read_message_fields(m, msg.get()));
-    return ServerEvent(MessageEv{std::move(msg)});
+    auto fold = std::make_shared<Fold>();
+    PARLEY_TRY(read_fold_fields(m, fold.get()));
+    if (*fold == Fold{}) fold = nullptr;
+    return ServerEvent(MessageEv{std::move(msg), std::move(fold)});
   }
   if (type == "ack") {
     AckEv e;
@@ -482,11 +533,15 @@ Result<ServerEvent> decode_event_map(const V& m) {
     PARLEY_TRY(m.get_str("g", &e.group_id, true));
     PARLEY_TRY(m.get_u64("head", &e.head, true));
     PARLEY_TRY(m.get_u64("epoch", &e.epoch, false));
+    PARLEY_TRY(m.get_bool("fold", &e.folded, false));
+    PARLEY_TRY(m.get_u64("to", &e.to, false));
     Status each = m.for_each_map("msgs", [&e](const V& mm) {
       auto msg = std::make_shared<Message>();
       PARLEY_TRY(read_message_fields(mm, msg.get()));
       e.messages.push_back(std::move(msg));
-      return Status::ok();
+      if (!e.folded) return Status::ok();
+      e.folds.emplace_back();
+      return read_fold_fields(mm, &e.folds.back());
     });
     if (!each) return each;
     return ServerEvent(std::move(e));

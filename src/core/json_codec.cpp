@@ -94,8 +94,9 @@ class JsonView {
     return Status::ok();
   }
   template <typename Fn>
-  Status for_each_map(std::string_view key, Fn&& fn) const {
+  Status for_each_map(std::string_view key, Fn&& fn, bool required = true) const {
     const Value* v = find(key);
+    if (!v && !required) return Status::ok();
     if (!v || !v->IsArray()) return wrong_type(key, "an array");
     for (const Value& e : v->GetArray()) {
       JsonView m(e);

@@ -14,8 +14,10 @@
 namespace parley::detail {
 
 // Limits for unpacking untrusted bytes: bounded containers, strings, depth.
-inline msgpack::unpack_limit untrusted_limit(size_t max_array, size_t max_bytes) {
-  return msgpack::unpack_limit(max_array, /*map=*/64, max_bytes, max_bytes, /*ext=*/0, /*depth=*/4);
+// Events nest one level deeper than requests: a folded answer's reaction
+// counts are maps in an array in a message map in the answer's array.
+inline msgpack::unpack_limit untrusted_limit(size_t max_array, size_t max_bytes, size_t depth = 4) {
+  return msgpack::unpack_limit(max_array, /*map=*/64, max_bytes, max_bytes, /*ext=*/0, depth);
 }
 
 // Unpacks exactly one object occupying all of [data, data+size). Never throws.
@@ -42,8 +44,9 @@ class MapView {
   // Calls fn(MapView) for each element of the array at `key` (required);
   // an element that is not a map is an error.
   template <typename Fn>
-  Status for_each_map(std::string_view key, Fn&& fn) const {
+  Status for_each_map(std::string_view key, Fn&& fn, bool required = true) const {
     const msgpack::object* v = find(key);
+    if (!v && !required) return Status::ok();
     if (!v || v->type != msgpack::type::ARRAY) {
       return error(Code::kInvalidArgument, "field '" + std::string(key) + "' must be an array");
     }

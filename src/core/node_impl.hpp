@@ -271,6 +271,7 @@ class Node::Impl {
   // A pull by `user`, for a session or the host's HTTP API: up to r.limit
   // messages after r.after, from the tail cache where it covers them.
   Result<PullResultEv> pull(const std::string& user, const PullReq& r);
+  Result<PullResultEv> pull_folded(const std::string& user, const PullReq& r);
   void handle(Session& s, const TypingReq& r);
   void handle(Session& s, const PresenceReq& r);
   void handle(Session& s, const ReadReq& r);

@@ -107,6 +107,9 @@ bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) co
           }
           if (!validate_id(r.group_id, "group_id", opt_.limits)) return false;
           if (!member_cached(s.user, r.group_id)) return true;
+          if constexpr (std::is_same_v<T, PullReq>) {
+            if (r.fold) return true;  // only the store folds
+          }
           if constexpr (std::is_same_v<T, ResumeReq> || std::is_same_v<T, PullReq>) {
             auto g = groups_.find(r.group_id);
             if (g == groups_.end()) return true;
@@ -160,6 +163,7 @@ void Node::Impl::start_lookup(Session& s) {
   if (const auto* pull = std::get_if<PullReq>(&first)) {
     job.after = pull->after;
     job.limit = std::min<size_t>(pull->limit, opt_.limits.max_read_limit);
+    job.fold = pull->fold;
   }
   if (!member_cached(s.user, job.group_id)) ++stats_.membership_reads;
   s.lookup_job = job.id;

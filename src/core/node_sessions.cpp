@@ -321,7 +321,7 @@ void Node::Impl::handle(Session& s, const UnsubscribeReq& r) {
 void Node::Impl::handle(Session& s, const PullReq& r) {
   Result<PullResultEv> ev = pull(s.user, r);
   if (!ev) return reply_error(s, r.rid, ev.status(), r.group_id);
-  if (auto sub = s.subs.find(r.group_id); sub != s.subs.end() && !ev->messages.empty()) {
+  if (auto sub = s.subs.find(r.group_id); sub != s.subs.end() && !ev->folded && !ev->messages.empty()) {
     sub->second.cursor = std::max(sub->second.cursor, ev->messages.back()->msg_id);
   }
   queue_event(s, *ev);
@@ -330,6 +330,7 @@ void Node::Impl::handle(Session& s, const PullReq& r) {
 Result<PullResultEv> Node::Impl::pull(const std::string& user, const PullReq& r) {
   ++stats_.pulls;
   PARLEY_TRY(authorize(user, r.group_id));
+  if (r.fold) return pull_folded(user, r);
   auto git = groups_.find(r.group_id);
   uint64_t head = 0;
   uint64_t epoch = 0;
@@ -363,7 +364,11 @@ Result<PullResultEv> Node::Impl::pull(const std::string& user, const PullReq& r)
       return st;
     }
   }
-  PullResultEv ev{r.rid, r.group_id, {}, head, epoch};
+  PullResultEv ev;
+  ev.rid = r.rid;
+  ev.group_id = r.group_id;
+  ev.head = head;
+  ev.epoch = epoch;
   ev.messages.reserve(entries.size());
   for (MessageLog::Entry& e : entries) {
     if (e.message->msg_id > head) break;
@@ -372,6 +377,39 @@ Result<PullResultEv> Node::Impl::pull(const std::string& user, const PullReq& r)
     }
     ev.messages.push_back(std::move(e.message));
   }
+  return ev;
+}
+
+// A folded page comes from the store as it stands (the lookup read it on
+// the executor; inline, it is read here), not from the node's log.
+Result<PullResultEv> Node::Impl::pull_folded(const std::string& user, const PullReq& r) {
+  FoldedPage page;
+  Status st;
+  if (const LookupResult* a = answer_for(r.group_id, user); a != nullptr && a->folded) {
+    st = a->read_status;
+    page = a->page;
+  } else {
+    st = stores_.messages.read_folded(r.group_id, r.after, std::min<size_t>(r.limit, opt_.limits.max_read_limit),
+                                      user, &page);
+  }
+  if (!st) {
+    ++stats_.store_errors;
+    return st;
+  }
+  if (r.epoch != 0 && page.epoch != 0 && r.epoch != page.epoch) {
+    return error(Code::kEpochMismatch,
+                 fmt::format("'{}' is in epoch {}, not {}: read from 0", r.group_id, page.epoch, r.epoch));
+  }
+  PullResultEv ev;
+  ev.rid = r.rid;
+  ev.group_id = r.group_id;
+  ev.head = page.head;
+  ev.epoch = page.epoch;
+  ev.folded = true;
+  ev.to = page.to;
+  ev.folds = std::move(page.folds);
+  ev.messages.reserve(page.messages.size());
+  for (Message& m : page.messages) ev.messages.push_back(std::make_shared<const Message>(std::move(m)));
   return ev;
 }
 

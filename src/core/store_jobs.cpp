@@ -97,7 +97,12 @@ LookupResult run_lookup(MessageStore& messages, MembershipStore& membership, con
     return r;
   }
   r.head = heads[0];
-  if (job.limit > 0) r.read_status = messages.read(job.group_id, job.after, job.limit, &r.messages);
+  if (job.limit > 0 && job.fold) {
+    r.folded = true;
+    r.read_status = messages.read_folded(job.group_id, job.after, job.limit, job.user_id, &r.page);
+  } else if (job.limit > 0) {
+    r.read_status = messages.read(job.group_id, job.after, job.limit, &r.messages);
+  }
   return r;
 }
 

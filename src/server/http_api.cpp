@@ -414,11 +414,19 @@ void HttpApi::member_list(Call& c, bool presence_only) {
 }
 
 // {"group","epoch","head","messages":[msg objects]}
+// Folded ({"group","epoch","head","to","messages"}) when `folded` is given:
+// each message then has its fold's fields (protocol.md).
 std::string HttpApi::messages_json(const std::string& g, uint64_t epoch, uint64_t head,
-                                   const std::vector<MessagePtr>& msgs) {
+                                   const std::vector<MessagePtr>& msgs, const FoldedPage* folded) {
   Json j;
-  j.str("group", g).u64("epoch", epoch).u64("head", head).array("messages");
-  for (const MessagePtr& m : msgs) j.raw(ctx_.codec.encode_event(MessageEv{m}));
+  j.str("group", g).u64("epoch", epoch).u64("head", head);
+  if (folded != nullptr) j.u64("to", folded->to);
+  j.array("messages");
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    std::shared_ptr<const Fold> fold;
+    if (folded != nullptr) fold = std::make_shared<const Fold>(folded->folds[i]);
+    j.raw(ctx_.codec.encode_event(MessageEv{msgs[i], std::move(fold)}));
+  }
   return j.array_end().done();
 }
 
@@ -433,23 +441,36 @@ void HttpApi::history(Call& c) {
     st = error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", ctx_.limits.max_read_limit));
   }
   if (st && before != 0 && after != 0) st = error(Code::kInvalidArgument, "give either before or after, not both");
+  uint64_t fold = 0;
+  if (st) st = query_u64(c.target, "fold", 0, &fold);
+  if (st && fold > 1) st = error(Code::kInvalidArgument, "fold must be 0 or 1");
   std::vector<GroupHead> heads;
   if (st) st = ctx_.messages.heads({g}, &heads);
   if (!st) return c.fail(st);
-  const uint64_t head = heads[0].head;
-  std::vector<Message> rows;
+  uint64_t head = heads[0].head;
+  uint64_t epoch = heads[0].epoch;
+  // The page (from, from + count]: before a given id, or after one.
+  uint64_t from = after;
+  uint64_t count = after < head ? limit : 0;
   if (before != 0) {
     const uint64_t end = std::min(before, head + 1);  // exclusive
-    const uint64_t from = end > limit + 1 ? end - 1 - limit : 0;
-    if (end > 1) st = ctx_.messages.read(g, from, static_cast<size_t>(end - 1 - from), &rows);
-  } else if (after < head) {
-    st = ctx_.messages.read(g, after, static_cast<size_t>(limit), &rows);
+    from = end > limit + 1 ? end - 1 - limit : 0;
+    count = end > 1 ? end - 1 - from : 0;
+  }
+  std::vector<Message> rows;
+  FoldedPage page;
+  if (fold == 1) {
+    st = ctx_.messages.read_folded(g, from, static_cast<size_t>(count), c.user, &page);
+    rows = std::move(page.messages);
+    if (page.epoch != 0) head = page.head, epoch = page.epoch;  // folded as of this head
+  } else if (count > 0) {
+    st = ctx_.messages.read(g, from, static_cast<size_t>(count), &rows);
   }
   if (!st) return c.fail(st);
   std::vector<MessagePtr> msgs;
   msgs.reserve(rows.size());
   for (Message& m : rows) msgs.push_back(std::make_shared<const Message>(std::move(m)));
-  c.answer(200, messages_json(g, heads[0].epoch, head, msgs));
+  c.answer(200, messages_json(g, epoch, head, msgs, fold == 1 ? &page : nullptr));
 }
 
 void HttpApi::pull(Call& c) {

@@ -125,8 +125,8 @@ class HttpApi {
 
   void member_list(Call& c, bool presence_only);
   Status check_group_limit(const std::string& user);
-  std::string messages_json(const std::string& g, uint64_t epoch, uint64_t head,
-                            const std::vector<MessagePtr>& msgs);
+  std::string messages_json(const std::string& g, uint64_t epoch, uint64_t head, const std::vector<MessagePtr>& msgs,
+                            const FoldedPage* folded = nullptr);
 
   Context ctx_;
   uint64_t auth_failures_ = 0;

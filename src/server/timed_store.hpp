@@ -29,6 +29,13 @@ class TimedMessageStore final : public MessageStore {
     read_seconds_.observe(seconds_since(t0));
     return note(std::move(st));
   }
+  Status read_folded(const std::string& group_id, uint64_t after, size_t limit, const std::string& reader,
+                     FoldedPage* out) override {
+    auto t0 = std::chrono::steady_clock::now();
+    Status st = inner_.read_folded(group_id, after, limit, reader, out);
+    read_seconds_.observe(seconds_since(t0));
+    return note(std::move(st));
+  }
   Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override {
     return note(inner_.heads(group_ids, out));
   }

@@ -111,6 +111,25 @@ inline UnreadCount unread_frame(const UnreadQuery& q, uint64_t epoch, uint64_t h
   return c;
 }
 
+// Whether a folded page lists an entry of this kind: messages and
+// membership entries do; edits, deletes and reactions fold into the
+// message they name.
+inline bool listed_when_folded(EntryKind kind) { return kind == EntryKind::kMessage || is_membership(kind); }
+
+// A message's reaction counts from the reactions in force on it, as (key,
+// user) pairs in any order; `reader`'s own are marked.
+inline std::vector<ReactionCount> count_reactions(std::vector<std::pair<std::string, std::string>> rows,
+                                                  const std::string& reader) {
+  std::sort(rows.begin(), rows.end());
+  std::vector<ReactionCount> out;
+  for (const auto& [key, user] : rows) {
+    if (out.empty() || out.back().key != key) out.push_back({key, 0, false});
+    ++out.back().count;
+    if (user == reader) out.back().mine = true;
+  }
+  return out;
+}
+
 // The Message an accepted request becomes.
 inline Message entry_of(const AppendRequest& r, uint64_t msg_id, uint64_t epoch) {
   Message m;

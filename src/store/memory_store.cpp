@@ -47,6 +47,10 @@ struct GroupLog {
   std::map<std::string, std::vector<uint64_t>> own;
   std::set<uint64_t> deleted;
   std::map<std::string, std::vector<uint64_t>> mentions;
+  // What folded reads need: each message's latest edit, and its replies
+  // that are not deleted.
+  std::map<uint64_t, uint64_t> latest_edit;
+  std::map<uint64_t, uint64_t> replies;
 };
 
 class MemoryMessageStore final : public MessageStore {
@@ -73,6 +77,37 @@ class MemoryMessageStore final : public MessageStore {
     const size_t end = after + std::min<size_t>(limit, messages.size() - after);
     out->insert(out->end(), messages.begin() + static_cast<ptrdiff_t>(after),
                 messages.begin() + static_cast<ptrdiff_t>(end));
+    return Status::ok();
+  }
+
+  Status read_folded(const std::string& group_id, uint64_t after, size_t limit, const std::string& reader,
+                     FoldedPage* out) override {
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return Status::ok();
+    const GroupLog& log = it->second;
+    out->epoch = log.epoch;
+    out->head = log.messages.size();
+    out->to = after >= out->head ? after : after + std::min<uint64_t>(limit, out->head - after);
+    for (uint64_t id = after + 1; id <= out->to; ++id) {
+      Message m = log.messages[id - 1];
+      if (!detail::listed_when_folded(m.entry.kind)) continue;
+      Fold f;
+      if (m.entry.kind == EntryKind::kMessage && !m.deleted) {
+        if (auto e = log.latest_edit.find(id); e != log.latest_edit.end()) {
+          f.edited = e->second;
+          m.contents = log.messages[e->second - 1].contents;
+        }
+        std::vector<std::pair<std::string, std::string>> rows;
+        for (auto r = log.reactions.lower_bound(Reaction{id, "", ""}); r != log.reactions.end() && std::get<0>(*r) == id;
+             ++r) {
+          rows.emplace_back(std::get<2>(*r), std::get<1>(*r));
+        }
+        f.reactions = detail::count_reactions(std::move(rows), reader);
+        if (auto r = log.replies.find(id); r != log.replies.end()) f.replies = r->second;
+      }
+      out->messages.push_back(std::move(m));
+      out->folds.push_back(std::move(f));
+    }
     return Status::ok();
   }
 
@@ -157,7 +192,9 @@ class MemoryMessageStore final : public MessageStore {
     if (is_message) {
       log.own[m.user_id].push_back(m.msg_id);
       for (const std::string& u : detail::mentioned_others(m)) log.mentions[u].push_back(m.msg_id);
+      if (m.entry.reply_to != 0) ++log.replies[m.entry.reply_to];
     }
+    if (m.entry.kind == EntryKind::kEdit) log.latest_edit[m.entry.target] = m.msg_id;
     if (m.entry.kind == EntryKind::kDelete) erase(&log, m.entry.target);
     if (m.entry.kind == EntryKind::kReaction) {
       if (m.entry.remove) {
@@ -177,6 +214,10 @@ class MemoryMessageStore final : public MessageStore {
   // group's log: the memory store is for tests and simulations).
   static void erase(GroupLog* log, uint64_t target) {
     log->deleted.insert(target);
+    log->latest_edit.erase(target);
+    if (const uint64_t answered = log->messages[target - 1].entry.reply_to; answered != 0) {
+      if (--log->replies[answered] == 0) log->replies.erase(answered);
+    }
     for (const std::string& u : detail::mentioned_others(log->messages[target - 1])) {
       std::vector<uint64_t>& ids = log->mentions[u];
       ids.erase(std::lower_bound(ids.begin(), ids.end(), target));

@@ -20,6 +20,11 @@ namespace parley::redis_scripts {
 // A delete XDELs its message and the message's edits from the stream and
 // adds their tombstones: the text leaves Redis (a stream cannot rewrite an
 // entry in place).
+// Folded reads need two more: rxz (sorted set, all scores 0, ordered by
+// member: id as 20 digits .. "\n" .. key .. "\n" .. user, one per reaction in
+// force, so a message's reactions are one ZRANGEBYLEX) and replies (hash:
+// message id -> its replies not deleted). A group written before they
+// existed gets them built once, by its first folded read (meta field fold).
 
 // ARGV: dedup key prefix, dedup ttl (s), messages to keep, cutoff time (ms;
 // 0: none), n, then per request: its field count f (4 or 11), then user,
@@ -36,6 +41,7 @@ namespace parley::redis_scripts {
 constexpr const char* kAppendLua = R"lua(
 local meta, log, tomb, rx, edits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local skip, own, mnz = KEYS[6], KEYS[7], KEYS[8]
+local rxz, rpl = KEYS[9], KEYS[10]
 local keep, cutoff, n = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local h = redis.call('HMGET', meta, 'head', 'epoch', 'trimmed')
 local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
@@ -72,8 +78,16 @@ local function counted(cmd, id, m)
   end
 end
 -- Entries that retention removes: their members go with them.
+-- The bounds of a message's reactions in rxz.
+local function rx_range(id) return '[' .. string.format('%020d', id) .. '\n', '(' .. string.format('%020d', id) .. '\v' end
 local function forget(entries)
-  for _, e in ipairs(entries) do counted('ZREM', tonumber(string.match(e[1], '^(%d+)')), fields_of(e[2])) end
+  for _, e in ipairs(entries) do
+    local id = tonumber(string.match(e[1], '^(%d+)'))
+    counted('ZREM', id, fields_of(e[2]))
+    redis.call('HDEL', rpl, id)
+    local lo, hi = rx_range(id)
+    redis.call('ZREMRANGEBYLEX', rxz, lo, hi)
+  end
 end
 -- What is stored at id: {kind, user, deleted}, or nil.
 local function entry_at(id)
@@ -97,6 +111,11 @@ local function erase(id)
   if not e[1] then return end
   local m = fields_of(e[1][2])
   counted('ZREM', id, m)
+  if (m.k or '0') == '0' then
+    if m.re and redis.call('HINCRBY', rpl, m.re, -1) <= 0 then redis.call('HDEL', rpl, m.re) end
+    local lo, hi = rx_range(id)
+    redis.call('ZREMRANGEBYLEX', rxz, lo, hi)
+  end
   redis.call('ZADD', skip, id, id)
   redis.call('XDEL', log, id .. '-1')
   redis.call('ZADD', tomb, id, table.concat({id, m.k or '0', m.u, m.c, m.t, m.to or '0', m.re or '0'}, '\n'))
@@ -161,6 +180,7 @@ for i = 0, n - 1 do
     redis.call('XADD', log, head .. '-1', unpack(f))
     if k == 0 then
       counted('ZADD', head, {u = u, mn = mn ~= '' and mn or nil})
+      if re > 0 then redis.call('HINCRBY', rpl, re, 1) end
     else
       redis.call('ZADD', skip, head, head)
     end
@@ -178,6 +198,8 @@ for i = 0, n - 1 do
     elseif k == 3 then
       local key = to .. '\n' .. u .. '\n' .. b
       if rm then redis.call('SREM', rx, key) else redis.call('SADD', rx, key) end
+      local z = string.format('%020d', to) .. '\n' .. b .. '\n' .. u
+      if rm then redis.call('ZREM', rxz, z) else redis.call('ZADD', rxz, 0, z) end
     end
     out[#out + 1] = {head, 0}
   end
@@ -226,19 +248,26 @@ out[2] = trimmed
 return out
 )lua";
 
-// ARGV: after, limit. Returns {epoch, head, trimmed, entries}: the stream's
-// entries in (after, after + limit], with each erased id's tombstone in its
-// place as {"id-1", {u, user, c, cid, t, ts, b, "", k, kind, to, target,
-// re, reply_to, del, 1}}.
+// KEYS: meta, log, tomb, and for a folded read rx, edits, rxz, replies.
+// ARGV: after, limit, and for a folded read the reader. Returns {epoch,
+// head, trimmed, entries}: the stream's entries in (after, after + limit],
+// with each erased id's tombstone in its place as {"id-1", {u, user, c, cid,
+// t, ts, b, "", k, kind, to, target, re, reply_to, del, 1}}; a folded read
+// adds folds, {id, latest edit id, its text, replies, reactions as
+// "id\nkey\nuser"...} for each message of the range not deleted that has
+// any of them.
 constexpr const char* kReadLua = R"lua(
-local h = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'trimmed')
+local h = redis.call('HMGET', KEYS[1], 'head', 'epoch', 'trimmed', 'fold')
 local head, epoch, trimmed = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
 local after = tonumber(ARGV[1])
-if after >= head or after < trimmed then return {epoch, head, trimmed, {}} end
+local folded = ARGV[3] ~= nil
+if after >= head or after < trimmed then
+  if folded then return {epoch, head, trimmed, {}, {}} end
+  return {epoch, head, trimmed, {}}
+end
 local last = math.min(head, after + tonumber(ARGV[2]))
 local entries = redis.call('XRANGE', KEYS[2], (after + 1) .. '-1', last .. '-1')
 local tombs = redis.call('ZRANGEBYSCORE', KEYS[3], after + 1, last)
-if #tombs == 0 then return {epoch, head, trimmed, entries} end
 local out, i = {}, 1
 for _, t in ipairs(tombs) do
   local p = {}
@@ -255,14 +284,56 @@ while entries[i] do
   out[#out + 1] = entries[i]
   i = i + 1
 end
-return {epoch, head, trimmed, out}
+if not folded then return {epoch, head, trimmed, out} end
+local log, rx, edits, rxz, rpl = KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local function fields_of(f)
+  local m = {}
+  for j = 1, #f, 2 do m[f[j]] = f[j + 1] end
+  return m
+end
+if h[4] ~= '1' then  -- built once for a group written before folded reads existed
+  redis.call('DEL', rxz, rpl)
+  for _, r in ipairs(redis.call('SMEMBERS', rx)) do  -- "id\nuser\nkey"
+    local id, u, key = string.match(r, '^(%d+)\n([^\n]*)\n(.*)$')
+    redis.call('ZADD', rxz, 0, string.format('%020d', tonumber(id)) .. '\n' .. key .. '\n' .. u)
+  end
+  local from = '-'
+  repeat
+    local batch = redis.call('XRANGE', log, from, '+', 'COUNT', 1000)
+    for _, e in ipairs(batch) do
+      local f = fields_of(e[2])
+      if (f.k or '0') == '0' and f.re then redis.call('HINCRBY', rpl, f.re, 1) end
+    end
+    if #batch > 0 then from = '(' .. batch[#batch][1] end
+  until #batch < 1000
+  redis.call('HSET', KEYS[1], 'fold', 1)
+end
+local folds = {}
+for _, e in ipairs(out) do
+  local f = fields_of(e[2])
+  if (f.k or '0') == '0' and not f.del then
+    local id = tonumber(string.match(e[1], '^(%d+)'))
+    local ed, text = 0, ''
+    local ids = redis.call('HGET', edits, id)
+    if ids then
+      ed = tonumber(string.match(ids, '(%d+)$'))
+      local x = redis.call('XRANGE', log, ed .. '-1', ed .. '-1')
+      if x[1] then text = fields_of(x[1][2]).b end
+    end
+    local p = string.format('%020d', id)
+    local rs = redis.call('ZRANGEBYLEX', rxz, '[' .. p .. '\n', '(' .. p .. '\v')
+    local nr = tonumber(redis.call('HGET', rpl, id) or '0')
+    if ed > 0 or #rs > 0 or nr > 0 then folds[#folds + 1] = {id, ed, text, nr, rs} end
+  end
+end
+return {epoch, head, trimmed, out, folds}
 )lua";
 
 // KEYS: as the append script's. Returns the new epoch.
 constexpr const char* kResetLua = R"lua(
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0') + 1
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
-redis.call('HSET', KEYS[1], 'head', 0, 'epoch', epoch, 'trimmed', 0)
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
+redis.call('HSET', KEYS[1], 'head', 0, 'epoch', epoch, 'trimmed', 0, 'fold', 1)
 return epoch
 )lua";
 

@@ -141,34 +141,47 @@ class RedisStoreImpl final : public RedisStore {
 
   Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override {
     if (limit == 0) return Status::ok();
-    const uint64_t count =
-        std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
-    std::vector<Command> commands{
-        script_command(kRead, {meta_key(group_id), log_key(group_id), tomb_key(group_id)})};
-    commands[0].argv.push_back(std::to_string(after));
-    commands[0].argv.push_back(std::to_string(count));
-    std::vector<Reply> replies;
-    if (Status st = run_scripts(&commands, &replies); !st) return st;
-    const Reply& r = replies[0];
-    if (Status st = expect_type(r, Reply::Type::kArray, "read"); !st) return st;
-    if (r.elements.size() != 4) return error(Code::kInternal, "redis read: short reply");
-    const uint64_t epoch = to_u64(r.elements[0]);
-    const uint64_t head = to_u64(r.elements[1]);
-    const uint64_t trimmed = to_u64(r.elements[2]);
-    if (after < head && after < trimmed) {
-      return error(Code::kTrimmed,
-                   fmt::format("history of group '{}' is trimmed before id {}", group_id, trimmed + 1));
+    Reply r;
+    if (Status st = read_range(group_id, after, limit, nullptr, &r); !st) return st;
+    return decode_range(group_id, r, out);
+  }
+
+  Status read_folded(const std::string& group_id, uint64_t after, size_t limit, const std::string& reader,
+                     FoldedPage* out) override {
+    Reply r;
+    if (Status st = read_range(group_id, after, limit, &reader, &r); !st) return st;
+    FoldedPage page;
+    page.epoch = to_u64(r.elements[0]);
+    page.head = to_u64(r.elements[1]);
+    page.to = after >= page.head ? after : after + std::min<uint64_t>(limit, page.head - after);
+    std::vector<Message> range;
+    if (Status st = decode_range(group_id, r, &range); !st) return st;
+    std::map<uint64_t, const Reply*> folds;  // {id, edit id, its text, replies, reactions}
+    for (const Reply& f : r.elements[4].elements) {
+      if (f.elements.size() != 5) return error(Code::kCorruption, "redis read: bad fold");
+      folds.emplace(to_u64(f.elements[0]), &f);
     }
-    for (const Reply& e : r.elements[3].elements) {
-      if (e.elements.size() != 2) return error(Code::kCorruption, "redis read: bad stream entry");
-      Message m;
-      m.group_id = group_id;
-      m.msg_id = stream_msg_id(e.elements[0].str);
-      m.prev_msg_id = m.msg_id - 1;
-      m.epoch = epoch;
-      if (Status st = read_stream_fields(e.elements[1], &m); !st) return st;
-      out->push_back(std::move(m));
+    for (Message& m : range) {
+      if (!detail::listed_when_folded(m.entry.kind)) continue;
+      Fold fold;
+      if (auto it = folds.find(m.msg_id); it != folds.end()) {
+        const std::vector<Reply>& f = it->second->elements;
+        fold.edited = to_u64(f[1]);
+        if (fold.edited != 0) m.contents = f[2].str;
+        fold.replies = to_u64(f[3]);
+        std::vector<std::pair<std::string, std::string>> rows;
+        for (const Reply& x : f[4].elements) {  // "id\nkey\nuser"
+          const size_t a = x.str.find('\n');
+          const size_t b = a == std::string::npos ? a : x.str.find('\n', a + 1);
+          if (b == std::string::npos) return error(Code::kCorruption, "redis read: bad reaction");
+          rows.emplace_back(x.str.substr(a + 1, b - a - 1), x.str.substr(b + 1));
+        }
+        fold.reactions = detail::count_reactions(std::move(rows), reader);
+      }
+      page.messages.push_back(std::move(m));
+      page.folds.push_back(std::move(fold));
     }
+    *out = std::move(page);
     return Status::ok();
   }
 
@@ -502,6 +515,48 @@ class RedisStoreImpl final : public RedisStore {
     return ReadPosition{to_u64(r->elements[0]), to_u64(r->elements[1])};
   }
 
+  // Runs the read script on (after, after + limit]; folded (with the reader)
+  // when `reader` is given. *r: its reply, checked for shape and retention.
+  Status read_range(const std::string& g, uint64_t after, size_t limit, const std::string* reader, Reply* r) {
+    const uint64_t count = std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+    std::vector<std::string> keys{meta_key(g), log_key(g), tomb_key(g)};
+    if (reader != nullptr) {
+      std::vector<std::string> all = entry_keys(g);
+      keys.insert(keys.end(), {all[3], all[4], all[8], all[9]});  // rx, edits, rxz, replies
+    }
+    std::vector<Command> commands{script_command(kRead, std::move(keys))};
+    commands[0].argv.push_back(std::to_string(after));
+    commands[0].argv.push_back(std::to_string(count));
+    if (reader != nullptr) commands[0].argv.push_back(*reader);
+    std::vector<Reply> replies;
+    if (Status st = run_scripts(&commands, &replies); !st) return st;
+    *r = std::move(replies[0]);
+    if (Status st = expect_type(*r, Reply::Type::kArray, "read"); !st) return st;
+    if (r->elements.size() != (reader != nullptr ? 5u : 4u)) return error(Code::kInternal, "redis read: short reply");
+    const uint64_t head = to_u64(r->elements[1]);
+    const uint64_t trimmed = to_u64(r->elements[2]);
+    if (after < head && after < trimmed) {
+      return error(Code::kTrimmed, fmt::format("history of group '{}' is trimmed before id {}", g, trimmed + 1));
+    }
+    return Status::ok();
+  }
+
+  // The entries of a read script's reply, appended to *out.
+  static Status decode_range(const std::string& g, const Reply& r, std::vector<Message>* out) {
+    const uint64_t epoch = to_u64(r.elements[0]);
+    for (const Reply& e : r.elements[3].elements) {
+      if (e.elements.size() != 2) return error(Code::kCorruption, "redis read: bad stream entry");
+      Message m;
+      m.group_id = g;
+      m.msg_id = stream_msg_id(e.elements[0].str);
+      m.prev_msg_id = m.msg_id - 1;
+      m.epoch = epoch;
+      if (Status st = read_stream_fields(e.elements[1], &m); !st) return st;
+      out->push_back(std::move(m));
+    }
+    return Status::ok();
+  }
+
   std::string group_key(const std::string& g) const { return p_ + "g:" + tag(g); }
   std::string meta_key(const std::string& g) const { return group_key(g) + ":meta"; }
   std::string log_key(const std::string& g) const { return group_key(g) + ":log"; }
@@ -509,7 +564,7 @@ class RedisStoreImpl final : public RedisStore {
   // The keys of a group's log, in the order the append, read and reset scripts take them.
   std::vector<std::string> entry_keys(const std::string& g) const {
     return {meta_key(g), log_key(g), tomb_key(g), group_key(g) + ":rx", group_key(g) + ":edits",
-            skip_key(g), own_key(g), mn_key(g)};
+            skip_key(g), own_key(g), mn_key(g), group_key(g) + ":rxz", group_key(g) + ":replies"};
   }
   // The unread counts' sets (redis_scripts.hpp, decision 49).
   std::string skip_key(const std::string& g) const { return group_key(g) + ":skip"; }

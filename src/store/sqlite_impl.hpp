@@ -133,6 +133,12 @@ SELECT g, u, i FROM split WHERE u IS NOT NULL AND u <> author;
     R"sql(
 ALTER TABLE members ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // v6 -> v7: what folded reads need: a message's replies that are not
+    // deleted, one seek in this index (a delete's flag takes the row out).
+    R"sql(
+CREATE INDEX messages_replies ON messages(group_id, reply_to)
+  WHERE reply_to <> 0 AND kind = 0 AND (flags & 1) = 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -183,6 +189,9 @@ enum class Sql : size_t {
   kSelectMentioned,
   kSetNotify,
   kSelectNotify,
+  kSelectLatestEdit,
+  kSelectReactionsOf,
+  kCountReplies,
   kCount,
 };
 
@@ -251,6 +260,11 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "SELECT kind, user_id, mentions FROM messages WHERE group_id = ?1 AND msg_id = ?2",
     "UPDATE members SET notify = ?3 WHERE group_id = ?1 AND user_id = ?2",
     "SELECT notify FROM members WHERE group_id = ?1 AND user_id = ?2",
+    "SELECT msg_id, contents FROM messages WHERE group_id = ?1 AND target = ?2 AND kind = 1 "
+    "ORDER BY msg_id DESC LIMIT 1",
+    "SELECT reaction, user_id FROM reactions WHERE group_id = ?1 AND msg_id = ?2",
+    "SELECT COUNT(*) FROM messages WHERE group_id = ?1 AND reply_to = ?2 "
+    "AND reply_to <> 0 AND kind = 0 AND (flags & 1) = 0",
 };
 
 inline Code code_of(int rc) {
@@ -413,6 +427,8 @@ class SqliteStoreImpl final : public SqliteStore {
 
   Status append(const std::vector<AppendRequest>& requests, std::vector<AppendOutcome>* out) override;
   Status read(const std::string& group_id, uint64_t after, size_t limit, std::vector<Message>* out) override;
+  Status read_folded(const std::string& group_id, uint64_t after, size_t limit, const std::string& reader,
+                     FoldedPage* out) override;
   Status heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) override;
   Result<uint64_t> reset_group(const std::string& group_id) override;
   Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override;
@@ -479,6 +495,7 @@ class SqliteStoreImpl final : public SqliteStore {
   Status add_mentions(const Message& m);
   Status drop_mentions(const std::string& group_id, uint64_t msg_id);
   Result<UnreadCount> unread_one(const UnreadQuery& q);
+  Status fold_one(const std::string& reader, Message* m, Fold* f);
   Result<int64_t> count(Sql sql, int64_t a, int64_t b, const std::string& group_id, const std::string& user_id);
   Result<std::vector<std::string>> strings(Sql sql, const std::string& key);
 

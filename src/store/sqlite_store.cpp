@@ -314,6 +314,52 @@ Status SqliteStoreImpl::read(const std::string& group_id, uint64_t after, size_t
   return Status::ok();
 }
 
+Status SqliteStoreImpl::read_folded(const std::string& group_id, uint64_t after, size_t limit,
+                                    const std::string& reader, FoldedPage* out) {
+  Transaction tx(this, Sql::kBeginRead);  // the page and its head from one snapshot
+  if (Status s = tx.begin(); !s) return s;
+  Result<HeadState> state = load_head(group_id);
+  if (!state) return state.status();
+  FoldedPage page;
+  page.epoch = state->epoch;
+  page.head = state->head;
+  page.to = after >= page.head ? after : after + std::min<uint64_t>(limit, page.head - after);
+  std::vector<Message> range;
+  if (page.to > after) {
+    Status s = query(
+        Sql::kSelectRange,
+        [&](Query& q) { q.bind(1, group_id).bind(2, clamp_to_int64(after)).bind(3, clamp_to_int64(page.to - after)); },
+        [&](const Query& q) { range.push_back(message_from(q)); });
+    if (!s) return s;
+  }
+  for (Message& m : range) {
+    if (!detail::listed_when_folded(m.entry.kind)) continue;
+    Fold f;
+    if (Status s = fold_one(reader, &m, &f); !s) return s;
+    page.messages.push_back(std::move(m));
+    page.folds.push_back(std::move(f));
+  }
+  if (Status s = tx.commit(); !s) return s;
+  *out = std::move(page);
+  return Status::ok();
+}
+
+// A message's latest edit, reactions and replies: three index seeks.
+Status SqliteStoreImpl::fold_one(const std::string& reader, Message* m, Fold* f) {
+  if (m->entry.kind != EntryKind::kMessage || m->deleted) return Status::ok();
+  const auto bind = [&](Query& q) { q.bind(1, m->group_id).bind(2, static_cast<int64_t>(m->msg_id)); };
+  Status s = query(Sql::kSelectLatestEdit, bind, [&](const Query& q) {
+    f->edited = static_cast<uint64_t>(q.int_at(0));
+    m->contents = q.text_at(1);
+  });
+  if (!s) return s;
+  std::vector<std::pair<std::string, std::string>> rows;
+  s = query(Sql::kSelectReactionsOf, bind, [&](const Query& q) { rows.emplace_back(q.text_at(0), q.text_at(1)); });
+  if (!s) return s;
+  f->reactions = detail::count_reactions(std::move(rows), reader);
+  return query(Sql::kCountReplies, bind, [&](const Query& q) { f->replies = static_cast<uint64_t>(q.int_at(0)); });
+}
+
 Status SqliteStoreImpl::heads(const std::vector<std::string>& group_ids, std::vector<GroupHead>* out) {
   std::vector<GroupHead> result;
   result.reserve(group_ids.size());

@@ -300,3 +300,35 @@ TEST_CASE("redis store: a deleted message's text and its edits' text are gone fr
   CHECK(dump.find(secret) == std::string::npos);
   CHECK(dump.find(edited) == std::string::npos);
 }
+
+TEST_CASE("redis store: a group written before folded reads existed gets their keys built by its first one") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.key_prefix = "fold";
+  std::unique_ptr<RedisStore> store = open(server.endpoint(), o);
+  AppendRequest answer{"g", "bob", "", "yes", 2};
+  answer.entry.reply_to = 1;
+  AppendRequest like{"g", "bob", "", "👍", 3};
+  like.entry.kind = EntryKind::kReaction;
+  like.entry.target = 1;
+  AppendRequest gone = answer;
+  gone.contents = "no";
+  AppendRequest del{"g", "bob", "", "", 5};
+  del.entry.kind = EntryKind::kDelete;
+  del.entry.target = 4;
+  std::vector<AppendOutcome> out;
+  require_ok(store->append({{"g", "ann", "", "question?", 1}, answer, like, gone, del}, &out));
+  FoldedPage before;
+  require_ok(store->read_folded("g", 0, 10, "bob", &before));
+  REQUIRE(before.folds.size() == 3);
+  CHECK(before.folds[0] == Fold{0, {ReactionCount{"👍", 1, true}}, 1});
+  // What an older version wrote: no reaction index, no reply counts, no mark.
+  std::unique_ptr<redis::Client> raw = raw_client(server.endpoint());
+  require_ok(raw->call(redis::Command{{"DEL", "fold:g:{g}:rxz", "fold:g:{g}:replies"}, 1}).status());
+  require_ok(raw->call(redis::Command{{"HDEL", "fold:g:{g}:meta", "fold"}, 1}).status());
+  FoldedPage rebuilt;
+  require_ok(store->read_folded("g", 0, 10, "bob", &rebuilt));
+  CHECK(rebuilt.folds == before.folds);
+  CHECK(value_of(raw->call(redis::Command{{"HGET", "fold:g:{g}:meta", "fold"}, 1})).str == "1");
+  CHECK(value_of(raw->call(redis::Command{{"HGET", "fold:g:{g}:replies", "1"}, 1})).str == "1");
+}

@@ -86,6 +86,64 @@ TEST_CASE("every event survives encode and decode") {
   CHECK(pulled.epoch == 2);
 }
 
+TEST_CASE("a folded pull and its answer survive encode and decode, folds with their messages") {
+  bool json = false;
+  SUBCASE("msgpack") {}
+  SUBCASE("json") {
+    json = true;
+  }
+  auto codec = codec_under_test(json);
+  PullReq req{5, "g", 10, 20, 1, true};
+  std::string bytes = codec->encode_request(req);
+  Result<ClientRequest> decoded = codec->decode_request(bytes.data(), bytes.size(), Limits{});
+  REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  auto back_req = std::get<PullReq>(*decoded);
+  CHECK(back_req.fold);
+  CHECK(back_req.after == 10);
+  req.fold = false;
+  bytes = codec->encode_request(req);
+  CHECK_FALSE(std::get<PullReq>(*codec->decode_request(bytes.data(), bytes.size(), Limits{})).fold);
+
+  auto plain = std::make_shared<Message>(Message{"g", 11, 10, 1, "u", "first", ""});
+  auto edited = std::make_shared<Message>(Message{"g", 12, 11, 2, "v", "latest", ""});
+  PullResultEv ev;
+  ev.rid = 5;
+  ev.group_id = "g";
+  ev.messages = {plain, edited};
+  ev.head = 40;
+  ev.epoch = 1;
+  ev.folded = true;
+  ev.to = 30;
+  ev.folds = {Fold{}, Fold{31, {ReactionCount{"👍", 3, true}, ReactionCount{"🎉", 1, false}}, 2}};
+  bytes = codec->encode_event(ev);
+  Result<ServerEvent> event = codec->decode_event(bytes.data(), bytes.size());
+  REQUIRE_MESSAGE(event.is_ok(), event.status().to_string());
+  auto back = std::get<PullResultEv>(*event);
+  CHECK(back.folded);
+  CHECK(back.to == 30);
+  CHECK(back.head == 40);
+  REQUIRE(back.messages.size() == 2);
+  CHECK(back.messages[1]->contents == "latest");
+  CHECK(back.folds == ev.folds);
+  // A plain answer says nothing of folds.
+  ev.folded = false;
+  bytes = codec->encode_event(ev);
+  back = std::get<PullResultEv>(*codec->decode_event(bytes.data(), bytes.size()));
+  CHECK_FALSE(back.folded);
+  CHECK(back.folds.empty());
+  CHECK(bytes.find("\"rx\"") == std::string::npos);
+  CHECK(bytes.find("rx") == std::string::npos);
+}
+
+TEST_CASE("the JSON codec writes a folded message's edit, reactions and replies as documented") {
+  auto codec = make_json_codec();
+  auto m = std::make_shared<Message>(Message{"general", 42, 41, 1764290000123, "alice", "hello!", "a1b2-1", 1});
+  auto fold = std::make_shared<const Fold>(Fold{45, {ReactionCount{"+1", 2, true}}, 3});
+  CHECK(codec->encode_event(MessageEv{m, fold}) ==
+        R"({"t":"msg","g":"general","id":42,"prev":41,"ts":1764290000123,"u":"alice","c":"hello!",)"
+        R"("cid":"a1b2-1","ep":1,"ed":45,"rx":[{"k":"+1","n":2,"me":true}],"nr":3})");
+}
+
 TEST_CASE("the JSON codec speaks the documented field names") {
   auto codec = make_json_codec();
   auto m =

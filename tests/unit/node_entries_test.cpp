@@ -31,6 +31,9 @@ struct NoReads final : MessageStore {
   Status read(const std::string&, uint64_t, size_t, std::vector<Message>*) override {
     return error(Code::kUnavailable, "this test's store does not read");
   }
+  Status read_folded(const std::string&, uint64_t, size_t, const std::string&, FoldedPage*) override {
+    return error(Code::kUnavailable, "this test's store does not read");
+  }
   Status heads(const std::vector<std::string>& g, std::vector<GroupHead>* out) override {
     return inner->heads(g, out);
   }

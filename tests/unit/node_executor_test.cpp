@@ -242,6 +242,9 @@ TEST_CASE("run_read answers a trimmed range with how far the store trimmed") {
       out->push_back(Message{g, after + 1, after, 0, "u", "x", "c", 1});
       return Status::ok();
     }
+    Status read_folded(const std::string& g, uint64_t, size_t, const std::string&, FoldedPage*) override {
+      return error(Code::kTrimmed, "history of group '" + g + "' is trimmed before id 4");
+    }
     Status heads(const std::vector<std::string>& ids, std::vector<GroupHead>* out) override {
       for (const std::string& g : ids) out->push_back({g, 9, 1, 3});
       return Status::ok();

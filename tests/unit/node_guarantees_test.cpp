@@ -240,6 +240,11 @@ struct FlakyStore final : MessageStore {
     if (after < trimmed) return error(Code::kTrimmed, "history is trimmed");
     return inner->read(g, after, limit, out);
   }
+  Status read_folded(const std::string& g, uint64_t after, size_t limit, const std::string& reader,
+                     FoldedPage* out) override {
+    if (after < trimmed) return error(Code::kTrimmed, "history is trimmed");
+    return inner->read_folded(g, after, limit, reader, out);
+  }
   Status heads(const std::vector<std::string>& g, std::vector<GroupHead>* out) override {
     const size_t from = out->size();
     Status s = inner->heads(g, out);

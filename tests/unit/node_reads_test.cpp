@@ -5,10 +5,14 @@
 // encoding.
 #include <doctest/doctest.h>
 
+#include <functional>
+
 #include "core/peer_codec.hpp"
+#include "unit/async_fixture.hpp"
 #include "unit/node_fixture.hpp"
 
 using namespace parley;
+using parley::test::AsyncFixture;
 using parley::test::Fixture;
 using parley::test::TwoNodes;
 
@@ -240,4 +244,94 @@ TEST_CASE("node: read receipts reach co-members who asked and follow the group, 
   f.node->on_timer();
   f.node->flush();
   CHECK(f.host.of<ReceiptEv>(2).size() == 2);
+}
+
+namespace {
+
+// bob's message 1 edited by him (4), a 👍 on it from alice (5), alice's answer to it (6).
+// `done`: what ends each send's turn (and commits it).
+void fold_some(Fixture& f, const std::function<void()>& done) {
+  SendReq edit{0, "g", "e1", "hi 1, edited"};
+  edit.entry.kind = EntryKind::kEdit;
+  edit.entry.target = 1;
+  SendReq like{0, "g", "r1", "👍"};
+  like.entry.kind = EntryKind::kReaction;
+  like.entry.target = 1;
+  SendReq answer{0, "g", "a1", "yes"};
+  answer.entry.reply_to = 1;
+  f.node->on_client_request(2, edit);
+  done();
+  f.node->on_client_request(1, like);
+  done();
+  f.node->on_client_request(1, answer);
+  done();
+}
+
+void check_folded(const PullResultEv& ev) {
+  CHECK(ev.folded);
+  CHECK(ev.head == 6);
+  CHECK(ev.to == 6);
+  CHECK(ev.epoch == 1);
+  REQUIRE(ev.messages.size() == 4);  // 1, 2, 3 and the answer; the edit and the reaction are folded in
+  REQUIRE(ev.folds.size() == 4);
+  CHECK(ev.messages[0]->contents == "hi 1, edited");
+  CHECK(ev.folds[0] == Fold{4, {ReactionCount{"👍", 1, true}}, 1});
+  CHECK(ev.messages[3]->msg_id == 6);
+  CHECK(ev.folds[3] == Fold{});
+}
+
+}  // namespace
+
+TEST_CASE("node: a folded pull answers each message as it stands, and a plain pull still lists every entry") {
+  Reads f;
+  fold_some(f, [&f] { f.node->flush(); });
+  f.request(1, PullReq{11, "g", 0, 50, 1, true});
+  auto pulled = f.host.of<PullResultEv>(1);
+  REQUIRE(pulled.size() == 1);
+  CHECK(pulled[0].rid == 11);
+  check_folded(pulled[0]);
+  f.request(1, PullReq{12, "g", 0, 50, 1});
+  pulled = f.host.of<PullResultEv>(1);
+  REQUIRE(pulled.size() == 2);
+  CHECK_FALSE(pulled[1].folded);
+  CHECK(pulled[1].messages.size() == 6);
+  CHECK(pulled[1].folds.empty());
+  // A copy of another epoch is told so; a non-member learns nothing.
+  f.request(1, PullReq{13, "g", 0, 50, 2, true});
+  auto errors = f.host.of<ErrorEv>(1);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].code == Code::kEpochMismatch);
+  REQUIRE(f.node->open_session(4, "mallory").is_ok());
+  f.request(4, PullReq{14, "g", 0, 50, 0, true});
+  REQUIRE(f.host.of<ErrorEv>(4).size() == 1);
+  CHECK(f.host.of<ErrorEv>(4)[0].code == Code::kPermissionDenied);
+  CHECK(f.host.of<PullResultEv>(4).empty());
+}
+
+TEST_CASE("with an executor, every folded pull is read by a lookup on the executor") {
+  AsyncFixture f;
+  f.open(1, "alice");
+  f.open(2, "bob");
+  for (int i = 1; i <= 3; ++i) {
+    f.node->on_client_request(2, SendReq{0, "g", "b" + std::to_string(i), "hi " + std::to_string(i)});
+    f.turn();
+    f.complete_next();
+  }
+  fold_some(f, [&f] {
+    f.turn();
+    f.complete_next();
+  });
+  // Each folded pull is a lookup: the second one too, when the node knows
+  // alice is a member from the first.
+  for (size_t i = 1; i <= 2; ++i) {
+    f.node->on_client_request(1, PullReq{i, "g", 0, 50, 0, true});
+    f.node->flush();
+    REQUIRE(f.executor.lookups.size() == 1);
+    CHECK(f.executor.lookups[0].fold);
+    CHECK(f.host.of<PullResultEv>(1).size() == i - 1);  // nothing before the completion
+    f.answer_lookup();
+    auto pulled = f.host.of<PullResultEv>(1);
+    REQUIRE(pulled.size() == i);
+    check_folded(pulled[i - 1]);
+  }
 }

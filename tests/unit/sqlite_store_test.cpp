@@ -30,21 +30,21 @@ TEST_CASE("sqlite store: reopening keeps everything") {
   CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
 }
 
-TEST_CASE("sqlite store: schema version 6, WAL, integrity ok") {
+TEST_CASE("sqlite store: schema version 7, WAL, integrity ok") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 6);
-  CHECK(SqliteStore::kSchemaVersion == 6);
+  CHECK(s->schema_version() == 7);
+  CHECK(SqliteStore::kSchemaVersion == 7);
   append_ok(*s, {request("g", "ann", "c1")});
   require_ok(s->integrity_check());
   RawDb raw(path);
-  CHECK(raw.int_query("PRAGMA user_version") == 6);
+  CHECK(raw.int_query("PRAGMA user_version") == 7);
   CHECK(raw.int_query("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
   CHECK(raw.int_query("SELECT head FROM groups_log WHERE group_id = 'g'") == 1);
 }
 
-TEST_CASE("sqlite store: a version 1 file is migrated to version 6 and keeps its entries and members") {
+TEST_CASE("sqlite store: a version 1 file is migrated to version 7 and keeps its entries and members") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   {
@@ -55,7 +55,7 @@ TEST_CASE("sqlite store: a version 1 file is migrated to version 6 and keeps its
   }
   // What version 1 was: no presence column, no entry kinds, no read positions.
   RawDb(path).exec(
-      "DROP TABLE mentions; DROP INDEX messages_own; DROP INDEX messages_deleted; "
+      "DROP INDEX messages_replies; DROP TABLE mentions; DROP INDEX messages_own; DROP INDEX messages_deleted; "
       "ALTER TABLE messages DROP COLUMN ord; ALTER TABLE messages DROP COLUMN own; "
       "ALTER TABLE groups_log DROP COLUMN msgs; "
       "ALTER TABLE sessions DROP COLUMN presence; DROP TABLE reactions; DROP INDEX messages_edits; "
@@ -65,7 +65,7 @@ TEST_CASE("sqlite store: a version 1 file is migrated to version 6 and keeps its
       "ALTER TABLE members DROP COLUMN read_epoch; ALTER TABLE members DROP COLUMN read_id; "
       "ALTER TABLE members DROP COLUMN notify; PRAGMA user_version = 1");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 6);
+  CHECK(s->schema_version() == 7);
   CHECK(value_of(s->role_of("g", "ann")) == Role::kOwner);
   CHECK(value_of(s->read_position("g", "ann")).msg_id == 0);
   CHECK(value_of(s->mark_read("g", "ann", {1, 1})).msg_id == 1);

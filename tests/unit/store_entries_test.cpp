@@ -9,20 +9,6 @@
 
 namespace {
 
-AppendRequest change(EntryKind kind, const std::string& user, uint64_t target, const std::string& contents = "",
-                     const std::string& client_msg_id = "") {
-  AppendRequest r = request("g", user, client_msg_id, contents);
-  r.entry.kind = kind;
-  r.entry.target = target;
-  return r;
-}
-
-AppendRequest react(const std::string& user, uint64_t target, const std::string& key, bool remove = false) {
-  AppendRequest r = change(EntryKind::kReaction, user, target, key);
-  r.entry.remove = remove;
-  return r;
-}
-
 // The outcome of one request alone.
 AppendOutcome one(MessageStore& log, const AppendRequest& r) {
   return append_ok(log, {r})[0];

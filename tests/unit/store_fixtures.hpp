@@ -104,6 +104,22 @@ std::vector<AppendOutcome> append_ok(MessageStore& log, const std::vector<Append
   return out;
 }
 
+// An entry of `kind` in group g naming `target` (edits, deletes, reactions, membership).
+[[maybe_unused]] AppendRequest change(EntryKind kind, const std::string& user, uint64_t target,
+                                      const std::string& contents = "", const std::string& client_msg_id = "") {
+  AppendRequest r = request("g", user, client_msg_id, contents);
+  r.entry.kind = kind;
+  r.entry.target = target;
+  return r;
+}
+
+[[maybe_unused]] AppendRequest react(const std::string& user, uint64_t target, const std::string& key,
+                                     bool remove = false) {
+  AppendRequest r = change(EntryKind::kReaction, user, target, key);
+  r.entry.remove = remove;
+  return r;
+}
+
 std::vector<Message> read_all(MessageStore& log, const std::string& group) {
   std::vector<Message> out;
   require_ok(log.read(group, 0, std::numeric_limits<size_t>::max(), &out));

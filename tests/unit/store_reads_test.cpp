@@ -200,6 +200,7 @@ void random_log(MessageStore& log, uint32_t seed) {
       if (what < 6 || own.empty()) {
         AppendRequest r = request("g", u, "", "m");
         for (size_t k = pick(3); k > 0; --k) r.entry.mentions.push_back(kUsers[pick(kUsers.size())]);
+        if (!live.empty() && pick(3) == 0) r.entry.reply_to = std::next(live.begin(), pick(live.size()))->first;
         requests.push_back(r);
       } else if (what == 6) {
         requests.push_back(entry(u, EntryKind::kEdit, own[pick(own.size())]));
@@ -208,7 +209,10 @@ void random_log(MessageStore& log, uint32_t seed) {
         requests.push_back(entry(u, EntryKind::kDelete, id));
         live.erase(id);
       } else {
-        requests.push_back(entry(u, EntryKind::kReaction, live.begin()->first, kUsers[pick(3)]));
+        AppendRequest r = entry(u, EntryKind::kReaction, std::next(live.begin(), pick(std::min<size_t>(live.size(), 3)))->first,
+                                kUsers[pick(3)]);
+        r.entry.remove = pick(4) == 0;  // refused when not there: fine, the log goes on
+        requests.push_back(r);
       }
     }
     for (const AppendOutcome& o : append_ok(log, requests)) {
@@ -250,8 +254,92 @@ TEST_CASE_TEMPLATE("store: unread counts equal a brute-force count over the log,
   CHECK(check_against_brute_force(stores.log()) > 0);
 }
 
+namespace {
+
+// The folded view of the whole log, applying its entries in order: message
+// id -> (latest contents, fold) for `reader`.
+std::map<uint64_t, std::pair<std::string, Fold>> brute_fold(MessageStore& log, const std::string& reader) {
+  std::map<uint64_t, std::pair<std::string, Fold>> out;
+  std::map<uint64_t, std::set<std::pair<std::string, std::string>>> reactions;  // (key, user)
+  std::map<uint64_t, bool> deleted;
+  for (const Message& m : read_all(log, "g")) {
+    switch (m.entry.kind) {
+      case EntryKind::kMessage:
+        out[m.msg_id] = {m.contents, Fold{}};
+        deleted[m.msg_id] = m.deleted;
+        if (m.entry.reply_to != 0 && !m.deleted) ++out[m.entry.reply_to].second.replies;
+        break;
+      case EntryKind::kEdit:
+        if (!deleted[m.entry.target]) out[m.entry.target].first = m.contents, out[m.entry.target].second.edited = m.msg_id;
+        break;
+      case EntryKind::kReaction:
+        if (m.entry.remove) {
+          reactions[m.entry.target].erase({m.contents, m.user_id});
+        } else {
+          reactions[m.entry.target].insert({m.contents, m.user_id});
+        }
+        break;
+      default: break;
+    }
+  }
+  for (auto& [id, f] : out) {
+    if (deleted[id]) {
+      f = {"", Fold{}};
+      continue;
+    }
+    for (const auto& [key, user] : reactions[id]) {
+      if (f.second.reactions.empty() || f.second.reactions.back().key != key) f.second.reactions.push_back({key, 0, false});
+      ++f.second.reactions.back().count;
+      if (user == reader) f.second.reactions.back().mine = true;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("store: folded pages equal a brute-force fold over the log, for every reader and page size", T,
+                   ALL_STORES) {
+  T stores;
+  MessageStore& log = stores.log();
+  random_log(log, 50);
+  const uint64_t head = head_of(log, "g").head;
+  size_t edited = 0, reacted = 0, answered = 0;
+  for (const std::string& reader : kUsers) {
+    const auto want = brute_fold(log, reader);
+    for (size_t limit : {size_t{7}, size_t{1000}}) {
+      std::map<uint64_t, std::pair<std::string, Fold>> got;
+      uint64_t after = 0;
+      for (int pages = 0; after < head && pages < 1000; ++pages) {
+        FoldedPage page;
+        require_ok(log.read_folded("g", after, limit, reader, &page));
+        REQUIRE(page.head == head);
+        REQUIRE(page.to > after);
+        for (size_t i = 0; i < page.messages.size(); ++i) {
+          got[page.messages[i].msg_id] = {page.messages[i].contents, page.folds[i]};
+        }
+        after = page.to;
+      }
+      CHECK(after == head);
+      REQUIRE(got.size() == want.size());
+      for (const auto& [id, f] : want) {
+        CAPTURE(id);
+        CHECK(got[id].first == f.first);
+        CHECK(got[id].second == f.second);
+        edited += f.second.edited != 0;
+        reacted += !f.second.reactions.empty();
+        answered += f.second.replies != 0;
+      }
+    }
+  }
+  // The log has every kind of fold to compare.
+  CHECK(edited > 0);
+  CHECK(reacted > 0);
+  CHECK(answered > 0);
+}
+
 #ifndef PARLEY_CONFORMANCE_REDIS
-TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to version 6, and keeps counting") {
+TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to version 7, and keeps counting") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   random_log(*open_store(path), 7);
@@ -259,9 +347,10 @@ TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to versio
   RawDb(path).exec(
       "DROP TABLE mentions; DROP INDEX messages_own; DROP INDEX messages_deleted; "
       "ALTER TABLE messages DROP COLUMN ord; ALTER TABLE messages DROP COLUMN own; "
-      "ALTER TABLE groups_log DROP COLUMN msgs; ALTER TABLE members DROP COLUMN notify; PRAGMA user_version = 4");
+      "ALTER TABLE groups_log DROP COLUMN msgs; ALTER TABLE members DROP COLUMN notify; "
+      "DROP INDEX messages_replies; PRAGMA user_version = 4");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 6);
+  CHECK(s->schema_version() == 7);
   const uint64_t before = check_against_brute_force(*s);
   CHECK(before > 0);
   random_log(*s, 8);  // appends after the migration continue the ordinals

@@ -32,6 +32,10 @@ class GateStore final : public MessageStore {
   Status read(const std::string& g, uint64_t after, size_t limit, std::vector<Message>* out) override {
     return inner_->read(g, after, limit, out);
   }
+  Status read_folded(const std::string& g, uint64_t after, size_t limit, const std::string& reader,
+                     FoldedPage* out) override {
+    return inner_->read_folded(g, after, limit, reader, out);
+  }
   Status heads(const std::vector<std::string>& ids, std::vector<GroupHead>* out) override {
     return inner_->heads(ids, out);
   }

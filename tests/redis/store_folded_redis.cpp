@@ -1,0 +1,4 @@
+// The folded-read cases of the store conformance suite (tests/unit), run on
+// the Redis store: on one redis-server and on a three-master Redis Cluster.
+#define PARLEY_CONFORMANCE_REDIS 1
+#include "unit/store_folded_test.cpp"  // NOLINT(bugprone-suspicious-include)
