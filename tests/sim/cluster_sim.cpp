@@ -750,7 +750,11 @@ class World {
     if (config_.read_reports && d.connected && rng_.chance(0.3)) return report_read(d);
     PendingSend p{group, fmt::format("{}#{}", d.name, ++d.sent),
                   fmt::format("hello {} from {}", d.sent, d.name)};
-    if (rng_.chance(0.25)) change_of(d, group, &p);
+    if (rng_.chance(0.25)) {
+      change_of(d, group, &p);
+    } else if (rng_.chance(0.15)) {
+      reply_in(d, group, &p);
+    }
     if (config_.read_reports && p.entry.kind == EntryKind::kMessage && rng_.chance(0.3)) {
       // Mentions for the counts: of members mostly (its author too), now and
       // then of anyone (the append refuses a non-member).
@@ -795,6 +799,17 @@ class World {
     p->entry.kind = EntryKind::kReaction;
     p->contents = rng_.chance(0.5) ? "+1" : "heart";
     p->entry.remove = rng_.chance(0.3);
+  }
+
+  // Makes `p` an answer to a message the device holds (deleted or not: both
+  // are fine answers), for the folded pages' reply counts.
+  void reply_in(Device& d, const std::string& group, PendingSend* p) {
+    auto it = d.groups.find(group);
+    if (it == d.groups.end() || it->second.got.empty()) return;
+    const Message& m = *it->second.got[rng_.below(it->second.got.size())];
+    if (m.entry.kind != EntryKind::kMessage) return;
+    p->entry.reply_to = m.msg_id;
+    p->epoch = it->second.epoch;
   }
 
   void set_live(GroupView& v, bool live, int64_t now) {
@@ -1155,6 +1170,7 @@ class World {
         }
       }
       result_.messages += log.size();
+      check_store_folded(g, log);
     }
     // Every acknowledged send is stored with its id.
     for (const auto& [cid, where] : acked_cids_) {
@@ -1209,6 +1225,50 @@ class World {
       if (named && (!m.deleted || !m.contents.empty())) {
         violation(fmt::format("store: {}#{} still holds text after #{} was deleted", g, m.msg_id, target));
       }
+    }
+  }
+
+  // The store's folded pages (read_folded, 13 ids a page) show what folding
+  // its log in order shows, for a reader who reacted or not.
+  void check_store_folded(const std::string& g, const std::vector<Message>& log) {
+    if (log.empty()) return;
+    std::vector<const Message*> all;
+    std::map<uint64_t, uint64_t> replies;
+    for (const Message& m : log) {
+      all.push_back(&m);
+      if (m.entry.kind == EntryKind::kMessage && m.entry.reply_to != 0 && !m.deleted) ++replies[m.entry.reply_to];
+    }
+    const std::map<uint64_t, Folded> want = fold(all);
+    const std::string& reader = log.front().user_id;
+    uint64_t after = 0;
+    for (int pages = 0; after < log.size() && pages < 100000; ++pages) {
+      FoldedPage page;
+      if (Status s = admin_messages_->read_folded(g, after, 13, reader, &page); !s) return violation(s.to_string());
+      if (page.head != log.size() || page.to <= after) {
+        return violation(fmt::format("store: {} folded page after {} has head {} and to {}", g, after, page.head,
+                                     page.to));
+      }
+      for (size_t i = 0; i < page.messages.size(); ++i) {
+        const Message& m = page.messages[i];
+        const Fold& f = page.folds[i];
+        if (m.entry.kind != EntryKind::kMessage) continue;
+        const Folded& w = want.at(m.msg_id);
+        const uint64_t n = w.deleted ? 0 : (replies.count(m.msg_id) ? replies.at(m.msg_id) : 0);
+        bool same = m.contents == w.contents && m.deleted == w.deleted && (f.edited != 0) == w.edited &&
+                    f.replies == n && f.reactions.size() == w.reactions.size();
+        for (const ReactionCount& r : f.reactions) {
+          auto it = w.reactions.find(r.key);
+          same = same && it != w.reactions.end() && it->second.size() == r.count &&
+                 it->second.count(reader) == (r.mine ? 1u : 0u);
+        }
+        if (!same) {
+          violation(fmt::format("store: {}#{} folded as '{}' edited={} replies={} reactions={}, its log says '{}' "
+                                "edited={} replies={} reactions={}", g, m.msg_id, m.contents, f.edited, f.replies,
+                                f.reactions.size(), w.contents, w.edited, n, w.reactions.size()));
+        }
+        ++result_.folded_checked;
+      }
+      after = page.to;
     }
   }
 
@@ -1368,12 +1428,13 @@ std::string SimResult::summary() const {
       "{} cut off ({} told on reconnect), {} resets ({} devices told), {} notifications, {} presence updates, "
       "{} removals, {} append jobs, {} read jobs, {} lookups, {} store jobs ({} completions lost to crashes), "
       "{} edits/deletes/reactions ({} deletes, {} refused by the log's rules), {} read reports ({} read "
-      "states, {} counts checked, {} sends refused for mentioning a non-member) -> {}",
+      "states, {} counts checked, {} sends refused for mentioning a non-member), {} messages of folded pages "
+      "checked -> {}",
       seed, nodes, users, devices, groups, largest_group, messages, deliveries, crashes, partitions,
       reconnects, dup_resends, store_failures, catch_ups, mode_switches, saw_pull_mode ? " (pull seen)" : "",
       pulls, fell_behind, failure_reports, resets, epoch_changes, notifications, presence_updates, removals, append_jobs,
       read_jobs, lookup_jobs, store_jobs, completions_lost, changes, deletes, refused_changes, read_reports,
-      read_states, counts_checked, refused_mentions, violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
+      read_states, counts_checked, refused_mentions, folded_checked, violations.empty() ? "ok" : fmt::format("{} VIOLATIONS", violations.size()));
 }
 
 SimResult run_simulation(const SimConfig& config) {

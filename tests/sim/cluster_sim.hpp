@@ -55,7 +55,7 @@ struct SimResult {
   uint64_t mode_switches = 0, pulls = 0, catch_ups = 0, dup_resends = 0, fell_behind = 0;
   uint64_t store_failures = 0, notifications = 0, presence_updates = 0, failure_reports = 0, resets = 0, epoch_changes = 0;
   uint64_t changes = 0, refused_changes = 0, deletes = 0;
-  uint64_t read_reports = 0, read_states = 0, counts_checked = 0, refused_mentions = 0;
+  uint64_t read_reports = 0, read_states = 0, counts_checked = 0, refused_mentions = 0, folded_checked = 0;
   uint64_t removals = 0, append_jobs = 0, read_jobs = 0, lookup_jobs = 0, store_jobs = 0, completions_lost = 0;
   bool saw_pull_mode = false;
   std::string summary() const;
