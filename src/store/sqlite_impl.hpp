@@ -261,7 +261,7 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "UPDATE members SET notify = ?3 WHERE group_id = ?1 AND user_id = ?2",
     "SELECT notify FROM members WHERE group_id = ?1 AND user_id = ?2",
     "SELECT msg_id, contents FROM messages WHERE group_id = ?1 AND target = ?2 AND kind = 1 "
-    "ORDER BY msg_id DESC LIMIT 1",
+    "ORDER BY msg_id DESC LIMIT 1",  // the latest edit
     "SELECT reaction, user_id FROM reactions WHERE group_id = ?1 AND msg_id = ?2",
     "SELECT COUNT(*) FROM messages WHERE group_id = ?1 AND reply_to = ?2 "
     "AND reply_to <> 0 AND kind = 0 AND (flags & 1) = 0",
