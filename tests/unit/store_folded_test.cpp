@@ -72,7 +72,7 @@ TEST_CASE_TEMPLATE("store: a folded read gives each message its latest edit, rea
         std::vector<ReactionCount>{ReactionCount{"🎉", 1, true}, ReactionCount{"👍", 2, false}});
 }
 
-TEST_CASE_TEMPLATE("store: a folded page covers ids (after, after + limit] and folds them as of the head", T,
+TEST_CASE_TEMPLATE("store: a folded page covers the limit ids after its start and folds them as of the head", T,
                    FOLDED_STORES) {
   T stores;
   MessageStore& log = stores.log();
