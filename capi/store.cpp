@@ -65,6 +65,100 @@ parley_message* pack(const std::vector<parley::Message>& messages) {
   return array;
 }
 
+// One malloc'd block for a page: the page, its entries, their mention
+// pointers and reactions, then every string NUL-terminated.
+parley_entry_page* pack_page(const std::vector<parley::Message>& entries, const std::vector<parley::Fold>& folds,
+                             uint64_t epoch, uint64_t head, uint64_t to) {
+  size_t pointers = 0, reactions = 0, text = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const parley::Message& m = entries[i];
+    text += m.group_id.size() + m.user_id.size() + m.client_msg_id.size() + m.contents.size() + m.entry.meta.size() + 5;
+    pointers += m.entry.mentions.size();
+    for (const std::string& u : m.entry.mentions) text += u.size() + 1;
+    if (i < folds.size()) {
+      reactions += folds[i].reactions.size();
+      for (const parley::ReactionCount& r : folds[i].reactions) text += r.key.size() + 1;
+    }
+  }
+  const size_t head_bytes = sizeof(parley_entry_page) + entries.size() * sizeof(parley_entry);
+  const size_t bytes = head_bytes + pointers * sizeof(const char*) + reactions * sizeof(parley_reaction) + text;
+  char* block = static_cast<char*>(std::malloc(bytes));
+  if (block == nullptr) throw std::bad_alloc();
+  auto* page = new (block) parley_entry_page();
+  page->epoch = epoch;
+  page->head = head;
+  page->to = to;
+  page->count = entries.size();
+  auto* array = reinterpret_cast<parley_entry*>(block + sizeof(parley_entry_page));
+  page->entries = entries.empty() ? nullptr : array;
+  auto* ptrs = reinterpret_cast<const char**>(block + head_bytes);
+  auto* rx = reinterpret_cast<parley_reaction*>(block + head_bytes + pointers * sizeof(const char*));
+  char* chars = reinterpret_cast<char*>(rx + reactions);
+  auto put = [&chars](const std::string& str) {
+    char* at = chars;
+    std::memcpy(at, str.data(), str.size());
+    at[str.size()] = '\0';
+    chars += str.size() + 1;
+    return at;
+  };
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const parley::Message& m = entries[i];
+    auto* e = new (&array[i]) parley_entry();
+    e->message.group_id = put(m.group_id);
+    e->message.msg_id = m.msg_id;
+    e->message.prev_msg_id = m.prev_msg_id;
+    e->message.timestamp_ms = m.timestamp_ms;
+    e->message.user_id = put(m.user_id);
+    e->message.contents_size = m.contents.size();
+    e->message.contents = put(m.contents);
+    e->message.client_msg_id = put(m.client_msg_id);
+    e->message.epoch = m.epoch;
+    e->kind = static_cast<int>(m.entry.kind);
+    e->target = m.entry.target;
+    e->reply_to = m.entry.reply_to;
+    e->mentions = ptrs;
+    e->mention_count = m.entry.mentions.size();
+    for (const std::string& u : m.entry.mentions) *ptrs++ = put(u);
+    e->meta = put(m.entry.meta);
+    e->deleted = m.deleted ? 1 : 0;
+    e->removed = m.entry.remove ? 1 : 0;
+    if (i < folds.size()) {
+      const parley::Fold& f = folds[i];
+      e->edited = f.edited;
+      e->replies = f.replies;
+      e->reactions = rx;
+      e->reaction_count = f.reactions.size();
+      for (const parley::ReactionCount& r : f.reactions) {
+        auto* c = new (rx++) parley_reaction();
+        c->key = put(r.key);
+        c->count = r.count;
+        c->mine = r.mine ? 1 : 0;
+      }
+    }
+  }
+  return page;
+}
+
+// What parley_store_history and parley_store_entries check before reading:
+// the ids, the limit, the group, and that `as_user` (if given) is a member.
+Status check_read(Stores& s, const char* group_id, const char* as_user, uint32_t limit) {
+  if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+  if (as_user != nullptr) {
+    if (Status st = parley::capi::check_id(as_user, "as_user", kLimits); !st) return st;
+  }
+  if (limit == 0 || limit > kLimits.max_read_limit) {
+    return parley::error(Code::kInvalidArgument, "limit must be 1.." + std::to_string(kLimits.max_read_limit));
+  }
+  if (Status st = require_group(s, group_id); !st) return st;
+  if (as_user == nullptr) return Status::ok();
+  auto role = s.membership->role_of(group_id, as_user);
+  if (!role) return role.status();
+  if (!role->has_value()) {
+    return parley::error(Code::kPermissionDenied, std::string(as_user) + " is not a member of '" + group_id + "'");
+  }
+  return Status::ok();
+}
+
 Status open(std::unique_ptr<Stores> stores, parley_store** out) {
   return parley::capi::publish(std::make_unique<parley_store>(std::move(stores)), out);
 }
@@ -140,28 +234,37 @@ PARLEY_EXPORT int parley_store_history(parley_store* store, const char* group_id
   return parley::capi::call("parley_store_history", store, [&](parley_store& h) -> Status {
     if (out == nullptr) return parley::capi::null_argument("out");
     if (count == nullptr) return parley::capi::null_argument("count");
-    if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
-    if (as_user != nullptr) {
-      if (Status st = parley::capi::check_id(as_user, "as_user", kLimits); !st) return st;
-    }
-    if (limit == 0 || limit > kLimits.max_read_limit) {
-      return parley::error(Code::kInvalidArgument,
-                           "limit must be 1.." + std::to_string(kLimits.max_read_limit));
-    }
     Stores& s = *h.stores;
-    if (Status st = require_group(s, group_id); !st) return st;
-    if (as_user != nullptr) {
-      auto role = s.membership->role_of(group_id, as_user);
-      if (!role) return role.status();
-      if (!role->has_value()) {
-        return parley::error(Code::kPermissionDenied,
-                             std::string(as_user) + " is not a member of '" + group_id + "'");
-      }
-    }
+    if (Status st = check_read(s, group_id, as_user, limit); !st) return st;
     std::vector<parley::Message> messages;
     if (Status st = s.messages->read(group_id, after, limit, &messages); !st) return st;
     *out = messages.empty() ? nullptr : pack(messages);
     *count = messages.size();
+    return Status::ok();
+  });
+}
+
+PARLEY_EXPORT int parley_store_entries(parley_store* store, const char* group_id, const char* as_user, uint64_t after,
+                                       uint32_t limit, int fold, parley_entry_page** out) {
+  return parley::capi::call("parley_store_entries", store, [&](parley_store& h) -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    Stores& s = *h.stores;
+    if (Status st = check_read(s, group_id, as_user, limit); !st) return st;
+    if (fold != 0) {
+      parley::FoldedPage page;
+      Status st = s.messages->read_folded(group_id, after, limit, as_user != nullptr ? as_user : "", &page);
+      if (!st) return st;
+      *out = pack_page(page.messages, page.folds, page.epoch, page.head, page.to);
+      return Status::ok();
+    }
+    std::vector<parley::GroupHead> heads;
+    if (Status st = s.messages->heads({group_id}, &heads); !st) return st;
+    std::vector<parley::Message> entries;
+    if (after < heads[0].head) {
+      if (Status st = s.messages->read(group_id, after, limit, &entries); !st) return st;
+    }
+    const uint64_t to = entries.empty() ? after : entries.back().msg_id;
+    *out = pack_page(entries, {}, heads[0].epoch, heads[0].head, to);
     return Status::ok();
   });
 }
@@ -254,6 +357,10 @@ PARLEY_EXPORT int parley_store_notify_level(parley_store* store, const char* gro
 
 PARLEY_EXPORT void parley_messages_free(parley_message* messages) {
   std::free(messages);
+}
+
+PARLEY_EXPORT void parley_entry_page_free(parley_entry_page* page) {
+  std::free(page);
 }
 
 }  // extern "C"

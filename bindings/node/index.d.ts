@@ -96,6 +96,52 @@ export interface ReadState {
   mentions: Id;
 }
 
+/** What a log entry is (docs/protocol.md 2.1). */
+export type EntryKind = 'message' | 'edit' | 'delete' | 'reaction' | 'join' | 'leave' | 'removed';
+
+/** One reaction key on a message of a folded read. */
+export interface Reaction {
+  key: string;
+  count: Id;
+  /** The reader is one of those who gave it. */
+  mine: boolean;
+}
+
+/** A log entry with every field (Store.entries). */
+export interface Entry extends Message {
+  kind: EntryKind;
+  /** Edit, delete, reaction: the message it changes (else 0). */
+  target: Id;
+  /** A message: the message it answers (0: none). */
+  replyTo: Id;
+  mentions: string[];
+  /** The app's JSON object, null for none. */
+  meta: Record<string, unknown> | null;
+  /** A tombstone: erased by a delete. */
+  deleted: boolean;
+  /** A reaction taken back. */
+  removed: boolean;
+  /** Folded reads only: the latest edit's id (0: never edited). */
+  edited: Id;
+  /** Folded reads only: messages answering it, not deleted. */
+  replies: Id;
+  /** Folded reads only: the reactions in force, sorted by key. */
+  reactions: Reaction[];
+}
+
+/** A page of a group's log: it covers ids (after, to]; a folded page is folded as of `head`. */
+export interface EntryPage {
+  epoch: Id;
+  head: Id;
+  to: Id;
+  entries: Entry[];
+}
+
+export interface EntriesOptions extends HistoryOptions {
+  /** Fold edits, deletes and reactions into their messages (default false). */
+  fold?: boolean;
+}
+
 export interface HistoryOptions {
   /** Messages with msgId > after (default 0). */
   after?: Id;
@@ -120,6 +166,8 @@ export declare class Store {
   join(groupId: string, userId: string): void;
   leave(groupId: string, userId: string): void;
   history(groupId: string, options?: HistoryOptions): Message[];
+  /** The entries with ids in (after, after + limit] with every field; folded with `fold`. */
+  entries(groupId: string, options?: EntriesOptions): EntryPage;
   /** The read state of `userId` in each of its groups, sorted by group id. */
   readStates(userId: string): ReadState[];
   /**

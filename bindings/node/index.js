@@ -174,6 +174,25 @@ class Store {
   }
 
   /**
+   * The entries of `groupId` with ids in (after, after + limit] with every
+   * field (kind, target, replyTo, mentions, meta, deleted, removed). With
+   * `fold`, only messages and membership entries are listed, each message
+   * with its latest contents, `edited`, `replies` and `reactions` ({key,
+   * count, mine}) as of the page's head (docs/protocol.md 2.1, "Folded
+   * history"). Read on from `to` while to < head.
+   * @returns {EntryPage}
+   */
+  entries(groupId, { after = 0, limit = 100, asUser = null, fold = false } = {}) {
+    const page = this.#open().entries(groupId, asUser, after, limit, fold);
+    page.entries = page.entries.map((e) => ({
+      ...e,
+      text: e.contents.toString('utf8'),
+      meta: e.meta === '' ? null : JSON.parse(e.meta),
+    }));
+    return page;
+  }
+
+  /**
    * The read state of `userId` in each of its groups, sorted by group id.
    * @returns {ReadState[]}
    */

@@ -187,6 +187,51 @@ typedef struct parley_message {
   uint64_t epoch;
 } parley_message;
 
+/* What a log entry is (docs/protocol.md 2.1: every change to a group is an
+ * entry with its own id). */
+#define PARLEY_ENTRY_MESSAGE 0  /* a message */
+#define PARLEY_ENTRY_EDIT 1     /* new contents for message `target`, by its author */
+#define PARLEY_ENTRY_DELETE 2   /* erases message `target` */
+#define PARLEY_ENTRY_REACTION 3 /* adds (or, `removed`, takes back) reaction `contents` on `target` */
+#define PARLEY_ENTRY_JOIN 4     /* user_id joined */
+#define PARLEY_ENTRY_LEAVE 5    /* user_id left */
+#define PARLEY_ENTRY_REMOVED 6  /* user_id removed member `contents` */
+
+/* One reaction key on a message of a folded read, and how many gave it. */
+typedef struct parley_reaction {
+  const char* key;
+  uint64_t count;
+  int mine; /* the reader is one of them */
+} parley_reaction;
+
+/* A log entry with all of its fields, as parley_store_entries reads it. */
+typedef struct parley_entry {
+  parley_message message; /* contents: for a folded message, its latest */
+  int kind;               /* PARLEY_ENTRY_* */
+  uint64_t target;        /* edit, delete, reaction: the message it changes (else 0) */
+  uint64_t reply_to;      /* a message: the message it answers (0: none) */
+  const char* const* mentions; /* a message: the user ids it mentions */
+  size_t mention_count;
+  const char* meta;       /* a message: the app's JSON object as text ("" for none) */
+  int deleted;            /* a tombstone: erased by a delete */
+  int removed;            /* a reaction taken back */
+  /* Folded reads only (else 0): */
+  uint64_t edited;        /* the latest edit's id, whose contents `message` shows */
+  uint64_t replies;       /* messages answering this one, not deleted */
+  const parley_reaction* reactions; /* the reactions in force, sorted by key */
+  size_t reaction_count;
+} parley_entry;
+
+/* A page of a group's log from parley_store_entries. Allocated by the
+ * library (may gain fields at its end in a later minor version). */
+typedef struct parley_entry_page {
+  uint64_t epoch; /* 0: no such history yet */
+  uint64_t head;  /* the group's newest id; a folded page is folded as of it */
+  uint64_t to;    /* the page covers ids (after, to]: read on from `to` while to < head */
+  parley_entry* entries;
+  size_t count;
+} parley_entry_page;
+
 /* Frees user_data handed to the library with a callback. */
 typedef void (*parley_free_fn)(void* user_data);
 
@@ -270,6 +315,19 @@ PARLEY_EXPORT int parley_store_history(parley_store* store, const char* group_id
                                        uint64_t after, uint32_t limit, parley_message** out, size_t* count);
 /* Frees an array returned by parley_store_history. NULL is a no-op. */
 PARLEY_EXPORT void parley_messages_free(parley_message* messages);
+/* Reads the entries of `group_id` with ids in (after, after + limit]
+ * (limit 1..1000) with every field: kinds, targets, replies, mentions,
+ * meta, tombstones. With `fold` non-zero the page is folded
+ * (docs/protocol.md 2.1, "Folded history"): only messages and membership
+ * entries are listed, each message with its latest contents and the
+ * fields `edited`, `replies` and `reactions` (`mine` for `as_user`'s own)
+ * as of the page's head. `as_user` as in parley_store_history. On success
+ * *out is a page owned by the caller, to be freed with
+ * parley_entry_page_free. */
+PARLEY_EXPORT int parley_store_entries(parley_store* store, const char* group_id, const char* as_user, uint64_t after,
+                                       uint32_t limit, int fold, parley_entry_page** out);
+/* Frees a page returned by parley_store_entries. NULL is a no-op. */
+PARLEY_EXPORT void parley_entry_page_free(parley_entry_page* page);
 
 /* A user's read state in one group (docs/protocol.md 2.1): read up to
  * msg_id of epoch (0: nothing read, or a position of an older epoch);
@@ -437,10 +495,7 @@ PARLEY_EXPORT int parley_node_flush(parley_node* node);
  * node stop receiving the group at once. */
 PARLEY_EXPORT int parley_node_member_removed(parley_node* node, const char* group_id, const char* user_id);
 
-/* Membership entry kinds (docs/protocol.md 2.1, "Membership entries"). */
-#define PARLEY_ENTRY_JOIN 4    /* user_id joined */
-#define PARLEY_ENTRY_LEAVE 5   /* user_id left */
-#define PARLEY_ENTRY_REMOVED 6 /* user_id removed `subject` */
+/* Membership entry kinds: PARLEY_ENTRY_JOIN, _LEAVE, _REMOVED (above). */
 /* Records a membership change, made in the store (parley_store_join /
  * parley_store_leave), as an entry of the group's log: it gets the next
  * id, is committed with the node's next flush (answered to nobody) and is

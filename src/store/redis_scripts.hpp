@@ -24,7 +24,8 @@ namespace parley::redis_scripts {
 // member: id as 20 digits .. "\n" .. key .. "\n" .. user, one per reaction in
 // force, so a message's reactions are one ZRANGEBYLEX) and replies (hash:
 // message id -> its replies not deleted). A group written before they
-// existed gets them built once, by its first folded read (meta field fold).
+// existed gets them built once, by its first folded read (meta field fold;
+// a group started by this version has it from its first append).
 
 // ARGV: dedup key prefix, dedup ttl (s), messages to keep, cutoff time (ms;
 // 0: none), n, then per request: its field count f (4 or 11), then user,
@@ -244,6 +245,8 @@ if cut > 0 then
   redis.call('ZREMRANGEBYSCORE', skip, '-inf', trimmed)
 end
 redis.call('HSET', meta, 'head', head, 'epoch', epoch, 'trimmed', trimmed)
+-- A group this version starts keeps rxz and replies from its first entry.
+if not h[2] then redis.call('HSET', meta, 'fold', 1) end
 out[2] = trimmed
 return out
 )lua";

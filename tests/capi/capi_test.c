@@ -539,6 +539,66 @@ static void test_two_nodes(void) {
   pass("two embedded nodes: sessions, forwarding, dedup, errors, history, read states, leave, timers");
 }
 
+/* ---- 4b. entries with every field, plain and folded ---------------------------------- */
+
+static void test_entries(void) {
+  World* w = calloc(1, sizeof *w);
+  CHECK(w != NULL);
+  w->now = 1000000;
+  OK(parley_store_open_memory(&w->store), NULL);
+  OK(parley_store_create_group(w->store, "general", "alice"), w->store);
+  OK(parley_store_join(w->store, "general", "bob"), w->store);
+  add_node(w, 0, "node-1");
+  open_session(w, 0, 1, "alice");
+  open_session(w, 0, 2, "bob");
+  request(w, 1, "{\"t\":\"send\",\"rid\":2,\"g\":\"general\",\"cid\":\"a1\",\"c\":\"hello bob\"}");
+  pump(w);
+  request(w, 2, "{\"t\":\"send\",\"rid\":3,\"g\":\"general\",\"cid\":\"b1\",\"c\":\"hi alice\"}");
+  pump(w);
+  /* bob edits his message (3); alice reacts to it (4) and answers it mentioning him (5) */
+  request(w, 2, "{\"t\":\"edit\",\"rid\":7,\"g\":\"general\",\"cid\":\"b4\",\"to\":2,\"c\":\"hi, alice\"}");
+  pump(w);
+  request(w, 1, "{\"t\":\"react\",\"rid\":8,\"g\":\"general\",\"cid\":\"a2\",\"to\":2,\"c\":\"+1\"}");
+  request(w, 1,
+          "{\"t\":\"send\",\"rid\":9,\"g\":\"general\",\"cid\":\"a3\",\"c\":\"@bob yes\",\"re\":2,"
+          "\"mn\":[\"bob\"],\"meta\":{\"x\":1}}");
+  pump(w);
+  parley_entry_page* page = NULL;
+  OK(parley_store_entries(w->store, "general", "bob", 0, 100, 0, &page), w->store);
+  CHECK(page->count == 5 && page->head == 5 && page->to == 5 && page->epoch == 1);
+  CHECK(page->entries[2].kind == PARLEY_ENTRY_EDIT && page->entries[2].target == 2);
+  CHECK(strcmp((const char*)page->entries[2].message.contents, "hi, alice") == 0);
+  CHECK(page->entries[3].kind == PARLEY_ENTRY_REACTION && !page->entries[3].removed);
+  const parley_entry* answer = &page->entries[4];
+  CHECK(answer->kind == PARLEY_ENTRY_MESSAGE && answer->reply_to == 2 && answer->mention_count == 1);
+  CHECK(strcmp(answer->mentions[0], "bob") == 0 && strcmp(answer->meta, "{\"x\":1}") == 0);
+  CHECK(answer->edited == 0 && answer->reaction_count == 0 && answer->reactions == NULL);
+  parley_entry_page_free(page);
+  OK(parley_store_entries(w->store, "general", "bob", 0, 100, 1, &page), w->store);
+  CHECK(page->count == 3 && page->head == 5 && page->to == 5); /* 1, 2 and the answer */
+  const parley_entry* hi = &page->entries[1];
+  CHECK(hi->message.msg_id == 2 && hi->edited == 3 && hi->replies == 1);
+  CHECK(strcmp((const char*)hi->message.contents, "hi, alice") == 0 && hi->message.contents_size == 9);
+  CHECK(hi->reaction_count == 1 && strcmp(hi->reactions[0].key, "+1") == 0);
+  CHECK(hi->reactions[0].count == 1 && hi->reactions[0].mine == 0); /* alice's, not bob's */
+  parley_entry_page_free(page);
+  OK(parley_store_entries(w->store, "general", "alice", 1, 2, 1, &page), w->store);
+  CHECK(page->count == 1 && page->to == 3 && page->entries[0].reactions[0].mine == 1);
+  parley_entry_page_free(page);
+  OK(parley_store_entries(w->store, "general", NULL, 5, 10, 0, &page), w->store);
+  CHECK(page->count == 0 && page->entries == NULL && page->to == 5);
+  parley_entry_page_free(page);
+  parley_entry_page_free(NULL);
+  CHECK_RC(parley_store_entries(w->store, "general", "mallory", 0, 10, 1, &page), PARLEY_ERR_PERMISSION_DENIED,
+           w->store);
+  CHECK_RC(parley_store_entries(w->store, "general", NULL, 0, 0, 1, &page), PARLEY_ERR_INVALID_ARGUMENT, w->store);
+  CHECK_RC(parley_store_entries(w->store, "general", NULL, 0, 10, 1, NULL), PARLEY_ERR_INVALID_ARGUMENT, w->store);
+
+  world_free(w);
+  free(w);
+  pass("entries: kinds, targets, replies, mentions, meta; folded with edits, reactions and replies");
+}
+
 /* ---- 5. lifecycle rules ----------------------------------------------------------- */
 
 static void ignore_frames(void* user_data, uint64_t session, const parley_bytes* frames, size_t count) {
@@ -861,6 +921,7 @@ int main(void) {
   test_options_and_handles();
   test_store_admin();
   test_two_nodes();
+  test_entries();
   test_lifecycle();
   test_posting();
   test_sqlite();

@@ -3,7 +3,9 @@ processes on one SQLite file, and three on one redis-server. Edits, reactions an
 deletes are acknowledged and pushed in the group's order to the other node's clients;
 the log's rules answer with their error names; a delete made on node 1 erases the text
 for a client that resumes on the last node (from its store and its cache) and for a
-pull on node 1; replies, mentions and meta reach the other node as sent (meta as a
+pull on node 1; folded history (WebSocket pull with fold, HTTP fold=1) shows the latest
+edit, the reactions with the reader's own marked and the reply count, and after the
+delete a bare tombstone; replies, mentions and meta reach the other node as sent (meta as a
 JSON object). With --membership-entries, joins, leaves and removals made over HTTP on
 either node are entries of the log that every member's session gets in order, and a
 leave delivered on the other node ends the leaver's subscription there."""
@@ -127,6 +129,19 @@ class EntriesTest(ServerTestCase):
         await ok(alice, {"t": "edit", "g": g, "cid": "a2", "to": 1, "c": secret + " (really)"}, 3)
         await ok(bob, {"t": "send", "g": g, "cid": "b5", "c": "@alice ok", "re": 1, "mn": ["alice"],
                        "meta": {"card": {"title": "t", "n": [1, 2]}}}, 4)
+        # Folded history before the delete: over the WebSocket on the last node and
+        # over HTTP on the first, each reader's own reaction marked.
+        folded = await bob.request({"t": "pull", "g": g, "after": 0, "limit": 50, "fold": True})
+        self.assertEqual((folded["t"], folded["fold"], folded["to"], folded["head"]), ("pulled", True, 4, 4))
+        self.assertEqual([m["id"] for m in folded["msgs"]], [1, 4])
+        first = folded["msgs"][0]
+        self.assertEqual((first["c"], first["ed"], first["nr"]), (secret + " (really)", 3, 1))
+        self.assertEqual(first["rx"], [{"k": "👍", "n": 1, "me": True}])
+        self.assertNotIn("ed", folded["msgs"][1])
+        page = http_request(nodes[0], "GET", f"/v1/groups/{g}/messages?fold=1&limit=2", token=tokens["alice"]).json
+        self.assertEqual((page["head"], page["to"]), (4, 2))
+        self.assertEqual([m["id"] for m in page["messages"]], [1])
+        self.assertEqual((page["messages"][0]["ed"], page["messages"][0]["rx"]), (3, [{"k": "👍", "n": 1}]))
         await ok(alice, {"t": "delete", "g": g, "cid": "a3", "to": 1}, 5)
         await refused(bob, {"t": "react", "g": g, "cid": "b6", "to": 1, "c": "🎉"}, "deleted")
         await refused(alice, {"t": "edit", "g": g, "cid": "a4", "to": 1, "c": "back"}, "deleted")
@@ -157,6 +172,12 @@ class EntriesTest(ServerTestCase):
         pulled = await dave.pull(g, limit=10)
         self.assertEqual([m["id"] for m in pulled["msgs"]], [1, 2, 3, 4, 5])
         self.assertNotIn("launch code", str(pulled))
+        # Folded after the delete: the message is a bare tombstone, its answer stays.
+        folded = await dave.request({"t": "pull", "g": g, "after": 0, "limit": 50, "fold": True})
+        self.assertEqual([m["id"] for m in folded["msgs"]], [1, 4])
+        self.assertTrue(folded["msgs"][0].get("del"))
+        self.assertFalse({"ed", "rx", "nr"} & set(folded["msgs"][0]), folded["msgs"][0])
+        self.assertNotIn("launch code", str(folded))
 
         for c in (alice, bob, carol, dave):
             self.assertEqual(c.violations, [], f"{c.name}: delivery rules broken")

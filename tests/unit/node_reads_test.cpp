@@ -322,9 +322,10 @@ TEST_CASE("with an executor, every folded pull is read by a lookup on the execut
     f.complete_next();
   });
   // Each folded pull is a lookup: the second one too, when the node knows
-  // alice is a member from the first.
-  for (size_t i = 1; i <= 2; ++i) {
-    f.node->on_client_request(1, PullReq{i, "g", 0, 50, 0, true});
+  // alice is a member from the first and holds everything after its `after`.
+  for (uint64_t i = 1; i <= 2; ++i) {
+    const uint64_t after = i == 1 ? 0 : 6;
+    f.node->on_client_request(1, PullReq{i, "g", after, 50, 0, true});
     f.node->flush();
     REQUIRE(f.executor.lookups.size() == 1);
     CHECK(f.executor.lookups[0].fold);
@@ -332,6 +333,12 @@ TEST_CASE("with an executor, every folded pull is read by a lookup on the execut
     f.answer_lookup();
     auto pulled = f.host.of<PullResultEv>(1);
     REQUIRE(pulled.size() == i);
-    check_folded(pulled[i - 1]);
+    if (i == 1) {
+      check_folded(pulled[0]);
+    } else {
+      CHECK(pulled[1].folded);
+      CHECK(pulled[1].to == 6);
+      CHECK(pulled[1].messages.empty());
+    }
   }
 }

@@ -1,5 +1,6 @@
 #include "store_wrap.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,7 @@ Napi::Function StoreWrap::define(Napi::Env env) {
                          member_method<StoreWrap, &StoreWrap::join>("join"),
                          member_method<StoreWrap, &StoreWrap::leave>("leave"),
                          member_method<StoreWrap, &StoreWrap::history>("history"),
+                         member_method<StoreWrap, &StoreWrap::entries>("entries"),
                          member_method<StoreWrap, &StoreWrap::read_states>("readStates"),
                          member_method<StoreWrap, &StoreWrap::mark_read>("markRead"),
                          member_method<StoreWrap, &StoreWrap::set_notify_level>("setNotifyLevel"),
@@ -89,42 +91,101 @@ Napi::Value StoreWrap::leave(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+namespace {
+Napi::Object message_object(Napi::Env env, const parley_message& m) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("groupId", m.group_id);
+  o.Set("epoch", from_u64(env, m.epoch));
+  o.Set("msgId", from_u64(env, m.msg_id));
+  o.Set("prevMsgId", from_u64(env, m.prev_msg_id));
+  o.Set("timestampMs", Napi::Number::New(env, static_cast<double>(m.timestamp_ms)));
+  o.Set("userId", m.user_id);
+  o.Set("contents", Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(m.contents), m.contents_size));
+  o.Set("clientMsgId", m.client_msg_id);
+  return o;
+}
+
+// The arguments history and entries share: (groupId, asUser | null, after, limit).
+struct ReadArgs {
+  std::string group;
+  std::string as_user;
+  bool admin = false;
+  uint64_t after = 0;
+  uint32_t limit = 0;
+  const char* reader() const { return admin ? nullptr : as_user.c_str(); }
+};
+
+bool read_args(Napi::Env env, const Napi::CallbackInfo& info, ReadArgs* a) {
+  uint64_t limit = 0;
+  a->admin = info[1].IsNull() || info[1].IsUndefined();
+  if (!get_string(env, info[0], "groupId", &a->group) ||
+      (!a->admin && !get_string(env, info[1], "asUser", &a->as_user)) || !get_u64(env, info[2], "after", &a->after) ||
+      !get_u64(env, info[3], "limit", &limit))
+    return false;
+  a->limit = static_cast<uint32_t>(std::min<uint64_t>(limit, UINT32_MAX));  // the C API says which limits it accepts
+  return true;
+}
+}  // namespace
+
 // history(groupId, asUser | null, after, limit) -> [{groupId, msgId, ...}]
 Napi::Value StoreWrap::history(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string group;
-  std::string as_user;
-  uint64_t after = 0;
-  uint64_t limit = 0;
-  const bool admin = info[1].IsNull() || info[1].IsUndefined();
-  if (!open(env) || !get_string(env, info[0], "groupId", &group) ||
-      (!admin && !get_string(env, info[1], "asUser", &as_user)) || !get_u64(env, info[2], "after", &after) ||
-      !get_u64(env, info[3], "limit", &limit))
-    return env.Undefined();
-  if (limit > UINT32_MAX) limit = UINT32_MAX;  // the C API says which limits it accepts
+  ReadArgs a;
+  if (!open(env) || !read_args(env, info, &a)) return env.Undefined();
   parley_message* messages = nullptr;
   size_t count = 0;
-  if (!check(env,
-             parley_store_history(store_, group.c_str(), admin ? nullptr : as_user.c_str(), after,
-                                  static_cast<uint32_t>(limit), &messages, &count),
+  if (!check(env, parley_store_history(store_, a.group.c_str(), a.reader(), a.after, a.limit, &messages, &count),
              store_))
     return env.Undefined();
   std::unique_ptr<parley_message, void (*)(parley_message*)> owned(messages, parley_messages_free);
   Napi::Array out = Napi::Array::New(env, count);
-  for (size_t i = 0; i < count; ++i) {
-    const parley_message& m = messages[i];
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("groupId", m.group_id);
-    o.Set("epoch", from_u64(env, m.epoch));
-    o.Set("msgId", from_u64(env, m.msg_id));
-    o.Set("prevMsgId", from_u64(env, m.prev_msg_id));
-    o.Set("timestampMs", Napi::Number::New(env, static_cast<double>(m.timestamp_ms)));
-    o.Set("userId", m.user_id);
-    o.Set("contents",
-          Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t*>(m.contents), m.contents_size));
-    o.Set("clientMsgId", m.client_msg_id);
-    out.Set(static_cast<uint32_t>(i), o);
+  for (size_t i = 0; i < count; ++i) out.Set(static_cast<uint32_t>(i), message_object(env, messages[i]));
+  return out;
+}
+
+// entries(groupId, asUser | null, after, limit, fold) -> {epoch, head, to, entries: [...]}
+Napi::Value StoreWrap::entries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReadArgs a;
+  if (!open(env) || !read_args(env, info, &a)) return env.Undefined();
+  const bool fold = info[4].ToBoolean().Value();
+  parley_entry_page* page = nullptr;
+  if (!check(env, parley_store_entries(store_, a.group.c_str(), a.reader(), a.after, a.limit, fold ? 1 : 0, &page),
+             store_))
+    return env.Undefined();
+  std::unique_ptr<parley_entry_page, void (*)(parley_entry_page*)> owned(page, parley_entry_page_free);
+  static const char* const kKinds[] = {"message", "edit", "delete", "reaction", "join", "leave", "removed"};
+  Napi::Array list = Napi::Array::New(env, page->count);
+  for (size_t i = 0; i < page->count; ++i) {
+    const parley_entry& e = page->entries[i];
+    Napi::Object o = message_object(env, e.message);
+    o.Set("kind", e.kind >= 0 && e.kind <= 6 ? kKinds[e.kind] : "unknown");
+    o.Set("target", from_u64(env, e.target));
+    o.Set("replyTo", from_u64(env, e.reply_to));
+    Napi::Array mentions = Napi::Array::New(env, e.mention_count);
+    for (size_t k = 0; k < e.mention_count; ++k) mentions.Set(static_cast<uint32_t>(k), e.mentions[k]);
+    o.Set("mentions", mentions);
+    o.Set("meta", e.meta);  // JSON text; index.js parses it
+    o.Set("deleted", Napi::Boolean::New(env, e.deleted != 0));
+    o.Set("removed", Napi::Boolean::New(env, e.removed != 0));
+    o.Set("edited", from_u64(env, e.edited));
+    o.Set("replies", from_u64(env, e.replies));
+    Napi::Array reactions = Napi::Array::New(env, e.reaction_count);
+    for (size_t k = 0; k < e.reaction_count; ++k) {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("key", e.reactions[k].key);
+      r.Set("count", from_u64(env, e.reactions[k].count));
+      r.Set("mine", Napi::Boolean::New(env, e.reactions[k].mine != 0));
+      reactions.Set(static_cast<uint32_t>(k), r);
+    }
+    o.Set("reactions", reactions);
+    list.Set(static_cast<uint32_t>(i), o);
   }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("epoch", from_u64(env, page->epoch));
+  out.Set("head", from_u64(env, page->head));
+  out.Set("to", from_u64(env, page->to));
+  out.Set("entries", list);
   return out;
 }
 

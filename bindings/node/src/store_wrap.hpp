@@ -34,6 +34,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value join(const Napi::CallbackInfo& info);
   Napi::Value leave(const Napi::CallbackInfo& info);
   Napi::Value history(const Napi::CallbackInfo& info);
+  Napi::Value entries(const Napi::CallbackInfo& info);
   Napi::Value read_states(const Napi::CallbackInfo& info);
   Napi::Value mark_read(const Napi::CallbackInfo& info);
   Napi::Value set_notify_level(const Napi::CallbackInfo& info);

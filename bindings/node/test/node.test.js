@@ -134,6 +134,35 @@ test('3c. a recorded membership change is pushed like a message', async () => {
   }
 });
 
+test('3d. entries carry every field, and a folded page folds edits, reactions and replies', async () => {
+  const { store, n1, close } = cluster();
+  try {
+    const alice = new Client(n1, 'alice');
+    const bob = new Client(n1, 'bob');
+    alice.request({ t: 'send', g: 'general', cid: 'a1', c: 'hello' });
+    await alice.waitFor((e) => e.t === 'ack' && e.cid === 'a1', 'the first ack');
+    alice.request({ t: 'edit', g: 'general', cid: 'a2', to: 1, c: 'hello!' });
+    bob.request({ t: 'react', g: 'general', cid: 'b1', to: 1, c: '👍' });
+    bob.request({ t: 'send', g: 'general', cid: 'b2', c: '@alice hi', re: 1, mn: ['alice'], meta: { x: [1] } });
+    await bob.waitFor((e) => e.t === 'ack' && e.cid === 'b2', 'the answer\'s ack');
+    const page = store.entries('general', { asUser: 'bob' });
+    assert.deepEqual([page.head, page.to], [4, 4]);
+    assert.deepEqual(page.entries.map((e) => e.kind), ['message', 'edit', 'reaction', 'message']);
+    assert.deepEqual([page.entries[1].target, page.entries[1].text], [1, 'hello!']);
+    const answer = page.entries[3];
+    assert.deepEqual([answer.replyTo, answer.mentions, answer.meta], [1, ['alice'], { x: [1] }]);
+    const folded = store.entries('general', { asUser: 'bob', fold: true });
+    assert.deepEqual(folded.entries.map((e) => e.msgId), [1, 4]);
+    const first = folded.entries[0];
+    assert.deepEqual([first.text, first.edited, first.replies], ['hello!', 2, 1]);
+    assert.deepEqual(first.reactions, [{ key: '👍', count: 1, mine: true }]);
+    assert.equal(store.entries('general', { asUser: 'alice', fold: true }).entries[0].reactions[0].mine, false);
+    assert.throws(() => store.entries('general', { asUser: 'mallory', fold: true }), (e) => e.name === 'permission_denied');
+  } finally {
+    close();
+  }
+});
+
 test('4. a refused request is an error event, not an exception', async () => {
   const { store, n1, close } = cluster();
   try {

@@ -43,7 +43,7 @@ from .errors import (
 )
 from .node import MembershipKind, Node, NodeOptions, Notification
 from .server import Server
-from .store import Message, NotifyLevel, ReadState, Store
+from .store import Entry, EntryKind, EntryPage, Message, NotifyLevel, Reaction, ReadState, Store
 
 __version__ = "0.1.0"  # this binding; == the header it was written against
 
@@ -55,6 +55,9 @@ __all__ = [
     "LimitExceeded",
     "Corruption",
     "Deleted",
+    "Entry",
+    "EntryKind",
+    "EntryPage",
     "EpochMismatch",
     "Internal",
     "InvalidArgument",
@@ -62,6 +65,7 @@ __all__ = [
     "MembershipKind",
     "Message",
     "NotifyLevel",
+    "Reaction",
     "ReadState",
     "Node",
     "NodeOptions",

@@ -93,6 +93,38 @@ class MessageStruct(Structure):
     ]
 
 
+class ReactionStruct(Structure):
+    _fields_ = [("key", c_char_p), ("count", c_uint64), ("mine", c_int)]
+
+
+class EntryStruct(Structure):
+    _fields_ = [
+        ("message", MessageStruct),
+        ("kind", c_int),
+        ("target", c_uint64),
+        ("reply_to", c_uint64),
+        ("mentions", POINTER(c_char_p)),
+        ("mention_count", c_size_t),
+        ("meta", c_char_p),
+        ("deleted", c_int),
+        ("removed", c_int),
+        ("edited", c_uint64),
+        ("replies", c_uint64),
+        ("reactions", POINTER(ReactionStruct)),
+        ("reaction_count", c_size_t),
+    ]
+
+
+class EntryPageStruct(Structure):
+    _fields_ = [
+        ("epoch", c_uint64),
+        ("head", c_uint64),
+        ("to", c_uint64),
+        ("entries", POINTER(EntryStruct)),
+        ("count", c_size_t),
+    ]
+
+
 class ReadStateStruct(Structure):
     _fields_ = [
         ("group_id", c_char_p),
@@ -145,6 +177,11 @@ _FUNCTIONS = {
         [_H, c_char_p, c_char_p, c_uint64, c_uint32, POINTER(POINTER(MessageStruct)), POINTER(c_size_t)],
     ),
     "parley_messages_free": (None, [POINTER(MessageStruct)]),
+    "parley_store_entries": (
+        c_int,
+        [_H, c_char_p, c_char_p, c_uint64, c_uint32, c_int, POINTER(POINTER(EntryPageStruct))],
+    ),
+    "parley_entry_page_free": (None, [POINTER(EntryPageStruct)]),
     "parley_store_read_states": (c_int, [_H, c_char_p, POINTER(POINTER(ReadStateStruct)), POINTER(c_size_t)]),
     "parley_store_mark_read": (c_int, [_H, c_char_p, c_char_p, c_uint64, c_uint64, POINTER(ReadStateStruct)]),
     "parley_read_states_free": (None, [POINTER(ReadStateStruct)]),

@@ -7,9 +7,10 @@ of the nodes running on it (parley.h convention 5).
 from __future__ import annotations
 
 import ctypes
+import json
 import os
-from dataclasses import dataclass
-from typing import List, Literal, Optional, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Literal, Optional, Union
 
 from . import _lib
 from ._lib import StrLike
@@ -51,6 +52,71 @@ class Message:
             client_msg_id=_lib.text(m.client_msg_id),
             epoch=m.epoch,
         )
+
+
+# What a log entry is (docs/protocol.md 2.1), in PARLEY_ENTRY_* order.
+EntryKind = Literal["message", "edit", "delete", "reaction", "join", "leave", "removed"]
+_KINDS: List[EntryKind] = ["message", "edit", "delete", "reaction", "join", "leave", "removed"]
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """One reaction key on a message of a folded read."""
+
+    key: str
+    count: int
+    mine: bool  # the reader is one of those who gave it
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A log entry with every field (Store.entries). `message.contents` of a
+    folded message is its latest; `edited`, `replies` and `reactions` are
+    set on folded reads only."""
+
+    message: Message
+    kind: EntryKind
+    target: int  # edit, delete, reaction: the message it changes (else 0)
+    reply_to: int  # a message: the message it answers (0: none)
+    mentions: List[str]
+    meta: Optional[Dict[str, Any]]  # the app's JSON object, None for none
+    deleted: bool  # a tombstone
+    removed: bool  # a reaction taken back
+    edited: int = 0  # the latest edit's id
+    replies: int = 0  # messages answering it, not deleted
+    reactions: List[Reaction] = field(default_factory=list)
+
+    @classmethod
+    def _from_c(cls, e: _lib.EntryStruct) -> "Entry":
+        meta = _lib.text(e.meta)
+        return cls(
+            message=Message._from_c(e.message),
+            kind=_KINDS[e.kind],
+            target=e.target,
+            reply_to=e.reply_to,
+            mentions=[_lib.text(e.mentions[i]) for i in range(e.mention_count)],
+            meta=json.loads(meta) if meta else None,
+            deleted=bool(e.deleted),
+            removed=bool(e.removed),
+            edited=e.edited,
+            replies=e.replies,
+            reactions=[
+                Reaction(_lib.text(e.reactions[i].key), e.reactions[i].count, bool(e.reactions[i].mine))
+                for i in range(e.reaction_count)
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """A page of a group's log (Store.entries): it covers ids (after, to];
+    read on from `to` while `to` < `head`. A folded page is folded as of
+    `head`."""
+
+    epoch: int
+    head: int
+    to: int
+    entries: List[Entry]
 
 
 @dataclass(frozen=True)
@@ -166,6 +232,43 @@ class Store(_lib.Closeable):
             return [Message._from_c(out[i]) for i in range(count.value)]
         finally:
             _lib.lib().parley_messages_free(out)
+
+    def entries(
+        self,
+        group_id: StrLike,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        as_user: Optional[StrLike] = None,
+        fold: bool = False,
+    ) -> EntryPage:
+        """The entries with ids in (after, after + limit] (limit 1..1000)
+        with every field. With `fold`, only messages and membership entries
+        are listed, each message with its latest contents, reactions
+        (`mine` for `as_user`'s) and reply count as of the page's head
+        (docs/protocol.md 2.1, "Folded history"). `as_user` as in history."""
+        h = self._live()
+        out = ctypes.POINTER(_lib.EntryPageStruct)()
+        rc = _lib.lib().parley_store_entries(
+            h,
+            _lib.cstr(group_id, "group_id"),
+            _lib.opt_cstr(as_user, "as_user"),
+            _lib.uint(after, "after"),
+            _lib.uint(limit, "limit", 32),
+            1 if fold else 0,
+            ctypes.byref(out),
+        )
+        _lib.check(rc, h)
+        try:
+            page = out.contents
+            return EntryPage(
+                epoch=page.epoch,
+                head=page.head,
+                to=page.to,
+                entries=[Entry._from_c(page.entries[i]) for i in range(page.count)],
+            )
+        finally:
+            _lib.lib().parley_entry_page_free(out)
 
     def read_states(self, user_id: StrLike) -> List[ReadState]:
         """The read state of `user_id` in each of its groups, sorted by group

@@ -376,3 +376,37 @@ def test_3_17_a_recorded_membership_change_is_pushed_like_a_message(store: parle
             n1.record_membership("g", "removed", "alice")  # whom?
     finally:
         c.close()
+
+
+def test_3_18_entries_carry_every_field_and_fold_into_their_messages(store: parley.Store) -> None:
+    c = Loopback(store, ["n1"])
+    try:
+        c.nodes["n1"].open_session(1, "alice")
+        c.nodes["n1"].open_session(2, "bob")
+        c.request("n1", 1, t="send", rid=1, g="g", cid="a1", c="hello")
+        c.run()
+        c.request("n1", 1, t="edit", rid=2, g="g", cid="a2", to=1, c="hello!")
+        c.request("n1", 2, t="react", rid=3, g="g", cid="b1", to=1, c="👍")
+        c.request("n1", 2, t="send", rid=4, g="g", cid="b2", c="@alice hi", re=1, mn=["alice"], meta={"x": [1]})
+        c.run()
+        page = store.entries("g", as_user="bob")
+        assert (page.epoch, page.head, page.to) == (1, 4, 4)
+        assert [e.kind for e in page.entries] == ["message", "edit", "reaction", "message"]
+        assert (page.entries[1].target, page.entries[1].message.text) == (1, "hello!")
+        answer = page.entries[3]
+        assert (answer.reply_to, answer.mentions, answer.meta) == (1, ["alice"], {"x": [1]})
+        assert answer.reactions == [] and answer.edited == 0
+        folded = store.entries("g", as_user="bob", fold=True)
+        assert [e.message.msg_id for e in folded.entries] == [1, 4]
+        first = folded.entries[0]
+        assert (first.message.text, first.edited, first.replies) == ("hello!", 2, 1)
+        assert first.reactions == [parley.Reaction("👍", 1, True)]
+        assert store.entries("g", as_user="alice", fold=True).entries[0].reactions[0].mine is False
+        part = store.entries("g", after=1, limit=2, fold=True)
+        assert (part.to, part.entries) == (3, [])
+        with pytest.raises(parley.PermissionDenied):
+            store.entries("g", as_user="mallory", fold=True)
+        with pytest.raises(parley.InvalidArgument):
+            store.entries("g", limit=0)
+    finally:
+        c.close()
