@@ -312,6 +312,8 @@ TEST_CASE("with an executor, every folded pull is read by a lookup on the execut
   AsyncFixture f;
   f.open(1, "alice");
   f.open(2, "bob");
+  f.node->on_client_request(1, ResumeReq{0, "g", 0, 0});  // the node follows g for alice
+  f.turn();
   for (int i = 1; i <= 3; ++i) {
     f.node->on_client_request(2, SendReq{0, "g", "b" + std::to_string(i), "hi " + std::to_string(i)});
     f.turn();
@@ -322,7 +324,7 @@ TEST_CASE("with an executor, every folded pull is read by a lookup on the execut
     f.complete_next();
   });
   // Each folded pull is a lookup: the second one too, when the node knows
-  // alice is a member from the first and holds everything after its `after`.
+  // alice is a member, follows g and holds everything after its `after`.
   for (uint64_t i = 1; i <= 2; ++i) {
     const uint64_t after = i == 1 ? 0 : 6;
     f.node->on_client_request(1, PullReq{i, "g", after, 50, 0, true});
