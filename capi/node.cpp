@@ -477,6 +477,17 @@ PARLEY_EXPORT int parley_node_record_membership(parley_node* node, const char* g
   });
 }
 
+PARLEY_EXPORT int parley_node_record_system(parley_node* node, const char* group_id, const char* author,
+                                            const char* client_msg_id, const char* text, const char* meta_json) {
+  return engine_call("parley_node_record_system", node, [&](parley_node& h) -> Status {
+    if (group_id == nullptr) return parley::capi::null_argument("group_id");
+    if (author == nullptr) return parley::capi::null_argument("author");
+    if (text == nullptr) return parley::capi::null_argument("text");
+    return h.node->record_system(group_id, author, client_msg_id == nullptr ? "" : client_msg_id, text,
+                                 meta_json == nullptr ? "" : meta_json);
+  });
+}
+
 PARLEY_EXPORT int parley_node_session_count(parley_node* node, size_t* out) {
   return parley::capi::call("parley_node_session_count", node, [&](parley_node& h) -> Status {
     if (out == nullptr) return parley::capi::null_argument("out");

@@ -97,7 +97,7 @@ export interface ReadState {
 }
 
 /** What a log entry is (docs/protocol.md 2.1). */
-export type EntryKind = 'message' | 'edit' | 'delete' | 'reaction' | 'join' | 'leave' | 'removed';
+export type EntryKind = 'message' | 'edit' | 'delete' | 'reaction' | 'join' | 'leave' | 'removed' | 'system';
 
 /** One reaction key on a message of a folded read. */
 export interface Reaction {
@@ -271,6 +271,12 @@ export declare class Node extends EventEmitter {
    * log ('removed': `userId` removed `subject`). TypeError for another kind.
    */
   recordMembership(groupId: string, kind: 'join' | 'leave' | 'removed', userId: string, subject?: string): void;
+  /**
+   * Records a notice from the app as a 'system' entry of the group's log
+   * (`author`: the app's voice); unread for nobody, notifies nobody.
+   */
+  recordSystem(groupId: string, author: string, text: string,
+               options?: { cid?: string | null; meta?: Record<string, unknown> | null }): void;
   timerFired(): void;
   flush(): void;
   /** Runs fn(node) at the node's next turn; rejected with 'closed' if the node closes first. */

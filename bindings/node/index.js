@@ -432,6 +432,16 @@ class Node extends EventEmitter {
     this.#feed((n) => n.recordMembership(groupId, MEMBERSHIP_KINDS[kind], userId, subject));
   }
 
+  /**
+   * Records a notice from the app itself as a 'system' entry of the group's
+   * log, pushed to the members' sessions in order; unread for nobody,
+   * notifies nobody. `author` names the app's voice; `meta` an optional
+   * object; a `cid` makes a resend a duplicate, stored once.
+   */
+  recordSystem(groupId, author, text, { cid = null, meta = null } = {}) {
+    this.#feed((n) => n.recordSystem(groupId, author, text, cid, meta === null ? null : JSON.stringify(meta)));
+  }
+
   /** The time the 'timer' event asked for has come (with {timers: false}). */
   timerFired() {
     this.#call((n) => n.timerFired());

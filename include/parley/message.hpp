@@ -30,12 +30,18 @@ enum class EntryKind : int {
   kJoin = 4,
   kLeave = 5,
   kRemoved = 6,
+  // A notice from the app itself (Node::record_system), never sent by
+  // clients: contents its text, optional meta; user_id names the app's voice.
+  kSystem = 7,
 };
 
-// "message", "edit", "delete", "reaction", "join", "leave", "removed". Never null.
+// "message", "edit", "delete", "reaction", "join", "leave", "removed", "system". Never null.
 const char* entry_kind_name(EntryKind kind);
 // Whether the kind records a membership change (join, leave, removed).
 inline bool is_membership(EntryKind kind) { return kind >= EntryKind::kJoin && kind <= EntryKind::kRemoved; }
+// Whether only the host writes entries of the kind (membership changes and
+// system notices): clients cannot send them.
+inline bool written_by_host(EntryKind kind) { return is_membership(kind) || kind == EntryKind::kSystem; }
 
 // What a log entry carries beyond a plain message's fields: its kind and the
 // fields of that kind (validate_entry says which kind takes which).
@@ -122,7 +128,8 @@ Status validate_submission(const std::string& group_id, const std::string& user_
 // contents, like an id but at most max_reaction_bytes; a join or leave
 // nothing, a removal the removed member's id as contents), mentions as ids (at
 // most max_mentions, no repeats), meta a JSON object of at most
-// max_meta_bytes. kInvalidArgument or kTooLarge naming the field.
+// max_meta_bytes; a system notice contents and optional meta only.
+// kInvalidArgument or kTooLarge naming the field.
 Status validate_entry(const EntryFields& entry, const std::string& contents, const Limits& limits);
 
 }  // namespace parley

@@ -222,6 +222,16 @@ class Node {
   // kInvalidArgument for another kind or a bad id.
   Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
                            const std::string& subject = "");
+  // Records a notice from the app itself (a match result, a rule change) as
+  // a kSystem entry of the group's log: `author` names the app's voice (any
+  // id, not a member), `text` its contents, `meta` an optional JSON object
+  // (as a message's). Like record_membership it gets the next id, is
+  // appended with this turn's commit (answered to nobody) and reaches every
+  // member's sessions in order; it counts as unread for nobody and notifies
+  // nobody. A non-empty `client_msg_id` makes a resend a duplicate (stored
+  // once), as for a send. kInvalidArgument or kTooLarge for bad input.
+  Status record_system(const std::string& group_id, const std::string& author, const std::string& client_msg_id,
+                       const std::string& text, const std::string& meta = "");
   // A send (message, edit, delete or reaction) by `user_id` outside any
   // session, for a host's own API (parley-server's POST
   // /v1/groups/{g}/messages): checked as a session's send is (limits,

@@ -196,6 +196,7 @@ typedef struct parley_message {
 #define PARLEY_ENTRY_JOIN 4     /* user_id joined */
 #define PARLEY_ENTRY_LEAVE 5    /* user_id left */
 #define PARLEY_ENTRY_REMOVED 6  /* user_id removed member `contents` */
+#define PARLEY_ENTRY_SYSTEM 7   /* a notice from the app (parley_node_record_system) */
 
 /* One reaction key on a message of a folded read, and how many gave it. */
 typedef struct parley_reaction {
@@ -505,6 +506,17 @@ PARLEY_EXPORT int parley_node_member_removed(parley_node* node, const char* grou
  * PARLEY_ERR_INVALID_ARGUMENT for another kind or a bad id. */
 PARLEY_EXPORT int parley_node_record_membership(parley_node* node, const char* group_id, int kind,
                                                 const char* user_id, const char* subject);
+/* Records a notice from the app itself (a match result, a rule change) as a
+ * PARLEY_ENTRY_SYSTEM entry of the group's log, committed with the node's
+ * next flush (answered to nobody) and pushed to the members' sessions in
+ * order like a message; it counts as unread for nobody and notifies nobody.
+ * `author` names the app's voice (any id; not a member), `text` is its
+ * contents, `meta_json` an optional JSON object (NULL or "" for none), and a
+ * non-empty `client_msg_id` (NULL for none) makes a resend a duplicate,
+ * stored once. PARLEY_ERR_INVALID_ARGUMENT or PARLEY_ERR_TOO_LARGE for bad
+ * input. */
+PARLEY_EXPORT int parley_node_record_system(parley_node* node, const char* group_id, const char* author,
+                                            const char* client_msg_id, const char* text, const char* meta_json);
 /* The number of open sessions. */
 PARLEY_EXPORT int parley_node_session_count(parley_node* node, size_t* out);
 

@@ -160,7 +160,7 @@ Status parse_mode(const std::string& s, DeliveryMode* out) {
 
 Status parse_entry_kind(const std::string& s, EntryKind* out) {
   for (EntryKind k : {EntryKind::kMessage, EntryKind::kEdit, EntryKind::kDelete, EntryKind::kReaction, EntryKind::kJoin,
-                      EntryKind::kLeave, EntryKind::kRemoved}) {
+                      EntryKind::kLeave, EntryKind::kRemoved, EntryKind::kSystem}) {
     if (s == entry_kind_name(k)) {
       *out = k;
       return Status::ok();

@@ -144,7 +144,8 @@ inline const char* send_type(EntryKind kind) {
     case EntryKind::kReaction: return "react";
     case EntryKind::kJoin:
     case EntryKind::kLeave:
-    case EntryKind::kRemoved: break;  // the host's, never a client's request
+    case EntryKind::kRemoved:
+    case EntryKind::kSystem: break;  // the host's, never a client's request
   }
   return "send";
 }

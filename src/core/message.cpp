@@ -57,6 +57,7 @@ const char* entry_kind_name(EntryKind kind) {
     case EntryKind::kJoin: return "join";
     case EntryKind::kLeave: return "leave";
     case EntryKind::kRemoved: return "removed";
+    case EntryKind::kSystem: return "system";
   }
   return "message";
 }
@@ -101,6 +102,14 @@ Status validate_entry(const EntryFields& entry, const std::string& contents, con
         return error(Code::kInvalidArgument, fmt::format("'{}' is mentioned twice", mentions[i]));
       }
     }
+    if (!meta.empty()) return validate_meta(meta, limits);
+    return Status::ok();
+  }
+  if (kind == EntryKind::kSystem) {
+    if (target != 0 || reply_to != 0 || !mentions.empty() || remove) {
+      return error(Code::kInvalidArgument, "system takes no target, reply_to, mentions or remove");
+    }
+    if (contents.empty()) return error(Code::kInvalidArgument, "a system notice needs its text");
     if (!meta.empty()) return validate_meta(meta, limits);
     return Status::ok();
   }

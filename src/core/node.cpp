@@ -49,6 +49,11 @@ Result<PullResultEv> Node::pull(const std::string& user_id, const PullReq& reque
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
 }
+Status Node::record_system(const std::string& group_id, const std::string& author, const std::string& client_msg_id,
+                           const std::string& text, const std::string& meta) {
+  return impl_->record_system(group_id, author, client_msg_id, text, meta);
+}
+
 Status Node::record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
                                const std::string& subject) {
   return impl_->record_membership(group_id, kind, user_id, subject);

@@ -61,6 +61,24 @@ Status Node::Impl::record_membership(const std::string& group_id, EntryKind kind
   return Status::ok();
 }
 
+Status Node::Impl::record_system(const std::string& group_id, const std::string& author,
+                                 const std::string& client_msg_id, const std::string& text,
+                                 const std::string& meta) {
+  AppendRequest a;
+  a.group_id = group_id;
+  a.user_id = author;
+  a.client_msg_id = client_msg_id;
+  a.contents = text;
+  a.timestamp_ms = clock_.now_ms();
+  a.entry.kind = EntryKind::kSystem;
+  a.entry.meta = meta;
+  if (Status st = validate_submission(group_id, author, client_msg_id, text, opt_.limits); !st) return st;
+  if (Status st = validate_entry(a.entry, text, opt_.limits); !st) return st;
+  pending_.push_back(PendingSend{0, 0, client_msg_id, group_id, nullptr});  // answered to nobody
+  pending_requests_.push_back(std::move(a));
+  return Status::ok();
+}
+
 void Node::Impl::complete_append(uint64_t id, const Status& st, std::vector<AppendOutcome> outcomes) {
   auto it = in_flight_.find(id);
   if (it == in_flight_.end()) return;

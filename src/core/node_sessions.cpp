@@ -254,9 +254,9 @@ void Node::Impl::queue_send(const std::string& user, const SendReq& r, PendingSe
 }
 
 Status Node::Impl::validate_send(const std::string& user, const SendReq& r) const {
-  if (is_membership(r.entry.kind)) {
+  if (written_by_host(r.entry.kind)) {
     return error(Code::kInvalidArgument,
-                 fmt::format("a {} entry is written by the host (record_membership), not sent", entry_kind_name(r.entry.kind)));
+                 fmt::format("a {} entry is written by the host, not sent", entry_kind_name(r.entry.kind)));
   }
   if (Status st = validate_submission(r.group_id, user, r.client_msg_id, r.contents, opt_.limits); !st) return st;
   return validate_entry(r.entry, r.contents, opt_.limits);

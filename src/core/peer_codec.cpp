@@ -72,7 +72,7 @@ Status decode_message(const ArrayView& v, const Limits& limits, Message* m) {
   if (v.a.size == kEntryItem) {
     uint64_t kind = 0;
     PARLEY_TRY(v.u64(9, &kind));
-    if (kind > static_cast<uint64_t>(EntryKind::kRemoved)) return bad(fmt::format("unknown entry kind {}", kind));
+    if (kind > static_cast<uint64_t>(EntryKind::kSystem)) return bad(fmt::format("unknown entry kind {}", kind));
     m->entry.kind = static_cast<EntryKind>(kind);
     PARLEY_TRY(v.u64(10, &m->entry.target));
     PARLEY_TRY(v.u64(11, &m->entry.reply_to));

@@ -111,10 +111,10 @@ inline UnreadCount unread_frame(const UnreadQuery& q, uint64_t epoch, uint64_t h
   return c;
 }
 
-// Whether a folded page lists an entry of this kind: messages and
-// membership entries do; edits, deletes and reactions fold into the
+// Whether a folded page lists an entry of this kind: messages, membership
+// entries and system notices do; edits, deletes and reactions fold into the
 // message they name.
-inline bool listed_when_folded(EntryKind kind) { return kind == EntryKind::kMessage || is_membership(kind); }
+inline bool listed_when_folded(EntryKind kind) { return kind == EntryKind::kMessage || written_by_host(kind); }
 
 // A message's reaction counts from the reactions in force on it, as (key,
 // user) pairs in any order; `reader`'s own are marked.

@@ -187,7 +187,8 @@ Status SqliteStoreImpl::apply_change(const AppendRequest& request) {
     case EntryKind::kEdit:
     case EntryKind::kJoin:
     case EntryKind::kLeave:
-    case EntryKind::kRemoved: return Status::ok();
+    case EntryKind::kRemoved:
+    case EntryKind::kSystem: return Status::ok();
   }
   return Status::ok();
 }

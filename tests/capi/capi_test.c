@@ -551,6 +551,8 @@ static void test_entries(void) {
   add_node(w, 0, "node-1");
   open_session(w, 0, 1, "alice");
   open_session(w, 0, 2, "bob");
+  request(w, 2, "{\"t\":\"resume\",\"rid\":1,\"g\":\"general\",\"after\":0,\"epoch\":0}");
+  pump(w);
   request(w, 1, "{\"t\":\"send\",\"rid\":2,\"g\":\"general\",\"cid\":\"a1\",\"c\":\"hello bob\"}");
   pump(w);
   request(w, 2, "{\"t\":\"send\",\"rid\":3,\"g\":\"general\",\"cid\":\"b1\",\"c\":\"hi alice\"}");
@@ -589,6 +591,18 @@ static void test_entries(void) {
   CHECK(page->count == 0 && page->entries == NULL && page->to == 5);
   parley_entry_page_free(page);
   parley_entry_page_free(NULL);
+  /* a notice from the app: pushed like a message, stored once per cid */
+  OK(parley_node_record_system(w->nodes[0], "general", "game", "s1", "round 2", "{\"round\":2}"), w->nodes[0]);
+  OK(parley_node_record_system(w->nodes[0], "general", "game", "s1", "round 2", "{\"round\":2}"), w->nodes[0]);
+  OK(parley_node_flush(w->nodes[0]), w->nodes[0]);
+  pump(w);
+  CHECK(contains(w->frames[2].data, "\"u\":\"game\",\"c\":\"round 2\",\"cid\":\"s1\",\"ep\":1,\"k\":\"system\""));
+  OK(parley_store_entries(w->store, "general", NULL, 5, 10, 0, &page), w->store);
+  CHECK(page->count == 1 && page->entries[0].kind == PARLEY_ENTRY_SYSTEM && page->head == 6);
+  CHECK(strcmp(page->entries[0].meta, "{\"round\":2}") == 0);
+  parley_entry_page_free(page);
+  CHECK_RC(parley_node_record_system(w->nodes[0], "general", "game", NULL, "", NULL), PARLEY_ERR_INVALID_ARGUMENT,
+           w->nodes[0]);
   CHECK_RC(parley_store_entries(w->store, "general", "mallory", 0, 10, 1, &page), PARLEY_ERR_PERMISSION_DENIED,
            w->store);
   CHECK_RC(parley_store_entries(w->store, "general", NULL, 0, 0, 1, &page), PARLEY_ERR_INVALID_ARGUMENT, w->store);

@@ -56,7 +56,8 @@ inline std::map<uint64_t, Folded> fold(const std::vector<const Message*>& histor
       case EntryKind::kMessage:
       case EntryKind::kJoin:
       case EntryKind::kLeave:
-      case EntryKind::kRemoved: break;  // membership entries name no message
+      case EntryKind::kRemoved:
+      case EntryKind::kSystem: break;  // membership entries and notices name no message
     }
   }
   return out;

@@ -251,6 +251,38 @@ TEST_CASE("node: membership changes recorded by the host are entries of the log,
   CHECK(counts[0].unread == 2);
 }
 
+TEST_CASE("node: a system notice from the host is pushed in order, stored once per cid, unread and notified for nobody") {
+  Chat f;  // carol is offline
+  f.request(1, SendReq{1, "g", "c1", "gg"});
+  REQUIRE(f.node->record_system("g", "game", "s1", "alice won the match", R"({"score":[3,1]})").is_ok());
+  REQUIRE(f.node->record_system("g", "game", "s1", "alice won the match", R"({"score":[3,1]})").is_ok());  // a resend
+  f.node->flush();
+  auto pushed = f.host.of<MessageEv>(2);
+  REQUIRE(pushed.size() == 2);
+  const Message& notice = *pushed[1].message;
+  CHECK(notice.msg_id == 2);
+  CHECK(notice.entry.kind == EntryKind::kSystem);
+  CHECK(notice.user_id == "game");
+  CHECK(notice.contents == "alice won the match");
+  CHECK(notice.entry.meta == R"({"score":[3,1]})");
+  CHECK(f.notifier.sent.size() == 1);  // carol, of alice's message only
+  std::vector<UnreadCount> counts;
+  REQUIRE(f.messages->unread({UnreadQuery{"g", "carol", {}}}, &counts).is_ok());
+  CHECK(counts[0].unread == 1);
+  CHECK(counts[0].head == 2);  // the resend was stored once
+  // Bad input is refused and records nothing; no client sends one.
+  CHECK(f.node->record_system("g", "game", "", "").code() == Code::kInvalidArgument);
+  CHECK(f.node->record_system("g", "game", "", "x", "[1]").code() == Code::kInvalidArgument);
+  CHECK(f.node->record_system("g", "", "", "x").code() == Code::kInvalidArgument);
+  SendReq forged{9, "g", "f1", "I am the game"};
+  forged.entry.kind = EntryKind::kSystem;
+  f.request(1, forged);
+  REQUIRE(f.errors(1).size() == 1);
+  CHECK(f.errors(1)[0].code == Code::kInvalidArgument);
+  f.node->flush();
+  CHECK(f.host.of<MessageEv>(2).size() == 2);
+}
+
 TEST_CASE("node: a leave delivered on another node ends the leaver's subscription there") {
   TwoNodes t;
   Fixture& f = t.f;

@@ -24,14 +24,24 @@ Code refused(MessageStore& log, const AppendRequest& r) {
 
 #define ENTRY_STORES ALL_STORES
 
-TEST_CASE_TEMPLATE("store: join, leave and removed entries are kept with their kind and member, and counted by nobody",
+TEST_CASE_TEMPLATE("store: join, leave, removed and system entries are kept with their fields, and counted by nobody",
                    T, ENTRY_STORES) {
   T stores;
   MessageStore& log = stores.log();
+  AppendRequest notice = change(EntryKind::kSystem, "game", 0, "round 2 starts", "s1");
+  notice.entry.meta = R"({"round":2})";
   append_ok(log, {change(EntryKind::kJoin, "bob", 0), request("g", "ann", "", "hi bob"),
-                  change(EntryKind::kRemoved, "ann", 0, "cy"), change(EntryKind::kLeave, "bob", 0)});
+                  change(EntryKind::kRemoved, "ann", 0, "cy"), change(EntryKind::kLeave, "bob", 0), notice});
+  CHECK(append_ok(log, {notice})[0].duplicate);
   std::vector<Message> all = read_all(log, "g");
-  REQUIRE(all.size() == 4);
+  REQUIRE(all.size() == 5);
+  CHECK(all[4].entry.kind == EntryKind::kSystem);
+  CHECK(all[4].user_id == "game");
+  CHECK(all[4].contents == "round 2 starts");
+  CHECK(all[4].entry.meta == R"({"round":2})");
+  FoldedPage folded;  // every one of them is a line of the folded history
+  require_ok(log.read_folded("g", 0, 10, "bob", &folded));
+  CHECK(folded.messages.size() == 5);
   CHECK(all[0].entry.kind == EntryKind::kJoin);
   CHECK(all[0].user_id == "bob");
   CHECK(all[0].contents.empty());

@@ -63,6 +63,7 @@ Napi::Function NodeWrap::define(Napi::Env env) {
                          member_method<NodeWrap, &NodeWrap::flush>("flush"),
                          member_method<NodeWrap, &NodeWrap::member_removed>("memberRemoved"),
                          member_method<NodeWrap, &NodeWrap::record_membership>("recordMembership"),
+                         member_method<NodeWrap, &NodeWrap::record_system>("recordSystem"),
                          member_method<NodeWrap, &NodeWrap::session_count>("sessionCount"),
                          member_method<NodeWrap, &NodeWrap::post>("post"),
                          member_method<NodeWrap, &NodeWrap::run_posted>("runPosted"),
@@ -500,6 +501,23 @@ Napi::Value NodeWrap::record_membership(const Napi::CallbackInfo& info) {
   check(env,
         parley_node_record_membership(node_, group.c_str(), static_cast<int>(kind), user.c_str(),
                                       has_subject ? subject.c_str() : nullptr),
+        node_);
+  return env.Undefined();
+}
+
+// recordSystem(groupId, author, text, cid | null, metaJson | null)
+Napi::Value NodeWrap::record_system(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group, author, text, cid, meta;
+  const bool has_cid = info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull();
+  const bool has_meta = info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsNull();
+  if (!open(env) || !get_string(env, info[0], "groupId", &group) || !get_string(env, info[1], "author", &author) ||
+      !get_string(env, info[2], "text", &text) || (has_cid && !get_string(env, info[3], "cid", &cid)) ||
+      (has_meta && !get_string(env, info[4], "meta", &meta)))
+    return env.Undefined();
+  check(env,
+        parley_node_record_system(node_, group.c_str(), author.c_str(), has_cid ? cid.c_str() : nullptr, text.c_str(),
+                                  has_meta ? meta.c_str() : nullptr),
         node_);
   return env.Undefined();
 }

@@ -97,6 +97,7 @@ class NodeWrap : public Napi::ObjectWrap<NodeWrap> {
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value member_removed(const Napi::CallbackInfo& info);
   Napi::Value record_membership(const Napi::CallbackInfo& info);
+  Napi::Value record_system(const Napi::CallbackInfo& info);
   Napi::Value session_count(const Napi::CallbackInfo& info);
   Napi::Value post(const Napi::CallbackInfo& info);
   Napi::Value run_posted(const Napi::CallbackInfo& info);

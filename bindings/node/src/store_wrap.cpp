@@ -154,12 +154,12 @@ Napi::Value StoreWrap::entries(const Napi::CallbackInfo& info) {
              store_))
     return env.Undefined();
   std::unique_ptr<parley_entry_page, void (*)(parley_entry_page*)> owned(page, parley_entry_page_free);
-  static const char* const kKinds[] = {"message", "edit", "delete", "reaction", "join", "leave", "removed"};
+  static const char* const kKinds[] = {"message", "edit", "delete", "reaction", "join", "leave", "removed", "system"};
   Napi::Array list = Napi::Array::New(env, page->count);
   for (size_t i = 0; i < page->count; ++i) {
     const parley_entry& e = page->entries[i];
     Napi::Object o = message_object(env, e.message);
-    o.Set("kind", e.kind >= 0 && e.kind <= 6 ? kKinds[e.kind] : "unknown");
+    o.Set("kind", e.kind >= 0 && e.kind <= 7 ? kKinds[e.kind] : "unknown");
     o.Set("target", from_u64(env, e.target));
     o.Set("replyTo", from_u64(env, e.reply_to));
     Napi::Array mentions = Napi::Array::New(env, e.mention_count);

@@ -117,7 +117,7 @@ test('3b. notification levels decide who is notified, and a notification says wh
   }
 });
 
-test('3c. a recorded membership change is pushed like a message', async () => {
+test('3c. a recorded membership change and a system notice are pushed like messages', async () => {
   const { store, n1, close } = cluster();
   try {
     const alice = new Client(n1, 'alice');
@@ -129,6 +129,10 @@ test('3c. a recorded membership change is pushed like a message', async () => {
     assert.deepEqual([join.id, join.u, join.c], [1, 'dave', '']);
     assert.throws(() => n1.recordMembership('general', 'created', 'dave'), TypeError);
     assert.throws(() => n1.recordMembership('general', 'removed', 'alice'), (e) => e.name === 'invalid_argument');
+    n1.recordSystem('general', 'game', 'alice won', { cid: 's1', meta: { score: [3, 1] } });
+    const notice = await alice.waitFor((e) => e.t === 'msg' && e.k === 'system', 'the notice');
+    assert.deepEqual([notice.id, notice.u, notice.c, notice.meta], [2, 'game', 'alice won', { score: [3, 1] }]);
+    assert.throws(() => n1.recordSystem('general', 'game', ''), (e) => e.name === 'invalid_argument');
   } finally {
     close();
   }

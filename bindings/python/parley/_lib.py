@@ -187,6 +187,7 @@ _FUNCTIONS = {
     "parley_read_states_free": (None, [POINTER(ReadStateStruct)]),
     "parley_store_set_notify_level": (c_int, [_H, c_char_p, c_char_p, c_int]),
     "parley_node_record_membership": (c_int, [_H, c_char_p, c_int, c_char_p, c_char_p]),
+    "parley_node_record_system": (c_int, [_H, c_char_p, c_char_p, c_char_p, c_char_p, c_char_p]),
     "parley_store_notify_level": (c_int, [_H, c_char_p, c_char_p, POINTER(c_int)]),
     # nodes
     "parley_node_create": (c_int, [_H, _H, _P]),

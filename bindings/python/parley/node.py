@@ -25,6 +25,7 @@ replaced or the node is closed; the C side releases each one exactly once
 from __future__ import annotations
 
 import collections
+import json
 import ctypes
 import dataclasses
 import itertools
@@ -489,6 +490,17 @@ class Node(_lib.Closeable):
             raise ValueError(f"kind must be one of {list(_MEMBERSHIP)}, not {kind!r}")
         self._call("node_record_membership", _lib.cstr(group_id, "group_id"), _MEMBERSHIP[kind],
                    _lib.cstr(user_id, "user_id"), _lib.opt_cstr(subject, "subject"))
+
+    def record_system(self, group_id: StrLike, author: StrLike, text: StrLike, *, cid: Optional[StrLike] = None,
+                      meta: Optional[Dict[str, Any]] = None) -> None:
+        """Records a notice from the app itself as a "system" entry of the
+        group's log, committed with the next turn and pushed to the members'
+        sessions in order; it counts as unread for nobody and notifies nobody.
+        `author` names the app's voice (any id, not a member); `meta` is an
+        optional JSON object; a `cid` makes a resend a duplicate, stored once."""
+        meta_json = json.dumps(meta, separators=(",", ":"), ensure_ascii=False) if meta is not None else None
+        self._call("node_record_system", _lib.cstr(group_id, "group_id"), _lib.cstr(author, "author"),
+                   _lib.opt_cstr(cid, "cid"), _lib.cstr(text, "text"), _lib.opt_cstr(meta_json, "meta"))
 
     @property
     def session_count(self) -> int:

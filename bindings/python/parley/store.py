@@ -55,8 +55,8 @@ class Message:
 
 
 # What a log entry is (docs/protocol.md 2.1), in PARLEY_ENTRY_* order.
-EntryKind = Literal["message", "edit", "delete", "reaction", "join", "leave", "removed"]
-_KINDS: List[EntryKind] = ["message", "edit", "delete", "reaction", "join", "leave", "removed"]
+EntryKind = Literal["message", "edit", "delete", "reaction", "join", "leave", "removed", "system"]
+_KINDS: List[EntryKind] = ["message", "edit", "delete", "reaction", "join", "leave", "removed", "system"]
 
 
 @dataclass(frozen=True)

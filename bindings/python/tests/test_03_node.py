@@ -410,3 +410,22 @@ def test_3_18_entries_carry_every_field_and_fold_into_their_messages(store: parl
             store.entries("g", limit=0)
     finally:
         c.close()
+
+
+def test_3_19_a_system_notice_is_pushed_like_a_message_and_stored_once(store: parley.Store) -> None:
+    c = Loopback(store, ["n1"])
+    try:
+        n1 = c.nodes["n1"]
+        n1.open_session(1, "alice")
+        c.request("n1", 1, t="resume", rid=1, g="g", after=0, epoch=0)
+        c.run()
+        n1.record_system("g", "game", "alice won", cid="m1", meta={"score": [3, 1]})
+        n1.record_system("g", "game", "alice won", cid="m1", meta={"score": [3, 1]})
+        c.run()
+        got = [(m["id"], m["k"], m["u"], m["c"], m["meta"]) for m in c.take("n1", 1, "msg")]
+        assert got == [(1, "system", "game", "alice won", {"score": [3, 1]})]
+        assert [e.kind for e in store.entries("g").entries] == ["system"]
+        with pytest.raises(parley.InvalidArgument):
+            n1.record_system("g", "game", "")
+    finally:
+        c.close()
