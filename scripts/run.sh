@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 data="$PWD/parley-data"
 for ((i = 1; i <= $#; i++)); do
   case "${!i}" in
-    --data-dir) j=$((i + 1)); data=$(readlink -m "${!j:-}") ;;
+    --data-dir) j=$((i + 1)); if [[ -n "${!j:-}" ]]; then data=$(readlink -m "${!j}"); fi ;;
     --data-dir=*) data=$(readlink -m "${!i#--data-dir=}") ;;
   esac
 done
