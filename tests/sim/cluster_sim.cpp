@@ -1233,11 +1233,7 @@ class World {
   void check_store_folded(const std::string& g, const std::vector<Message>& log) {
     if (log.empty()) return;
     std::vector<const Message*> all;
-    std::map<uint64_t, uint64_t> replies;
-    for (const Message& m : log) {
-      all.push_back(&m);
-      if (m.entry.kind == EntryKind::kMessage && m.entry.reply_to != 0 && !m.deleted) ++replies[m.entry.reply_to];
-    }
+    for (const Message& m : log) all.push_back(&m);
     const std::map<uint64_t, Folded> want = fold(all);
     const std::string& reader = log.front().user_id;
     uint64_t after = 0;
@@ -1253,9 +1249,8 @@ class World {
         const Fold& f = page.folds[i];
         if (m.entry.kind != EntryKind::kMessage) continue;
         const Folded& w = want.at(m.msg_id);
-        const uint64_t n = w.deleted ? 0 : (replies.count(m.msg_id) ? replies.at(m.msg_id) : 0);
-        bool same = m.contents == w.contents && m.deleted == w.deleted && (f.edited != 0) == w.edited &&
-                    f.replies == n && f.reactions.size() == w.reactions.size();
+        bool same = m.contents == w.contents && m.deleted == w.deleted && f.edited == w.edited &&
+                    f.replies == w.replies && f.reactions.size() == w.reactions.size();
         for (const ReactionCount& r : f.reactions) {
           auto it = w.reactions.find(r.key);
           same = same && it != w.reactions.end() && it->second.size() == r.count &&
@@ -1264,7 +1259,7 @@ class World {
         if (!same) {
           violation(fmt::format("store: {}#{} folded as '{}' edited={} replies={} reactions={}, its log says '{}' "
                                 "edited={} replies={} reactions={}", g, m.msg_id, m.contents, f.edited, f.replies,
-                                f.reactions.size(), w.contents, w.edited, n, w.reactions.size()));
+                                f.reactions.size(), w.contents, w.edited, w.replies, w.reactions.size()));
         }
         ++result_.folded_checked;
       }

@@ -5,6 +5,8 @@
 // on a Redis Cluster.
 #include "unit/store_fixtures.hpp"
 
+#include "sim/fold.hpp"
+
 TEST_CASE_TEMPLATE("store: a read position moves only forward, per member, and a leaver's is forgotten", T,
                    ALL_STORES) {
   T stores;
@@ -256,42 +258,20 @@ TEST_CASE_TEMPLATE("store: unread counts equal a brute-force count over the log,
 
 namespace {
 
-// The folded view of the whole log, applying its entries in order: message
+// The folded view of the whole log, applying its entries in order (the
+// simulation's fold, tests/sim/fold.hpp): message
 // id -> (latest contents, fold) for `reader`.
 std::map<uint64_t, std::pair<std::string, Fold>> brute_fold(MessageStore& log, const std::string& reader) {
+  const std::vector<Message> all = read_all(log, "g");
+  std::vector<const Message*> history;
+  for (const Message& m : all) history.push_back(&m);
   std::map<uint64_t, std::pair<std::string, Fold>> out;
-  std::map<uint64_t, std::set<std::pair<std::string, std::string>>> reactions;  // (key, user)
-  std::map<uint64_t, bool> deleted;
-  for (const Message& m : read_all(log, "g")) {
-    switch (m.entry.kind) {
-      case EntryKind::kMessage:
-        out[m.msg_id] = {m.contents, Fold{}};
-        deleted[m.msg_id] = m.deleted;
-        if (m.entry.reply_to != 0 && !m.deleted) ++out[m.entry.reply_to].second.replies;
-        break;
-      case EntryKind::kEdit:
-        if (!deleted[m.entry.target]) out[m.entry.target].first = m.contents, out[m.entry.target].second.edited = m.msg_id;
-        break;
-      case EntryKind::kReaction:
-        if (m.entry.remove) {
-          reactions[m.entry.target].erase({m.contents, m.user_id});
-        } else {
-          reactions[m.entry.target].insert({m.contents, m.user_id});
-        }
-        break;
-      default: break;
+  for (const auto& [id, f] : sim::fold(history)) {  // the simulation's fold, in log order
+    Fold want{f.edited, {}, f.replies};
+    for (const auto& [key, users] : f.reactions) {
+      want.reactions.push_back({key, users.size(), users.count(reader) == 1});
     }
-  }
-  for (auto& [id, f] : out) {
-    if (deleted[id]) {
-      f = {"", Fold{}};
-      continue;
-    }
-    for (const auto& [key, user] : reactions[id]) {
-      if (f.second.reactions.empty() || f.second.reactions.back().key != key) f.second.reactions.push_back({key, 0, false});
-      ++f.second.reactions.back().count;
-      if (user == reader) f.second.reactions.back().mine = true;
-    }
+    out[id] = {f.contents, want};
   }
   return out;
 }
