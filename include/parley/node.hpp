@@ -238,7 +238,8 @@ class Node {
   // membership, the send rate), appended with the next commit, and answered
   // by `done`, on the node's thread, with the AckEv or ErrorEv a session
   // would get, exactly once (at once when refused before the store). The
-  // node's membership check may read the store inline, as authorize() does.
+  // node's membership check may read the store inline, as authorize() does,
+  // unless the call is made inside when_ready().
   using RequestDone = std::function<void(const ServerEvent&)>;
   void send_as(const std::string& user_id, const SendReq& request, RequestDone done);
   // A read report of `user_id` outside any session (parley-server's POST
@@ -246,6 +247,23 @@ class Node {
   // ReadEv or ErrorEv; when the position moved, the user's sessions, on
   // every node, are told as for a session's report.
   void read_as(const std::string& user_id, const ReadReq& request, RequestDone done);
+
+  // A host's request outside any session (send_as, read_as, pull) may need
+  // the store first: a membership the node has not cached, a range its tail
+  // cache does not hold, a folded page. With an executor, when_ready() then
+  // sends a LookupJob and runs `then` on the node's thread once
+  // on_lookup_done brings the answer; inside `then` the request's calls
+  // (send_as, read_as, pull, authorize) use that answer instead of reading
+  // the store. Otherwise (or without an executor) `then` runs at once.
+  // Dropped if the node is destroyed first.
+  void when_ready(const std::string& user_id, const ClientRequest& request, std::function<void()> then);
+  // The host's own store work (a group created, a member list read: see
+  // HostOp), run where the node's store jobs run: on the executor's thread
+  // with its store instances, in order with the node's jobs, or inline
+  // without an executor. `done` then runs on the node's thread with the
+  // work's status. Dropped if the node is destroyed first.
+  using HostWork = std::function<Status(const JobStores&)>;
+  void run_host(HostWork work, std::function<void(const Status&)> done);
 
   // The outcome of an AppendJob handed to the StoreExecutor: ok with one
   // outcome per request, or the error (every send of the job is answered with
@@ -294,6 +312,11 @@ class Node {
   // store has erased this node's entry (for those milliseconds a session on
   // another node is not seen), so the store's stale "online" never shows.
   Result<std::vector<PresenceStatus>> presence_of(const std::vector<std::string>& user_ids);
+  // The same without a store read: local users as above, the others as
+  // `stored` says (what the host read from the presence store off the turn,
+  // one per user; empty: as this node knows them).
+  std::vector<PresenceStatus> presence_of(const std::vector<std::string>& user_ids,
+                                          const std::vector<PresenceStatus>& stored) const;
 
  private:
   class Impl;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -160,9 +161,19 @@ struct NotifyLevelOp {
   std::string group_id;
   std::optional<NotifyLevel> level;
 };
+// The host's own store work (parley-server's HTTP routes: a group created,
+// a member list read), run where the node's store jobs run: on the
+// executor's thread with its store instances, in order with the node's
+// jobs, or inline without an executor (Node::run_host). `work` may touch
+// only the stores it is given and what it owns (it runs on another thread);
+// what it returns is the op's status.
+struct JobStores;
+struct HostOp {
+  std::function<Status(const JobStores&)> work;
+};
 using StoreOp = std::variant<HeadsOp, RouteOp, NodesOfOp, GroupsOfOp, MembersOfOp, DirectoryPutOp,
                              DirectoryEraseOp, DirectoryRefreshOp, PresenceOp, UnreadOp, NotifyLevelsOp,
-                             NotifyLevelOp>;
+                             NotifyLevelOp, HostOp>;
 
 struct StoreOpResult {
   Status status;
@@ -194,6 +205,13 @@ Status run_unread(MessageStore& messages, MembershipStore& membership, const Unr
 
 // What a NotifyLevelOp does (the HTTP API's route too): result->levels[0].
 Status run_notify_level(MembershipStore& membership, const NotifyLevelOp& op, StoreOpResult* result);
+
+// The answer to "may `user_id` act on `group_id`": ok for a member, else
+// kNotFound (no such group) or kPermissionDenied (not a member), with the
+// messages every request's membership check gives.
+Status member_status(bool member, bool group_exists, const std::string& user_id, const std::string& group_id);
+// The same, read from the store (a store error is returned as is).
+Status check_member(MembershipStore& membership, const std::string& user_id, const std::string& group_id);
 
 // Runs every op of a job in order; one result per op.
 std::vector<StoreOpResult> run_store_job(const JobStores& stores, const StoreJob& job);

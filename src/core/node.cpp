@@ -80,7 +80,14 @@ void Node::on_lookup_done(uint64_t job, LookupResult result) {
   impl_->complete_lookup(job, std::move(result));
 }
 size_t Node::lookups_in_flight() const {
-  return impl_->lookups_.size();
+  return impl_->lookups_.size() + impl_->host_lookups_.size();
+}
+void Node::when_ready(const std::string& user_id, const ClientRequest& request, std::function<void()> then) {
+  impl_->when_ready(user_id, request, std::move(then));
+}
+void Node::run_host(HostWork work, std::function<void(const Status&)> done) {
+  impl_->submit({HostOp{std::move(work)}},
+                [done = std::move(done)](std::vector<StoreOpResult>& results) { done(results[0].status); });
 }
 void Node::on_store_done(uint64_t job, std::vector<StoreOpResult> results) {
   impl_->complete_store_job(job, std::move(results));
@@ -113,26 +120,26 @@ size_t Node::session_count() const {
   return impl_->sessions_.size();
 }
 Result<std::vector<PresenceStatus>> Node::presence_of(const std::vector<std::string>& user_ids) {
-  std::vector<PresenceStatus> out(user_ids.size());
-  std::vector<std::string> ask;  // not connected here: the presence store knows
-  std::vector<size_t> at;
-  for (size_t i = 0; i < user_ids.size(); ++i) {
-    // Connected here, or leaving here with the store not told yet: this
-    // node's own state is the answer.
-    const bool local = impl_->user_sessions_.count(user_ids[i]) != 0 || impl_->erasing_.count(user_ids[i]) != 0;
-    out[i] = impl_->presence_.status(user_ids[i], impl_->clock_.now_ms());
-    if (!local && impl_->stores_.presence != nullptr) {
-      ask.push_back(user_ids[i]);
-      at.push_back(i);
+  std::vector<PresenceStatus> stored;  // the local users' entries are not used
+  if (impl_->stores_.presence != nullptr) {
+    if (Status st = impl_->stores_.presence->presence(user_ids, impl_->clock_.now_ms(), &stored); !st) {
+      ++impl_->stats_.store_errors;
+      return st;
     }
   }
-  if (ask.empty()) return out;
-  std::vector<PresenceStatus> stored;
-  if (Status st = impl_->stores_.presence->presence(ask, impl_->clock_.now_ms(), &stored); !st) {
-    ++impl_->stats_.store_errors;
-    return st;
+  return presence_of(user_ids, stored);
+}
+
+// Connected here, or leaving here with the store not told yet: this node's
+// own state is the answer.
+std::vector<PresenceStatus> Node::presence_of(const std::vector<std::string>& user_ids,
+                                              const std::vector<PresenceStatus>& stored) const {
+  std::vector<PresenceStatus> out(user_ids.size());
+  for (size_t i = 0; i < user_ids.size(); ++i) {
+    const bool local = impl_->user_sessions_.count(user_ids[i]) != 0 || impl_->erasing_.count(user_ids[i]) != 0;
+    out[i] = local || stored.size() != user_ids.size() ? impl_->presence_.status(user_ids[i], impl_->clock_.now_ms())
+                                                       : stored[i];
   }
-  for (size_t k = 0; k < at.size(); ++k) out[at[k]] = stored[k];
   return out;
 }
 

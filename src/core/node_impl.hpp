@@ -203,6 +203,11 @@ class Node::Impl {
   // handler needs (a membership, an unfollowed group's head, the head of a
   // group the client is ahead on). Without one the handlers read inline.
   bool needs_lookup(const Session& s, const ClientRequest& request) const;
+  bool needs_lookup(const std::string& user, const ClientRequest& request) const;
+  // The lookup a request of `user` waits for (a fresh job id).
+  LookupJob lookup_for(const std::string& user, const ClientRequest& request);
+  // Node::when_ready.
+  void when_ready(const std::string& user, const ClientRequest& request, std::function<void()> then);
   bool member_cached(const std::string& user, const std::string& group_id) const;
   void refresh_ahead(const std::string& user, const std::string& group_id);
   void send_refreshes();
@@ -520,6 +525,12 @@ class Node::Impl {
   std::map<uint64_t, ReadWait> reads_;                       // read jobs out with the executor
   std::unordered_set<std::string> catching_up_;              // groups with a catch-up read out
   std::map<uint64_t, SessionId> lookups_;                    // lookup jobs out with the executor
+  struct HostLookup {  // a host's request waiting for its lookup (when_ready)
+    std::string group_id;
+    std::string user_id;
+    std::function<void()> then;
+  };
+  std::map<uint64_t, HostLookup> host_lookups_;
   std::map<uint64_t, StoreDone> store_jobs_;                 // store jobs out with the executor
   std::vector<StoreOp> pending_writes_;                      // this turn's directory and presence writes
   std::set<std::string> routes_wanted_;                      // routes to ask for at the end of the turn

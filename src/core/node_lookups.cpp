@@ -93,6 +93,10 @@ void Node::Impl::send_refreshes() {
 }
 
 bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) const {
+  return needs_lookup(s.user, request);
+}
+
+bool Node::Impl::needs_lookup(const std::string& user, const ClientRequest& request) const {
   if (stores_.executor == nullptr) return false;
   return std::visit(
       [&](const auto& r) -> bool {
@@ -103,10 +107,10 @@ bool Node::Impl::needs_lookup(const Session& s, const ClientRequest& request) co
         } else {
           if constexpr (std::is_same_v<T, SendReq>) {
             // Refused without the store.
-            if (!validate_send(s.user, r)) return false;
+            if (!validate_send(user, r)) return false;
           }
           if (!validate_id(r.group_id, "group_id", opt_.limits)) return false;
-          if (!member_cached(s.user, r.group_id)) return true;
+          if (!member_cached(user, r.group_id)) return true;
           if constexpr (std::is_same_v<T, PullReq>) {
             if (r.fold) return true;  // only the store folds
           }
@@ -157,21 +161,47 @@ void Node::Impl::ungate(const std::string& user) {
   }
 }
 
-void Node::Impl::start_lookup(Session& s) {
-  const ClientRequest& first = s.waiting.front();
-  LookupJob job{next_job_++, group_of(first), s.user, 0, 0};
-  if (const auto* pull = std::get_if<PullReq>(&first)) {
+LookupJob Node::Impl::lookup_for(const std::string& user, const ClientRequest& request) {
+  LookupJob job{next_job_++, group_of(request), user, 0, 0};
+  if (const auto* pull = std::get_if<PullReq>(&request)) {
     job.after = pull->after;
     job.limit = std::min<size_t>(pull->limit, opt_.limits.max_read_limit);
     job.fold = pull->fold;
   }
-  if (!member_cached(s.user, job.group_id)) ++stats_.membership_reads;
+  if (!member_cached(user, job.group_id)) ++stats_.membership_reads;
+  return job;
+}
+
+void Node::Impl::start_lookup(Session& s) {
+  LookupJob job = lookup_for(s.user, s.waiting.front());
   s.lookup_job = job.id;
   lookups_.emplace(job.id, s.id);
   stores_.executor->lookup(std::move(job));
 }
 
+// A host's request outside any session (send_as, read_as, pull) waits for
+// its lookup the same way, without a session to queue in: `then` replays it
+// with the answer in force.
+void Node::Impl::when_ready(const std::string& user, const ClientRequest& request, std::function<void()> then) {
+  if (!needs_lookup(user, request) || !validate_id(user, "user_id", opt_.limits)) return then();
+  LookupJob job = lookup_for(user, request);
+  host_lookups_.emplace(job.id, HostLookup{job.group_id, user, std::move(then)});
+  stores_.executor->lookup(std::move(job));
+}
+
 void Node::Impl::complete_lookup(uint64_t id, LookupResult result) {
+  if (auto h = host_lookups_.find(id); h != host_lookups_.end()) {
+    HostLookup waiting = std::move(h->second);
+    host_lookups_.erase(h);
+    if (!result.status) ++stats_.store_errors;
+    LookupJob job{id, waiting.group_id, waiting.user_id, 0, 0};
+    answer_job_ = &job;
+    answer_ = &result;
+    waiting.then();
+    answer_job_ = nullptr;
+    answer_ = nullptr;
+    return;
+  }
   auto it = lookups_.find(id);
   if (it == lookups_.end()) return;
   Session* s = session(it->second);

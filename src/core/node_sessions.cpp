@@ -169,8 +169,7 @@ Status Node::Impl::authorize(const std::string& user, const std::string& group_i
     members_[group_id][user] = clock_.now_ms() + opt_.membership_ttl_ms;
     return Status::ok();
   }
-  if (!exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
-  return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user, group_id));
+  return member_status(false, exists, user, group_id);
 }
 
 uint64_t Node::Impl::take_send_token(const std::string& user) {

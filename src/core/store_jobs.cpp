@@ -216,6 +216,12 @@ StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
           r.status = st.membership.notify_levels(o.group_id, o.user_ids, &r.levels);
         } else if constexpr (std::is_same_v<T, NotifyLevelOp>) {
           r.status = run_notify_level(st.membership, o, &r);
+        } else if constexpr (std::is_same_v<T, HostOp>) {
+          try {
+            r.status = o.work(st);
+          } catch (const std::exception& e) {
+            r.status = error(Code::kInternal, fmt::format("host store work failed: {}", e.what()));
+          }
         }
       },
       op);
@@ -223,6 +229,21 @@ StoreOpResult run_op(const JobStores& st, const StoreOp& op) {
 }
 
 }  // namespace
+
+Status member_status(bool member, bool group_exists, const std::string& user_id, const std::string& group_id) {
+  if (member) return Status::ok();
+  if (!group_exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+  return error(Code::kPermissionDenied, fmt::format("'{}' is not a member of '{}'", user_id, group_id));
+}
+
+Status check_member(MembershipStore& membership, const std::string& user_id, const std::string& group_id) {
+  Result<std::optional<Role>> role = membership.role_of(group_id, user_id);
+  if (!role) return role.status();
+  if (role->has_value()) return Status::ok();
+  Result<bool> found = membership.group_exists(group_id);
+  if (!found) return found.status();
+  return member_status(false, *found, user_id, group_id);
+}
 
 std::vector<StoreOpResult> run_store_job(const JobStores& stores, const StoreJob& job) {
   std::vector<StoreOpResult> out;

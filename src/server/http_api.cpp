@@ -17,24 +17,33 @@
 
 namespace parley::server {
 
-// One request being answered: what the route table matched, and the answer.
-struct HttpApi::Call {
-  const HttpRequest& req;
-  Target target;
-  std::string user;   // the token's user, for routes that need one
-  int64_t expires_at_ms = 0;  // and when the token expires
-  std::string group;  // {g}
-  std::string other;  // {user}
+// How a request is answered: at once, or from a continuation (a copy).
+struct HttpApi::Reply {
   Respond respond;
 
-  void answer(int status, std::string body, std::string type = "application/json") {
+  void answer(int status, std::string body, std::string type = "application/json") const {
     HttpResponse r;
     r.status = status;
     r.body = std::move(body);
     r.content_type = std::move(type);
     respond(std::move(r));
   }
-  void fail(const Status& st) { answer(http_status_for(st.code()), error_json(st)); }
+  void fail(const Status& st) const { answer(http_status_for(st.code()), error_json(st)); }
+};
+
+// One request being answered: what the route table matched, and the answer.
+// It lives only while the route's handler runs: store work and its
+// continuation copy what they need (the reply() among it).
+struct HttpApi::Call : HttpApi::Reply {
+  const HttpRequest& req;
+  Target target;
+  std::string user;   // the token's user, for routes that need one
+  int64_t expires_at_ms = 0;  // and when the token expires
+  std::string group;  // {g}
+  std::string other;  // {user}
+
+  Call(const HttpRequest& r, Target t, Respond done) : Reply{std::move(done)}, req(r), target(std::move(t)) {}
+  Reply reply() const { return Reply{respond}; }
 };
 
 const std::vector<HttpApi::Route>& HttpApi::routes() {
@@ -104,7 +113,7 @@ HttpResponse error_response(const ErrorEv& e) {
 }  // namespace
 
 void HttpApi::handle(const HttpRequest& req, Respond respond) {
-  Call c{req, parse_target(req.resource), {}, 0, {}, {}, std::move(respond)};
+  Call c(req, parse_target(req.resource), std::move(respond));
   const std::vector<std::string>& seg = c.target.segments;
   try {
     // Every /v1 route but login, and the two that only point elsewhere,
@@ -162,10 +171,16 @@ void HttpApi::index(Call& c) {
   c.answer(200, std::string(web_index_html()), "text/html; charset=utf-8");
 }
 
+// A membership read through the node's store executor: unavailable while
+// the store (or the executor) cannot answer.
 void HttpApi::healthz(Call& c) {
-  Result<bool> probe = ctx_.membership.group_exists("healthz");
-  c.answer(probe ? 200 : 503,
-           Json().str("status", probe ? "ok" : "unavailable").str("node", ctx_.cfg.node_id).done());
+  ctx_.node.run_host([](const JobStores& s) -> Status { return s.membership.group_exists("healthz").status(); },
+                     [this, reply = c.reply()](const Status& probe) {
+                       reply.answer(probe ? 200 : 503, Json()
+                                                           .str("status", probe ? "ok" : "unavailable")
+                                                           .str("node", ctx_.cfg.node_id)
+                                                           .done());
+                     });
 }
 
 void HttpApi::metrics(Call& c) {
@@ -219,39 +234,55 @@ void HttpApi::me(Call& c) {
 // The caller's groups with its role, read state and notification level in
 // each (protocol.md 2.1).
 void HttpApi::list_groups(Call& c) {
-  StoreOpResult states;
-  if (Status st = run_unread(ctx_.messages, ctx_.membership, UnreadOp{c.user, {}, std::nullopt}, &states); !st) {
-    return c.fail(st);
-  }
-  Json j;
-  j.array("groups");
-  for (const ReadState& s : states.reads) {
-    Result<std::optional<Role>> role = ctx_.membership.role_of(s.group_id, c.user);
-    std::vector<NotifyLevel> level;
-    if (Status st = ctx_.membership.notify_levels(s.group_id, {c.user}, &level); !st) return c.fail(st);
-    j.item_begin()
-        .str("group", s.group_id)
-        .str("role", role && *role ? role_name(**role) : "member")
-        .num("epoch", static_cast<int64_t>(s.epoch))
-        .num("read", static_cast<int64_t>(s.msg_id))
-        .num("head", static_cast<int64_t>(s.head))
-        .num("unread", static_cast<int64_t>(s.unread))
-        .num("mentions", static_cast<int64_t>(s.mentions))
-        .str("notify", notify_level_name(level.empty() ? NotifyLevel::kAll : level[0]))
-        .item_end();
-  }
-  c.answer(200, j.array_end().done());
+  struct Row {
+    ReadState state;
+    std::optional<Role> role;
+    NotifyLevel level = NotifyLevel::kAll;
+  };
+  auto rows = std::make_shared<std::vector<Row>>();
+  ctx_.node.run_host(
+      [rows, user = c.user](const JobStores& s) -> Status {
+        StoreOpResult states;
+        if (Status failed = run_unread(s.messages, s.membership, UnreadOp{user, {}, std::nullopt}, &states); !failed) return failed;
+        for (ReadState& state : states.reads) {
+          Result<std::optional<Role>> role = s.membership.role_of(state.group_id, user);
+          std::vector<NotifyLevel> level;
+          if (Status failed = s.membership.notify_levels(state.group_id, {user}, &level); !failed) return failed;
+          rows->push_back({std::move(state), role ? *role : std::nullopt, level.empty() ? NotifyLevel::kAll : level[0]});
+        }
+        return Status::ok();
+      },
+      [rows, reply = c.reply()](const Status& st) {
+        if (!st) return reply.fail(st);
+        Json j;
+        j.array("groups");
+        for (const Row& r : *rows) {
+          const ReadState& s = r.state;
+          j.item_begin()
+              .str("group", s.group_id)
+              .str("role", r.role ? role_name(*r.role) : "member")
+              .num("epoch", static_cast<int64_t>(s.epoch))
+              .num("read", static_cast<int64_t>(s.msg_id))
+              .num("head", static_cast<int64_t>(s.head))
+              .num("unread", static_cast<int64_t>(s.unread))
+              .num("mentions", static_cast<int64_t>(s.mentions))
+              .str("notify", notify_level_name(r.level))
+              .item_end();
+        }
+        reply.answer(200, j.array_end().done());
+      });
 }
 
-// --max-groups-per-user, checked before a create or a join.
-Status HttpApi::check_group_limit(const std::string& user) {
-  if (ctx_.cfg.max_groups_per_user == 0) return Status::ok();
-  Result<std::vector<std::string>> groups = ctx_.membership.groups_of(user);
+namespace {
+// --max-groups-per-user (`max`, 0: none), checked before a create or a join.
+Status check_group_limit(MembershipStore& membership, const std::string& user, size_t max) {
+  if (max == 0) return Status::ok();
+  Result<std::vector<std::string>> groups = membership.groups_of(user);
   if (!groups) return groups.status();
-  if (groups->size() < ctx_.cfg.max_groups_per_user) return Status::ok();
-  return error(Code::kLimitExceeded, fmt::format("'{}' is in {} groups; the limit is {}", user, groups->size(),
-                                                 ctx_.cfg.max_groups_per_user));
+  if (groups->size() < max) return Status::ok();
+  return error(Code::kLimitExceeded, fmt::format("'{}' is in {} groups; the limit is {}", user, groups->size(), max));
 }
+}  // namespace
 
 void HttpApi::create_group(Call& c) {
   rapidjson::Document doc;
@@ -259,26 +290,41 @@ void HttpApi::create_group(Call& c) {
   Status st = json_body(c.req.body, &doc);
   if (st) st = json_string_field(doc, "group", &g);
   if (st) st = validate_id(g, "group", ctx_.limits);
-  if (st) st = check_group_limit(c.user);
-  if (st) st = ctx_.membership.create_group(g, c.user);
   if (!st) return c.fail(st);
-  PARLEY_LOG_INFO("{} created group {}", c.user, g);
-  c.answer(201, Json().str("group", g).str("role", "owner").done());
+  ctx_.node.run_host(
+      [g, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
+        if (Status failed = check_group_limit(s.membership, user, max); !failed) return failed;
+        return s.membership.create_group(g, user);
+      },
+      [g, user = c.user, reply = c.reply()](const Status& created) {
+        if (!created) return reply.fail(created);
+        PARLEY_LOG_INFO("{} created group {}", user, g);
+        reply.answer(201, Json().str("group", g).str("role", "owner").done());
+      });
 }
 
 void HttpApi::join(Call& c) {
-  const std::string& g = c.group;
-  Result<bool> exists = ctx_.membership.group_exists(g);
-  if (!exists) return c.fail(exists.status());
-  if (!*exists) return c.fail(error(Code::kNotFound, fmt::format("group '{}' does not exist", g)));
-  Result<std::optional<Role>> role = ctx_.membership.role_of(g, c.user);
-  if (!role) return c.fail(role.status());
-  if (!*role) {
-    if (Status st = check_group_limit(c.user); !st) return c.fail(st);
-    if (Status st = ctx_.membership.add(g, c.user, Role::kMember); !st) return c.fail(st);
-    ctx_.record_membership(g, EntryKind::kJoin, c.user, "");
-  }
-  c.answer(200, Json().str("group", g).str("role", *role ? role_name(**role) : "member").done());
+  struct Joined {
+    std::optional<Role> role;  // the role it had before (none: joined now)
+  };
+  auto out = std::make_shared<Joined>();
+  ctx_.node.run_host(
+      [out, g = c.group, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
+        Result<bool> exists = s.membership.group_exists(g);
+        if (!exists) return exists.status();
+        if (!*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", g));
+        Result<std::optional<Role>> role = s.membership.role_of(g, user);
+        if (!role) return role.status();
+        out->role = *role;
+        if (*role) return Status::ok();
+        if (Status failed = check_group_limit(s.membership, user, max); !failed) return failed;
+        return s.membership.add(g, user, Role::kMember);
+      },
+      [this, out, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
+        if (!st) return reply.fail(st);
+        if (!out->role) ctx_.record_membership(g, EntryKind::kJoin, user, "");
+        reply.answer(200, Json().str("group", g).str("role", out->role ? role_name(*out->role) : "member").done());
+      });
 }
 
 // POST /v1/groups/{g}/notify {"level"}: the caller's notification level.
@@ -291,11 +337,17 @@ void HttpApi::set_notify(Call& c) {
   if (st && !parse_notify_level(name, &level)) {
     st = error(Code::kInvalidArgument, fmt::format("unknown notification level '{}' (all, mentions or none)", name));
   }
-  StoreOpResult r;
-  if (st) st = run_notify_level(ctx_.membership, NotifyLevelOp{c.user, c.group, level}, &r);
-  if (st.code() == Code::kNotFound) st = error(Code::kPermissionDenied, st.message());
   if (!st) return c.fail(st);
-  c.answer(200, Json().str("group", c.group).str("level", notify_level_name(r.levels[0])).done());
+  auto r = std::make_shared<StoreOpResult>();
+  ctx_.node.run_host(
+      [r, op = NotifyLevelOp{c.user, c.group, level}](const JobStores& s) -> Status {
+        return run_notify_level(s.membership, op, r.get());
+      },
+      [r, g = c.group, reply = c.reply()](Status set) {
+        if (set.code() == Code::kNotFound) set = error(Code::kPermissionDenied, set.message());
+        if (!set) return reply.fail(set);
+        reply.answer(200, Json().str("group", g).str("level", notify_level_name(r->levels[0])).done());
+      });
 }
 
 // POST /v1/groups/{g}/messages: a send as over the WebSocket (protocol.md
@@ -316,14 +368,16 @@ void HttpApi::post_message(Call& c) {
   if (!req) return c.fail(req.status());
   const SendReq* send = std::get_if<SendReq>(&*req);
   if (send == nullptr) return c.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
-  ctx_.send_as(c.user, *send, [respond = c.respond, this](const ServerEvent& ev) {
-    HttpResponse r;
-    if (const auto* ack = std::get_if<AckEv>(&ev)) {
-      r.body = ctx_.codec.encode_event(*ack);
-    } else if (const auto* e = std::get_if<ErrorEv>(&ev)) {
-      r = error_response(*e);
-    }
-    respond(std::move(r));
+  ctx_.node.when_ready(c.user, *send, [this, user = c.user, send = *send, respond = c.respond] {
+    ctx_.send_as(user, send, [respond, this](const ServerEvent& ev) {
+      HttpResponse r;
+      if (const auto* ack = std::get_if<AckEv>(&ev)) {
+        r.body = ctx_.codec.encode_event(*ack);
+      } else if (const auto* e = std::get_if<ErrorEv>(&ev)) {
+        r = error_response(*e);
+      }
+      respond(std::move(r));
+    });
   });
 }
 
@@ -342,7 +396,11 @@ void HttpApi::post_read(Call& c) {
     *out = doc[key].GetUint64();
   }
   if (r.epoch == 0) return c.fail(error(Code::kInvalidArgument, "epoch must be the group's epoch, not 0"));
-  ctx_.read_as(c.user, r, [respond = c.respond](const ServerEvent& ev) {
+  ctx_.node.when_ready(c.user, r, [this, user = c.user, r, respond = c.respond] { read_as(user, r, respond); });
+}
+
+void HttpApi::read_as(const std::string& user, const ReadReq& r, const Respond& respond) {
+  ctx_.read_as(user, r, [respond](const ServerEvent& ev) {
     HttpResponse out;
     if (const auto* read = std::get_if<ReadEv>(&ev)) {
       const ReadState& s = read->state;
@@ -362,28 +420,34 @@ void HttpApi::post_read(Call& c) {
 }
 
 void HttpApi::leave(Call& c) {
-  if (Status st = ctx_.membership.remove(c.group, c.user); !st) return c.fail(st);
-  ctx_.member_removed(c.group, c.user);
-  ctx_.record_membership(c.group, EntryKind::kLeave, c.user, "");
-  c.answer(200, Json().str("group", c.group).done());
+  ctx_.node.run_host([g = c.group, user = c.user](const JobStores& s) -> Status { return s.membership.remove(g, user); },
+                     [this, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
+                       if (!st) return reply.fail(st);
+                       ctx_.member_removed(g, user);
+                       ctx_.record_membership(g, EntryKind::kLeave, user, "");
+                       reply.answer(200, Json().str("group", g).done());
+                     });
 }
 
 // DELETE /v1/groups/{g}/members/{user}: the owner removes a member.
 void HttpApi::remove_member(Call& c) {
-  const std::string& g = c.group;
-  Result<std::optional<Role>> role = ctx_.membership.role_of(g, c.user);
-  if (!role) return c.fail(role.status());
-  if (*role != std::optional<Role>(Role::kOwner)) {
-    if (Status st = ctx_.node.authorize(c.user, g); !st) return c.fail(st);  // not_found / not a member
-    return c.fail(error(Code::kPermissionDenied, fmt::format("only the owner of '{}' removes members", g)));
-  }
-  if (c.other == c.user) {
-    return c.fail(error(Code::kInvalidArgument, "the owner cannot remove itself; use leave"));
-  }
-  if (Status st = ctx_.membership.remove(g, c.other); !st) return c.fail(st);
-  ctx_.member_removed(g, c.other);
-  ctx_.record_membership(g, EntryKind::kRemoved, c.user, c.other);
-  c.answer(200, Json().str("group", g).str("removed", c.other).done());
+  ctx_.node.run_host(
+      [g = c.group, user = c.user, other = c.other](const JobStores& s) -> Status {
+        Result<std::optional<Role>> role = s.membership.role_of(g, user);
+        if (!role) return role.status();
+        if (*role != std::optional<Role>(Role::kOwner)) {
+          if (Status failed = check_member(s.membership, user, g); !failed) return failed;  // not_found / not a member
+          return error(Code::kPermissionDenied, fmt::format("only the owner of '{}' removes members", g));
+        }
+        if (other == user) return error(Code::kInvalidArgument, "the owner cannot remove itself; use leave");
+        return s.membership.remove(g, other);
+      },
+      [this, g = c.group, user = c.user, other = c.other, reply = c.reply()](const Status& st) {
+        if (!st) return reply.fail(st);
+        ctx_.member_removed(g, other);
+        ctx_.record_membership(g, EntryKind::kRemoved, user, other);
+        reply.answer(200, Json().str("group", g).str("removed", other).done());
+      });
 }
 
 void HttpApi::members(Call& c) {
@@ -393,24 +457,38 @@ void HttpApi::presence(Call& c) {
   member_list(c, true);
 }
 
+// The members and the presence store's word on each are read off the I/O
+// thread; the node's own view of its local users is added back on it.
 void HttpApi::member_list(Call& c, bool presence_only) {
-  if (Status st = ctx_.node.authorize(c.user, c.group); !st) return c.fail(st);
-  Result<std::vector<Member>> list = ctx_.membership.members(c.group);
-  if (!list) return c.fail(list.status());
-  std::vector<std::string> users;
-  users.reserve(list->size());
-  for (const Member& m : *list) users.push_back(m.user_id);
-  Result<std::vector<PresenceStatus>> status = ctx_.node.presence_of(users);
-  if (!status) return c.fail(status.status());
-  Json j;
-  j.array(presence_only ? "presence" : "members");
-  for (size_t i = 0; i < list->size(); ++i) {
-    const Member& m = (*list)[i];
-    j.item_begin().str("user", m.user_id);
-    if (!presence_only) j.str("role", role_name(m.role));
-    j.str("status", presence_status_name((*status)[i])).item_end();
-  }
-  c.answer(200, j.array_end().done());
+  struct Listed {
+    std::vector<Member> members;
+    std::vector<std::string> users;
+    std::vector<PresenceStatus> stored;  // empty without a presence store
+  };
+  auto out = std::make_shared<Listed>();
+  ctx_.node.run_host(
+      [out, g = c.group, user = c.user, now = ctx_.clock.now_ms()](const JobStores& s) -> Status {
+        if (Status failed = check_member(s.membership, user, g); !failed) return failed;
+        Result<std::vector<Member>> list = s.membership.members(g);
+        if (!list) return list.status();
+        out->members = std::move(*list);
+        for (const Member& m : out->members) out->users.push_back(m.user_id);
+        if (s.presence == nullptr) return Status::ok();
+        return s.presence->presence(out->users, now, &out->stored);
+      },
+      [this, out, presence_only, reply = c.reply()](const Status& st) {
+        if (!st) return reply.fail(st);
+        const std::vector<PresenceStatus> status = ctx_.node.presence_of(out->users, out->stored);
+        Json j;
+        j.array(presence_only ? "presence" : "members");
+        for (size_t i = 0; i < out->members.size(); ++i) {
+          const Member& m = out->members[i];
+          j.item_begin().str("user", m.user_id);
+          if (!presence_only) j.str("role", role_name(m.role));
+          j.str("status", presence_status_name(status[i])).item_end();
+        }
+        reply.answer(200, j.array_end().done());
+      });
 }
 
 // {"group","epoch","head","messages":[msg objects]}
@@ -431,9 +509,8 @@ std::string HttpApi::messages_json(const std::string& g, uint64_t epoch, uint64_
 }
 
 void HttpApi::history(Call& c) {
-  const std::string& g = c.group;
   uint64_t after = 0, before = 0, limit = 50;
-  Status st = ctx_.node.authorize(c.user, g);
+  Status st = validate_id(c.group, "group_id", ctx_.limits);
   if (st) st = query_u64(c.target, "after", 0, &after);
   if (st) st = query_u64(c.target, "before", 0, &before);
   if (st) st = query_u64(c.target, "limit", 50, &limit);
@@ -444,33 +521,46 @@ void HttpApi::history(Call& c) {
   uint64_t fold = 0;
   if (st) st = query_u64(c.target, "fold", 0, &fold);
   if (st && fold > 1) st = error(Code::kInvalidArgument, "fold must be 0 or 1");
-  std::vector<GroupHead> heads;
-  if (st) st = ctx_.messages.heads({g}, &heads);
   if (!st) return c.fail(st);
-  uint64_t head = heads[0].head;
-  uint64_t epoch = heads[0].epoch;
-  // The page (from, from + count]: before a given id, or after one.
-  uint64_t from = after;
-  uint64_t count = after < head ? limit : 0;
-  if (before != 0) {
-    const uint64_t end = std::min(before, head + 1);  // exclusive
-    from = end > limit + 1 ? end - 1 - limit : 0;
-    count = end > 1 ? end - 1 - from : 0;
-  }
-  std::vector<Message> rows;
-  FoldedPage page;
-  if (fold == 1) {
-    st = ctx_.messages.read_folded(g, from, static_cast<size_t>(count), c.user, &page);
-    rows = std::move(page.messages);
-    if (page.epoch != 0) head = page.head, epoch = page.epoch;  // folded as of this head
-  } else if (count > 0) {
-    st = ctx_.messages.read(g, from, static_cast<size_t>(count), &rows);
-  }
-  if (!st) return c.fail(st);
-  std::vector<MessagePtr> msgs;
-  msgs.reserve(rows.size());
-  for (Message& m : rows) msgs.push_back(std::make_shared<const Message>(std::move(m)));
-  c.answer(200, messages_json(g, epoch, head, msgs, fold == 1 ? &page : nullptr));
+  struct Page {
+    uint64_t epoch = 0;
+    uint64_t head = 0;
+    std::vector<Message> rows;
+    FoldedPage folded;
+  };
+  auto out = std::make_shared<Page>();
+  ctx_.node.run_host(
+      [out, g = c.group, user = c.user, after, before, limit, fold](const JobStores& s) -> Status {
+        if (Status failed = check_member(s.membership, user, g); !failed) return failed;
+        std::vector<GroupHead> heads;
+        if (Status failed = s.messages.heads({g}, &heads); !failed) return failed;
+        out->head = heads[0].head;
+        out->epoch = heads[0].epoch;
+        // The page (from, from + count]: before a given id, or after one.
+        uint64_t from = after;
+        uint64_t count = after < out->head ? limit : 0;
+        if (before != 0) {
+          const uint64_t end = std::min(before, out->head + 1);  // exclusive
+          from = end > limit + 1 ? end - 1 - limit : 0;
+          count = end > 1 ? end - 1 - from : 0;
+        }
+        if (fold == 1) {
+          if (Status failed = s.messages.read_folded(g, from, static_cast<size_t>(count), user, &out->folded); !failed) return failed;
+          out->rows = std::move(out->folded.messages);
+          // folded as of this head
+          if (out->folded.epoch != 0) out->head = out->folded.head, out->epoch = out->folded.epoch;
+        } else if (count > 0) {
+          if (Status failed = s.messages.read(g, from, static_cast<size_t>(count), &out->rows); !failed) return failed;
+        }
+        return Status::ok();
+      },
+      [this, out, g = c.group, fold, reply = c.reply()](const Status& read) {
+        if (!read) return reply.fail(read);
+        std::vector<MessagePtr> msgs;
+        msgs.reserve(out->rows.size());
+        for (Message& m : out->rows) msgs.push_back(std::make_shared<const Message>(std::move(m)));
+        reply.answer(200, messages_json(g, out->epoch, out->head, msgs, fold == 1 ? &out->folded : nullptr));
+      });
 }
 
 void HttpApi::pull(Call& c) {
@@ -485,17 +575,19 @@ void HttpApi::pull(Call& c) {
   }
   if (!st) return c.fail(st);
   r.limit = static_cast<uint32_t>(limit);
-  Result<PullResultEv> ev = ctx_.node.pull(c.user, r);
-  if (!ev) return c.fail(ev.status());
-  HttpResponse res;
-  const std::string etag = fmt::format("\"{}-{}-{}-{}\"", ev->epoch, ev->head, r.after, limit);
-  res.headers.emplace_back("ETag", etag);
-  if (c.req.if_none_match == etag) {
-    res.status = 304;
-  } else {
-    res.body = messages_json(c.group, ev->epoch, ev->head, ev->messages);
-  }
-  c.respond(std::move(res));
+  ctx_.node.when_ready(c.user, r, [this, r, user = c.user, etag_if = c.req.if_none_match, reply = c.reply()] {
+    Result<PullResultEv> ev = ctx_.node.pull(user, r);
+    if (!ev) return reply.fail(ev.status());
+    HttpResponse res;
+    const std::string etag = fmt::format("\"{}-{}-{}-{}\"", ev->epoch, ev->head, r.after, r.limit);
+    res.headers.emplace_back("ETag", etag);
+    if (etag_if == etag) {
+      res.status = 304;
+    } else {
+      res.body = messages_json(r.group_id, ev->epoch, ev->head, ev->messages);
+    }
+    reply.respond(std::move(res));
+  });
 }
 
 }  // namespace parley::server

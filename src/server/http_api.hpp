@@ -11,10 +11,13 @@
 // bearer token; a path no route has is not_found, a route asked with
 // another method is invalid_argument ("use POST for this route").
 //
-// Thread rules: handle() on the server's I/O thread, where the node and the
-// stores live. A response may come later (login hashes the password on a
-// worker): `respond` is then called from a task the host posted back to the
-// I/O thread.
+// Thread rules: handle() on the server's I/O thread, where the node lives.
+// No route calls a store on it: store work goes to the node's store
+// executor as Node::run_host work (or waits for a Node::when_ready lookup),
+// and the answer comes from its completion, on the I/O thread; login hashes
+// the password on a worker and posts the answer back. So a response may
+// come later than handle() returns (without an executor, the node runs the
+// work inline and most answers come at once).
 #pragma once
 
 #include <cstdint>
@@ -57,9 +60,7 @@ class HttpApi {
   struct Context {
     const Config& cfg;
     const Clock& clock;
-    Node& node;
-    MembershipStore& membership;
-    MessageStore& messages;  // history reads
+    Node& node;  // and through it the stores (Node::run_host)
     const Auth& auth;
     const ClientCodec& codec;  // message objects in responses
     Limits limits;
@@ -93,7 +94,8 @@ class HttpApi {
   uint64_t auth_failures() const { return auth_failures_; }
 
  private:
-  struct Call;  // one request being answered
+  struct Reply;  // how a request is answered
+  struct Call;   // one request being answered
   using Handler = void (HttpApi::*)(Call&);
   struct Route {
     const char* method;
@@ -124,7 +126,7 @@ class HttpApi {
   void ws(Call& c);
 
   void member_list(Call& c, bool presence_only);
-  Status check_group_limit(const std::string& user);
+  void read_as(const std::string& user, const ReadReq& r, const Respond& respond);
   std::string messages_json(const std::string& g, uint64_t epoch, uint64_t head, const std::vector<MessagePtr>& msgs,
                             const FoldedPage* folded = nullptr);
 

@@ -142,8 +142,6 @@ void ServerImpl<Ws>::make_api() {
   HttpApi::Context ctx{cfg_,
                        clock_,
                        *node_,
-                       stores_.membership(),
-                       stores_.messages(),
                        *auth_,
                        *codec_,
                        limits_,

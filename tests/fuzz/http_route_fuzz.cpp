@@ -149,7 +149,7 @@ void check_routes(const websocketpp::http::parser::request& wreq, const std::str
   cfg.dev = true;
   const Auth auth(std::string(32, 's'), 3600000, /*dev=*/true);
   std::shared_ptr<ClientCodec> codec = make_json_codec();
-  HttpApi api(HttpApi::Context{cfg, clock, node, *members, *messages, auth, *codec, Limits{},
+  HttpApi api(HttpApi::Context{cfg, clock, node, auth, *codec, Limits{},
                                [](HttpApi::Task t) { t(); }, [](HttpApi::Task t) { t(); },
                                [&node](const std::string& g, const std::string& u) { node.member_removed(g, u); },
                                [&node](const std::string& g, EntryKind kind, const std::string& u,
