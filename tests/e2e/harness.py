@@ -715,6 +715,8 @@ class Client:
         if st is None:
             self.violations.append(f"pulled for a group never resumed: {f}")
             return
+        if f.get("fold"):
+            return  # a folded page is a view of history, not entries of the log (protocol.md)
         for m in f.get("msgs", []):
             if m["id"] <= st.last:
                 continue  # rule 1: skip ids already held
