@@ -314,6 +314,9 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     // waits for the client's delayed ACK (40 ms on Linux).
     std::error_code nodelay_ec;
     con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), nodelay_ec);
+    // The handshake is done with (the user was taken from it at validation).
+    const_cast<Request&>(con->get_request()).shed();
+    const_cast<Response&>(con->get_response()).shed();
     const SessionId id = ++next_session_ * static_cast<SessionId>(count_) + static_cast<SessionId>(index_);
     con->session = id;
     std::string hello = Json()
