@@ -230,8 +230,11 @@ class Node {
   // member's sessions in order; it counts as unread for nobody and notifies
   // nobody. A non-empty `client_msg_id` makes a resend a duplicate (stored
   // once), as for a send. kInvalidArgument or kTooLarge for bad input.
+  // `done`, if given, is answered after the commit (on the node's thread)
+  // with the AckEv ("dup" for a resend) or the ErrorEv, as send_as's is.
   Status record_system(const std::string& group_id, const std::string& author, const std::string& client_msg_id,
-                       const std::string& text, const std::string& meta = "");
+                       const std::string& text, const std::string& meta = "",
+                       std::function<void(const ServerEvent&)> done = nullptr);
   // A send (message, edit, delete or reaction) by `user_id` outside any
   // session, for a host's own API (parley-server's POST
   // /v1/groups/{g}/messages): checked as a session's send is (limits,

@@ -50,8 +50,8 @@ void Node::member_removed(const std::string& group_id, const std::string& user_i
   impl_->member_removed(group_id, user_id);
 }
 Status Node::record_system(const std::string& group_id, const std::string& author, const std::string& client_msg_id,
-                           const std::string& text, const std::string& meta) {
-  return impl_->record_system(group_id, author, client_msg_id, text, meta);
+                           const std::string& text, const std::string& meta, RequestDone done) {
+  return impl_->record_system(group_id, author, client_msg_id, text, meta, std::move(done));
 }
 
 Status Node::record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,

@@ -283,7 +283,7 @@ class Node::Impl {
   void handle(Session& s, const UnreadReq& r);
   void handle(Session& s, const NotifyReq& r);
   Status record_system(const std::string& group_id, const std::string& author, const std::string& client_msg_id,
-                       const std::string& text, const std::string& meta);
+                       const std::string& text, const std::string& meta, Node::RequestDone done);
   Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,
                            const std::string& subject);
   void send_as(const std::string& user, const SendReq& r, Node::RequestDone done);

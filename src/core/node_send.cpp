@@ -63,7 +63,7 @@ Status Node::Impl::record_membership(const std::string& group_id, EntryKind kind
 
 Status Node::Impl::record_system(const std::string& group_id, const std::string& author,
                                  const std::string& client_msg_id, const std::string& text,
-                                 const std::string& meta) {
+                                 const std::string& meta, Node::RequestDone done) {
   AppendRequest a;
   a.group_id = group_id;
   a.user_id = author;
@@ -74,7 +74,7 @@ Status Node::Impl::record_system(const std::string& group_id, const std::string&
   a.entry.meta = meta;
   if (Status st = validate_submission(group_id, author, client_msg_id, text, opt_.limits); !st) return st;
   if (Status st = validate_entry(a.entry, text, opt_.limits); !st) return st;
-  pending_.push_back(PendingSend{0, 0, client_msg_id, group_id, nullptr});  // answered to nobody
+  pending_.push_back(PendingSend{0, 0, client_msg_id, group_id, std::move(done)});  // answered to `done` only
   pending_requests_.push_back(std::move(a));
   return Status::ok();
 }

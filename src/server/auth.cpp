@@ -195,12 +195,16 @@ Result<TokenClaims> Auth::verify(const std::string& token, int64_t now_ms) const
   return claims;
 }
 
-Result<std::string> load_or_make_secret(const std::string& given, const std::string& data_dir) {
+bool Auth::is_api_key(const std::string& presented) const {
+  return !api_key_.empty() && equal_ct(presented, api_key_);
+}
+
+Result<std::string> load_or_make_secret(const std::string& given, const std::string& data_dir, const char* file) {
   if (!given.empty()) return given;
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(data_dir, ec);
-  const fs::path path = fs::path(data_dir) / "secret";
+  const fs::path path = fs::path(data_dir) / file;
   std::ifstream in(path);
   std::string secret;
   if (in && std::getline(in, secret) && secret.size() >= 32) return secret;

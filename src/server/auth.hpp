@@ -30,9 +30,14 @@ class Auth {
   std::string issue(const std::string& user, int64_t expires_at_ms) const;
   // kUnauthenticated with the reason (malformed, bad signature, expired).
   Result<TokenClaims> verify(const std::string& token, int64_t now_ms) const;
+  // The server API's key (none: the server API refuses every call).
+  void set_api_key(std::string key) { api_key_ = std::move(key); }
+  // Whether `presented` is the server API's key (compared in constant time).
+  bool is_api_key(const std::string& presented) const;
 
  private:
   std::string secret_;
+  std::string api_key_;
   int64_t ttl_ms_;
   bool dev_;
   std::unordered_map<std::string, std::string> users_;  // name -> hash line
@@ -44,7 +49,10 @@ std::string hash_password_line(const std::string& user, const std::string& passw
 bool check_password(const std::string& encoded, const std::string& password);
 // `bytes` random bytes as hex (for secrets and salts).
 std::string random_hex(size_t bytes);
-// The token secret: `secret` if given, else DATA_DIR/secret (made once, mode 0600).
-Result<std::string> load_or_make_secret(const std::string& secret, const std::string& data_dir);
+// A key: `given` if not empty, else the first line of DATA_DIR/`file`, made
+// once (32 random bytes as hex, mode 0600): the token secret ("secret"),
+// the server API's key ("api-key").
+Result<std::string> load_or_make_secret(const std::string& given, const std::string& data_dir,
+                                        const char* file = "secret");
 
 }  // namespace parley::server

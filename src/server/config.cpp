@@ -98,6 +98,9 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
   app.add_flag("--dev", c.dev, "development login: any user name, no password");
   app.add_option("--users", c.users_file, "users file: NAME:pbkdf2-sha256$ITER$SALT$HASH per line");
   app.add_option("--secret", c.secret, "token signing secret (default: DATA_DIR/secret, made once)");
+  app.add_option("--api-key", c.api_key,
+                 "the server API's key (Authorization: ApiKey KEY on /v1/server/...; default: DATA_DIR/api-key, "
+                 "made once)");
   app.add_option("--token-ttl", c.token_ttl_s, "token lifetime in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -17,35 +17,6 @@
 
 namespace parley::server {
 
-// How a request is answered: at once, or from a continuation (a copy).
-struct HttpApi::Reply {
-  Respond respond;
-
-  void answer(int status, std::string body, std::string type = "application/json") const {
-    HttpResponse r;
-    r.status = status;
-    r.body = std::move(body);
-    r.content_type = std::move(type);
-    respond(std::move(r));
-  }
-  void fail(const Status& st) const { answer(http_status_for(st.code()), error_json(st)); }
-};
-
-// One request being answered: what the route table matched, and the answer.
-// It lives only while the route's handler runs: store work and its
-// continuation copy what they need (the reply() among it).
-struct HttpApi::Call : HttpApi::Reply {
-  const HttpRequest& req;
-  Target target;
-  std::string user;   // the token's user, for routes that need one
-  int64_t expires_at_ms = 0;  // and when the token expires
-  std::string group;  // {g}
-  std::string other;  // {user}
-
-  Call(const HttpRequest& r, Target t, Respond done) : Reply{std::move(done)}, req(r), target(std::move(t)) {}
-  Reply reply() const { return Reply{respond}; }
-};
-
 const std::vector<HttpApi::Route>& HttpApi::routes() {
   static const std::vector<Route> kRoutes = {
       {"GET", {}, false, &HttpApi::index},
@@ -68,6 +39,12 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"POST", {"v1", "groups", "{g}", "read"}, true, &HttpApi::post_read},
       {"GET", {"v1", "groups", "{g}", "pull"}, true, &HttpApi::pull},
       {"DELETE", {"v1", "groups", "{g}", "members", "{user}"}, true, &HttpApi::remove_member},
+      {"POST", {"v1", "server", "groups"}, true, &HttpApi::app_create_group},
+      {"POST", {"v1", "server", "groups", "{g}", "system"}, true, &HttpApi::app_system},
+      {"POST", {"v1", "server", "groups", "{g}", "messages"}, true, &HttpApi::app_send},
+      {"GET", {"v1", "server", "groups", "{g}", "messages"}, true, &HttpApi::history},
+      {"POST", {"v1", "server", "groups", "{g}", "members"}, true, &HttpApi::app_members},
+      {"GET", {"v1", "server", "groups", "{g}", "members"}, true, &HttpApi::members},
   };
   return kRoutes;
 }
@@ -92,14 +69,8 @@ bool shape_matches(const std::vector<const char*>& pattern, const std::vector<st
   return true;
 }
 
-// Parses the request body as a JSON object.
-Status json_body(const std::string& body, rapidjson::Document* doc) {
-  doc->Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (doc->HasParseError() || !doc->IsObject()) {
-    return error(Code::kInvalidArgument, "the body must be a JSON object");
-  }
-  return Status::ok();
-}
+
+}  // namespace
 
 // The node's answer to a request made on a caller's behalf, as an HTTP error.
 HttpResponse error_response(const ErrorEv& e) {
@@ -110,7 +81,12 @@ HttpResponse error_response(const ErrorEv& e) {
   return r;
 }
 
-}  // namespace
+HttpResponse ack_response(const ClientCodec& codec, const ServerEvent& ev) {
+  if (const auto* e = std::get_if<ErrorEv>(&ev)) return error_response(*e);
+  HttpResponse r;
+  if (const auto* ack = std::get_if<AckEv>(&ev)) r.body = codec.encode_event(*ack);
+  return r;
+}
 
 void HttpApi::handle(const HttpRequest& req, Respond respond) {
   Call c(req, parse_target(req.resource), std::move(respond));
@@ -120,7 +96,17 @@ void HttpApi::handle(const HttpRequest& req, Respond respond) {
     // needs a token; it is checked first, so that nothing about the routes
     // shows without one.
     const bool open = seg.size() < 2 || seg[0] != "v1" || seg[1] == "login" || seg[1] == "peer" || seg[1] == "ws";
-    if (!open) {
+    c.app = !open && seg[1] == "server";
+    if (c.app) {
+      // The app server's API: its key, never a user's token.
+      const std::string& a = req.authorization;
+      const bool given = a.size() > 7 && a.compare(0, 7, "ApiKey ") == 0;
+      if (!given || !ctx_.auth.is_api_key(a.substr(7))) {
+        ++auth_failures_;
+        return c.fail(error(Code::kUnauthenticated, given ? "bad API key"
+                                                          : "the server API needs the API key: Authorization: ApiKey KEY"));
+      }
+    } else if (!open) {
       Result<TokenClaims> who = ctx_.auth.verify(bearer_token(req.authorization), ctx_.clock.now_ms());
       if (!who) {
         ++auth_failures_;
@@ -310,9 +296,7 @@ void HttpApi::join(Call& c) {
   auto out = std::make_shared<Joined>();
   ctx_.node.run_host(
       [out, g = c.group, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
-        Result<bool> exists = s.membership.group_exists(g);
-        if (!exists) return exists.status();
-        if (!*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", g));
+        if (Status failed = group_found(s.membership, g); !failed) return failed;
         Result<std::optional<Role>> role = s.membership.role_of(g, user);
         if (!role) return role.status();
         out->role = *role;
@@ -357,27 +341,24 @@ void HttpApi::set_notify(Call& c) {
 void HttpApi::post_message(Call& c) {
   rapidjson::Document doc;
   if (Status st = json_body(c.req.body, &doc); !st) return c.fail(st);
-  if (doc.HasMember("g")) return c.fail(error(Code::kInvalidArgument, "the group is named by the path, not 'g'"));
+  send_for(c.user, c.group, doc, c.reply());
+}
+
+void HttpApi::send_for(const std::string& user, const std::string& group, rapidjson::Document& doc,
+                       const Reply& reply) {
+  if (doc.HasMember("g")) return reply.fail(error(Code::kInvalidArgument, "the group is named by the path, not 'g'"));
   auto& alloc = doc.GetAllocator();
   if (!doc.HasMember("t")) doc.AddMember("t", "send", alloc);
-  doc.AddMember("g", rapidjson::Value(c.group.data(), static_cast<rapidjson::SizeType>(c.group.size()), alloc), alloc);
+  doc.AddMember("g", rapidjson::Value(group.data(), static_cast<rapidjson::SizeType>(group.size()), alloc), alloc);
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   doc.Accept(w);
   Result<ClientRequest> req = ctx_.codec.decode_request(buf.GetString(), buf.GetSize(), ctx_.limits);
-  if (!req) return c.fail(req.status());
+  if (!req) return reply.fail(req.status());
   const SendReq* send = std::get_if<SendReq>(&*req);
-  if (send == nullptr) return c.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
-  ctx_.node.when_ready(c.user, *send, [this, user = c.user, send = *send, respond = c.respond] {
-    ctx_.send_as(user, send, [respond, this](const ServerEvent& ev) {
-      HttpResponse r;
-      if (const auto* ack = std::get_if<AckEv>(&ev)) {
-        r.body = ctx_.codec.encode_event(*ack);
-      } else if (const auto* e = std::get_if<ErrorEv>(&ev)) {
-        r = error_response(*e);
-      }
-      respond(std::move(r));
-    });
+  if (send == nullptr) return reply.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
+  ctx_.node.when_ready(user, *send, [this, user, send = *send, respond = reply.respond] {
+    ctx_.send_as(user, send, [respond, this](const ServerEvent& ev) { respond(ack_response(ctx_.codec, ev)); });
   });
 }
 
@@ -467,8 +448,10 @@ void HttpApi::member_list(Call& c, bool presence_only) {
   };
   auto out = std::make_shared<Listed>();
   ctx_.node.run_host(
-      [out, g = c.group, user = c.user, now = ctx_.clock.now_ms()](const JobStores& s) -> Status {
-        if (Status failed = check_member(s.membership, user, g); !failed) return failed;
+      [out, g = c.group, user = c.user, app = c.app, now = ctx_.clock.now_ms()](const JobStores& s) -> Status {
+        if (Status failed = app ? group_found(s.membership, g) : check_member(s.membership, user, g); !failed) {
+          return failed;
+        }
         Result<std::vector<Member>> list = s.membership.members(g);
         if (!list) return list.status();
         out->members = std::move(*list);
@@ -530,8 +513,10 @@ void HttpApi::history(Call& c) {
   };
   auto out = std::make_shared<Page>();
   ctx_.node.run_host(
-      [out, g = c.group, user = c.user, after, before, limit, fold](const JobStores& s) -> Status {
-        if (Status failed = check_member(s.membership, user, g); !failed) return failed;
+      [out, g = c.group, user = c.user, app = c.app, after, before, limit, fold](const JobStores& s) -> Status {
+        if (Status failed = app ? group_found(s.membership, g) : check_member(s.membership, user, g); !failed) {
+          return failed;
+        }
         std::vector<GroupHead> heads;
         if (Status failed = s.messages.heads({g}, &heads); !failed) return failed;
         out->head = heads[0].head;

@@ -7,9 +7,13 @@
 // /v1/login, GET /v1/me, GET|POST /v1/groups, POST
 // /v1/groups/{g}/join|leave|notify|read|messages, GET
 // /v1/groups/{g}/members|presence|messages|pull, DELETE
-// /v1/groups/{g}/members/{user}. Every /v1 route but login needs a
-// bearer token; a path no route has is not_found, a route asked with
-// another method is invalid_argument ("use POST for this route").
+// /v1/groups/{g}/members/{user}; and the app server's own API
+// (server_api.cpp): POST /v1/server/groups, POST
+// /v1/server/groups/{g}/system|messages|members, GET
+// /v1/server/groups/{g}/messages|members. Every /v1 route but login needs a
+// bearer token, and /v1/server/... the API key (Authorization: ApiKey KEY)
+// instead; a path no route has is not_found, a route asked with another
+// method is invalid_argument ("use POST for this route").
 //
 // Thread rules: handle() on the server's I/O thread, where the node lives.
 // No route calls a store on it: store work goes to the node's store
@@ -26,8 +30,11 @@
 #include <utility>
 #include <vector>
 
+#include <rapidjson/document.h>
+
 #include "auth.hpp"
 #include "http_target.hpp"
+#include "http_util.hpp"
 #include "parley/clock.hpp"
 #include "parley/node.hpp"
 #include "parley/protocol.hpp"
@@ -50,6 +57,12 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type
 };
+
+// The node's answer to a request made on a caller's behalf, as an HTTP error
+// (with Retry-After when the node gave one).
+HttpResponse error_response(const ErrorEv& e);
+// The answer to a send or notice: its ack event's JSON, or the error.
+HttpResponse ack_response(const ClientCodec& codec, const ServerEvent& ev);
 
 class HttpApi {
  public:
@@ -79,6 +92,11 @@ class HttpApi {
     std::function<void(const std::string& user, const SendReq& request, Node::RequestDone done)> send_as;
     // A read report outside any session (Node::read_as).
     std::function<void(const std::string& user, const ReadReq& request, Node::RequestDone done)> read_as;
+    // A system notice (Node::record_system), answered by `done` after its
+    // commit; the node's turn is flushed after it.
+    std::function<Status(const std::string& group, const std::string& author, const std::string& cid,
+                         const std::string& text, const std::string& meta, Node::RequestDone done)>
+        record_system;
     // The /metrics text, handed to the callback (at once, or later from a
     // task posted to the I/O thread: a sharded process gathers every shard's).
     std::function<void(std::function<void(std::string)>)> metrics;
@@ -124,14 +142,52 @@ class HttpApi {
   void pull(Call& c);
   void peer(Call& c);
   void ws(Call& c);
+  // The app server's API (server_api.cpp), behind the API key.
+  void app_create_group(Call& c);
+  void app_system(Call& c);
+  void app_send(Call& c);
+  void app_members(Call& c);
 
   void member_list(Call& c, bool presence_only);
   void read_as(const std::string& user, const ReadReq& r, const Respond& respond);
+  // A send (message, edit, delete, reaction) by `user` from a JSON body: the
+  // send frame without "g" (HTTP: the caller's; the server API: on a user's behalf).
+  void send_for(const std::string& user, const std::string& group, rapidjson::Document& doc, const Reply& reply);
   std::string messages_json(const std::string& g, uint64_t epoch, uint64_t head, const std::vector<MessagePtr>& msgs,
                             const FoldedPage* folded = nullptr);
 
   Context ctx_;
   uint64_t auth_failures_ = 0;
+};
+
+// How a request is answered: at once, or from a continuation (a copy).
+struct HttpApi::Reply {
+  Respond respond;
+
+  void answer(int status, std::string body, std::string type = "application/json") const {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    r.content_type = std::move(type);
+    respond(std::move(r));
+  }
+  void fail(const Status& st) const { answer(http_status_for(st.code()), error_json(st)); }
+};
+
+// One request being answered: what the route table matched, and the answer.
+// It lives only while the route's handler runs: store work and its
+// continuation copy what they need (the reply() among it).
+struct HttpApi::Call : HttpApi::Reply {
+  const HttpRequest& req;
+  Target target;
+  std::string user;   // the token's user, for routes that need one
+  int64_t expires_at_ms = 0;  // and when the token expires
+  std::string group;  // {g}
+  std::string other;  // {user}
+  bool app = false;   // the app server, with the API key (user is empty)
+
+  Call(const HttpRequest& r, Target t, Respond done) : Reply{std::move(done)}, req(r), target(std::move(t)) {}
+  Reply reply() const { return Reply{respond}; }
 };
 
 }  // namespace parley::server

@@ -68,4 +68,19 @@ Status json_string_field(const rapidjson::Document& doc, const char* key, std::s
   return Status::ok();
 }
 
+Status json_body(const std::string& body, rapidjson::Document* doc) {
+  doc->Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc->HasParseError() || !doc->IsObject()) {
+    return error(Code::kInvalidArgument, "the body must be a JSON object");
+  }
+  return Status::ok();
+}
+
+Status group_found(MembershipStore& membership, const std::string& group) {
+  Result<bool> exists = membership.group_exists(group);
+  if (!exists) return exists.status();
+  if (!*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group));
+  return Status::ok();
+}
+
 }  // namespace parley::server

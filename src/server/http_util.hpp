@@ -52,6 +52,11 @@ class Json {
     w_.EndObject();
     return *this;
   }
+  // A string item of an array.
+  Json& item(std::string_view v) {
+    w_.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    return *this;
+  }
   Json& array_end() {
     w_.EndArray();
     return *this;
@@ -82,5 +87,9 @@ const char* role_name(Role r);
 // The string field `key` of a JSON object (invalid_argument naming it when
 // it is missing or not a string).
 Status json_string_field(const rapidjson::Document& doc, const char* key, std::string* out);
+// Parses a request body as a JSON object (invalid_argument if it is not one).
+Status json_body(const std::string& body, rapidjson::Document* doc);
+// kNotFound unless the group exists.
+Status group_found(MembershipStore& membership, const std::string& group);
 
 }  // namespace parley::server

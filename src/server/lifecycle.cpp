@@ -3,6 +3,8 @@
 // received, wait for the appends in flight, close every session).
 #include "server_impl.hpp"
 
+#include <filesystem>
+
 namespace parley::server {
 
 template <typename Ws>
@@ -30,6 +32,12 @@ int ServerImpl<Ws>::start() {
     return 1;
   }
   auth_ = std::make_unique<Auth>(*secret, cfg_.token_ttl_s * 1000, cfg_.dev);
+  Result<std::string> api_key = load_or_make_secret(cfg_.api_key, cfg_.data_dir, "api-key");
+  if (!api_key) {
+    PARLEY_LOG_ERROR("{}", api_key.status().to_string());
+    return 1;
+  }
+  auth_->set_api_key(*api_key);
   if (!cfg_.users_file.empty()) {
     if (Status st = auth_->load_users(cfg_.users_file); !st) {
       PARLEY_LOG_ERROR("{}", st.to_string());
@@ -164,6 +172,12 @@ void ServerImpl<Ws>::make_api() {
                          node_->read_as(user, r, std::move(done));
                          schedule_flush();
                        },
+                       [this](const std::string& g, const std::string& author, const std::string& cid,
+                              const std::string& text, const std::string& meta, Node::RequestDone done) {
+                         Status st = node_->record_system(g, author, cid, text, meta, std::move(done));
+                         schedule_flush();
+                         return st;
+                       },
                        [this](std::function<void(std::string)> done) { metrics(std::move(done)); }};
   api_ = std::make_unique<HttpApi>(std::move(ctx));
 }
@@ -223,11 +237,13 @@ void ServerImpl<Ws>::announce() {
   fmt::print("parley-server {} node {} listening on {}://{}/ (web client; WebSocket at /v1/ws)\n",
              PARLEY_VERSION_STRING, cfg_.node_id, kTls ? "https" : "http", shown.to_string());
   std::fflush(stdout);
-  PARLEY_LOG_INFO("store: {}; login: {}; notifications: {}; peers: {}; threads: {}",
+  PARLEY_LOG_INFO("store: {}; login: {}; server API key: {}; notifications: {}; peers: {}; threads: {}",
                   cfg_.store == "memory"  ? std::string("memory")
                   : cfg_.store == "redis" ? "redis at " + cfg_.redis
                                           : cfg_.db,
                   cfg_.dev ? "dev (any name)" : "users file",
+                  cfg_.api_key.empty() ? (std::filesystem::path(cfg_.data_dir) / "api-key").string()
+                                       : std::string("--api-key"),
                   cfg_.webhook.empty() ? std::string("log") : cfg_.webhook, peers_->peers(), count_);
 }
 

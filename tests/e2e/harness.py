@@ -368,6 +368,15 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(r.status, 200, f"/healthz {msg}: {r}")
         self.assertEqual(r.json.get("status"), "ok", f"/healthz {msg}: {r}")
 
+    async def finish(self, clients, nodes=()):
+        """The end of a test: no client saw a delivery rule broken; each is closed; each
+        node is alive and healthy."""
+        for c in clients:
+            self.assertEqual(c.violations, [], f"{c.name}: delivery rules broken")
+            await c.close()
+        for n in nodes:
+            self.assert_healthy(n)
+
 
 # ---------------------------------------------------------------------------
 # HTTP

@@ -179,11 +179,7 @@ class EntriesTest(ServerTestCase):
         self.assertFalse({"ed", "rx", "nr"} & set(folded["msgs"][0]), folded["msgs"][0])
         self.assertNotIn("launch code", str(folded))
 
-        for c in (alice, bob, carol, dave):
-            self.assertEqual(c.violations, [], f"{c.name}: delivery rules broken")
-            await c.close()
-        for n in nodes:
-            self.assert_healthy(n)
+        await self.finish((alice, bob, carol, dave), nodes)
 
 
 if __name__ == "__main__":

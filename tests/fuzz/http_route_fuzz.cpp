@@ -164,6 +164,12 @@ void check_routes(const websocketpp::http::parser::request& wreq, const std::str
                                  node.read_as(u, r, std::move(done));
                                  node.flush();
                                },
+                               [&node](const std::string& g, const std::string& author, const std::string& cid,
+                                       const std::string& text, const std::string& meta, Node::RequestDone done) {
+                                 Status st = node.record_system(g, author, cid, text, meta, std::move(done));
+                                 node.flush();
+                                 return st;
+                               },
                                [](std::function<void(std::string)> done) { done("# metrics\n"); }});
   HttpRequest req{wreq.get_method(), resource, wreq.get_header("Authorization"), wreq.get_header("If-None-Match"),
                   wreq.get_body()};

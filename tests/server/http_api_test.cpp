@@ -30,7 +30,7 @@ struct ApiFixture : test::AsyncFixture {
   std::unique_ptr<MembershipStore> ex_members = make_memory_membership_store();
   std::unique_ptr<SessionDirectory> ex_directory = make_memory_session_directory();
   Config cfg;
-  Auth auth{std::string(32, 's'), 3600000, /*dev=*/true};
+  Auth auth{std::string(32, 's'), 3600000, /*dev=*/true};  // its API key: `key`
   std::shared_ptr<ClientCodec> json = make_json_codec();
   std::unique_ptr<HttpApi> api;
   std::vector<std::pair<std::string, std::string>> recorded;  // membership entries the routes asked for
@@ -42,6 +42,7 @@ struct ApiFixture : test::AsyncFixture {
     std::vector<AppendOutcome> out;
     REQUIRE(ex_messages->append({{"g", "alice", "c1", "one", 0}, {"g", "dave", "c2", "two", 0}}, &out).is_ok());
     run_executor();  // the node's own start-up jobs
+    auth.set_api_key(key);
     api = std::make_unique<HttpApi>(HttpApi::Context{
         cfg, clock, *node, auth, *json, Limits{}, [](HttpApi::Task t) { t(); }, [](HttpApi::Task t) { t(); },
         [this](const std::string& g, const std::string& u) { node->member_removed(g, u); },
@@ -55,6 +56,12 @@ struct ApiFixture : test::AsyncFixture {
         [this](const std::string& u, const ReadReq& r, Node::RequestDone done) {
           node->read_as(u, r, std::move(done));
           node->flush();
+        },
+        [this](const std::string& g, const std::string& author, const std::string& cid, const std::string& text,
+               const std::string& meta, Node::RequestDone done) {
+          Status st = node->record_system(g, author, cid, text, meta, std::move(done));
+          node->flush();
+          return st;
         },
         [](std::function<void(std::string)> done) { done(""); }});
   }
@@ -101,6 +108,23 @@ struct ApiFixture : test::AsyncFixture {
     run_executor();
     REQUIRE(got.has_value());
     return *got;
+  }
+
+  // Asks with `authorization` as given, and runs the executor until answered.
+  HttpResponse call(const std::string& method, const std::string& target, const std::string& authorization,
+                    const std::string& body = "") {
+    std::optional<HttpResponse> got;
+    api->handle(HttpRequest{method, target, authorization, "", body}, [&got](HttpResponse r) {
+      REQUIRE_FALSE(got.has_value());
+      got = std::move(r);
+    });
+    run_executor();
+    REQUIRE(got.has_value());
+    return *got;
+  }
+  const std::string key = std::string(32, 'k');
+  HttpResponse app(const std::string& method, const std::string& target, const std::string& body = "") {
+    return call(method, target, "ApiKey " + key, body);
   }
 
   static rapidjson::Document parse(const HttpResponse& r) {
@@ -191,6 +215,64 @@ TEST_CASE_FIXTURE(ApiFixture, "HTTP writes go to the executor's stores, not the 
       ask("POST", "/v1/groups/g/read", "bob", R"({"id":3,"epoch":)" + std::to_string(ex_heads[0].epoch) + "}");
   REQUIRE(read.status == 200);
   CHECK(parse(read)["read"].GetUint64() == 3);
+}
+
+TEST_CASE_FIXTURE(ApiFixture, "the server API takes the API key and nothing else") {
+  const std::string token = "Bearer " + auth.issue("alice", clock.now_ms() + 60000);
+  const std::vector<std::string> refused = {"",     token, "ApiKey " + std::string(32, 'x'), "ApiKey", "ApiKey  " + key,
+                                            "Bearer " + key};
+  for (const std::string& who : refused) {
+    HttpResponse r = call("GET", "/v1/server/groups/g/members", who);
+    CHECK(r.status == 401);
+  }
+  CHECK(auth.is_api_key(key));
+  CHECK_FALSE(auth.is_api_key(key.substr(1)));
+  CHECK(call("GET", "/v1/groups/g/members", "ApiKey " + key).status == 401);  // a user route wants a user
+  CHECK(app("GET", "/v1/server/groups/g/members").status == 200);
+  CHECK(app("GET", "/v1/server/groups/nope/members").status == 404);
+}
+
+TEST_CASE_FIXTURE(ApiFixture, "the server API: notices, sends on a user's behalf, groups and members") {
+  // A system notice, answered with its id after the commit; a resend is a duplicate.
+  HttpResponse notice = app("POST", "/v1/server/groups/g/system", R"({"author":"game","cid":"n1","c":"alice won"})");
+  REQUIRE(notice.status == 200);
+  CHECK(parse(notice)["id"].GetUint64() == 3);
+  HttpResponse again = app("POST", "/v1/server/groups/g/system", R"({"author":"game","cid":"n1","c":"alice won"})");
+  REQUIRE(again.status == 200);
+  CHECK(parse(again)["id"].GetUint64() == 3);
+  CHECK(parse(again)["dup"].GetBool());
+  std::vector<Message> log;
+  REQUIRE(ex_messages->read("g", 2, 10, &log).is_ok());
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].entry.kind == EntryKind::kSystem);
+  CHECK(log[0].user_id == "game");
+  CHECK(app("POST", "/v1/server/groups/nope/system", R"({"c":"x"})").status == 404);
+  CHECK(app("POST", "/v1/server/groups/g/system", R"({"c":"x","meta":[1]})").status == 400);
+
+  // On a user's behalf: checked as that user's send.
+  HttpResponse sent = app("POST", "/v1/server/groups/g/messages", R"({"user":"dave","cid":"d1","c":"gg"})");
+  REQUIRE(sent.status == 200);
+  CHECK(parse(sent)["id"].GetUint64() == 4);
+  CHECK(app("POST", "/v1/server/groups/g/messages", R"({"user":"erin","cid":"e1","c":"hi"})").status == 403);
+
+  // Groups and members, without being a member; history without one too.
+  CHECK(app("POST", "/v1/server/groups", R"({"group":"h","owner":"erin"})").status == 201);
+  CHECK(ex_members->role_of("h", "erin")->value() == Role::kOwner);
+  HttpResponse changed = app("POST", "/v1/server/groups/h/members", R"({"add":["frank","gus","erin"]})");
+  REQUIRE(changed.status == 200);
+  rapidjson::Document c = parse(changed);
+  CHECK(c["added"].Size() == 2);  // erin was there
+  CHECK(app("POST", "/v1/server/groups/h/members", R"({"remove":["erin"]})").status == 400);  // the owner
+  changed = app("POST", "/v1/server/groups/h/members", R"({"remove":["gus","zed"]})");
+  REQUIRE(changed.status == 200);
+  CHECK(parse(changed)["removed"].Size() == 1);
+  CHECK_FALSE(ex_members->role_of("h", "gus")->has_value());
+  CHECK(recorded == std::vector<std::pair<std::string, std::string>>{
+                        {"h", "join frank"}, {"h", "join gus"}, {"h", "removed system"}});
+  HttpResponse history = app("GET", "/v1/server/groups/g/messages?after=2");
+  REQUIRE(history.status == 200);
+  CHECK(parse(history)["messages"].Size() == 2);
+  CHECK(app("GET", "/v1/server/groups/nope/messages").status == 404);
 }
 
 }  // namespace

@@ -86,3 +86,24 @@ TEST_CASE_FIXTURE(AsyncFixture, "when_ready: a non-member's pull is refused with
   REQUIRE(pulled.has_value());
   CHECK(pulled->status().code() == Code::kPermissionDenied);
 }
+
+TEST_CASE_FIXTURE(AsyncFixture, "record_system with an answer: the ack comes after the commit, a resend is a duplicate") {
+  turn();
+  std::vector<ServerEvent> answers;
+  auto done = [&answers](const ServerEvent& ev) { answers.push_back(ev); };
+  REQUIRE(node->record_system("g", "game", "n1", "alice won", "", done).is_ok());
+  node->flush();
+  CHECK(answers.empty());  // not before the commit
+  complete_next();
+  REQUIRE(answers.size() == 1);
+  const auto* ack = std::get_if<AckEv>(&answers[0]);
+  REQUIRE(ack != nullptr);
+  CHECK((ack->msg_id == 1 && !ack->duplicate));
+  REQUIRE(node->record_system("g", "game", "n1", "alice won", "", done).is_ok());
+  node->flush();
+  complete_next();
+  REQUIRE(answers.size() == 2);
+  ack = std::get_if<AckEv>(&answers[1]);
+  REQUIRE(ack != nullptr);
+  CHECK((ack->msg_id == 1 && ack->duplicate));
+}

@@ -52,6 +52,7 @@ struct Config {
   bool dev = false;        // any user name logs in
   std::string users_file;  // name:pbkdf2-sha256$iter$salt$hash lines
   std::string secret;      // token HMAC key; default: DATA_DIR/secret (made once)
+  std::string api_key;     // the server API's key; default: DATA_DIR/api-key (made once)
   int64_t token_ttl_s = 86400;
 
   // Cluster.
