@@ -58,7 +58,9 @@ Status Node::Impl::open_session(SessionId id, const std::string& user) {
 }
 
 void Node::Impl::report_previous_failure(Session& s, const Status& reason) {
-  queue_event(s, ErrorEv{0, reason.code(), "your previous connection failed: " + reason.message(), "", ""});
+  ErrorEv ev{0, reason.code(), "your previous connection failed: " + reason.message(), "", ""};
+  ev.previous_connection = true;
+  queue_event(s, std::move(ev));
 }
 
 void Node::Impl::close_session(SessionId id, const Status& reason) {

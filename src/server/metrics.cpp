@@ -147,7 +147,7 @@ std::string render_metrics(const MetricsSources& m) {
   c("parley_fell_behind_total", "sessions cut off at their queue bound", d(s.fell_behind));
   c("parley_bad_frames_total", "client frames refused as malformed", d(s.bad_frames));
   c("parley_store_errors_total", "store operations that failed", d(s.store_errors));
-  c("parley_auth_failures_total", "requests refused for a bad or missing token",
+  c("parley_auth_failures_total", "requests refused for a bad or missing token or API key",
     d(gw.auth_failures + m.http_auth_failures));
   out +=
       "# HELP parley_http_responses_total HTTP answers by status code\n"

@@ -600,7 +600,7 @@ def classify_frame_answer(ws, deadline):
 
 def previous_failure(f):
     """The documented event after hello about this user's previous failed connection."""
-    return f.get("t") == "error" and str(f.get("msg", "")).startswith("your previous connection failed")
+    return f.get("t") == "error" and f.get("about") == "previous_connection"
 
 
 def run_frame(port, token, rng):

@@ -107,3 +107,24 @@ TEST_CASE_FIXTURE(AsyncFixture, "record_system with an answer: the ack comes aft
   REQUIRE(ack != nullptr);
   CHECK((ack->msg_id == 1 && ack->duplicate));
 }
+
+TEST_CASE_FIXTURE(AsyncFixture, "a failed connection is reported on the user's next one, marked as such") {
+  open(1, "bob");
+  node->close_session(1, error(Code::kBackpressure, "behind"));
+  turn();
+  open(2, "bob");
+  std::vector<ErrorEv> errors = host.of<ErrorEv>(2);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].previous_connection);
+  CHECK(errors[0].code == Code::kBackpressure);
+  // Only once, and a request's error is never marked.
+  node->close_session(2, Status::ok());
+  turn();
+  open(3, "bob");
+  node->on_client_request(3, SendReq{9, "nope", "c", "x"});
+  turn();
+  errors = host.of<ErrorEv>(3);
+  REQUIRE(errors.size() == 1);
+  CHECK_FALSE(errors[0].previous_connection);
+  CHECK(errors[0].rid == 9);
+}
