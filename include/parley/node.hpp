@@ -208,6 +208,12 @@ class Node {
   // (not a member), or the store's error.
   Status authorize(const std::string& user_id, const std::string& group_id);
 
+  // Ends every session of `user_id` on this node (the app's "disconnect
+  // everywhere": call it on every node): each gets an `error` event
+  // (permission_denied, "about":"disconnected", `why` in its message) and is
+  // closed (NodeHost::close_session). Returns how many were closed. The
+  // user may connect again.
+  size_t disconnect_user(const std::string& user_id, const std::string& why);
   // `user_id` left `group_id` (or was removed): its sessions here stop
   // receiving the group at once, and its requests on the group are refused
   // from now on (the node's membership cache forgets it). Call on every
@@ -262,7 +268,7 @@ class Node {
   void when_ready(const std::string& user_id, const ClientRequest& request, std::function<void()> then);
   // The host's own store work (a group created, a member list read: see
   // HostOp), run where the node's store jobs run: on the executor's thread
-  // with its store instances, in order with the node's jobs, or inline
+  // with its store instances, in order with the node's store jobs, or inline
   // without an executor. `done` then runs on the node's thread with the
   // work's status. Dropped if the node is destroyed first.
   using HostWork = std::function<Status(const JobStores&)>;

@@ -246,9 +246,10 @@ struct ErrorEv {
   std::string group_id;
   std::string client_msg_id;
   uint64_t retry_after_ms = 0;  // limit_exceeded: when to try again (0: not given)
-  // Not about a request: why this user's previous connection to the node
-  // failed, told on the next one ("about":"previous_connection").
-  bool previous_connection = false;
+  // Not about a request: "previous_connection" (why this user's previous
+  // connection to the node failed, told on the next one) or "disconnected"
+  // (the app ended this connection: Node::disconnect_user); else empty.
+  std::string about{};
 };
 
 using ServerEvent = std::variant<AckEv, MessageEv, ResumedEv, PullResultEv, ModeEv, PullHintEv, PresenceEv,

@@ -164,7 +164,8 @@ struct NotifyLevelOp {
 // The host's own store work (parley-server's HTTP routes: a group created,
 // a member list read), run where the node's store jobs run: on the
 // executor's thread with its store instances, in order with the node's
-// jobs, or inline without an executor (Node::run_host). `work` may touch
+// store jobs (StoreExecutor::run; reads, lookups and appends have their own
+// order), or inline without an executor (Node::run_host). `work` may touch
 // only the stores it is given and what it owns (it runs on another thread);
 // what it returns is the op's status.
 struct JobStores;

@@ -291,7 +291,7 @@ struct EventWriter {
     w.end();
   }
   void operator()(const ErrorEv& e) {
-    w.begin("error", 6 + (e.retry_after_ms != 0 ? 1 : 0) + (e.previous_connection ? 1 : 0));
+    w.begin("error", 6 + (e.retry_after_ms != 0 ? 1 : 0) + (e.about.empty() ? 0 : 1));
     w.key("rid"), w.u64(e.rid);
     w.key("code"), w.i64(static_cast<int>(e.code));
     w.key("name"), w.str(code_name(e.code));
@@ -299,7 +299,7 @@ struct EventWriter {
     w.key("g"), w.str(e.group_id);
     w.key("cid"), w.str(e.client_msg_id);
     if (e.retry_after_ms != 0) w.key("retry_after_ms"), w.u64(e.retry_after_ms);
-    if (e.previous_connection) w.key("about"), w.str("previous_connection");
+    if (!e.about.empty()) w.key("about"), w.str(e.about);
     w.end();
   }
 };
@@ -591,9 +591,7 @@ Result<ServerEvent> decode_event_map(const V& m) {
     PARLEY_TRY(m.get_str("g", &e.group_id, false));
     PARLEY_TRY(m.get_str("cid", &e.client_msg_id, false));
     PARLEY_TRY(m.get_u64("retry_after_ms", &e.retry_after_ms, false));
-    std::string about;
-    PARLEY_TRY(m.get_str("about", &about, false));
-    e.previous_connection = about == "previous_connection";
+    PARLEY_TRY(m.get_str("about", &e.about, false));
     return ServerEvent(std::move(e));
   }
   if (type == "read") {

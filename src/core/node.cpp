@@ -46,6 +46,10 @@ Result<PullResultEv> Node::pull(const std::string& user_id, const PullReq& reque
   return impl_->pull(user_id, request);
 }
 
+size_t Node::disconnect_user(const std::string& user_id, const std::string& why) {
+  return impl_->disconnect_user(user_id, why);
+}
+
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
 }

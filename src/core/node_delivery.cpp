@@ -326,6 +326,25 @@ void Node::Impl::fell_behind(SessionId id) {
   close_session(id, reason);
 }
 
+size_t Node::Impl::disconnect_user(const std::string& user, const std::string& why) {
+  auto it = user_sessions_.find(user);
+  if (it == user_sessions_.end()) return 0;
+  const std::vector<SessionId> ids = it->second;  // close_session edits the list
+  const Status reason =
+      error(Code::kPermissionDenied, why.empty() ? "disconnected by the app" : "disconnected by the app: " + why);
+  for (SessionId id : ids) {
+    Session* s = session(id);
+    if (!s) continue;
+    ErrorEv ev{0, reason.code(), reason.message(), "", ""};
+    ev.about = "disconnected";
+    queue_event(*s, ev);
+    write_outbox(*s);  // before the close, after what was queued for it
+    host_.close_session(id, reason);
+    close_session(id, reason);
+  }
+  return ids.size();
+}
+
 void Node::Impl::write_outbox(Session& s) {
   if (s.outbox.empty()) return;
   host_.send_to_session(s.id, s.outbox);

@@ -59,7 +59,7 @@ Status Node::Impl::open_session(SessionId id, const std::string& user) {
 
 void Node::Impl::report_previous_failure(Session& s, const Status& reason) {
   ErrorEv ev{0, reason.code(), "your previous connection failed: " + reason.message(), "", ""};
-  ev.previous_connection = true;
+  ev.about = "previous_connection";
   queue_event(s, std::move(ev));
 }
 

@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -209,11 +211,13 @@ Result<std::string> load_or_make_secret(const std::string& given, const std::str
   std::string secret;
   if (in && std::getline(in, secret) && secret.size() >= 32) return secret;
   secret = random_hex(32);
-  std::ofstream out(path, std::ios::trunc);
-  out << secret << "\n";
-  out.close();
-  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, ec);
-  if (!out) return error(Code::kUnavailable, fmt::format("cannot write {}", path.string()));
+  // Made 0600 from the start: never readable by others, not even for a moment.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string line = secret + "\n";
+  const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  if (fd >= 0) ::close(fd);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, ec);  // a file made before
+  if (!written) return error(Code::kUnavailable, fmt::format("cannot write {}", path.string()));
   return secret;
 }
 

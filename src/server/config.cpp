@@ -209,6 +209,10 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
     pc.node_id = p.substr(0, eq);
     c.peers.push_back(std::move(pc));
   }
+  if (!c.api_key.empty() && c.api_key.size() < 16) {
+    fmt::print(stderr, "--api-key: at least 16 characters (it is {})\n", c.api_key.size());
+    return false;
+  }
   if (!c.peers.empty() && c.cluster_secret.empty()) {
     fmt::print(stderr, "--cluster-secret is required with --peer\n");
     return false;

@@ -45,6 +45,7 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"GET", {"v1", "server", "groups", "{g}", "messages"}, true, &HttpApi::history},
       {"POST", {"v1", "server", "groups", "{g}", "members"}, true, &HttpApi::app_members},
       {"GET", {"v1", "server", "groups", "{g}", "members"}, true, &HttpApi::members},
+      {"POST", {"v1", "server", "users", "{user}", "disconnect"}, true, &HttpApi::app_disconnect},
   };
   return kRoutes;
 }
@@ -79,6 +80,30 @@ HttpResponse error_response(const ErrorEv& e) {
   r.body = error_json(Status(e.code, e.message));
   if (e.retry_after_ms != 0) r.headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
   return r;
+}
+
+namespace {
+// Runs a route's continuation; an exception in it answers with internal.
+template <typename R, typename F>
+void guarded(const R& reply, F&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    PARLEY_LOG_ERROR("HTTP answer failed: {}", e.what());
+    reply.fail(error(Code::kInternal, "internal error"));
+  }
+}
+}  // namespace
+
+void HttpApi::on_stores(const Reply& reply, Node::HostWork work, std::function<void(const Status&)> done) {
+  ctx_.node.run_host(std::move(work), [reply, done = std::move(done)](const Status& st) {
+    guarded(reply, [&] { done(st); });
+  });
+}
+
+void HttpApi::when_ready(const Reply& reply, const std::string& user, const ClientRequest& request,
+                         std::function<void()> then) {
+  ctx_.node.when_ready(user, request, [reply, then = std::move(then)] { guarded(reply, then); });
 }
 
 HttpResponse ack_response(const ClientCodec& codec, const ServerEvent& ev) {
@@ -160,7 +185,7 @@ void HttpApi::index(Call& c) {
 // A membership read through the node's store executor: unavailable while
 // the store (or the executor) cannot answer.
 void HttpApi::healthz(Call& c) {
-  ctx_.node.run_host([](const JobStores& s) -> Status { return s.membership.group_exists("healthz").status(); },
+  on_stores(c.reply(), [](const JobStores& s) -> Status { return s.membership.group_exists("healthz").status(); },
                      [this, reply = c.reply()](const Status& probe) {
                        reply.answer(probe ? 200 : 503, Json()
                                                            .str("status", probe ? "ok" : "unavailable")
@@ -226,7 +251,7 @@ void HttpApi::list_groups(Call& c) {
     NotifyLevel level = NotifyLevel::kAll;
   };
   auto rows = std::make_shared<std::vector<Row>>();
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [rows, user = c.user](const JobStores& s) -> Status {
         StoreOpResult states;
         if (Status failed = run_unread(s.messages, s.membership, UnreadOp{user, {}, std::nullopt}, &states); !failed) return failed;
@@ -277,7 +302,7 @@ void HttpApi::create_group(Call& c) {
   if (st) st = json_string_field(doc, "group", &g);
   if (st) st = validate_id(g, "group", ctx_.limits);
   if (!st) return c.fail(st);
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [g, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
         if (Status failed = check_group_limit(s.membership, user, max); !failed) return failed;
         return s.membership.create_group(g, user);
@@ -294,7 +319,7 @@ void HttpApi::join(Call& c) {
     std::optional<Role> role;  // the role it had before (none: joined now)
   };
   auto out = std::make_shared<Joined>();
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [out, g = c.group, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
         if (Status failed = group_found(s.membership, g); !failed) return failed;
         Result<std::optional<Role>> role = s.membership.role_of(g, user);
@@ -323,7 +348,7 @@ void HttpApi::set_notify(Call& c) {
   }
   if (!st) return c.fail(st);
   auto r = std::make_shared<StoreOpResult>();
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [r, op = NotifyLevelOp{c.user, c.group, level}](const JobStores& s) -> Status {
         return run_notify_level(s.membership, op, r.get());
       },
@@ -357,7 +382,7 @@ void HttpApi::send_for(const std::string& user, const std::string& group, rapidj
   if (!req) return reply.fail(req.status());
   const SendReq* send = std::get_if<SendReq>(&*req);
   if (send == nullptr) return reply.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
-  ctx_.node.when_ready(user, *send, [this, user, send = *send, respond = reply.respond] {
+  when_ready(reply, user, *send, [this, user, send = *send, respond = reply.respond] {
     ctx_.send_as(user, send, [respond, this](const ServerEvent& ev) { respond(ack_response(ctx_.codec, ev)); });
   });
 }
@@ -377,7 +402,7 @@ void HttpApi::post_read(Call& c) {
     *out = doc[key].GetUint64();
   }
   if (r.epoch == 0) return c.fail(error(Code::kInvalidArgument, "epoch must be the group's epoch, not 0"));
-  ctx_.node.when_ready(c.user, r, [this, user = c.user, r, respond = c.respond] { read_as(user, r, respond); });
+  when_ready(c.reply(), c.user, r, [this, user = c.user, r, respond = c.respond] { read_as(user, r, respond); });
 }
 
 void HttpApi::read_as(const std::string& user, const ReadReq& r, const Respond& respond) {
@@ -401,7 +426,7 @@ void HttpApi::read_as(const std::string& user, const ReadReq& r, const Respond& 
 }
 
 void HttpApi::leave(Call& c) {
-  ctx_.node.run_host([g = c.group, user = c.user](const JobStores& s) -> Status { return s.membership.remove(g, user); },
+  on_stores(c.reply(), [g = c.group, user = c.user](const JobStores& s) -> Status { return s.membership.remove(g, user); },
                      [this, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
                        if (!st) return reply.fail(st);
                        ctx_.member_removed(g, user);
@@ -412,7 +437,7 @@ void HttpApi::leave(Call& c) {
 
 // DELETE /v1/groups/{g}/members/{user}: the owner removes a member.
 void HttpApi::remove_member(Call& c) {
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [g = c.group, user = c.user, other = c.other](const JobStores& s) -> Status {
         Result<std::optional<Role>> role = s.membership.role_of(g, user);
         if (!role) return role.status();
@@ -447,7 +472,7 @@ void HttpApi::member_list(Call& c, bool presence_only) {
     std::vector<PresenceStatus> stored;  // empty without a presence store
   };
   auto out = std::make_shared<Listed>();
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [out, g = c.group, user = c.user, app = c.app, now = ctx_.clock.now_ms()](const JobStores& s) -> Status {
         if (Status failed = app ? group_found(s.membership, g) : check_member(s.membership, user, g); !failed) {
           return failed;
@@ -512,7 +537,7 @@ void HttpApi::history(Call& c) {
     FoldedPage folded;
   };
   auto out = std::make_shared<Page>();
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [out, g = c.group, user = c.user, app = c.app, after, before, limit, fold](const JobStores& s) -> Status {
         if (Status failed = app ? group_found(s.membership, g) : check_member(s.membership, user, g); !failed) {
           return failed;
@@ -560,7 +585,7 @@ void HttpApi::pull(Call& c) {
   }
   if (!st) return c.fail(st);
   r.limit = static_cast<uint32_t>(limit);
-  ctx_.node.when_ready(c.user, r, [this, r, user = c.user, etag_if = c.req.if_none_match, reply = c.reply()] {
+  when_ready(c.reply(), c.user, r, [this, r, user = c.user, etag_if = c.req.if_none_match, reply = c.reply()] {
     Result<PullResultEv> ev = ctx_.node.pull(user, r);
     if (!ev) return reply.fail(ev.status());
     HttpResponse res;

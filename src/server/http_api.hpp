@@ -10,7 +10,8 @@
 // /v1/groups/{g}/members/{user}; and the app server's own API
 // (server_api.cpp): POST /v1/server/groups, POST
 // /v1/server/groups/{g}/system|messages|members, GET
-// /v1/server/groups/{g}/messages|members. Every /v1 route but login needs a
+// /v1/server/groups/{g}/messages|members, POST
+// /v1/server/users/{user}/disconnect. Every /v1 route but login needs a
 // bearer token, and /v1/server/... the API key (Authorization: ApiKey KEY)
 // instead; a path no route has is not_found, a route asked with another
 // method is invalid_argument ("use POST for this route").
@@ -97,6 +98,9 @@ class HttpApi {
     std::function<Status(const std::string& group, const std::string& author, const std::string& cid,
                          const std::string& text, const std::string& meta, Node::RequestDone done)>
         record_system;
+    // The app ends `user`'s sessions on every node (Node::disconnect_user
+    // here, on this process's other shards and on every peer).
+    std::function<void(const std::string& user, const std::string& why)> disconnect_user;
     // The /metrics text, handed to the callback (at once, or later from a
     // task posted to the I/O thread: a sharded process gathers every shard's).
     std::function<void(std::function<void(std::string)>)> metrics;
@@ -147,9 +151,16 @@ class HttpApi {
   void app_system(Call& c);
   void app_send(Call& c);
   void app_members(Call& c);
+  void app_disconnect(Call& c);
 
   void member_list(Call& c, bool presence_only);
   void read_as(const std::string& user, const ReadReq& r, const Respond& respond);
+  // Node::run_host and Node::when_ready for a route, the continuation
+  // guarded: an exception in it answers `reply` with internal (and is
+  // logged) instead of leaving the event loop, as one inside handle() does.
+  void on_stores(const Reply& reply, Node::HostWork work, std::function<void(const Status&)> done);
+  void when_ready(const Reply& reply, const std::string& user, const ClientRequest& request,
+                  std::function<void()> then);
   // A send (message, edit, delete, reaction) by `user` from a JSON body: the
   // send frame without "g" (HTTP: the caller's; the server API: on a user's behalf).
   void send_for(const std::string& user, const std::string& group, rapidjson::Document& doc, const Reply& reply);

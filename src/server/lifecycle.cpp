@@ -66,7 +66,12 @@ int ServerImpl<Ws>::start() {
                                             other->accept_local_batch(std::move(batch), std::move(done));
                                           },
                                           [other](const std::string& g, const std::string& u) {
-                                            other->accept_local_removal(g, u);
+                                            other->accept_local_notice(
+                                                [g, u](Node& node) { node.member_removed(g, u); });
+                                          },
+                                          [other](const std::string& u, const std::string& why) {
+                                            other->accept_local_notice(
+                                                [u, why](Node& node) { node.disconnect_user(u, why); });
                                           }});
     }
   }
@@ -178,6 +183,7 @@ void ServerImpl<Ws>::make_api() {
                          schedule_flush();
                          return st;
                        },
+                       [this](const std::string& u, const std::string& why) { disconnect_everywhere(u, why); },
                        [this](std::function<void(std::string)> done) { metrics(std::move(done)); }};
   api_ = std::make_unique<HttpApi>(std::move(ctx));
 }
@@ -266,7 +272,8 @@ int ServerImpl<Ws>::start_peer_listener() {
       return s;
     });
   };
-  h.member_removed = [this](const std::string& g, const std::string& u) {
+  // A peer's notice for every shard of this process, each on its own thread.
+  auto on_every_shard = [this](std::function<void(Node&)> fn) {
     std::vector<ServerImpl*> all{this};
     if (set_ != nullptr) {
       all.clear();
@@ -274,14 +281,20 @@ int ServerImpl<Ws>::start_peer_listener() {
     }
     Status result = Status::ok();
     for (ServerImpl* to : all) {
-      Status s = to->template on_io<Status>([to, g, u] {
-        to->node_->member_removed(g, u);
+      Status s = to->template on_io<Status>([to, fn] {  // copies: on_io may give up before it runs
+        fn(*to->node_);
         to->schedule_flush();
         return Status::ok();
       });
       if (!s && result) result = s;
     }
     return result;
+  };
+  h.member_removed = [on_every_shard](const std::string& g, const std::string& u) {
+    return on_every_shard([g, u](Node& node) { node.member_removed(g, u); });
+  };
+  h.disconnect = [on_every_shard](const std::string& u, const std::string& why) {
+    return on_every_shard([u, why](Node& node) { node.disconnect_user(u, why); });
   };
   return peers_->listen(std::move(h));
 }

@@ -1,5 +1,6 @@
 #include "peer_link.hpp"
 
+#include <fmt/format.h>
 #include <httplib.h>
 #include <rapidjson/document.h>
 
@@ -109,18 +110,24 @@ int PeerLink::listen(Handlers handlers) {
     }
     answer(res, h(req.body, shard));
   });
-  listener_->Post("/v1/peer/member-removed", [authorized, h = handlers.member_removed](
-                                                 const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    rapidjson::Document doc;
-    doc.Parse(req.body.data(), req.body.size());
-    std::string g, u;
-    Status st = doc.HasParseError() || !doc.IsObject() ? error(Code::kInvalidArgument, "want {\"g\",\"u\"}")
-                                                       : json_string_field(doc, "g", &g);
-    if (st) st = json_string_field(doc, "u", &u);
-    if (st) st = h(g, u);
-    answer(res, st);
-  });
+  // A notice of two string fields {a, b}, handed to `h`.
+  auto notice = [this, authorized](const char* path, const char* a, const char* b,
+                                   std::function<Status(const std::string&, const std::string&)> h) {
+    const std::string want = fmt::format("want {{\"{}\",\"{}\"}}", a, b);
+    listener_->Post(path, [authorized, a, b, want, h](const httplib::Request& req, httplib::Response& res) {
+      if (!authorized(req, res)) return;
+      rapidjson::Document doc;
+      doc.Parse(req.body.data(), req.body.size());
+      std::string x, y;
+      Status st = doc.HasParseError() || !doc.IsObject() ? error(Code::kInvalidArgument, want)
+                                                         : json_string_field(doc, a, &x);
+      if (st) st = json_string_field(doc, b, &y);
+      if (st) st = h(x, y);
+      answer(res, st);
+    });
+  };
+  notice("/v1/peer/member-removed", "g", "u", handlers.member_removed);
+  notice("/v1/peer/disconnect", "u", "why", handlers.disconnect);
   if (!listener_->bind_to_port(cfg_.peer_listen.host, cfg_.peer_listen.port)) {
     PARLEY_LOG_ERROR("cannot listen for peers on {}", cfg_.peer_listen.to_string());
     return 1;
@@ -153,11 +160,19 @@ bool PeerLink::send_batch(const std::string& node_id, Frame batch, HttpPoster::D
 
 void PeerLink::broadcast_member_removed(const std::string& group, const std::string& user) {
   for (auto& [id, local] : locals_) local.member_removed(group, user);
-  auto body = std::make_shared<const std::string>(Json().str("g", group).str("u", user).done());
+  broadcast("/v1/peer/member-removed", Json().str("g", group).str("u", user).done());
+}
+
+void PeerLink::broadcast_disconnect(const std::string& user, const std::string& why) {
+  for (auto& [id, local] : locals_) local.disconnect(user, why);
+  broadcast("/v1/peer/disconnect", Json().str("u", user).str("why", why).done());
+}
+
+void PeerLink::broadcast(const std::string& path, std::string json) {
+  auto body = std::make_shared<const std::string>(std::move(json));
   for (auto& [id, poster] : posters_) {
-    std::string peer = id;
-    poster->post("/v1/peer/member-removed", body, "application/json", [peer](int status) {
-      if (status != 204) PARLEY_LOG_WARN("peer {} did not take member-removed ({})", peer, status);
+    poster->post(path, body, "application/json", [peer = id, path](int status) {
+      if (status != 204) PARLEY_LOG_WARN("peer {} did not take {} ({})", peer, path, status);
     });
   }
 }

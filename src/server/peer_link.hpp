@@ -48,6 +48,8 @@ class PeerLink {
     std::function<Status(const std::string& body, int shard)> batch;
     // A peer's notice that `user` left or was removed from `group`.
     std::function<Status(const std::string& group, const std::string& user)> member_removed;
+    // A peer's notice that the app disconnected `user`.
+    std::function<Status(const std::string& user, const std::string& why)> disconnect;
   };
 
   // A shard of this process, reached without a socket.
@@ -56,6 +58,7 @@ class PeerLink {
     // that shard's thread.
     std::function<void(Frame batch, HttpPoster::Done done)> batch;
     std::function<void(const std::string& group, const std::string& user)> member_removed;
+    std::function<void(const std::string& user, const std::string& why)> disconnect;
   };
 
   explicit PeerLink(const Config& cfg);  // makes the posters
@@ -76,12 +79,17 @@ class PeerLink {
   bool send_batch(const std::string& node_id, Frame batch, HttpPoster::Done done);
   // Tells every peer that `user` left `group` (best effort).
   void broadcast_member_removed(const std::string& group, const std::string& user);
+  // Tells every peer that the app disconnected `user` (best effort).
+  void broadcast_disconnect(const std::string& user, const std::string& why);
 
   size_t peers() const { return posters_.size(); }
   // Calls fn(node_id, calls queued) for each peer, in id order.
   void for_each_peer(const std::function<void(const std::string&, size_t)>& fn) const;
 
  private:
+  // POSTs a JSON notice to every peer process, once, not retried.
+  void broadcast(const std::string& path, std::string json);
+
   const Config& cfg_;
   std::map<std::string, std::unique_ptr<HttpPoster>> posters_;  // by process (--peer id)
   std::map<std::string, LocalPeer> locals_;                     // by shard node id

@@ -52,7 +52,7 @@ void HttpApi::app_create_group(Call& c) {
   if (st) st = json_string_field(doc, "owner", &owner);
   if (st) st = validate_id(owner, "owner", ctx_.limits);
   if (!st) return c.fail(st);
-  ctx_.node.run_host([g, owner](const JobStores& s) { return s.membership.create_group(g, owner); },
+  on_stores(c.reply(), [g, owner](const JobStores& s) { return s.membership.create_group(g, owner); },
                      [g, owner, reply = c.reply()](const Status& created) {
                        if (!created) return reply.fail(created);
                        PARLEY_LOG_INFO("the app created group {} for {}", g, owner);
@@ -81,7 +81,7 @@ void HttpApi::app_system(Call& c) {
     }
   }
   if (!st) return c.fail(st);
-  ctx_.node.run_host([g = c.group](const JobStores& s) { return group_found(s.membership, g); },
+  on_stores(c.reply(), [g = c.group](const JobStores& s) { return group_found(s.membership, g); },
                      [this, g = c.group, author, cid, text, meta, reply = c.reply()](const Status& found) {
                        if (!found) return reply.fail(found);
                        Status recorded = ctx_.record_system(
@@ -123,7 +123,7 @@ void HttpApi::app_members(Call& c) {
     std::vector<std::string> added, removed;
   };
   auto out = std::make_shared<Changed>();
-  ctx_.node.run_host(
+  on_stores(c.reply(), 
       [out, g = c.group, add, remove](const JobStores& s) -> Status {
         if (Status failed = group_found(s.membership, g); !failed) return failed;
         for (const std::string& u : remove) {
@@ -164,6 +164,22 @@ void HttpApi::app_members(Call& c) {
         for (const std::string& u : out->removed) j.item(u);
         reply.answer(200, j.array_end().done());
       });
+}
+
+// POST /v1/server/users/{user}/disconnect {"reason"?}: every session of the
+// user, on every node, gets an error event ("about":"disconnected", the
+// reason in its message) and is closed. Answered once this shard's sessions
+// are closed and the other shards and peers are told (best effort, as
+// removals).
+void HttpApi::app_disconnect(Call& c) {
+  rapidjson::Document doc;
+  std::string why;
+  Status st = c.req.body.empty() ? Status::ok() : json_body(c.req.body, &doc);
+  if (st && !c.req.body.empty()) st = optional_string(doc, "reason", &why);
+  if (st && why.size() > 256) st = error(Code::kTooLarge, "reason is over 256 bytes");
+  if (!st) return c.fail(st);
+  ctx_.disconnect_user(c.other, why);
+  c.answer(200, Json().str("user", c.other).str("reason", why).done());
 }
 
 }  // namespace parley::server

@@ -104,10 +104,11 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     });
   }
 
-  void accept_local_removal(const std::string& g, const std::string& u) {
-    asio::post(io_, [this, g, u] {
+  // Another shard's notice (a removal, a disconnect), carried to this one.
+  void accept_local_notice(std::function<void(Node&)> fn) {
+    asio::post(io_, [this, fn = std::move(fn)] {
       if (finished_) return;
-      node_->member_removed(g, u);
+      fn(*node_);
       schedule_flush();
     });
   }
@@ -159,7 +160,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       node_closed_.insert(session);
     }
     websocketpp::lib::error_code ec;
-    it->second->close(reason.code() == Code::kBackpressure
+    it->second->close(reason.code() == Code::kBackpressure || reason.code() == Code::kPermissionDenied
                           ? websocketpp::close::status::policy_violation
                           : websocketpp::close::status::internal_endpoint_error,
                       std::string(code_name(reason.code())), ec);
@@ -529,6 +530,15 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     for (const auto& [k, v] : r.headers) con->replace_header(k, v);
     con->set_body(r.body);
     ++gw_.http_responses[r.status];
+  }
+
+  // The app ends a user's sessions: here, on this process's other shards,
+  // and on every peer (best effort).
+  void disconnect_everywhere(const std::string& u, const std::string& why) {
+    const size_t n = node_->disconnect_user(u, why);
+    PARLEY_LOG_INFO("the app disconnected {} ({} sessions here)", u, n);
+    schedule_flush();
+    peers_->broadcast_disconnect(u, why);
   }
 
   // A member is gone: its sessions here stop receiving the group at once,

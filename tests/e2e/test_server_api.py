@@ -2,7 +2,8 @@
 processes on one SQLite file, with one API key. The app makes a group for alice and adds
 bob in bulk, posts a system notice on node 1 that bob (connected to node 2) receives in
 order, a resend of it is a duplicate, it sends on bob's behalf, removes bob (whose session
-on node 2 stops receiving the group), and reads history without being a member. A user's
+on node 2 stops receiving the group), reads history without being a member, and
+disconnects a user's sessions on both nodes. A user's
 token, a wrong key or no key gets 401 and changes nothing; the key does not open a user's
 routes."""
 
@@ -71,10 +72,29 @@ class ServerApiTest(ServerTestCase):
         await alice.connect(nodes[0])
         self.assertEqual((await alice.resume(g))["t"], "resumed")
         await alice.wait_for(lambda: alice.last(g) == 5, 15, "alice holds all five entries")
+        # A member on bob's node has the notice after his removal: bob was handed nothing of it.
+        watcher = Client("alice", alice_token, name="alice-2")
+        await watcher.connect(nodes[1])
+        self.assertEqual((await watcher.resume(g))["t"], "resumed")
+        await watcher.wait_for(lambda: watcher.last(g) == 5, 15, "alice's second device holds all five")
         self.assertEqual((alice.groups[g].msgs[4]["k"], alice.groups[g].msgs[4]["u"]), ("removed", "referee"))
         self.assertLess(bob.last(g), 5, "bob received nothing after his removal")
 
-        await self.finish((alice, bob), nodes)
+        # Disconnected everywhere through node 1: carol's sessions on both nodes are told why
+        # and closed (1008); alice's stays.
+        phones = [Client("carol", login(n, "carol"), name=f"carol-{i + 1}") for i, n in enumerate(nodes)]
+        for c, n in zip(phones, nodes):
+            await c.connect(n)
+        r = self.app(nodes[0], "POST", "/v1/server/users/carol/disconnect", {"reason": "cheating"})
+        self.assertEqual((r.status, r.json), (200, {"user": "carol", "reason": "cheating"}), r)
+        for c in phones:
+            await c.wait_closed(15)
+            told = [e for e in c.events if e.get("about") == "disconnected"]
+            self.assertEqual([(e["name"], e["msg"]) for e in told],
+                             [("permission_denied", "disconnected by the app: cheating")], c.events)
+            self.assertEqual(c.close_code, 1008, c.name)
+        self.assertTrue(alice.open, "alice stays connected")
+        await self.finish((alice, watcher, bob), nodes)
 
 
 if __name__ == "__main__":

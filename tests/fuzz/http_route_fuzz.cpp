@@ -170,6 +170,10 @@ void check_routes(const websocketpp::http::parser::request& wreq, const std::str
                                  node.flush();
                                  return st;
                                },
+                               [&node](const std::string& u, const std::string& why) {
+                                 node.disconnect_user(u, why);
+                                 node.flush();
+                               },
                                [](std::function<void(std::string)> done) { done("# metrics\n"); }});
   HttpRequest req{wreq.get_method(), resource, wreq.get_header("Authorization"), wreq.get_header("If-None-Match"),
                   wreq.get_body()};

@@ -34,6 +34,7 @@ struct ApiFixture : test::AsyncFixture {
   std::shared_ptr<ClientCodec> json = make_json_codec();
   std::unique_ptr<HttpApi> api;
   std::vector<std::pair<std::string, std::string>> recorded;  // membership entries the routes asked for
+  std::vector<std::pair<std::string, std::string>> disconnected;  // (user, why) the routes asked to disconnect
 
   ApiFixture() {
     REQUIRE(ex_members->create_group("g", "alice").is_ok());
@@ -46,8 +47,8 @@ struct ApiFixture : test::AsyncFixture {
     api = std::make_unique<HttpApi>(HttpApi::Context{
         cfg, clock, *node, auth, *json, Limits{}, [](HttpApi::Task t) { t(); }, [](HttpApi::Task t) { t(); },
         [this](const std::string& g, const std::string& u) { node->member_removed(g, u); },
-        [this](const std::string& g, EntryKind kind, const std::string& u, const std::string&) {
-          recorded.push_back({g, std::string(entry_kind_name(kind)) + " " + u});
+        [this](const std::string& g, EntryKind kind, const std::string& u, const std::string& subject) {
+          recorded.push_back({g, std::string(entry_kind_name(kind)) + " " + u + (subject.empty() ? "" : " " + subject)});
         },
         [this](const std::string& u, const SendReq& r, Node::RequestDone done) {
           node->send_as(u, r, std::move(done));
@@ -63,6 +64,7 @@ struct ApiFixture : test::AsyncFixture {
           node->flush();
           return st;
         },
+        [this](const std::string& u, const std::string& why) { disconnected.push_back({u, why}); },
         [](std::function<void(std::string)> done) { done(""); }});
   }
 
@@ -196,7 +198,7 @@ TEST_CASE_FIXTURE(ApiFixture, "HTTP writes go to the executor's stores, not the 
   CHECK(ask("POST", "/v1/groups/g/leave", "dave").status == 200);
   CHECK_FALSE(ex_members->role_of("g", "dave")->has_value());
   CHECK(recorded == std::vector<std::pair<std::string, std::string>>{
-                        {"h", "join frank"}, {"h", "removed erin"}, {"g", "leave dave"}});
+                        {"h", "join frank"}, {"h", "removed erin frank"}, {"g", "leave dave"}});
 
   HttpResponse sent = ask("POST", "/v1/groups/g/messages", "bob", R"({"cid":"b1","c":"three"})");
   REQUIRE(sent.status == 200);
@@ -268,11 +270,19 @@ TEST_CASE_FIXTURE(ApiFixture, "the server API: notices, sends on a user's behalf
   CHECK(parse(changed)["removed"].Size() == 1);
   CHECK_FALSE(ex_members->role_of("h", "gus")->has_value());
   CHECK(recorded == std::vector<std::pair<std::string, std::string>>{
-                        {"h", "join frank"}, {"h", "join gus"}, {"h", "removed system"}});
+                        {"h", "join frank"}, {"h", "join gus"}, {"h", "removed system gus"}});
   HttpResponse history = app("GET", "/v1/server/groups/g/messages?after=2");
   REQUIRE(history.status == 200);
   CHECK(parse(history)["messages"].Size() == 2);
   CHECK(app("GET", "/v1/server/groups/nope/messages").status == 404);
+
+  // Disconnecting a user everywhere is handed to the host, with the reason.
+  HttpResponse gone = app("POST", "/v1/server/users/bob/disconnect", R"({"reason":"cheating"})");
+  REQUIRE(gone.status == 200);
+  CHECK(std::string(parse(gone)["user"].GetString()) == "bob");
+  CHECK(call("POST", "/v1/server/users/bob/disconnect", "ApiKey wrong").status == 401);
+  CHECK(app("POST", "/v1/server/users/bob/disconnect", R"({"reason":7})").status == 400);
+  CHECK(disconnected == std::vector<std::pair<std::string, std::string>>{{"bob", "cheating"}});
 }
 
 }  // namespace

@@ -115,7 +115,7 @@ TEST_CASE_FIXTURE(AsyncFixture, "a failed connection is reported on the user's n
   open(2, "bob");
   std::vector<ErrorEv> errors = host.of<ErrorEv>(2);
   REQUIRE(errors.size() == 1);
-  CHECK(errors[0].previous_connection);
+  CHECK(errors[0].about == "previous_connection");
   CHECK(errors[0].code == Code::kBackpressure);
   // Only once, and a request's error is never marked.
   node->close_session(2, Status::ok());
@@ -125,6 +125,31 @@ TEST_CASE_FIXTURE(AsyncFixture, "a failed connection is reported on the user's n
   turn();
   errors = host.of<ErrorEv>(3);
   REQUIRE(errors.size() == 1);
-  CHECK_FALSE(errors[0].previous_connection);
+  CHECK(errors[0].about.empty());
   CHECK(errors[0].rid == 9);
+}
+
+TEST_CASE_FIXTURE(AsyncFixture, "disconnect_user ends every session of the user here, each told why, and only those") {
+  open(1, "bob");
+  open(2, "bob");
+  open(3, "carol");
+  CHECK(node->disconnect_user("bob", "cheating") == 2);
+  turn();
+  for (SessionId id : {SessionId(1), SessionId(2)}) {
+    REQUIRE(host.closed.count(id) == 1);
+    CHECK(host.closed[id].code() == Code::kPermissionDenied);
+    std::vector<ErrorEv> told = host.of<ErrorEv>(id);
+    REQUIRE(told.size() == 1);
+    CHECK(told[0].about == "disconnected");
+    CHECK(told[0].message == "disconnected by the app: cheating");
+  }
+  CHECK(host.closed.count(3) == 0);
+  CHECK(node->session_count() == 1);
+  CHECK(node->disconnect_user("bob", "") == 0);
+  open(4, "bob");  // may come back, and is told why the last one ended
+  CHECK(node->session_count() == 2);
+  std::vector<ErrorEv> report = host.of<ErrorEv>(4);
+  REQUIRE(report.size() == 1);
+  CHECK(report[0].about == "previous_connection");
+  CHECK(report[0].code == Code::kPermissionDenied);
 }
