@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "http_util.hpp"
-#include "parley/store_jobs.hpp"
 #include "log.hpp"
+#include "parley/store_jobs.hpp"
 #include "web_assets.hpp"
 
 namespace parley::server {
@@ -70,7 +70,6 @@ bool shape_matches(const std::vector<const char*>& pattern, const std::vector<st
   return true;
 }
 
-
 }  // namespace
 
 // The node's answer to a request made on a caller's behalf, as an HTTP error.
@@ -78,7 +77,8 @@ HttpResponse error_response(const ErrorEv& e) {
   HttpResponse r;
   r.status = http_status_for(e.code);
   r.body = error_json(Status(e.code, e.message));
-  if (e.retry_after_ms != 0) r.headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
+  if (e.retry_after_ms != 0)
+    r.headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
   return r;
 }
 
@@ -92,6 +92,11 @@ void guarded(const R& reply, F&& fn) {
     PARLEY_LOG_ERROR("HTTP answer failed: {}", e.what());
     reply.fail(error(Code::kInternal, "internal error"));
   }
+}
+// Who may read a group's members and history: the app (the group must
+// exist) or a member.
+Status may_read(MembershipStore& membership, bool app, const std::string& user, const std::string& g) {
+  return app ? group_found(membership, g) : check_member(membership, user, g);
 }
 }  // namespace
 
@@ -120,7 +125,8 @@ void HttpApi::handle(const HttpRequest& req, Respond respond) {
     // Every /v1 route but login, and the two that only point elsewhere,
     // needs a token; it is checked first, so that nothing about the routes
     // shows without one.
-    const bool open = seg.size() < 2 || seg[0] != "v1" || seg[1] == "login" || seg[1] == "peer" || seg[1] == "ws";
+    const bool open =
+        seg.size() < 2 || seg[0] != "v1" || seg[1] == "login" || seg[1] == "peer" || seg[1] == "ws";
     c.app = !open && seg[1] == "server";
     if (c.app) {
       // The app server's API: its key, never a user's token.
@@ -128,8 +134,9 @@ void HttpApi::handle(const HttpRequest& req, Respond respond) {
       const bool given = a.size() > 7 && a.compare(0, 7, "ApiKey ") == 0;
       if (!given || !ctx_.auth.is_api_key(a.substr(7))) {
         ++auth_failures_;
-        return c.fail(error(Code::kUnauthenticated, given ? "bad API key"
-                                                          : "the server API needs the API key: Authorization: ApiKey KEY"));
+        return c.fail(
+            error(Code::kUnauthenticated,
+                  given ? "bad API key" : "the server API needs the API key: Authorization: ApiKey KEY"));
       }
     } else if (!open) {
       Result<TokenClaims> who = ctx_.auth.verify(bearer_token(req.authorization), ctx_.clock.now_ms());
@@ -162,8 +169,8 @@ void HttpApi::handle(const HttpRequest& req, Respond respond) {
       allowed.push_back(r.method);
     }
     if (!allowed.empty()) {
-      return c.fail(error(Code::kInvalidArgument,
-                          fmt::format("use {} for this route", fmt::join(allowed, " or "))));
+      return c.fail(
+          error(Code::kInvalidArgument, fmt::format("use {} for this route", fmt::join(allowed, " or "))));
     }
     c.fail(error(Code::kNotFound, fmt::format("no route for {} {}", req.method, req.resource)));
   } catch (const std::exception& e) {
@@ -185,13 +192,12 @@ void HttpApi::index(Call& c) {
 // A membership read through the node's store executor: unavailable while
 // the store (or the executor) cannot answer.
 void HttpApi::healthz(Call& c) {
-  on_stores(c.reply(), [](const JobStores& s) -> Status { return s.membership.group_exists("healthz").status(); },
-                     [this, reply = c.reply()](const Status& probe) {
-                       reply.answer(probe ? 200 : 503, Json()
-                                                           .str("status", probe ? "ok" : "unavailable")
-                                                           .str("node", ctx_.cfg.node_id)
-                                                           .done());
-                     });
+  on_stores(
+      c.reply(), [](const JobStores& s) -> Status { return s.membership.group_exists("healthz").status(); },
+      [this, reply = c.reply()](const Status& probe) {
+        reply.answer(probe ? 200 : 503,
+                     Json().str("status", probe ? "ok" : "unavailable").str("node", ctx_.cfg.node_id).done());
+      });
 }
 
 void HttpApi::metrics(Call& c) {
@@ -231,7 +237,11 @@ void HttpApi::login(Call& c) {
         r.status = http_status_for(token.status().code());
         r.body = error_json(token.status());
       } else {
-        r.body = Json().str("token", *token).str("user", claims.user).num("expires_at", claims.expires_at_ms).done();
+        r.body = Json()
+                     .str("token", *token)
+                     .str("user", claims.user)
+                     .num("expires_at", claims.expires_at_ms)
+                     .done();
       }
       respond(std::move(r));
     });
@@ -239,7 +249,9 @@ void HttpApi::login(Call& c) {
 }
 
 void HttpApi::me(Call& c) {
-  c.answer(200, Json().str("user", c.user).num("expires_at", c.expires_at_ms).str("node", ctx_.cfg.node_id).done());
+  c.answer(
+      200,
+      Json().str("user", c.user).num("expires_at", c.expires_at_ms).str("node", ctx_.cfg.node_id).done());
 }
 
 // The caller's groups with its role, read state and notification level in
@@ -251,15 +263,20 @@ void HttpApi::list_groups(Call& c) {
     NotifyLevel level = NotifyLevel::kAll;
   };
   auto rows = std::make_shared<std::vector<Row>>();
-  on_stores(c.reply(), 
+  on_stores(
+      c.reply(),
       [rows, user = c.user](const JobStores& s) -> Status {
         StoreOpResult states;
-        if (Status failed = run_unread(s.messages, s.membership, UnreadOp{user, {}, std::nullopt}, &states); !failed) return failed;
+        if (Status failed = run_unread(s.messages, s.membership, UnreadOp{user, {}, std::nullopt}, &states);
+            !failed)
+          return failed;
         for (ReadState& state : states.reads) {
           Result<std::optional<Role>> role = s.membership.role_of(state.group_id, user);
           std::vector<NotifyLevel> level;
-          if (Status failed = s.membership.notify_levels(state.group_id, {user}, &level); !failed) return failed;
-          rows->push_back({std::move(state), role ? *role : std::nullopt, level.empty() ? NotifyLevel::kAll : level[0]});
+          if (Status failed = s.membership.notify_levels(state.group_id, {user}, &level); !failed)
+            return failed;
+          rows->push_back(
+              {std::move(state), role ? *role : std::nullopt, level.empty() ? NotifyLevel::kAll : level[0]});
         }
         return Status::ok();
       },
@@ -291,7 +308,8 @@ Status check_group_limit(MembershipStore& membership, const std::string& user, s
   Result<std::vector<std::string>> groups = membership.groups_of(user);
   if (!groups) return groups.status();
   if (groups->size() < max) return Status::ok();
-  return error(Code::kLimitExceeded, fmt::format("'{}' is in {} groups; the limit is {}", user, groups->size(), max));
+  return error(Code::kLimitExceeded,
+               fmt::format("'{}' is in {} groups; the limit is {}", user, groups->size(), max));
 }
 }  // namespace
 
@@ -302,7 +320,8 @@ void HttpApi::create_group(Call& c) {
   if (st) st = json_string_field(doc, "group", &g);
   if (st) st = validate_id(g, "group", ctx_.limits);
   if (!st) return c.fail(st);
-  on_stores(c.reply(), 
+  on_stores(
+      c.reply(),
       [g, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
         if (Status failed = check_group_limit(s.membership, user, max); !failed) return failed;
         return s.membership.create_group(g, user);
@@ -319,7 +338,8 @@ void HttpApi::join(Call& c) {
     std::optional<Role> role;  // the role it had before (none: joined now)
   };
   auto out = std::make_shared<Joined>();
-  on_stores(c.reply(), 
+  on_stores(
+      c.reply(),
       [out, g = c.group, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
         if (Status failed = group_found(s.membership, g); !failed) return failed;
         Result<std::optional<Role>> role = s.membership.role_of(g, user);
@@ -332,7 +352,8 @@ void HttpApi::join(Call& c) {
       [this, out, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
         if (!st) return reply.fail(st);
         if (!out->role) ctx_.record_membership(g, EntryKind::kJoin, user, "");
-        reply.answer(200, Json().str("group", g).str("role", out->role ? role_name(*out->role) : "member").done());
+        reply.answer(200,
+                     Json().str("group", g).str("role", out->role ? role_name(*out->role) : "member").done());
       });
 }
 
@@ -344,11 +365,13 @@ void HttpApi::set_notify(Call& c) {
   Status st = json_body(c.req.body, &doc);
   if (st) st = json_string_field(doc, "level", &name);
   if (st && !parse_notify_level(name, &level)) {
-    st = error(Code::kInvalidArgument, fmt::format("unknown notification level '{}' (all, mentions or none)", name));
+    st = error(Code::kInvalidArgument,
+               fmt::format("unknown notification level '{}' (all, mentions or none)", name));
   }
   if (!st) return c.fail(st);
   auto r = std::make_shared<StoreOpResult>();
-  on_stores(c.reply(), 
+  on_stores(
+      c.reply(),
       [r, op = NotifyLevelOp{c.user, c.group, level}](const JobStores& s) -> Status {
         return run_notify_level(s.membership, op, r.get());
       },
@@ -371,19 +394,23 @@ void HttpApi::post_message(Call& c) {
 
 void HttpApi::send_for(const std::string& user, const std::string& group, rapidjson::Document& doc,
                        const Reply& reply) {
-  if (doc.HasMember("g")) return reply.fail(error(Code::kInvalidArgument, "the group is named by the path, not 'g'"));
+  if (doc.HasMember("g"))
+    return reply.fail(error(Code::kInvalidArgument, "the group is named by the path, not 'g'"));
   auto& alloc = doc.GetAllocator();
   if (!doc.HasMember("t")) doc.AddMember("t", "send", alloc);
-  doc.AddMember("g", rapidjson::Value(group.data(), static_cast<rapidjson::SizeType>(group.size()), alloc), alloc);
+  doc.AddMember("g", rapidjson::Value(group.data(), static_cast<rapidjson::SizeType>(group.size()), alloc),
+                alloc);
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   doc.Accept(w);
   Result<ClientRequest> req = ctx_.codec.decode_request(buf.GetString(), buf.GetSize(), ctx_.limits);
   if (!req) return reply.fail(req.status());
   const SendReq* send = std::get_if<SendReq>(&*req);
-  if (send == nullptr) return reply.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
+  if (send == nullptr)
+    return reply.fail(error(Code::kInvalidArgument, "'t' must be send, edit, delete or react"));
   when_ready(reply, user, *send, [this, user, send = *send, respond = reply.respond] {
-    ctx_.send_as(user, send, [respond, this](const ServerEvent& ev) { respond(ack_response(ctx_.codec, ev)); });
+    ctx_.send_as(user, send,
+                 [respond, this](const ServerEvent& ev) { respond(ack_response(ctx_.codec, ev)); });
   });
 }
 
@@ -397,12 +424,14 @@ void HttpApi::post_read(Call& c) {
   r.group_id = c.group;
   for (auto [key, out] : {std::pair<const char*, uint64_t*>{"id", &r.msg_id}, {"epoch", &r.epoch}}) {
     if (!doc.HasMember(key) || !doc[key].IsUint64()) {
-      return c.fail(error(Code::kInvalidArgument, fmt::format("field '{}' (a non-negative integer) is required", key)));
+      return c.fail(
+          error(Code::kInvalidArgument, fmt::format("field '{}' (a non-negative integer) is required", key)));
     }
     *out = doc[key].GetUint64();
   }
   if (r.epoch == 0) return c.fail(error(Code::kInvalidArgument, "epoch must be the group's epoch, not 0"));
-  when_ready(c.reply(), c.user, r, [this, user = c.user, r, respond = c.respond] { read_as(user, r, respond); });
+  when_ready(c.reply(), c.user, r,
+             [this, user = c.user, r, respond = c.respond] { read_as(user, r, respond); });
 }
 
 void HttpApi::read_as(const std::string& user, const ReadReq& r, const Respond& respond) {
@@ -426,23 +455,27 @@ void HttpApi::read_as(const std::string& user, const ReadReq& r, const Respond& 
 }
 
 void HttpApi::leave(Call& c) {
-  on_stores(c.reply(), [g = c.group, user = c.user](const JobStores& s) -> Status { return s.membership.remove(g, user); },
-                     [this, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
-                       if (!st) return reply.fail(st);
-                       ctx_.member_removed(g, user);
-                       ctx_.record_membership(g, EntryKind::kLeave, user, "");
-                       reply.answer(200, Json().str("group", g).done());
-                     });
+  on_stores(
+      c.reply(),
+      [g = c.group, user = c.user](const JobStores& s) -> Status { return s.membership.remove(g, user); },
+      [this, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
+        if (!st) return reply.fail(st);
+        ctx_.member_removed(g, user);
+        ctx_.record_membership(g, EntryKind::kLeave, user, "");
+        reply.answer(200, Json().str("group", g).done());
+      });
 }
 
 // DELETE /v1/groups/{g}/members/{user}: the owner removes a member.
 void HttpApi::remove_member(Call& c) {
-  on_stores(c.reply(), 
+  on_stores(
+      c.reply(),
       [g = c.group, user = c.user, other = c.other](const JobStores& s) -> Status {
         Result<std::optional<Role>> role = s.membership.role_of(g, user);
         if (!role) return role.status();
         if (*role != std::optional<Role>(Role::kOwner)) {
-          if (Status failed = check_member(s.membership, user, g); !failed) return failed;  // not_found / not a member
+          if (Status failed = check_member(s.membership, user, g); !failed)
+            return failed;  // not_found / not a member
           return error(Code::kPermissionDenied, fmt::format("only the owner of '{}' removes members", g));
         }
         if (other == user) return error(Code::kInvalidArgument, "the owner cannot remove itself; use leave");
@@ -472,9 +505,11 @@ void HttpApi::member_list(Call& c, bool presence_only) {
     std::vector<PresenceStatus> stored;  // empty without a presence store
   };
   auto out = std::make_shared<Listed>();
-  on_stores(c.reply(), 
-      [out, g = c.group, user = c.user, app = c.app, now = ctx_.clock.now_ms()](const JobStores& s) -> Status {
-        if (Status failed = app ? group_found(s.membership, g) : check_member(s.membership, user, g); !failed) {
+  on_stores(
+      c.reply(),
+      [out, g = c.group, user = c.user, app = c.app,
+       now = ctx_.clock.now_ms()](const JobStores& s) -> Status {
+        if (Status failed = may_read(s.membership, app, user, g); !failed) {
           return failed;
         }
         Result<std::vector<Member>> list = s.membership.members(g);
@@ -525,7 +560,8 @@ void HttpApi::history(Call& c) {
   if (st && (limit == 0 || limit > ctx_.limits.max_read_limit)) {
     st = error(Code::kInvalidArgument, fmt::format("limit must be 1..{}", ctx_.limits.max_read_limit));
   }
-  if (st && before != 0 && after != 0) st = error(Code::kInvalidArgument, "give either before or after, not both");
+  if (st && before != 0 && after != 0)
+    st = error(Code::kInvalidArgument, "give either before or after, not both");
   uint64_t fold = 0;
   if (st) st = query_u64(c.target, "fold", 0, &fold);
   if (st && fold > 1) st = error(Code::kInvalidArgument, "fold must be 0 or 1");
@@ -537,9 +573,11 @@ void HttpApi::history(Call& c) {
     FoldedPage folded;
   };
   auto out = std::make_shared<Page>();
-  on_stores(c.reply(), 
-      [out, g = c.group, user = c.user, app = c.app, after, before, limit, fold](const JobStores& s) -> Status {
-        if (Status failed = app ? group_found(s.membership, g) : check_member(s.membership, user, g); !failed) {
+  on_stores(
+      c.reply(),
+      [out, g = c.group, user = c.user, app = c.app, after, before, limit,
+       fold](const JobStores& s) -> Status {
+        if (Status failed = may_read(s.membership, app, user, g); !failed) {
           return failed;
         }
         std::vector<GroupHead> heads;
@@ -555,12 +593,15 @@ void HttpApi::history(Call& c) {
           count = end > 1 ? end - 1 - from : 0;
         }
         if (fold == 1) {
-          if (Status failed = s.messages.read_folded(g, from, static_cast<size_t>(count), user, &out->folded); !failed) return failed;
+          if (Status failed = s.messages.read_folded(g, from, static_cast<size_t>(count), user, &out->folded);
+              !failed)
+            return failed;
           out->rows = std::move(out->folded.messages);
           // folded as of this head
           if (out->folded.epoch != 0) out->head = out->folded.head, out->epoch = out->folded.epoch;
         } else if (count > 0) {
-          if (Status failed = s.messages.read(g, from, static_cast<size_t>(count), &out->rows); !failed) return failed;
+          if (Status failed = s.messages.read(g, from, static_cast<size_t>(count), &out->rows); !failed)
+            return failed;
         }
         return Status::ok();
       },
@@ -585,19 +626,20 @@ void HttpApi::pull(Call& c) {
   }
   if (!st) return c.fail(st);
   r.limit = static_cast<uint32_t>(limit);
-  when_ready(c.reply(), c.user, r, [this, r, user = c.user, etag_if = c.req.if_none_match, reply = c.reply()] {
-    Result<PullResultEv> ev = ctx_.node.pull(user, r);
-    if (!ev) return reply.fail(ev.status());
-    HttpResponse res;
-    const std::string etag = fmt::format("\"{}-{}-{}-{}\"", ev->epoch, ev->head, r.after, r.limit);
-    res.headers.emplace_back("ETag", etag);
-    if (etag_if == etag) {
-      res.status = 304;
-    } else {
-      res.body = messages_json(r.group_id, ev->epoch, ev->head, ev->messages);
-    }
-    reply.respond(std::move(res));
-  });
+  when_ready(c.reply(), c.user, r,
+             [this, r, user = c.user, etag_if = c.req.if_none_match, reply = c.reply()] {
+               Result<PullResultEv> ev = ctx_.node.pull(user, r);
+               if (!ev) return reply.fail(ev.status());
+               HttpResponse res;
+               const std::string etag = fmt::format("\"{}-{}-{}-{}\"", ev->epoch, ev->head, r.after, r.limit);
+               res.headers.emplace_back("ETag", etag);
+               if (etag_if == etag) {
+                 res.status = 304;
+               } else {
+                 res.body = messages_json(r.group_id, ev->epoch, ev->head, ev->messages);
+               }
+               reply.respond(std::move(res));
+             });
 }
 
 }  // namespace parley::server

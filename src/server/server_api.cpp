@@ -23,10 +23,13 @@ Status user_list(const rapidjson::Document& doc, const char* key, const Limits& 
                  std::vector<std::string>* out) {
   auto it = doc.FindMember(key);
   if (it == doc.MemberEnd()) return Status::ok();
-  if (!it->value.IsArray()) return error(Code::kInvalidArgument, fmt::format("'{}' must be an array of users", key));
-  if (it->value.Size() > 1000) return error(Code::kTooLarge, fmt::format("'{}' names more than 1000 users", key));
+  if (!it->value.IsArray())
+    return error(Code::kInvalidArgument, fmt::format("'{}' must be an array of users", key));
+  if (it->value.Size() > 1000)
+    return error(Code::kTooLarge, fmt::format("'{}' names more than 1000 users", key));
   for (const auto& u : it->value.GetArray()) {
-    if (!u.IsString()) return error(Code::kInvalidArgument, fmt::format("'{}' must be an array of users", key));
+    if (!u.IsString())
+      return error(Code::kInvalidArgument, fmt::format("'{}' must be an array of users", key));
     out->emplace_back(u.GetString(), u.GetStringLength());
     if (Status st = validate_id(out->back(), "user", limits); !st) return st;
   }
@@ -52,12 +55,13 @@ void HttpApi::app_create_group(Call& c) {
   if (st) st = json_string_field(doc, "owner", &owner);
   if (st) st = validate_id(owner, "owner", ctx_.limits);
   if (!st) return c.fail(st);
-  on_stores(c.reply(), [g, owner](const JobStores& s) { return s.membership.create_group(g, owner); },
-                     [g, owner, reply = c.reply()](const Status& created) {
-                       if (!created) return reply.fail(created);
-                       PARLEY_LOG_INFO("the app created group {} for {}", g, owner);
-                       reply.answer(201, Json().str("group", g).str("owner", owner).done());
-                     });
+  on_stores(
+      c.reply(), [g, owner](const JobStores& s) { return s.membership.create_group(g, owner); },
+      [g, owner, reply = c.reply()](const Status& created) {
+        if (!created) return reply.fail(created);
+        PARLEY_LOG_INFO("the app created group {} for {}", g, owner);
+        reply.answer(201, Json().str("group", g).str("owner", owner).done());
+      });
 }
 
 // POST /v1/server/groups/{g}/system {"c", "author"?, "cid"?, "meta"?}: a
@@ -81,14 +85,15 @@ void HttpApi::app_system(Call& c) {
     }
   }
   if (!st) return c.fail(st);
-  on_stores(c.reply(), [g = c.group](const JobStores& s) { return group_found(s.membership, g); },
-                     [this, g = c.group, author, cid, text, meta, reply = c.reply()](const Status& found) {
-                       if (!found) return reply.fail(found);
-                       Status recorded = ctx_.record_system(
-                           g, author, cid, text, meta,
-                           [this, reply](const ServerEvent& ev) { reply.respond(ack_response(ctx_.codec, ev)); });
-                       if (!recorded) reply.fail(recorded);
-                     });
+  on_stores(
+      c.reply(), [g = c.group](const JobStores& s) { return group_found(s.membership, g); },
+      [this, g = c.group, author, cid, text, meta, reply = c.reply()](const Status& found) {
+        if (!found) return reply.fail(found);
+        Status recorded = ctx_.record_system(
+            g, author, cid, text, meta,
+            [this, reply](const ServerEvent& ev) { reply.respond(ack_response(ctx_.codec, ev)); });
+        if (!recorded) reply.fail(recorded);
+      });
 }
 
 // POST /v1/server/groups/{g}/messages {"user", ...the send frame}: a send on
@@ -123,7 +128,8 @@ void HttpApi::app_members(Call& c) {
     std::vector<std::string> added, removed;
   };
   auto out = std::make_shared<Changed>();
-  on_stores(c.reply(), 
+  on_stores(
+      c.reply(),
       [out, g = c.group, add, remove](const JobStores& s) -> Status {
         if (Status failed = group_found(s.membership, g); !failed) return failed;
         for (const std::string& u : remove) {
