@@ -42,7 +42,7 @@ class SqliteStore : public MessageStore,
                     public SessionDirectory,
                     public PresenceStore {
  public:
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
   ~SqliteStore() override = default;
   // The schema version of the open file.
   virtual int schema_version() const = 0;

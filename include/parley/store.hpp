@@ -176,6 +176,35 @@ struct Member {
   Role role = Role::kMember;
 };
 
+// Who may join a group (docs/decisions.md 56). A public group: any user, by
+// joining. A private group: a user the group invited, or one its owner or
+// the app adds. A group made before kinds existed is public.
+enum class GroupKind : int { kPublic = 0, kPrivate = 1 };
+
+// What a group says of itself, beside its members. `member_limit` 0: none.
+struct GroupSettings {
+  GroupKind kind = GroupKind::kPublic;
+  std::string title;
+  std::string topic;
+  uint32_t member_limit = 0;
+  bool operator==(const GroupSettings& o) const {
+    return kind == o.kind && title == o.title && topic == o.topic && member_limit == o.member_limit;
+  }
+};
+
+// A public group as discovery lists it.
+struct GroupListing {
+  std::string group_id;
+  GroupSettings settings;
+  uint64_t members = 0;
+};
+
+// How a user came to join (MembershipStore::join).
+enum class Admission : int {
+  kAsked = 0,     // the user asked: a private group needs its invite
+  kAdmitted = 1,  // the owner or the app let the user in
+};
+
 class MembershipStore {
  public:
   MembershipStore() = default;
@@ -212,6 +241,32 @@ class MembershipStore {
   // that never set one, kNone for a non-member (nothing to notify).
   virtual Status notify_levels(const std::string& group_id, const std::vector<std::string>& user_ids,
                                std::vector<NotifyLevel>* out) = 0;
+
+  // --- Group kinds and settings (decision 56) ---
+  // Creates a group, as create_group, with `settings` in force.
+  virtual Status create_group_with(const std::string& group_id, const std::string& owner,
+                                   const GroupSettings& settings) = 0;
+  // The group's settings. kNotFound if there is no such group.
+  virtual Result<GroupSettings> settings(const std::string& group_id) = 0;
+  // Replaces the group's settings. kNotFound if there is no such group. A
+  // member limit below the members there are keeps them all and refuses
+  // joins until they are fewer.
+  virtual Status set_settings(const std::string& group_id, const GroupSettings& settings) = 0;
+  // Lets `user_id` join the group with Admission::kAsked even if it is
+  // private, until it joins (or leaves: a member's invite is spent).
+  // kNotFound if there is no such group; a member: nothing to do.
+  virtual Status invite(const std::string& group_id, const std::string& user_id) = 0;
+  // Makes `user_id` a member, atomically against the group's rules: returns
+  // the role it already had (nothing changed) or nullopt (joined now, as
+  // kMember, its invite spent). kNotFound: no such group;
+  // kPermissionDenied: a private group, kAsked and not invited;
+  // kLimitExceeded: the group has member_limit members.
+  virtual Result<std::optional<Role>> join(const std::string& group_id, const std::string& user_id,
+                                           Admission how) = 0;
+  // Public groups whose id starts with `prefix` and sorts after `after`
+  // (byte order), the first `limit` of them, with their member counts.
+  virtual Status public_groups(const std::string& prefix, const std::string& after, size_t limit,
+                               std::vector<GroupListing>* out) = 0;
 };
 
 // user -> nodes hosting at least one live session of that user. Entries

@@ -145,4 +145,28 @@ inline Message entry_of(const AppendRequest& r, uint64_t msg_id, uint64_t epoch)
   return m;
 }
 
+// The group's rules for a user who is not yet a member joining it
+// (MembershipStore::join): a private group lets in the invited and the
+// admitted, and no group more than its member limit (0: none).
+inline Status join_refusal(const std::string& group_id, const GroupSettings& settings, Admission how, bool invited,
+                           uint64_t members) {
+  if (settings.kind == GroupKind::kPrivate && how == Admission::kAsked && !invited) {
+    return error(Code::kPermissionDenied, fmt::format("'{}' is private: joining needs an invite", group_id));
+  }
+  if (settings.member_limit != 0 && members >= settings.member_limit) {
+    return error(Code::kLimitExceeded,
+                 fmt::format("'{}' has {} members; its limit is {}", group_id, members, settings.member_limit));
+  }
+  return Status::ok();
+}
+
+// The first string past every string that starts with `prefix` ("" when
+// there is none: the prefix is empty or all 0xff bytes), for discovery's
+// range reads.
+inline std::string past_prefix(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
 }  // namespace parley::detail

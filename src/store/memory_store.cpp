@@ -235,12 +235,68 @@ class MemoryMessageStore final : public MessageStore {
 class MemoryMembershipStore final : public MembershipStore {
  public:
   Status create_group(const std::string& group_id, const std::string& owner) override {
+    return create_group_with(group_id, owner, GroupSettings{});
+  }
+
+  Status create_group_with(const std::string& group_id, const std::string& owner,
+                           const GroupSettings& settings) override {
     if (Status s = require_ids(group_id, owner); !s) return s;
     if (groups_.count(group_id)) {
       return error(Code::kAlreadyExists, "group '" + group_id + "' already exists");
     }
     groups_[group_id][owner] = Role::kOwner;
     groups_by_user_[owner].insert(group_id);
+    settings_[group_id] = settings;
+    return Status::ok();
+  }
+
+  Result<GroupSettings> settings(const std::string& group_id) override {
+    if (!groups_.count(group_id)) return no_group(group_id);
+    return settings_[group_id];
+  }
+
+  Status set_settings(const std::string& group_id, const GroupSettings& settings) override {
+    if (!groups_.count(group_id)) return no_group(group_id);
+    settings_[group_id] = settings;
+    return Status::ok();
+  }
+
+  Status invite(const std::string& group_id, const std::string& user_id) override {
+    if (Status s = require_ids(group_id, user_id); !s) return s;
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return no_group(group_id);
+    if (!it->second.count(user_id)) invites_.insert({group_id, user_id});
+    return Status::ok();
+  }
+
+  Result<std::optional<Role>> join(const std::string& group_id, const std::string& user_id,
+                                   Admission how) override {
+    if (Status s = require_ids(group_id, user_id); !s) return s;
+    auto it = groups_.find(group_id);
+    if (it == groups_.end()) return no_group(group_id);
+    if (auto member = it->second.find(user_id); member != it->second.end()) {
+      return std::optional<Role>(member->second);
+    }
+    const bool invited = invites_.count({group_id, user_id}) > 0;
+    if (Status refused = detail::join_refusal(group_id, settings_[group_id], how, invited, it->second.size());
+        !refused) {
+      return refused;
+    }
+    invites_.erase({group_id, user_id});
+    it->second[user_id] = Role::kMember;
+    groups_by_user_[user_id].insert(group_id);
+    return std::optional<Role>();
+  }
+
+  Status public_groups(const std::string& prefix, const std::string& after, size_t limit,
+                       std::vector<GroupListing>* out) override {
+    out->clear();
+    auto it = after < prefix ? groups_.lower_bound(prefix) : groups_.upper_bound(after);
+    for (; it != groups_.end() && out->size() < limit; ++it) {
+      if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+      const GroupSettings& s = settings_[it->first];
+      if (s.kind == GroupKind::kPublic) out->push_back({it->first, s, it->second.size()});
+    }
     return Status::ok();
   }
 
@@ -252,6 +308,7 @@ class MemoryMembershipStore final : public MembershipStore {
     if (it == groups_.end()) return no_group(group_id);
     it->second[user_id] = role;
     groups_by_user_[user_id].insert(group_id);
+    invites_.erase({group_id, user_id});
     return Status::ok();
   }
 
@@ -340,6 +397,8 @@ class MemoryMembershipStore final : public MembershipStore {
   std::map<std::string, std::set<std::string>> groups_by_user_;
   std::map<std::pair<std::string, std::string>, ReadPosition> reads_;  // (group, user)
   std::map<std::pair<std::string, std::string>, NotifyLevel> levels_;  // (group, user): set, not kAll by default
+  std::map<std::string, GroupSettings> settings_;
+  std::set<std::pair<std::string, std::string>> invites_;  // (group, user), not members
 };
 
 class MemorySessionDirectory final : public SessionDirectory {

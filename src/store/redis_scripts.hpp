@@ -340,19 +340,61 @@ redis.call('HSET', KEYS[1], 'head', 0, 'epoch', epoch, 'trimmed', 0, 'fold', 1)
 return epoch
 )lua";
 
-// KEYS: info, members. ARGV: owner. Returns 0 if the group exists.
+// KEYS: info, members. ARGV: owner, kind, title, topic, member limit.
+// Returns 0 if the group exists.
 constexpr const char* kCreateGroupLua = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'kind', ARGV[2], 'title', ARGV[3], 'topic', ARGV[4],
+           'limit', ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[1], 2)
 return 1
 )lua";
 
-// KEYS: info, members. ARGV: user, role. Returns 0 if no such group.
+// KEYS: info, members, invites. ARGV: user, role. Returns 0 if no such
+// group. A member's invite is spent.
 constexpr const char* kAddMemberLua = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[1])
 return 1
+)lua";
+
+// KEYS: info. ARGV: kind, title, topic, member limit. Returns 0 if no such
+// group.
+constexpr const char* kSetSettingsLua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'title', ARGV[2], 'topic', ARGV[3], 'limit', ARGV[4])
+return 1
+)lua";
+
+// KEYS: info, members, invites. ARGV: user. Returns 0 if no such group; a
+// member is not invited.
+constexpr const char* kInviteLua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then redis.call('SADD', KEYS[3], ARGV[1]) end
+return 1
+)lua";
+
+// KEYS: info, members, invites. ARGV: user, admission (0 asked, 1
+// admitted). The group's join rules (log_rules.hpp, join_refusal), at
+// once: {-1} no such group; {role} a member already; {0} joined now (its
+// invite spent); {-2, kind, limit, members, invited} refused (the caller
+// says why from these).
+constexpr const char* kJoinLua = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local role = redis.call('HGET', KEYS[2], ARGV[1])
+if role then return {tonumber(role)} end
+local s = redis.call('HMGET', KEYS[1], 'kind', 'limit')
+local kind = tonumber(s[1] or '0') or 0
+local limit = tonumber(s[2] or '0') or 0
+local count = redis.call('HLEN', KEYS[2])
+local invited = redis.call('SISMEMBER', KEYS[3], ARGV[1])
+if (kind == 1 and ARGV[2] == '0' and invited == 0) or (limit > 0 and count >= limit) then
+  return {-2, kind, limit, count, invited}
+end
+redis.call('HSET', KEYS[2], ARGV[1], 1)
+redis.call('SREM', KEYS[3], ARGV[1])
+return {0}
 )lua";
 
 // KEYS: info, members. Returns false if no such group, else HGETALL.

@@ -139,6 +139,20 @@ ALTER TABLE members ADD COLUMN notify INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX messages_replies ON messages(group_id, reply_to)
   WHERE reply_to <> 0 AND kind = 0 AND (flags & 1) = 0;
 )sql",
+    // v7 -> v8: group kinds and settings (decision 56), on the group's row
+    // (kind 0 public, 1 private; member_limit 0: none); invites: users a
+    // private group lets join, until they do.
+    R"sql(
+ALTER TABLE groups ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE groups ADD COLUMN title TEXT NOT NULL DEFAULT '';
+ALTER TABLE groups ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+ALTER TABLE groups ADD COLUMN member_limit INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE invites(
+  group_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  PRIMARY KEY(group_id, user_id)
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(SqliteStore::kSchemaVersion),
               "one migration step per schema version");
@@ -192,6 +206,13 @@ enum class Sql : size_t {
   kSelectLatestEdit,
   kSelectReactionsOf,
   kCountReplies,
+  kSelectSettings,
+  kUpdateSettings,
+  kInsertInvite,
+  kSelectInvite,
+  kDeleteInvite,
+  kCountMembers,
+  kSelectPublic,
   kCount,
 };
 
@@ -218,7 +239,8 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "FROM messages m JOIN groups_log g ON g.group_id = m.group_id "
     "WHERE m.group_id = ?1 AND m.msg_id > ?2 ORDER BY m.msg_id LIMIT ?3",
     "DELETE FROM messages WHERE group_id = ?1",
-    "INSERT INTO groups(group_id, owner) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
+    "INSERT INTO groups(group_id, owner, kind, title, topic, member_limit) VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT DO NOTHING",
     "SELECT 1 FROM groups WHERE group_id = ?1",
     "INSERT INTO members(group_id, user_id, role) "
     "SELECT ?1, ?2, ?3 WHERE EXISTS(SELECT 1 FROM groups WHERE group_id = ?1) "
@@ -265,6 +287,18 @@ constexpr std::array<const char*, static_cast<size_t>(Sql::kCount)> kSql = {
     "SELECT reaction, user_id FROM reactions WHERE group_id = ?1 AND msg_id = ?2",
     "SELECT COUNT(*) FROM messages WHERE group_id = ?1 AND reply_to = ?2 "
     "AND reply_to <> 0 AND kind = 0 AND (flags & 1) = 0",
+    "SELECT kind, title, topic, member_limit FROM groups WHERE group_id = ?1",
+    "UPDATE groups SET kind = ?2, title = ?3, topic = ?4, member_limit = ?5 WHERE group_id = ?1",
+    "INSERT OR IGNORE INTO invites(group_id, user_id) SELECT ?1, ?2 "
+    "WHERE NOT EXISTS(SELECT 1 FROM members WHERE group_id = ?1 AND user_id = ?2)",
+    "SELECT 1 FROM invites WHERE group_id = ?1 AND user_id = ?2",
+    "DELETE FROM invites WHERE group_id = ?1 AND user_id = ?2",
+    "SELECT COUNT(*) FROM members WHERE group_id = ?1",
+    // ?4: the first id past the prefix's range ('' when the prefix is empty)
+    "SELECT g.group_id, g.kind, g.title, g.topic, g.member_limit, "
+    "(SELECT COUNT(*) FROM members m WHERE m.group_id = g.group_id) FROM groups g "
+    "WHERE g.kind = 0 AND g.group_id >= ?1 AND g.group_id > ?2 AND (?4 = '' OR g.group_id < ?4) "
+    "ORDER BY g.group_id LIMIT ?3",
 };
 
 inline Code code_of(int rc) {
@@ -434,6 +468,15 @@ class SqliteStoreImpl final : public SqliteStore {
   Status unread(const std::vector<UnreadQuery>& queries, std::vector<UnreadCount>* out) override;
 
   Status create_group(const std::string& group_id, const std::string& owner) override;
+  Status create_group_with(const std::string& group_id, const std::string& owner,
+                           const GroupSettings& settings) override;
+  Result<GroupSettings> settings(const std::string& group_id) override;
+  Status set_settings(const std::string& group_id, const GroupSettings& settings) override;
+  Status invite(const std::string& group_id, const std::string& user_id) override;
+  Result<std::optional<Role>> join(const std::string& group_id, const std::string& user_id,
+                                   Admission how) override;
+  Status public_groups(const std::string& prefix, const std::string& after, size_t limit,
+                       std::vector<GroupListing>* out) override;
   Result<bool> group_exists(const std::string& group_id) override;
   Status add(const std::string& group_id, const std::string& user_id, Role role) override;
   Status remove(const std::string& group_id, const std::string& user_id) override;

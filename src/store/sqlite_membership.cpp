@@ -7,13 +7,27 @@ namespace parley::sqlite_detail {
 // --- MembershipStore ---
 
 Status SqliteStoreImpl::create_group(const std::string& group_id, const std::string& owner) {
+  return create_group_with(group_id, owner, GroupSettings{});
+}
+
+Status SqliteStoreImpl::create_group_with(const std::string& group_id, const std::string& owner,
+                                          const GroupSettings& settings) {
   if (Status s = require_id(group_id, "group_id"); !s) return s;
   if (Status s = require_id(owner, "user_id"); !s) return s;
   Transaction tx(this);
   if (Status s = tx.begin(); !s) return s;
   int created = 0;
   Status s = change(
-      Sql::kInsertGroup, [&](Query& q) { q.bind(1, group_id).bind(2, owner); }, &created);
+      Sql::kInsertGroup,
+      [&](Query& q) {
+        q.bind(1, group_id)
+            .bind(2, owner)
+            .bind(3, static_cast<int64_t>(settings.kind))
+            .bind(4, settings.title)
+            .bind(5, settings.topic)
+            .bind(6, static_cast<int64_t>(settings.member_limit));
+      },
+      &created);
   if (!s) return s;
   if (created == 0) {
     return error(Code::kAlreadyExists, fmt::format("group '{}' already exists", group_id));
@@ -41,7 +55,90 @@ Status SqliteStoreImpl::add(const std::string& group_id, const std::string& user
   if (changed == 0) {
     return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
   }
+  return change(Sql::kDeleteInvite, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); });
+}
+
+Result<GroupSettings> SqliteStoreImpl::settings(const std::string& group_id) {
+  std::optional<GroupSettings> out;
+  Status s = query(
+      Sql::kSelectSettings, [&](Query& q) { q.bind(1, group_id); },
+      [&](const Query& q) {
+        out = GroupSettings{static_cast<GroupKind>(q.int_at(0)), q.text_at(1), q.text_at(2),
+                            static_cast<uint32_t>(q.int_at(3))};
+      });
+  if (!s) return s;
+  if (!out) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+  return *out;
+}
+
+Status SqliteStoreImpl::set_settings(const std::string& group_id, const GroupSettings& settings) {
+  int changed = 0;
+  Status s = change(
+      Sql::kUpdateSettings,
+      [&](Query& q) {
+        q.bind(1, group_id)
+            .bind(2, static_cast<int64_t>(settings.kind))
+            .bind(3, settings.title)
+            .bind(4, settings.topic)
+            .bind(5, static_cast<int64_t>(settings.member_limit));
+      },
+      &changed);
+  if (!s) return s;
+  if (changed == 0) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
   return Status::ok();
+}
+
+Status SqliteStoreImpl::invite(const std::string& group_id, const std::string& user_id) {
+  if (Status s = require_id(group_id, "group_id"); !s) return s;
+  if (Status s = require_id(user_id, "user_id"); !s) return s;
+  Transaction tx(this);
+  if (Status s = tx.begin(); !s) return s;
+  Result<bool> exists = group_exists(group_id);
+  if (!exists) return exists.status();
+  if (!*exists) return error(Code::kNotFound, fmt::format("group '{}' does not exist", group_id));
+  if (Status s = change(Sql::kInsertInvite, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); }); !s) return s;
+  return tx.commit();
+}
+
+Result<std::optional<Role>> SqliteStoreImpl::join(const std::string& group_id, const std::string& user_id,
+                                                  Admission how) {
+  if (Status s = require_id(group_id, "group_id"); !s) return s;
+  if (Status s = require_id(user_id, "user_id"); !s) return s;
+  Transaction tx(this);
+  if (Status s = tx.begin(); !s) return s;
+  Result<GroupSettings> rules = settings(group_id);
+  if (!rules) return rules.status();
+  Result<std::optional<Role>> role = role_of(group_id, user_id);
+  if (!role || role->has_value()) return role;
+  bool invited = false;
+  int64_t members = 0;
+  Status s = query(
+      Sql::kSelectInvite, [&](Query& q) { q.bind(1, group_id).bind(2, user_id); },
+      [&](const Query&) { invited = true; });
+  if (s) {
+    s = query(
+        Sql::kCountMembers, [&](Query& q) { q.bind(1, group_id); }, [&](const Query& q) { members = q.int_at(0); });
+  }
+  if (s) s = detail::join_refusal(group_id, *rules, how, invited, static_cast<uint64_t>(members));
+  if (s) s = add(group_id, user_id, Role::kMember);
+  if (s) s = tx.commit();
+  if (!s) return s;
+  return std::optional<Role>();
+}
+
+Status SqliteStoreImpl::public_groups(const std::string& prefix, const std::string& after, size_t limit,
+                                      std::vector<GroupListing>* out) {
+  out->clear();
+  const std::string past = detail::past_prefix(prefix);
+  return query(
+      Sql::kSelectPublic,
+      [&](Query& q) { q.bind(1, prefix).bind(2, after).bind(3, clamp_to_int64(limit)).bind(4, past); },
+      [&](const Query& q) {
+        out->push_back({q.text_at(0),
+                        {static_cast<GroupKind>(q.int_at(1)), q.text_at(2), q.text_at(3),
+                         static_cast<uint32_t>(q.int_at(4))},
+                        static_cast<uint64_t>(q.int_at(5))});
+      });
 }
 
 Status SqliteStoreImpl::remove(const std::string& group_id, const std::string& user_id) {
