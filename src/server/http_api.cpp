@@ -29,6 +29,10 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"GET", {"v1", "me"}, true, &HttpApi::me},
       {"GET", {"v1", "groups"}, true, &HttpApi::list_groups},
       {"POST", {"v1", "groups"}, true, &HttpApi::create_group},
+      {"GET", {"v1", "directory"}, true, &HttpApi::directory},
+      {"GET", {"v1", "groups", "{g}"}, true, &HttpApi::group_info},
+      {"POST", {"v1", "groups", "{g}", "settings"}, true, &HttpApi::change_settings},
+      {"POST", {"v1", "groups", "{g}", "invites"}, true, &HttpApi::invite},
       {"POST", {"v1", "groups", "{g}", "join"}, true, &HttpApi::join},
       {"POST", {"v1", "groups", "{g}", "leave"}, true, &HttpApi::leave},
       {"POST", {"v1", "groups", "{g}", "notify"}, true, &HttpApi::set_notify},
@@ -40,6 +44,8 @@ const std::vector<HttpApi::Route>& HttpApi::routes() {
       {"GET", {"v1", "groups", "{g}", "pull"}, true, &HttpApi::pull},
       {"DELETE", {"v1", "groups", "{g}", "members", "{user}"}, true, &HttpApi::remove_member},
       {"POST", {"v1", "server", "groups"}, true, &HttpApi::app_create_group},
+      {"GET", {"v1", "server", "groups", "{g}"}, true, &HttpApi::group_info},
+      {"POST", {"v1", "server", "groups", "{g}", "settings"}, true, &HttpApi::change_settings},
       {"POST", {"v1", "server", "groups", "{g}", "system"}, true, &HttpApi::app_system},
       {"POST", {"v1", "server", "groups", "{g}", "messages"}, true, &HttpApi::app_send},
       {"GET", {"v1", "server", "groups", "{g}", "messages"}, true, &HttpApi::history},
@@ -298,62 +304,6 @@ void HttpApi::list_groups(Call& c) {
               .item_end();
         }
         reply.answer(200, j.array_end().done());
-      });
-}
-
-namespace {
-// --max-groups-per-user (`max`, 0: none), checked before a create or a join.
-Status check_group_limit(MembershipStore& membership, const std::string& user, size_t max) {
-  if (max == 0) return Status::ok();
-  Result<std::vector<std::string>> groups = membership.groups_of(user);
-  if (!groups) return groups.status();
-  if (groups->size() < max) return Status::ok();
-  return error(Code::kLimitExceeded,
-               fmt::format("'{}' is in {} groups; the limit is {}", user, groups->size(), max));
-}
-}  // namespace
-
-void HttpApi::create_group(Call& c) {
-  rapidjson::Document doc;
-  std::string g;
-  Status st = json_body(c.req.body, &doc);
-  if (st) st = json_string_field(doc, "group", &g);
-  if (st) st = validate_id(g, "group", ctx_.limits);
-  if (!st) return c.fail(st);
-  on_stores(
-      c.reply(),
-      [g, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
-        if (Status failed = check_group_limit(s.membership, user, max); !failed) return failed;
-        return s.membership.create_group(g, user);
-      },
-      [g, user = c.user, reply = c.reply()](const Status& created) {
-        if (!created) return reply.fail(created);
-        PARLEY_LOG_INFO("{} created group {}", user, g);
-        reply.answer(201, Json().str("group", g).str("role", "owner").done());
-      });
-}
-
-void HttpApi::join(Call& c) {
-  struct Joined {
-    std::optional<Role> role;  // the role it had before (none: joined now)
-  };
-  auto out = std::make_shared<Joined>();
-  on_stores(
-      c.reply(),
-      [out, g = c.group, user = c.user, max = ctx_.cfg.max_groups_per_user](const JobStores& s) -> Status {
-        if (Status failed = group_found(s.membership, g); !failed) return failed;
-        Result<std::optional<Role>> role = s.membership.role_of(g, user);
-        if (!role) return role.status();
-        out->role = *role;
-        if (*role) return Status::ok();
-        if (Status failed = check_group_limit(s.membership, user, max); !failed) return failed;
-        return s.membership.add(g, user, Role::kMember);
-      },
-      [this, out, g = c.group, user = c.user, reply = c.reply()](const Status& st) {
-        if (!st) return reply.fail(st);
-        if (!out->role) ctx_.record_membership(g, EntryKind::kJoin, user, "");
-        reply.answer(200,
-                     Json().str("group", g).str("role", out->role ? role_name(*out->role) : "member").done());
       });
 }
 

@@ -4,12 +4,13 @@
 // websocketpp request into an HttpRequest and writes the HttpResponse back.
 //
 // Routes: GET / (the web client), GET /healthz, GET /metrics, POST
-// /v1/login, GET /v1/me, GET|POST /v1/groups, POST
-// /v1/groups/{g}/join|leave|notify|read|messages, GET
+// /v1/login, GET /v1/me, GET|POST /v1/groups, GET /v1/directory, GET
+// /v1/groups/{g}, POST
+// /v1/groups/{g}/join|leave|notify|read|messages|settings|invites, GET
 // /v1/groups/{g}/members|presence|messages|pull, DELETE
 // /v1/groups/{g}/members/{user}; and the app server's own API
-// (server_api.cpp): POST /v1/server/groups, POST
-// /v1/server/groups/{g}/system|messages|members, GET
+// (server_api.cpp): POST /v1/server/groups, GET /v1/server/groups/{g},
+// POST /v1/server/groups/{g}/system|messages|members|settings, GET
 // /v1/server/groups/{g}/messages|members, POST
 // /v1/server/users/{user}/disconnect. Every /v1 route but login needs a
 // bearer token, and /v1/server/... the API key (Authorization: ApiKey KEY)
@@ -135,6 +136,11 @@ class HttpApi {
   void list_groups(Call& c);
   void create_group(Call& c);
   void join(Call& c);
+  // Group settings, invites and discovery (group_api.cpp).
+  void group_info(Call& c);
+  void change_settings(Call& c);
+  void invite(Call& c);
+  void directory(Call& c);
   void set_notify(Call& c);
   void post_message(Call& c);
   void post_read(Call& c);

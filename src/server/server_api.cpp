@@ -44,26 +44,6 @@ Status optional_string(const rapidjson::Document& doc, const char* key, std::str
 
 }  // namespace
 
-// POST /v1/server/groups {"group","owner"}: a group with its owner, made by
-// the app (no per-user group limit).
-void HttpApi::app_create_group(Call& c) {
-  rapidjson::Document doc;
-  std::string g, owner;
-  Status st = json_body(c.req.body, &doc);
-  if (st) st = json_string_field(doc, "group", &g);
-  if (st) st = validate_id(g, "group", ctx_.limits);
-  if (st) st = json_string_field(doc, "owner", &owner);
-  if (st) st = validate_id(owner, "owner", ctx_.limits);
-  if (!st) return c.fail(st);
-  on_stores(
-      c.reply(), [g, owner](const JobStores& s) { return s.membership.create_group(g, owner); },
-      [g, owner, reply = c.reply()](const Status& created) {
-        if (!created) return reply.fail(created);
-        PARLEY_LOG_INFO("the app created group {} for {}", g, owner);
-        reply.answer(201, Json().str("group", g).str("owner", owner).done());
-      });
-}
-
 // POST /v1/server/groups/{g}/system {"c", "author"?, "cid"?, "meta"?}: a
 // system notice (a `system` entry of the log), answered with its ack after
 // the commit; a resend with the same cid is stored once ("dup": true).
@@ -140,11 +120,9 @@ void HttpApi::app_members(Call& c) {
           }
         }
         for (const std::string& u : add) {
-          Result<std::optional<Role>> role = s.membership.role_of(g, u);
-          if (!role) return role.status();
-          if (role->has_value()) continue;
-          if (Status failed = s.membership.add(g, u, Role::kMember); !failed) return failed;
-          out->added.push_back(u);
+          Result<std::optional<Role>> joined = s.membership.join(g, u, Admission::kAdmitted);
+          if (!joined) return joined.status();
+          if (!joined->has_value()) out->added.push_back(u);
         }
         for (const std::string& u : remove) {
           Result<std::optional<Role>> role = s.membership.role_of(g, u);

@@ -30,21 +30,21 @@ TEST_CASE("sqlite store: reopening keeps everything") {
   CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
 }
 
-TEST_CASE("sqlite store: schema version 7, WAL, integrity ok") {
+TEST_CASE("sqlite store: schema version 8, WAL, integrity ok") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 7);
-  CHECK(SqliteStore::kSchemaVersion == 7);
+  CHECK(s->schema_version() == 8);
+  CHECK(SqliteStore::kSchemaVersion == 8);
   append_ok(*s, {request("g", "ann", "c1")});
   require_ok(s->integrity_check());
   RawDb raw(path);
-  CHECK(raw.int_query("PRAGMA user_version") == 7);
+  CHECK(raw.int_query("PRAGMA user_version") == 8);
   CHECK(raw.int_query("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") == 1);
   CHECK(raw.int_query("SELECT head FROM groups_log WHERE group_id = 'g'") == 1);
 }
 
-TEST_CASE("sqlite store: a version 1 file is migrated to version 7 and keeps its entries and members") {
+TEST_CASE("sqlite store: a version 1 file is migrated to version 8 and keeps its entries and members") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   {
@@ -63,11 +63,20 @@ TEST_CASE("sqlite store: a version 1 file is migrated to version 7 and keeps its
       "ALTER TABLE messages DROP COLUMN reply_to; ALTER TABLE messages DROP COLUMN mentions; "
       "ALTER TABLE messages DROP COLUMN meta; ALTER TABLE messages DROP COLUMN flags; "
       "ALTER TABLE members DROP COLUMN read_epoch; ALTER TABLE members DROP COLUMN read_id; "
-      "ALTER TABLE members DROP COLUMN notify; PRAGMA user_version = 1");
+      "ALTER TABLE members DROP COLUMN notify; DROP TABLE invites; ALTER TABLE groups DROP COLUMN kind; "
+      "ALTER TABLE groups DROP COLUMN title; ALTER TABLE groups DROP COLUMN topic; "
+      "ALTER TABLE groups DROP COLUMN member_limit; PRAGMA user_version = 1");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 7);
+  CHECK(s->schema_version() == 8);
   CHECK(value_of(s->role_of("g", "ann")) == Role::kOwner);
   CHECK(value_of(s->read_position("g", "ann")).msg_id == 0);
+  // A group from before kinds is public, untitled, unlimited: anyone joins, discovery lists it.
+  CHECK(value_of(s->settings("g")) == GroupSettings{});
+  CHECK_FALSE(value_of(s->join("g", "bob", Admission::kAsked)).has_value());
+  std::vector<GroupListing> listed;
+  require_ok(s->public_groups("", "", 10, &listed));
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].members == 2);
   CHECK(value_of(s->mark_read("g", "ann", {1, 1})).msg_id == 1);
   CHECK(nodes_of(*s, {"ann"}, 0) == Nodes{{"n1"}});
   std::vector<Message> kept;

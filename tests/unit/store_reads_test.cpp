@@ -319,7 +319,7 @@ TEST_CASE_TEMPLATE("store: folded pages equal a brute-force fold over the log, f
 }
 
 #ifndef PARLEY_CONFORMANCE_REDIS
-TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to version 7, and keeps counting") {
+TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to version 8, and keeps counting") {
   TempDir dir;
   const std::string path = dir.file("parley.db");
   random_log(*open_store(path), 7);
@@ -328,9 +328,11 @@ TEST_CASE("sqlite store: a version 4 file gets its counts on migrating to versio
       "DROP TABLE mentions; DROP INDEX messages_own; DROP INDEX messages_deleted; "
       "ALTER TABLE messages DROP COLUMN ord; ALTER TABLE messages DROP COLUMN own; "
       "ALTER TABLE groups_log DROP COLUMN msgs; ALTER TABLE members DROP COLUMN notify; "
-      "DROP INDEX messages_replies; PRAGMA user_version = 4");
+      "DROP INDEX messages_replies; DROP TABLE invites; ALTER TABLE groups DROP COLUMN kind; "
+      "ALTER TABLE groups DROP COLUMN title; ALTER TABLE groups DROP COLUMN topic; "
+      "ALTER TABLE groups DROP COLUMN member_limit; PRAGMA user_version = 4");
   std::unique_ptr<SqliteStore> s = open_store(path);
-  CHECK(s->schema_version() == 7);
+  CHECK(s->schema_version() == 8);
   const uint64_t before = check_against_brute_force(*s);
   CHECK(before > 0);
   random_log(*s, 8);  // appends after the migration continue the ordinals
