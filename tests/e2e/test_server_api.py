@@ -32,7 +32,7 @@ class ServerApiTest(ServerTestCase):
         self.assertEqual(self.app(nodes[0], "GET", f"/v1/server/groups/{g}/members").status, 404)
 
         r = self.app(nodes[0], "POST", "/v1/server/groups", {"group": g, "owner": "alice"})
-        self.assertEqual((r.status, r.json), (201, {"group": g, "owner": "alice"}), r)
+        self.assertEqual((r.status, r.json["group"], r.json["owner"], r.json["kind"]), (201, g, "alice", "public"), r)
         r = self.app(nodes[1], "POST", f"/v1/server/groups/{g}/members", {"add": ["bob", "alice"]})
         self.assertEqual((r.status, r.json["added"], r.json["removed"]), (200, ["bob"], []), r)
 
