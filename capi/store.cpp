@@ -211,16 +211,127 @@ PARLEY_EXPORT int parley_store_create_group(parley_store* store, const char* gro
   });
 }
 
+namespace {
+Status join_as(parley_store& h, const char* group_id, const char* user_id, parley::Admission how) {
+  if (Status st = check_ids(group_id, user_id, "user_id"); !st) return st;
+  return h.stores->membership->join(group_id, user_id, how).status();
+}
+
+// The settings of a C argument (NULL: the defaults), checked.
+Status settings_of(const parley_group_info* in, parley::GroupSettings* out) {
+  *out = parley::GroupSettings{};
+  if (in == nullptr) return Status::ok();
+  if (in->kind != PARLEY_GROUP_PUBLIC && in->kind != PARLEY_GROUP_PRIVATE) {
+    return parley::error(Code::kInvalidArgument, "kind must be PARLEY_GROUP_PUBLIC or PARLEY_GROUP_PRIVATE");
+  }
+  out->kind = static_cast<parley::GroupKind>(in->kind);
+  out->title = in->title != nullptr ? in->title : "";
+  out->topic = in->topic != nullptr ? in->topic : "";
+  out->member_limit = in->member_limit;
+  return parley::validate_group_settings(*out);
+}
+
+// One malloc'd block: the infos, then their strings NUL-terminated.
+parley_group_info* pack_infos(const std::vector<parley::GroupListing>& groups) {
+  size_t bytes = groups.size() * sizeof(parley_group_info);
+  for (const parley::GroupListing& g : groups)
+    bytes += g.group_id.size() + g.settings.title.size() + g.settings.topic.size() + 3;
+  char* block = static_cast<char*>(std::malloc(bytes));
+  if (block == nullptr) throw std::bad_alloc();
+  auto* array = reinterpret_cast<parley_group_info*>(block);
+  char* text = block + groups.size() * sizeof(parley_group_info);
+  auto put = [&text](const std::string& s) {
+    char* at = text;
+    std::memcpy(at, s.c_str(), s.size() + 1);
+    text += s.size() + 1;
+    return at;
+  };
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const parley::GroupListing& g = groups[i];
+    new (&array[i]) parley_group_info{put(g.group_id), static_cast<int>(g.settings.kind), put(g.settings.title),
+                                      put(g.settings.topic), g.settings.member_limit, g.members};
+  }
+  return array;
+}
+}  // namespace
+
 PARLEY_EXPORT int parley_store_join(parley_store* store, const char* group_id, const char* user_id) {
-  return parley::capi::call("parley_store_join", store, [&](parley_store& h) -> Status {
-    if (Status st = check_ids(group_id, user_id, "user_id"); !st) return st;
-    if (Status st = require_group(*h.stores, group_id); !st) return st;
-    auto role = h.stores->membership->role_of(group_id, user_id);
-    if (!role) return role.status();
-    if (role->has_value()) return Status::ok();
-    return h.stores->membership->add(group_id, user_id, parley::Role::kMember);
+  return parley::capi::call("parley_store_join", store, [&](parley_store& h) {
+    return join_as(h, group_id, user_id, parley::Admission::kAdmitted);
   });
 }
+
+PARLEY_EXPORT int parley_store_ask_to_join(parley_store* store, const char* group_id, const char* user_id) {
+  return parley::capi::call("parley_store_ask_to_join", store, [&](parley_store& h) {
+    return join_as(h, group_id, user_id, parley::Admission::kAsked);
+  });
+}
+
+PARLEY_EXPORT int parley_store_create_group_with(parley_store* store, const char* group_id, const char* owner_id,
+                                                 const parley_group_info* settings) {
+  return parley::capi::call("parley_store_create_group_with", store, [&](parley_store& h) -> Status {
+    if (Status st = check_ids(group_id, owner_id, "owner_id"); !st) return st;
+    parley::GroupSettings s;
+    if (Status st = settings_of(settings, &s); !st) return st;
+    return h.stores->membership->create_group_with(group_id, owner_id, s);
+  });
+}
+
+PARLEY_EXPORT int parley_store_group_info(parley_store* store, const char* group_id, parley_group_info** out) {
+  return parley::capi::call("parley_store_group_info", store, [&](parley_store& h) -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    *out = nullptr;
+    if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+    parley::Result<parley::GroupSettings> settings = h.stores->membership->settings(group_id);
+    if (!settings) return settings.status();
+    parley::Result<std::vector<parley::Member>> members = h.stores->membership->members(group_id);
+    if (!members) return members.status();
+    *out = pack_infos({parley::GroupListing{group_id, std::move(*settings), members->size()}});
+    return Status::ok();
+  });
+}
+
+PARLEY_EXPORT int parley_store_set_group_settings(parley_store* store, const char* group_id,
+                                                  const parley_group_info* settings) {
+  return parley::capi::call("parley_store_set_group_settings", store, [&](parley_store& h) -> Status {
+    if (Status st = parley::capi::check_id(group_id, "group_id", kLimits); !st) return st;
+    if (settings == nullptr) return parley::capi::null_argument("settings");
+    parley::GroupSettings s;
+    if (Status st = settings_of(settings, &s); !st) return st;
+    return h.stores->membership->set_settings(group_id, s);
+  });
+}
+
+PARLEY_EXPORT int parley_store_invite(parley_store* store, const char* group_id, const char* user_id) {
+  return parley::capi::call("parley_store_invite", store, [&](parley_store& h) -> Status {
+    if (Status st = check_ids(group_id, user_id, "user_id"); !st) return st;
+    return h.stores->membership->invite(group_id, user_id);
+  });
+}
+
+PARLEY_EXPORT int parley_store_public_groups(parley_store* store, const char* prefix, const char* after,
+                                             uint32_t limit, parley_group_info** out, size_t* count) {
+  return parley::capi::call("parley_store_public_groups", store, [&](parley_store& h) -> Status {
+    if (out == nullptr) return parley::capi::null_argument("out");
+    if (count == nullptr) return parley::capi::null_argument("count");
+    *out = nullptr;
+    *count = 0;
+    if (limit == 0 || limit > kLimits.max_read_limit) {
+      return parley::error(Code::kInvalidArgument, "limit must be 1 to 1000");
+    }
+    std::vector<parley::GroupListing> page;
+    if (Status st = h.stores->membership->public_groups(prefix != nullptr ? prefix : "",
+                                                        after != nullptr ? after : "", limit, &page);
+        !st) {
+      return st;
+    }
+    *count = page.size();
+    if (!page.empty()) *out = pack_infos(page);
+    return Status::ok();
+  });
+}
+
+PARLEY_EXPORT void parley_group_infos_free(parley_group_info* infos) { std::free(infos); }
 
 PARLEY_EXPORT int parley_store_leave(parley_store* store, const char* group_id, const char* user_id) {
   return parley::capi::call("parley_store_leave", store, [&](parley_store& h) -> Status {

@@ -14,7 +14,7 @@ node_binding=0
 packages=(g++ cmake ninja-build pkg-config git ca-certificates
           libfmt-dev doctest-dev libmsgpack-cxx-dev libsqlite3-dev sqlite3 rapidjson-dev
           libasio-dev libwebsocketpp-dev libcpp-httplib-dev libcli11-dev libssl-dev libhiredis-dev
-          libutfcpp-dev libjemalloc-dev)
+          libutfcpp-dev libjemalloc-dev libjwt-dev)
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libbenchmark-dev mosquitto) ;;

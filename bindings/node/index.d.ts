@@ -155,6 +155,19 @@ export interface HistoryOptions {
  * The stores a node runs on (messages, membership, session directory) and
  * the admin helpers. Synchronous; use it on the thread of the nodes using it.
  */
+export type GroupKind = 'public' | 'private';
+export interface GroupSettings {
+  kind: GroupKind;
+  title: string;
+  topic: string;
+  /** 0: none. */
+  memberLimit: number;
+}
+export interface GroupInfo extends GroupSettings {
+  groupId: string;
+  members: number;
+}
+
 export declare class Store {
   private constructor();
   /** In-memory stores, lost when the last user closes them. */
@@ -162,8 +175,20 @@ export declare class Store {
   /** Opens (creating or migrating) a SQLite database. syncNormal: no fsync per commit. */
   static sqlite(path: string, options?: { syncNormal?: boolean }): Store;
   readonly closed: boolean;
-  createGroup(groupId: string, ownerId: string): void;
+  /** Creates a group with its settings (public, untitled, unlimited unless given). */
+  createGroup(groupId: string, ownerId: string, settings?: Partial<GroupSettings>): void;
+  /** The host's join: no invite needed; ParleyError limit_exceeded at the member limit. */
   join(groupId: string, userId: string): void;
+  /** A join by the group's rules: ParleyError permission_denied (private, no invite) or limit_exceeded. */
+  askToJoin(groupId: string, userId: string): void;
+  /** Lets `userId` join the (private) group by asking, once. */
+  invite(groupId: string, userId: string): void;
+  /** The group's settings and member count. ParleyError not_found for none. */
+  groupInfo(groupId: string): GroupInfo;
+  /** Changes the settings named (the rest are kept); returns them as in force. */
+  setGroupSettings(groupId: string, settings: Partial<GroupSettings>): GroupInfo;
+  /** Discovery: public groups whose id starts with `prefix`, in id order. */
+  publicGroups(prefix?: string, options?: { after?: string; limit?: number }): GroupInfo[];
   leave(groupId: string, userId: string): void;
   history(groupId: string, options?: HistoryOptions): Message[];
   /** The entries with ids in (after, after + limit] with every field; folded with `fold`. */

@@ -214,6 +214,11 @@ class Node {
   // closed (NodeHost::close_session). Returns how many were closed. The
   // user may connect again.
   size_t disconnect_user(const std::string& user_id, const std::string& why);
+  // Ends one session: it gets an `error` event with `reason` marked
+  // "about":`about` (after what was queued for it), and is closed
+  // (NodeHost::close_session). parley-server ends a session whose token
+  // expired this way ("token_expired"). Nothing for an unknown session.
+  void end_session(SessionId session, const Status& reason, const std::string& about);
   // `user_id` left `group_id` (or was removed): its sessions here stop
   // receiving the group at once, and its requests on the group are refused
   // from now on (the node's membership cache forgets it). Call on every

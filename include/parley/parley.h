@@ -297,9 +297,62 @@ PARLEY_EXPORT int parley_store_close(parley_store* store);
 /* Creates `group_id` with `owner_id` as its owner and first member.
  * PARLEY_ERR_ALREADY_EXISTS if it exists. */
 PARLEY_EXPORT int parley_store_create_group(parley_store* store, const char* group_id, const char* owner_id);
-/* Makes `user_id` a member of `group_id`; a member already is left as is
- * (an owner stays owner). PARLEY_ERR_NOT_FOUND if there is no such group. */
+/* Makes `user_id` a member of `group_id` as the host (no invite needed,
+ * even to a private group); a member already is left as is (an owner stays
+ * owner). PARLEY_ERR_NOT_FOUND if there is no such group,
+ * PARLEY_ERR_LIMIT_EXCEEDED if it has member_limit members. */
 PARLEY_EXPORT int parley_store_join(parley_store* store, const char* group_id, const char* user_id);
+
+/* Group kinds and settings (docs/protocol.md 3, "Groups"; decision 56). */
+#define PARLEY_GROUP_PUBLIC 0  /* anyone joins by asking */
+#define PARLEY_GROUP_PRIVATE 1 /* joining needs an invite, or the host's join */
+
+/* A group's settings and member count. As an argument only kind, title,
+ * topic and member_limit are read (NULL title or topic: ""). */
+typedef struct parley_group_info {
+  const char* group_id;
+  int kind;              /* PARLEY_GROUP_PUBLIC or PARLEY_GROUP_PRIVATE */
+  const char* title;     /* at most 200 bytes, UTF-8 without control characters */
+  const char* topic;     /* at most 1000 bytes, likewise */
+  uint32_t member_limit; /* 0: none; at most 1000000 */
+  uint64_t members;      /* how many members it has */
+} parley_group_info;
+
+/* Creates `group_id` as parley_store_create_group does, with `settings`
+ * (NULL: public, untitled, unlimited). PARLEY_ERR_INVALID_ARGUMENT or
+ * PARLEY_ERR_TOO_LARGE for bad settings. */
+PARLEY_EXPORT int parley_store_create_group_with(parley_store* store, const char* group_id, const char* owner_id,
+                                                 const parley_group_info* settings);
+/* The group's settings and member count: *out is one parley_group_info owned
+ * by the caller, freed with parley_group_infos_free. PARLEY_ERR_NOT_FOUND
+ * if there is no such group. */
+PARLEY_EXPORT int parley_store_group_info(parley_store* store, const char* group_id, parley_group_info** out);
+/* Replaces the group's settings (kind, title, topic, member_limit of
+ * `settings`). A limit below the members there are keeps them and refuses
+ * joins. The store records no log entry: a host records the change with
+ * parley_node_record_system (parley-server's is by the one who changed it,
+ * with meta {"event":"settings",...}). */
+PARLEY_EXPORT int parley_store_set_group_settings(parley_store* store, const char* group_id,
+                                                  const parley_group_info* settings);
+/* Lets `user_id` join the (private) group by asking, once: the invite is
+ * spent by the join. A member is left as is. PARLEY_ERR_NOT_FOUND if there
+ * is no such group. */
+PARLEY_EXPORT int parley_store_invite(parley_store* store, const char* group_id, const char* user_id);
+/* `user_id` asks to join `group_id`, by the group's rules, checked in one
+ * step with the join: PARLEY_ERR_PERMISSION_DENIED for a private group
+ * without an invite, PARLEY_ERR_LIMIT_EXCEEDED at its member limit,
+ * PARLEY_ERR_NOT_FOUND for no such group. A member already is left as is. */
+PARLEY_EXPORT int parley_store_ask_to_join(parley_store* store, const char* group_id, const char* user_id);
+/* Discovery: the public groups whose id starts with `prefix` (NULL or "":
+ * any) and sorts after `after` (NULL or "": from the first), in id order,
+ * at most `limit` (1..1000). On success *out is an array of *count infos
+ * owned by the caller, freed with parley_group_infos_free (NULL when
+ * *count is 0); the next page starts after the last one's group_id. */
+PARLEY_EXPORT int parley_store_public_groups(parley_store* store, const char* prefix, const char* after,
+                                             uint32_t limit, parley_group_info** out, size_t* count);
+/* Frees what parley_store_group_info or parley_store_public_groups
+ * returned. NULL is a no-op. */
+PARLEY_EXPORT void parley_group_infos_free(parley_group_info* infos);
 /* Removes `user_id` from `group_id`. PARLEY_ERR_NOT_FOUND if not a member.
  * Live sessions stop receiving the group at their next resume; call
  * parley_node_member_removed on each node to cut them off at once (a node

@@ -192,6 +192,15 @@ struct GroupSettings {
   }
 };
 
+// The bounds every host keeps (parley-server's routes, the C API):
+// title at most 200 bytes, topic at most 1000, each empty or UTF-8 without
+// control characters; member_limit at most 1000000.
+constexpr size_t kMaxGroupTitleBytes = 200;
+constexpr size_t kMaxGroupTopicBytes = 1000;
+constexpr uint32_t kMaxMemberLimit = 1000000;
+// kInvalidArgument or kTooLarge naming the field.
+Status validate_group_settings(const GroupSettings& settings);
+
 // A public group as discovery lists it.
 struct GroupListing {
   std::string group_id;

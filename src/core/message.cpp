@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/utf8.hpp"
+#include "parley/store.hpp"
 #include "parley/version.hpp"
 
 namespace parley {
@@ -29,6 +30,26 @@ Status validate_id(const std::string& id, const char* what, const Limits& limits
     }
   }
   if (!detail::is_utf8(id)) return error(Code::kInvalidArgument, fmt::format("{} is not UTF-8", what));
+  return Status::ok();
+}
+
+Status validate_group_settings(const GroupSettings& settings) {
+  if (settings.kind != GroupKind::kPublic && settings.kind != GroupKind::kPrivate) {
+    return error(Code::kInvalidArgument, "kind must be public or private");
+  }
+  Limits text;
+  text.max_id_bytes = kMaxGroupTitleBytes;
+  if (!settings.title.empty()) {
+    if (Status s = validate_id(settings.title, "title", text); !s) return s;
+  }
+  text.max_id_bytes = kMaxGroupTopicBytes;
+  if (!settings.topic.empty()) {
+    if (Status s = validate_id(settings.topic, "topic", text); !s) return s;
+  }
+  if (settings.member_limit > kMaxMemberLimit) {
+    return error(Code::kInvalidArgument,
+                 fmt::format("member_limit must be from 0 (none) to {}", kMaxMemberLimit));
+  }
   return Status::ok();
 }
 

@@ -50,6 +50,10 @@ size_t Node::disconnect_user(const std::string& user_id, const std::string& why)
   return impl_->disconnect_user(user_id, why);
 }
 
+void Node::end_session(SessionId session, const Status& reason, const std::string& about) {
+  impl_->end_session(session, reason, about);
+}
+
 void Node::member_removed(const std::string& group_id, const std::string& user_id) {
   impl_->member_removed(group_id, user_id);
 }

@@ -332,17 +332,19 @@ size_t Node::Impl::disconnect_user(const std::string& user, const std::string& w
   const std::vector<SessionId> ids = it->second;  // close_session edits the list
   const Status reason =
       error(Code::kPermissionDenied, why.empty() ? "disconnected by the app" : "disconnected by the app: " + why);
-  for (SessionId id : ids) {
-    Session* s = session(id);
-    if (!s) continue;
-    ErrorEv ev{0, reason.code(), reason.message(), "", ""};
-    ev.about = "disconnected";
-    queue_event(*s, ev);
-    write_outbox(*s);  // before the close, after what was queued for it
-    host_.close_session(id, reason);
-    close_session(id, reason);
-  }
+  for (SessionId id : ids) end_session(id, reason, "disconnected");
   return ids.size();
+}
+
+void Node::Impl::end_session(SessionId id, const Status& reason, const std::string& about) {
+  Session* s = session(id);
+  if (!s) return;
+  ErrorEv ev{0, reason.code(), reason.message(), "", ""};
+  ev.about = about;
+  queue_event(*s, ev);
+  write_outbox(*s);  // before the close, after what was queued for it
+  host_.close_session(id, reason);
+  close_session(id, reason);
 }
 
 void Node::Impl::write_outbox(Session& s) {

@@ -283,6 +283,7 @@ class Node::Impl {
   void handle(Session& s, const UnreadReq& r);
   void handle(Session& s, const NotifyReq& r);
   size_t disconnect_user(const std::string& user, const std::string& why);
+  void end_session(SessionId id, const Status& reason, const std::string& about);
   Status record_system(const std::string& group_id, const std::string& author, const std::string& client_msg_id,
                        const std::string& text, const std::string& meta, Node::RequestDone done);
   Status record_membership(const std::string& group_id, EntryKind kind, const std::string& user_id,

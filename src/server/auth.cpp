@@ -178,6 +178,11 @@ std::string Auth::issue(const std::string& user, int64_t expires_at_ms) const {
 
 Result<TokenClaims> Auth::verify(const std::string& token, int64_t now_ms) const {
   if (token.empty()) return unauthenticated("a token is required (log in at POST /v1/login)");
+  if (jwt_ != nullptr && token.compare(0, 3, "v1.") != 0) {
+    Result<JwtClaims> jwt = jwt_->verify(token, now_ms);
+    if (!jwt) return jwt.status();
+    return TokenClaims{std::move(jwt->user), jwt->expires_at_ms};
+  }
   if (token.size() > 1024 || token.compare(0, 3, "v1.") != 0) return unauthenticated("malformed token");
   size_t mac_dot = token.rfind('.');
   std::string body = token.substr(0, mac_dot);

@@ -1,11 +1,16 @@
 // Accounts for the example server: HMAC-SHA256 signed tokens with an expiry,
-// PBKDF2-SHA256 password hashes, and the users file. OpenSSL does the
-// cryptography. Thread rules: an Auth is immutable after construction.
+// PBKDF2-SHA256 password hashes, and the users file; and the app's own
+// tokens (JWTs, jwt.hpp) when set. OpenSSL does the cryptography. Thread
+// rules: an Auth is immutable after its setup (the JWT verifier locks what
+// it reloads).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
+
+#include "jwt.hpp"
 
 #include "parley/status.hpp"
 
@@ -29,7 +34,10 @@ class Auth {
                             TokenClaims* claims) const;
   std::string issue(const std::string& user, int64_t expires_at_ms) const;
   // kUnauthenticated with the reason (malformed, bad signature, expired).
+  // A token of this server's own ("v1.") or, with set_jwt, the app's JWT.
   Result<TokenClaims> verify(const std::string& token, int64_t now_ms) const;
+  // Accepts the app's JWTs too.
+  void set_jwt(std::shared_ptr<JwtVerifier> jwt) { jwt_ = std::move(jwt); }
   // The server API's key (none: the server API refuses every call).
   void set_api_key(std::string key) { api_key_ = std::move(key); }
   // Whether `presented` is the server API's key (compared in constant time).
@@ -38,6 +46,7 @@ class Auth {
  private:
   std::string secret_;
   std::string api_key_;
+  std::shared_ptr<JwtVerifier> jwt_;
   int64_t ttl_ms_;
   bool dev_;
   std::unordered_map<std::string, std::string> users_;  // name -> hash line

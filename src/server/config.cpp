@@ -104,6 +104,11 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
   app.add_option("--token-ttl", c.token_ttl_s, "token lifetime in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--jwt-secret", c.jwt_secret, "accept the app's HS256 JWTs signed with this secret (32+ bytes)");
+  app.add_option("--jwks", c.jwks_file, "accept the app's RS256/ES256 JWTs: its public keys, a JWKS file (re-read when it changes)");
+  app.add_option("--jwt-user-claim", c.jwt_user_claim, "the JWT claim that names the user")->capture_default_str();
+  app.add_option("--jwt-audience", c.jwt_audience, "the \"aud\" a JWT must carry");
+  app.add_option("--jwt-issuer", c.jwt_issuer, "the \"iss\" a JWT must carry");
 
   app.add_option("--peer-listen", peer_listen, "peer transport address (POST /v1/peer/batch)");
   app.add_option("--peer", peers, "a peer node: ID=HOST:PORT (its --peer-listen); repeat per peer");

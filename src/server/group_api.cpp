@@ -16,9 +16,6 @@ namespace parley::server {
 
 namespace {
 
-constexpr size_t kMaxTitleBytes = 200;
-constexpr size_t kMaxTopicBytes = 1000;
-constexpr uint64_t kMaxMemberLimit = 1000000;
 constexpr uint64_t kMaxDirectoryPage = 200;
 
 const char* kind_name(GroupKind k) { return k == GroupKind::kPrivate ? "private" : "public"; }
@@ -39,30 +36,25 @@ struct SettingsPatch {
   }
 };
 
-// A title or topic: empty, or text as an id is (UTF-8, no control
-// characters) of at most `max` bytes.
-Status text_field(const rapidjson::Document& doc, const char* key, size_t max, const Limits& limits,
-                  std::optional<std::string>* out) {
+// An optional string field.
+Status text_field(const rapidjson::Document& doc, const char* key, std::optional<std::string>* out) {
   if (!doc.HasMember(key)) return Status::ok();
   std::string v;
   if (Status st = json_string_field(doc, key, &v); !st) return st;
-  if (!v.empty()) {
-    Limits wide = limits;
-    wide.max_id_bytes = max;
-    if (Status st = validate_id(v, key, wide); !st) return st;
-  }
   *out = std::move(v);
   return Status::ok();
 }
 
-Status parse_patch(const rapidjson::Document& doc, const Limits& limits, SettingsPatch* out) {
+// The settings fields of a body, each checked as validate_group_settings
+// checks it.
+Status parse_patch(const rapidjson::Document& doc, SettingsPatch* out) {
   if (auto it = doc.FindMember("kind"); it != doc.MemberEnd()) {
     const std::string k = it->value.IsString() ? it->value.GetString() : "";
     if (k != "public" && k != "private") return error(Code::kInvalidArgument, "'kind' must be public or private");
     out->kind = k == "private" ? GroupKind::kPrivate : GroupKind::kPublic;
   }
-  if (Status st = text_field(doc, "title", kMaxTitleBytes, limits, &out->title); !st) return st;
-  if (Status st = text_field(doc, "topic", kMaxTopicBytes, limits, &out->topic); !st) return st;
+  if (Status st = text_field(doc, "title", &out->title); !st) return st;
+  if (Status st = text_field(doc, "topic", &out->topic); !st) return st;
   if (auto it = doc.FindMember("member_limit"); it != doc.MemberEnd()) {
     if (!it->value.IsUint64() || it->value.GetUint64() > kMaxMemberLimit) {
       return error(Code::kInvalidArgument,
@@ -70,7 +62,7 @@ Status parse_patch(const rapidjson::Document& doc, const Limits& limits, Setting
     }
     out->member_limit = static_cast<uint32_t>(it->value.GetUint64());
   }
-  return Status::ok();
+  return validate_group_settings(out->applied_to(GroupSettings{}));
 }
 
 Json& settings_json(Json& j, const GroupSettings& s) {
@@ -99,7 +91,7 @@ void HttpApi::create_group(Call& c) {
   Status st = json_body(c.req.body, &doc);
   if (st) st = json_string_field(doc, "group", &g);
   if (st) st = validate_id(g, "group", ctx_.limits);
-  if (st) st = parse_patch(doc, ctx_.limits, &patch);
+  if (st) st = parse_patch(doc, &patch);
   if (!st) return c.fail(st);
   const GroupSettings settings = patch.applied_to(GroupSettings{});
   on_stores(
@@ -186,7 +178,7 @@ void HttpApi::change_settings(Call& c) {
   SettingsPatch patch;
   std::string by = c.app ? "system" : c.user;
   Status st = json_body(c.req.body, &doc);
-  if (st) st = parse_patch(doc, ctx_.limits, &patch);
+  if (st) st = parse_patch(doc, &patch);
   if (st && c.app && doc.HasMember("by")) {
     st = json_string_field(doc, "by", &by);
     if (st) st = validate_id(by, "by", ctx_.limits);
@@ -307,7 +299,7 @@ void HttpApi::app_create_group(Call& c) {
   if (st) st = validate_id(g, "group", ctx_.limits);
   if (st) st = json_string_field(doc, "owner", &owner);
   if (st) st = validate_id(owner, "owner", ctx_.limits);
-  if (st) st = parse_patch(doc, ctx_.limits, &patch);
+  if (st) st = parse_patch(doc, &patch);
   if (!st) return c.fail(st);
   const GroupSettings settings = patch.applied_to(GroupSettings{});
   on_stores(

@@ -38,6 +38,15 @@ int ServerImpl<Ws>::start() {
     return 1;
   }
   auth_->set_api_key(*api_key);
+  if (!cfg_.jwt_secret.empty() || !cfg_.jwks_file.empty()) {
+    Result<std::unique_ptr<JwtVerifier>> jwt = JwtVerifier::make(JwtOptions{
+        cfg_.jwt_secret, cfg_.jwks_file, cfg_.jwt_user_claim, cfg_.jwt_audience, cfg_.jwt_issuer, 30000});
+    if (!jwt) {
+      PARLEY_LOG_ERROR("{}", jwt.status().to_string());
+      return 1;
+    }
+    auth_->set_jwt(std::move(*jwt));
+  }
   if (!cfg_.users_file.empty()) {
     if (Status st = auth_->load_users(cfg_.users_file); !st) {
       PARLEY_LOG_ERROR("{}", st.to_string());
@@ -341,6 +350,7 @@ void ServerImpl<Ws>::finish_shutdown() {
   peers_->stop_listening();
   node_timer_.cancel();
   idle_timer_.cancel();
+  expiry_timer_.cancel();
   drain_timer_.cancel();
   shutdown_timer_.cancel();
   signals_.cancel();

@@ -160,7 +160,8 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       node_closed_.insert(session);
     }
     websocketpp::lib::error_code ec;
-    it->second->close(reason.code() == Code::kBackpressure || reason.code() == Code::kPermissionDenied
+    it->second->close(reason.code() == Code::kBackpressure || reason.code() == Code::kPermissionDenied ||
+                              reason.code() == Code::kUnauthenticated
                           ? websocketpp::close::status::policy_violation
                           : websocketpp::close::status::internal_endpoint_error,
                       std::string(code_name(reason.code())), ec);
@@ -297,6 +298,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       return reject(con, claims.status());
     }
     con->user = claims->user;
+    con->expires_at_ms = claims->expires_at_ms;
     return true;
   }
 
@@ -350,6 +352,8 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     sessions_[id] = con;
     heard(con);
     arm_idle_sweep();
+    expiries_.emplace(con->expires_at_ms, id);
+    arm_expiry_sweep();
     ++gw_.connections_opened;
     PARLEY_LOG_DEBUG("session {} opened for {}", id, con->user);
     schedule_flush();
@@ -361,6 +365,12 @@ class ServerImpl final : public Server::Impl, public NodeHost {
     const SessionId id = con->session;
     con->session = 0;
     if (sessions_.erase(id) == 0) return;
+    for (auto [at, end] = expiries_.equal_range(con->expires_at_ms); at != end; ++at) {
+      if (at->second == id) {
+        expiries_.erase(at);
+        break;
+      }
+    }
     release_connection(con->user);
     ++gw_.connections_closed;
     // A clean close (normal / going away, either side) ends the session; any
@@ -458,6 +468,28 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   void heard(const ConnPtr& con) {
     con->heard_ms = steady_ms();
     con->pinged = false;
+  }
+
+  // A session lives as long as its token: once a second (while any session
+  // is open) the sessions whose token expired are told and closed.
+  void arm_expiry_sweep() {
+    if (expiry_sweep_armed_ || expiries_.empty() || shutting_down_) return;
+    expiry_sweep_armed_ = true;
+    const int64_t wait = std::clamp<int64_t>(expiries_.begin()->first - clock_.now_ms(), 0, 1000);
+    expiry_timer_.expires_after(std::chrono::milliseconds(wait));
+    expiry_timer_.async_wait([this](const std::error_code& ec) {
+      expiry_sweep_armed_ = false;
+      if (ec || shutting_down_) return;
+      const int64_t now = clock_.now_ms();
+      while (!expiries_.empty() && expiries_.begin()->first <= now) {
+        const SessionId id = expiries_.begin()->second;
+        expiries_.erase(expiries_.begin());
+        if (sessions_.count(id) == 0) continue;  // closed before its token expired
+        node_->end_session(id, error(Code::kUnauthenticated, "token expired"), "token_expired");
+      }
+      schedule_flush();
+      arm_expiry_sweep();
+    });
   }
 
   void arm_idle_sweep() {
@@ -643,6 +675,9 @@ class ServerImpl final : public Server::Impl, public NodeHost {
   asio::steady_timer drain_timer_{io_};
   asio::steady_timer idle_timer_{io_};
   bool idle_sweep_armed_ = false;
+  asio::steady_timer expiry_timer_{io_};
+  bool expiry_sweep_armed_ = false;
+  std::multimap<int64_t, SessionId> expiries_;  // token expiry (ms) -> open session
   std::atomic<bool> io_stopped_{false};  // finish_shutdown ran: on_io waits no more
   asio::steady_timer shutdown_timer_{io_};
   asio::signal_set signals_{io_};

@@ -17,6 +17,7 @@ namespace parley::server {
 struct ConnData {
   SessionId session = 0;  // 0: not a chat session (plain HTTP)
   std::string user;
+  int64_t expires_at_ms = 0; // when the token it connected with expires (the session ends then)
   size_t handed = 0;         // payload bytes given to websocketpp
   size_t reported = 0;       // of those, reported drained to the node
   int64_t heard_ms = 0;      // when the client last sent a frame (data, ping or pong)

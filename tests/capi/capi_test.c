@@ -366,6 +366,63 @@ static void test_store_admin(void) {
   pass("admin helpers: create, join, leave, history and their errors");
 }
 
+static void test_group_settings(void) {
+  parley_store* s = NULL;
+  OK(parley_store_open_memory(&s), NULL);
+  parley_group_info club = {NULL, PARLEY_GROUP_PRIVATE, "The Club", "members only", 3, 0};
+  OK(parley_store_create_group_with(s, "club", "erin", &club), s);
+  OK(parley_store_create_group_with(s, "club-open", "erin", NULL), s);
+  parley_group_info* info = NULL;
+  OK(parley_store_group_info(s, "club", &info), s);
+  CHECK(info != NULL && strcmp(info->group_id, "club") == 0 && info->kind == PARLEY_GROUP_PRIVATE);
+  CHECK(strcmp(info->title, "The Club") == 0 && strcmp(info->topic, "members only") == 0);
+  CHECK(info->member_limit == 3 && info->members == 1);
+  parley_group_infos_free(info);
+  CHECK_RC(parley_store_group_info(s, "nope", &info), PARLEY_ERR_NOT_FOUND, s);
+  CHECK(info == NULL);
+
+  /* Asking follows the rules; the host's join needs no invite but keeps the limit. */
+  CHECK_RC(parley_store_ask_to_join(s, "club", "frank"), PARLEY_ERR_PERMISSION_DENIED, s);
+  CHECK(contains(parley_errmsg(s), "private"));
+  OK(parley_store_invite(s, "club", "frank"), s);
+  OK(parley_store_ask_to_join(s, "club", "frank"), s);
+  OK(parley_store_join(s, "club", "gus"), s);
+  CHECK_RC(parley_store_join(s, "club", "hal"), PARLEY_ERR_LIMIT_EXCEEDED, s);
+  OK(parley_store_ask_to_join(s, "club-open", "hal"), s);
+  CHECK_RC(parley_store_invite(s, "nope", "hal"), PARLEY_ERR_NOT_FOUND, s);
+
+  /* Settings are replaced whole and checked; bad ones change nothing. */
+  parley_group_info open = {NULL, PARLEY_GROUP_PUBLIC, NULL, "now open", 0, 0};
+  OK(parley_store_set_group_settings(s, "club", &open), s);
+  parley_group_info bad = {NULL, 7, NULL, NULL, 0, 0};
+  CHECK_RC(parley_store_set_group_settings(s, "club", &bad), PARLEY_ERR_INVALID_ARGUMENT, s);
+  char long_title[300];
+  memset(long_title, 't', sizeof long_title - 1);
+  long_title[sizeof long_title - 1] = '\0';
+  bad.kind = PARLEY_GROUP_PUBLIC;
+  bad.title = long_title;
+  CHECK_RC(parley_store_set_group_settings(s, "club", &bad), PARLEY_ERR_TOO_LARGE, s);
+  CHECK_RC(parley_store_set_group_settings(s, "club", NULL), PARLEY_ERR_INVALID_ARGUMENT, s);
+  CHECK_RC(parley_store_set_group_settings(s, "nope", &open), PARLEY_ERR_NOT_FOUND, s);
+
+  /* Discovery: public groups by prefix, a page at a time. */
+  parley_group_info* page = NULL;
+  size_t count = 0;
+  OK(parley_store_public_groups(s, "club", NULL, 1, &page, &count), s);
+  CHECK(count == 1 && strcmp(page[0].group_id, "club") == 0 && strcmp(page[0].topic, "now open") == 0);
+  CHECK(page[0].members == 3 && strcmp(page[0].title, "") == 0);
+  parley_group_infos_free(page);
+  OK(parley_store_public_groups(s, "club", "club", 10, &page, &count), s);
+  CHECK(count == 1 && strcmp(page[0].group_id, "club-open") == 0 && page[0].members == 2);
+  parley_group_infos_free(page);
+  OK(parley_store_public_groups(s, "zzz", NULL, 10, &page, &count), s);
+  CHECK(count == 0 && page == NULL);
+  CHECK_RC(parley_store_public_groups(s, NULL, NULL, 0, &page, &count), PARLEY_ERR_INVALID_ARGUMENT, s);
+  parley_group_infos_free(NULL);
+  OK(parley_store_close(s), NULL);
+  pass("group kinds and settings: private groups, invites, member limits and discovery");
+}
+
 /* ---- 4. two embedded nodes ----------------------------------------------------- */
 
 static void test_two_nodes(void) {
@@ -934,6 +991,7 @@ int main(void) {
   test_version_and_codes();
   test_options_and_handles();
   test_store_admin();
+  test_group_settings();
   test_two_nodes();
   test_entries();
   test_lifecycle();

@@ -30,7 +30,7 @@ STAGES = {
     "redis": r"^redis/",
     # parley-server's own mutants (src/server): its unit tests, the C API's
     # in-process server and the end-to-end tests, with one shard and with four.
-    "server": r"^(server/unit|capi/c_test|e2e4?/(cluster|limits|webhook|slow_consumer|shutdown|shards|entries|server_api))$",
+    "server": r"^(server/unit|capi/c_test|e2e4?/(cluster|limits|webhook|slow_consumer|shutdown|shards|entries|server_api|groups|jwt))$",
 }
 # Per-test timeouts (s): a mutant that makes a loop endless is caught by them.
 TIMEOUTS = {"unit": 60, "sim": 600, "redis": 120, "server": 240}

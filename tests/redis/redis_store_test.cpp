@@ -332,3 +332,26 @@ TEST_CASE("redis store: a group written before folded reads existed gets their k
   CHECK(value_of(raw->call(redis::Command{{"HGET", "fold:g:{g}:meta", "fold"}, 1})).str == "1");
   CHECK(value_of(raw->call(redis::Command{{"HGET", "fold:g:{g}:replies", "1"}, 1})).str == "1");
 }
+
+TEST_CASE("redis store: discovery skips a group the public index still names after it was made private") {
+  testing::RedisServer server;
+  RedisStoreOptions o;
+  o.key_prefix = "disc";
+  std::unique_ptr<RedisStore> store = open(server.endpoint(), o);
+  for (const char* g : {"pub-a", "pub-b", "pub-c", "pub-d"}) require_ok(store->create_group(g, "owner"));
+  // A node that died between the group's own script and the index's ZREM
+  // (they are in different slots) left pub-b private but indexed.
+  std::unique_ptr<redis::Client> raw = raw_client(server.endpoint());
+  require_ok(raw->call(redis::Command{{"HSET", "disc:g:{pub-b}:info", "kind", "1"}, 1}).status());
+  CHECK(value_of(raw->call(redis::Command{{"ZSCORE", "disc:public", "pub-b"}, 1})).str == "0");
+  std::vector<GroupListing> page;
+  require_ok(store->public_groups("pub", "", 10, &page));
+  std::vector<std::string> ids;
+  for (const GroupListing& g : page) ids.push_back(g.group_id);
+  CHECK(ids == std::vector<std::string>{"pub-a", "pub-c", "pub-d"});
+  // A page that meets the stale entry reads on and stays full.
+  require_ok(store->public_groups("pub", "", 2, &page));
+  REQUIRE(page.size() == 2);
+  CHECK(page[0].group_id == "pub-a");
+  CHECK(page[1].group_id == "pub-c");
+}

@@ -6,6 +6,14 @@ const { closedError } = require('./errors');
 
 // PARLEY_NOTIFY_* order (parley.h).
 const NOTIFY_LEVELS = ['all', 'mentions', 'none'];
+// PARLEY_GROUP_* order (parley.h).
+const GROUP_KINDS = ['public', 'private'];
+
+function kindNumber(kind) {
+  const n = GROUP_KINDS.indexOf(kind);
+  if (n < 0) throw new TypeError(`kind must be one of ${GROUP_KINDS.join(', ')}, not ${String(kind)}`);
+  return n;
+}
 
 /**
  * The stores a node runs on: messages, membership and the session directory.
@@ -52,14 +60,64 @@ class Store {
     return this.#native.closed;
   }
 
-  /** Creates `groupId` with `ownerId` as its owner and first member. */
-  createGroup(groupId, ownerId) {
-    this.#open().createGroup(groupId, ownerId);
+  /**
+   * Creates `groupId` with `ownerId` as its owner and first member, with its
+   * settings (docs/protocol.md 3, "Groups"): kind 'public' (the default;
+   * anyone joins by asking) or 'private' (by invite, or the host's join).
+   * @param {{kind?: 'public'|'private', title?: string, topic?: string, memberLimit?: number}} [settings]
+   */
+  createGroup(groupId, ownerId, { kind = 'public', title = '', topic = '', memberLimit = 0 } = {}) {
+    this.#open().createGroupWith(groupId, ownerId, kindNumber(kind), title, topic, memberLimit);
   }
 
-  /** Makes `userId` a member of `groupId` (a member already stays as is). */
+  /**
+   * Makes `userId` a member of `groupId` as the host: no invite needed, even
+   * to a private group (a member already stays as is); limit_exceeded at the
+   * group's member limit.
+   */
   join(groupId, userId) {
     this.#open().join(groupId, userId);
+  }
+
+  /**
+   * `userId` joins by the group's rules: permission_denied for a private
+   * group without an invite, limit_exceeded at its member limit.
+   */
+  askToJoin(groupId, userId) {
+    this.#open().askToJoin(groupId, userId);
+  }
+
+  /** Lets `userId` join the (private) group by asking, once. */
+  invite(groupId, userId) {
+    this.#open().invite(groupId, userId);
+  }
+
+  /**
+   * The group's settings and member count.
+   * @returns {{groupId: string, kind: 'public'|'private', title: string, topic: string, memberLimit: number, members: number}}
+   */
+  groupInfo(groupId) {
+    return this.#open().groupInfo(groupId);
+  }
+
+  /**
+   * Changes the settings named (the rest are kept) and returns them as in
+   * force. The store records no log entry: record one with
+   * node.recordSystem (docs/c-api.md).
+   */
+  setGroupSettings(groupId, { kind, title, topic, memberLimit } = {}) {
+    const now = this.groupInfo(groupId);
+    this.#open().setGroupSettings(groupId, kindNumber(kind ?? now.kind), title ?? now.title, topic ?? now.topic,
+      memberLimit ?? now.memberLimit);
+    return this.groupInfo(groupId);
+  }
+
+  /**
+   * Discovery: public groups whose id starts with `prefix`, after `after`,
+   * in id order, at most `limit` (1..1000).
+   */
+  publicGroups(prefix = '', { after = '', limit = 50 } = {}) {
+    return this.#open().publicGroups(prefix, after, limit);
   }
 
   /** Removes `userId` from `groupId` (then call node.memberRemoved on each node). */

@@ -20,6 +20,12 @@ Napi::Function StoreWrap::define(Napi::Env env) {
                          member_method<StoreWrap, &StoreWrap::mark_read>("markRead"),
                          member_method<StoreWrap, &StoreWrap::set_notify_level>("setNotifyLevel"),
                          member_method<StoreWrap, &StoreWrap::notify_level>("notifyLevel"),
+                         member_method<StoreWrap, &StoreWrap::create_group_with>("createGroupWith"),
+                         member_method<StoreWrap, &StoreWrap::group_info>("groupInfo"),
+                         member_method<StoreWrap, &StoreWrap::set_group_settings>("setGroupSettings"),
+                         member_method<StoreWrap, &StoreWrap::invite>("invite"),
+                         member_method<StoreWrap, &StoreWrap::ask_to_join>("askToJoin"),
+                         member_method<StoreWrap, &StoreWrap::public_groups>("publicGroups"),
                      });
 }
 
@@ -73,22 +79,106 @@ Napi::Value StoreWrap::create_group(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value StoreWrap::join(const Napi::CallbackInfo& info) {
+// (groupId, userId) -> undefined, for the C calls of that shape.
+Napi::Value StoreWrap::member_call(const Napi::CallbackInfo& info,
+                                   int (*fn)(parley_store*, const char*, const char*)) {
   Napi::Env env = info.Env();
   std::string group;
   std::string user;
   if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "userId", &user))
-    check(env, parley_store_join(store_, group.c_str(), user.c_str()), store_);
+    check(env, fn(store_, group.c_str(), user.c_str()), store_);
   return env.Undefined();
 }
 
-Napi::Value StoreWrap::leave(const Napi::CallbackInfo& info) {
+Napi::Value StoreWrap::join(const Napi::CallbackInfo& info) { return member_call(info, parley_store_join); }
+Napi::Value StoreWrap::leave(const Napi::CallbackInfo& info) { return member_call(info, parley_store_leave); }
+Napi::Value StoreWrap::invite(const Napi::CallbackInfo& info) { return member_call(info, parley_store_invite); }
+Napi::Value StoreWrap::ask_to_join(const Napi::CallbackInfo& info) {
+  return member_call(info, parley_store_ask_to_join);
+}
+
+namespace {
+Napi::Object group_info_object(Napi::Env env, const parley_group_info& g) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("groupId", g.group_id);
+  o.Set("kind", g.kind == PARLEY_GROUP_PRIVATE ? "private" : "public");
+  o.Set("title", g.title);
+  o.Set("topic", g.topic);
+  o.Set("memberLimit", Napi::Number::New(env, g.member_limit));
+  o.Set("members", from_u64(env, g.members));
+  return o;
+}
+
+using InfoArray = std::unique_ptr<parley_group_info, void (*)(parley_group_info*)>;
+}  // namespace
+
+// Reads (kind number, title, topic, memberLimit) from info[first..].
+bool StoreWrap::settings_args(const Napi::CallbackInfo& info, size_t first, parley_group_info* out,
+                              std::string* title, std::string* topic) {
+  Napi::Env env = info.Env();
+  int64_t kind = 0;
+  uint64_t limit = 0;
+  if (!get_i64(env, info[first], "kind", &kind) || !get_string(env, info[first + 1], "title", title) ||
+      !get_string(env, info[first + 2], "topic", topic) || !get_u64(env, info[first + 3], "memberLimit", &limit))
+    return false;
+  if (limit > UINT32_MAX) {
+    throw_error(env, PARLEY_ERR_INVALID_ARGUMENT, "memberLimit is too large");
+    return false;
+  }
+  *out = parley_group_info{nullptr, static_cast<int>(kind), title->c_str(), topic->c_str(),
+                           static_cast<uint32_t>(limit), 0};
+  return true;
+}
+
+// createGroupWith(groupId, ownerId, kind, title, topic, memberLimit)
+Napi::Value StoreWrap::create_group_with(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group, owner, title, topic;
+  parley_group_info s{};
+  if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "ownerId", &owner) &&
+      settings_args(info, 2, &s, &title, &topic))
+    check(env, parley_store_create_group_with(store_, group.c_str(), owner.c_str(), &s), store_);
+  return env.Undefined();
+}
+
+// setGroupSettings(groupId, kind, title, topic, memberLimit)
+Napi::Value StoreWrap::set_group_settings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string group, title, topic;
+  parley_group_info s{};
+  if (open(env) && get_string(env, info[0], "groupId", &group) && settings_args(info, 1, &s, &title, &topic))
+    check(env, parley_store_set_group_settings(store_, group.c_str(), &s), store_);
+  return env.Undefined();
+}
+
+// groupInfo(groupId) -> {groupId, kind, title, topic, memberLimit, members}
+Napi::Value StoreWrap::group_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string group;
-  std::string user;
-  if (open(env) && get_string(env, info[0], "groupId", &group) && get_string(env, info[1], "userId", &user))
-    check(env, parley_store_leave(store_, group.c_str(), user.c_str()), store_);
-  return env.Undefined();
+  if (!open(env) || !get_string(env, info[0], "groupId", &group)) return env.Undefined();
+  parley_group_info* out = nullptr;
+  if (!check(env, parley_store_group_info(store_, group.c_str(), &out), store_)) return env.Undefined();
+  InfoArray owned(out, parley_group_infos_free);
+  return group_info_object(env, *out);
+}
+
+// publicGroups(prefix, after, limit) -> [groupInfo]
+Napi::Value StoreWrap::public_groups(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string prefix, after;
+  uint64_t limit = 0;
+  if (!open(env) || !get_string(env, info[0], "prefix", &prefix) || !get_string(env, info[1], "after", &after) ||
+      !get_u64(env, info[2], "limit", &limit))
+    return env.Undefined();
+  parley_group_info* out = nullptr;
+  size_t count = 0;
+  const auto n = static_cast<uint32_t>(std::min<uint64_t>(limit, UINT32_MAX));
+  if (!check(env, parley_store_public_groups(store_, prefix.c_str(), after.c_str(), n, &out, &count), store_))
+    return env.Undefined();
+  InfoArray owned(out, parley_group_infos_free);
+  Napi::Array list = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; ++i) list.Set(static_cast<uint32_t>(i), group_info_object(env, out[i]));
+  return list;
 }
 
 namespace {

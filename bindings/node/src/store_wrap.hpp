@@ -39,6 +39,15 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value mark_read(const Napi::CallbackInfo& info);
   Napi::Value set_notify_level(const Napi::CallbackInfo& info);
   Napi::Value notify_level(const Napi::CallbackInfo& info);
+  Napi::Value create_group_with(const Napi::CallbackInfo& info);
+  Napi::Value group_info(const Napi::CallbackInfo& info);
+  Napi::Value set_group_settings(const Napi::CallbackInfo& info);
+  Napi::Value invite(const Napi::CallbackInfo& info);
+  Napi::Value ask_to_join(const Napi::CallbackInfo& info);
+  Napi::Value public_groups(const Napi::CallbackInfo& info);
+  Napi::Value member_call(const Napi::CallbackInfo& info, int (*fn)(parley_store*, const char*, const char*));
+  bool settings_args(const Napi::CallbackInfo& info, size_t first, parley_group_info* out, std::string* title,
+                     std::string* topic);
 
   parley_store* store_ = nullptr;
 };

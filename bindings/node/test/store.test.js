@@ -82,3 +82,30 @@ test('3. read states: unread counts of the user in each group, and a read that m
     store.close();
   }
 });
+
+test('4. group kinds and settings: private groups, invites, member limits and discovery', () => {
+  const store = Store.memory();
+  try {
+    store.createGroup('club', 'erin', { kind: 'private', title: 'The Club', topic: 'members only', memberLimit: 3 });
+    store.createGroup('club-open', 'erin');
+    assert.deepEqual(store.groupInfo('club'),
+      { groupId: 'club', kind: 'private', title: 'The Club', topic: 'members only', memberLimit: 3, members: 1 });
+    assert.throws(() => store.askToJoin('club', 'frank'), (e) => e.name === 'permission_denied');
+    store.invite('club', 'frank');
+    store.askToJoin('club', 'frank');
+    store.join('club', 'gus');  // the host's join needs no invite ...
+    assert.throws(() => store.join('club', 'hal'), (e) => e.name === 'limit_exceeded');  // ... but keeps the limit
+    const changed = store.setGroupSettings('club', { kind: 'public', topic: 'now open' });
+    assert.deepEqual([changed.kind, changed.title, changed.topic, changed.members], ['public', 'The Club', 'now open', 3]);
+    assert.throws(() => store.setGroupSettings('club', { kind: 'secret' }), TypeError);
+    assert.throws(() => store.setGroupSettings('club', { title: 't'.repeat(201) }), (e) => e.name === 'too_large');
+    assert.deepEqual(store.groupInfo('club'), changed);
+    assert.deepEqual(store.publicGroups('club', { limit: 1 }).map((g) => g.groupId), ['club']);
+    assert.deepEqual(store.publicGroups('club', { after: 'club' }).map((g) => g.groupId), ['club-open']);
+    assert.deepEqual(store.publicGroups('zzz'), []);
+    assert.throws(() => store.groupInfo('nope'), (e) => e.name === 'not_found');
+    assert.throws(() => store.publicGroups('', { limit: 0 }), (e) => e.name === 'invalid_argument');
+  } finally {
+    store.close();
+  }
+});

@@ -43,7 +43,7 @@ from .errors import (
 )
 from .node import MembershipKind, Node, NodeOptions, Notification
 from .server import Server
-from .store import Entry, EntryKind, EntryPage, Message, NotifyLevel, Reaction, ReadState, Store
+from .store import Entry, EntryKind, EntryPage, GroupInfo, GroupKind, Message, NotifyLevel, Reaction, ReadState, Store
 
 __version__ = "0.1.0"  # this binding; == the header it was written against
 
@@ -67,6 +67,8 @@ __all__ = [
     "NotifyLevel",
     "Reaction",
     "ReadState",
+    "GroupInfo",
+    "GroupKind",
     "Node",
     "NodeOptions",
     "NotFound",

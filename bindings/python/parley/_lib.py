@@ -136,6 +136,17 @@ class ReadStateStruct(Structure):
     ]
 
 
+class GroupInfoStruct(Structure):
+    _fields_ = [
+        ("group_id", c_char_p),
+        ("kind", c_int),
+        ("title", c_char_p),
+        ("topic", c_char_p),
+        ("member_limit", c_uint32),
+        ("members", c_uint64),
+    ]
+
+
 FREE_FN = CFUNCTYPE(None, c_void_p)
 DELIVER_FN = CFUNCTYPE(None, c_void_p, c_uint64, POINTER(Bytes), c_size_t)
 CLOSE_SESSION_FN = CFUNCTYPE(None, c_void_p, c_uint64, c_int, c_char_p)
@@ -186,6 +197,16 @@ _FUNCTIONS = {
     "parley_store_mark_read": (c_int, [_H, c_char_p, c_char_p, c_uint64, c_uint64, POINTER(ReadStateStruct)]),
     "parley_read_states_free": (None, [POINTER(ReadStateStruct)]),
     "parley_store_set_notify_level": (c_int, [_H, c_char_p, c_char_p, c_int]),
+    "parley_store_create_group_with": (c_int, [_H, c_char_p, c_char_p, POINTER(GroupInfoStruct)]),
+    "parley_store_group_info": (c_int, [_H, c_char_p, POINTER(POINTER(GroupInfoStruct))]),
+    "parley_store_set_group_settings": (c_int, [_H, c_char_p, POINTER(GroupInfoStruct)]),
+    "parley_store_invite": (c_int, [_H, c_char_p, c_char_p]),
+    "parley_store_ask_to_join": (c_int, [_H, c_char_p, c_char_p]),
+    "parley_store_public_groups": (
+        c_int,
+        [_H, c_char_p, c_char_p, c_uint32, POINTER(POINTER(GroupInfoStruct)), POINTER(c_size_t)],
+    ),
+    "parley_group_infos_free": (None, [POINTER(GroupInfoStruct)]),
     "parley_node_record_membership": (c_int, [_H, c_char_p, c_int, c_char_p, c_char_p]),
     "parley_node_record_system": (c_int, [_H, c_char_p, c_char_p, c_char_p, c_char_p, c_char_p]),
     "parley_store_notify_level": (c_int, [_H, c_char_p, c_char_p, POINTER(c_int)]),

@@ -138,6 +138,38 @@ class ReadState:
         return cls(_lib.text(s.group_id), s.epoch, s.msg_id, s.head, s.unread, s.mentions)
 
 
+GroupKind = Literal["public", "private"]
+_GROUP_KINDS = ("public", "private")
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A group's settings and member count (docs/protocol.md 3, "Groups"):
+    `kind` "public" (anyone joins by asking) or "private" (by invite, or the
+    host's join); `member_limit` 0 is none."""
+
+    group_id: str
+    kind: GroupKind
+    title: str
+    topic: str
+    member_limit: int
+    members: int
+
+    @classmethod
+    def _from_c(cls, s: _lib.GroupInfoStruct) -> "GroupInfo":
+        kind: GroupKind = "private" if s.kind == 1 else "public"
+        return cls(_lib.text(s.group_id), kind, _lib.text(s.title), _lib.text(s.topic), s.member_limit, s.members)
+
+
+def _settings(kind: str, title: StrLike, topic: StrLike, member_limit: int) -> _lib.GroupInfoStruct:
+    if kind not in _GROUP_KINDS:
+        raise _lib.InvalidArgument(f"kind must be 'public' or 'private', not {kind!r}")
+    return _lib.GroupInfoStruct(
+        None, _GROUP_KINDS.index(kind), _lib.cstr(title, "title"), _lib.cstr(topic, "topic"),
+        _lib.uint(member_limit, "member_limit", 32), 0,
+    )
+
+
 class Store(_lib.Closeable):
     """The messages, memberships and session directory of one or more nodes.
 
@@ -186,19 +218,80 @@ class Store(_lib.Closeable):
     def __repr__(self) -> str:
         return f"<parley.Store {'closed' if self.closed else 'open'}>"
 
-    def create_group(self, group_id: StrLike, owner_id: StrLike) -> None:
-        """Creates a group with `owner_id` as owner and first member.
-        Raises AlreadyExists if it exists."""
+    def create_group(
+        self, group_id: StrLike, owner_id: StrLike, *, kind: GroupKind = "public", title: StrLike = "",
+        topic: StrLike = "", member_limit: int = 0,
+    ) -> None:
+        """Creates a group with `owner_id` as owner and first member, with
+        its settings. Raises AlreadyExists if it exists."""
         h = self._live()
-        rc = _lib.lib().parley_store_create_group(h, _lib.cstr(group_id, "group_id"), _lib.cstr(owner_id, "owner_id"))
+        settings = _settings(kind, title, topic, member_limit)
+        rc = _lib.lib().parley_store_create_group_with(
+            h, _lib.cstr(group_id, "group_id"), _lib.cstr(owner_id, "owner_id"), ctypes.byref(settings))
         _lib.check(rc, h)
 
     def join(self, group_id: StrLike, user_id: StrLike) -> None:
-        """Makes `user_id` a member (a member already is left as is).
-        Raises NotFound for an unknown group."""
+        """Makes `user_id` a member as the host: no invite needed, even to a
+        private group (a member already is left as is). Raises NotFound for
+        an unknown group, LimitExceeded at its member limit."""
+        self._membership("parley_store_join", group_id, user_id)
+
+    def ask_to_join(self, group_id: StrLike, user_id: StrLike) -> None:
+        """`user_id` joins by the group's rules: PermissionDenied for a
+        private group without an invite, LimitExceeded at its member limit."""
+        self._membership("parley_store_ask_to_join", group_id, user_id)
+
+    def invite(self, group_id: StrLike, user_id: StrLike) -> None:
+        """Lets `user_id` join the (private) group by asking, once."""
+        self._membership("parley_store_invite", group_id, user_id)
+
+    def _membership(self, fn: str, group_id: StrLike, user_id: StrLike) -> None:
         h = self._live()
-        rc = _lib.lib().parley_store_join(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"))
+        rc = getattr(_lib.lib(), fn)(h, _lib.cstr(group_id, "group_id"), _lib.cstr(user_id, "user_id"))
         _lib.check(rc, h)
+
+    def group_info(self, group_id: StrLike) -> GroupInfo:
+        """The group's settings and member count (NotFound for none)."""
+        h = self._live()
+        out = ctypes.POINTER(_lib.GroupInfoStruct)()
+        _lib.check(_lib.lib().parley_store_group_info(h, _lib.cstr(group_id, "group_id"), ctypes.byref(out)), h)
+        try:
+            return GroupInfo._from_c(out[0])
+        finally:
+            _lib.lib().parley_group_infos_free(out)
+
+    def set_group_settings(
+        self, group_id: StrLike, *, kind: Optional[GroupKind] = None, title: Optional[StrLike] = None,
+        topic: Optional[StrLike] = None, member_limit: Optional[int] = None,
+    ) -> GroupInfo:
+        """Changes the settings named (the rest are kept); returns them as
+        in force. The store records no log entry: record one with
+        Node.record_system (see docs/c-api.md)."""
+        now = self.group_info(group_id)
+        settings = _settings(
+            now.kind if kind is None else kind, now.title if title is None else title,
+            now.topic if topic is None else topic, now.member_limit if member_limit is None else member_limit,
+        )
+        h = self._live()
+        rc = _lib.lib().parley_store_set_group_settings(h, _lib.cstr(group_id, "group_id"), ctypes.byref(settings))
+        _lib.check(rc, h)
+        return self.group_info(group_id)
+
+    def public_groups(self, prefix: StrLike = "", *, after: StrLike = "", limit: int = 50) -> List[GroupInfo]:
+        """Discovery: public groups whose id starts with `prefix`, after
+        `after`, in id order, at most `limit` (1..1000)."""
+        h = self._live()
+        out = ctypes.POINTER(_lib.GroupInfoStruct)()
+        count = ctypes.c_size_t()
+        rc = _lib.lib().parley_store_public_groups(
+            h, _lib.cstr(prefix, "prefix"), _lib.cstr(after, "after"), _lib.uint(limit, "limit", 32),
+            ctypes.byref(out), ctypes.byref(count),
+        )
+        _lib.check(rc, h)
+        try:
+            return [GroupInfo._from_c(out[i]) for i in range(count.value)]
+        finally:
+            _lib.lib().parley_group_infos_free(out)
 
     def leave(self, group_id: StrLike, user_id: StrLike) -> None:
         """Removes `user_id` from the group (NotFound if not a member). Call

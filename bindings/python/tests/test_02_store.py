@@ -116,3 +116,34 @@ def test_2_7_call_after_close_raises_closed() -> None:
     with pytest.raises(parley.Closed):
         with store:
             pass
+
+
+def test_2_8_group_kinds_settings_invites_and_discovery() -> None:
+    with parley.Store.memory() as store:
+        store.create_group("club", "erin", kind="private", title="The Club", topic="members only", member_limit=3)
+        store.create_group("club-open", "erin")
+        info = store.group_info("club")
+        assert info == parley.GroupInfo("club", "private", "The Club", "members only", 3, 1)
+        with pytest.raises(parley.PermissionDenied) as denied:
+            store.ask_to_join("club", "frank")
+        assert "private" in denied.value.message
+        store.invite("club", "frank")
+        store.ask_to_join("club", "frank")
+        store.join("club", "gus")  # the host's join needs no invite ...
+        with pytest.raises(parley.LimitExceeded):
+            store.join("club", "hal")  # ... but keeps the limit
+        changed = store.set_group_settings("club", kind="public", topic="now open")
+        assert (changed.kind, changed.title, changed.topic, changed.members) == ("public", "The Club", "now open", 3)
+        with pytest.raises(parley.InvalidArgument):
+            store.set_group_settings("club", kind="secret")  # type: ignore[arg-type]
+        with pytest.raises(parley.TooLarge):
+            store.set_group_settings("club", title="t" * 201)
+        assert store.group_info("club") == changed
+        page = store.public_groups("club", limit=1)
+        assert [g.group_id for g in page] == ["club"]
+        assert [g.group_id for g in store.public_groups("club", after="club")] == ["club-open"]
+        assert store.public_groups("zzz") == []
+        with pytest.raises(parley.NotFound):
+            store.group_info("nope")
+        with pytest.raises(parley.InvalidArgument):
+            store.public_groups(limit=0)

@@ -54,6 +54,15 @@ struct Config {
   std::string secret;      // token HMAC key; default: DATA_DIR/secret (made once)
   std::string api_key;     // the server API's key; default: DATA_DIR/api-key (made once)
   int64_t token_ttl_s = 86400;
+  // The app's own tokens (JWTs, docs/server.md): HS256 with jwt_secret,
+  // RS256/ES256 with the public keys of the jwks file (read again when it
+  // changes); the user is the jwt_user_claim claim; jwt_audience and
+  // jwt_issuer, when set, must match "aud" and "iss".
+  std::string jwt_secret;
+  std::string jwks_file;
+  std::string jwt_user_claim = "sub";
+  std::string jwt_audience;
+  std::string jwt_issuer;
 
   // Cluster.
   Endpoint peer_listen;  // port 0 with empty host: no peer listener
