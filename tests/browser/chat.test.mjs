@@ -186,6 +186,9 @@ test('unread badges come from the server, reading on one device clears the other
 test('with --membership-entries, joins and leaves show in the history and keep the member list live',
   () => withServerLog(membershipScenario));
 
+test('a private group: bob is refused until alice invites him, and her change of topic reaches him as a line',
+  () => withServerLog(privateGroupScenario));
+
 test('a reply quotes its message, and a mention is marked on the message and on the group list',
   () => withServerLog(replyScenario));
 
@@ -541,3 +544,49 @@ async function replyScenario() {
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
   await stopServer(server, 'SIGTERM');
 }
+
+// alice makes a private group from the sidebar; bob's join is refused with
+// a reason until she invites him from its settings panel; her change of
+// topic reaches him as a line of the log and in the group's header.
+async function privateGroupScenario() {
+  const { server, alice, bob, pageErrors } = await twoPagesInGroup();
+  await alice.fill(tid('group-create-input'), 'club');
+  await alice.check(tid('group-create-private'));
+  await alice.click(tid('group-create-button'));
+  await alice.locator(tid('group-title'), { hasText: '#club' }).waitFor({ timeout: WAIT_MS });
+  await waitVisible(alice, `${tid('group-sub')}[data-kind="private"]`, "alice's header says private");
+
+  const join = async () => {
+    await bob.fill(tid('group-join-input'), 'club');
+    await bob.click(tid('group-join-button'));
+  };
+  await join();
+  await waitVisible(bob, tid('toast'), "bob's refusal", { hasText: '#club is private: ask its owner for an invite.' });
+  assert.equal(await bob.locator(`${tid('group-list')} [data-group="club"]`).count(), 0, 'bob is not in club');
+
+  await alice.click(tid('group-settings-button'));
+  await waitVisible(alice, tid('settings-panel'), "alice's settings panel");
+  await alice.fill(tid('invite-input'), 'bob');
+  await alice.click(tid('invite-button'));
+  await waitVisible(alice, tid('toast'), "alice's invite", { hasText: 'bob may now join #club.' });
+  await join();
+  await bob.locator(tid('group-title'), { hasText: '#club' }).waitFor({ timeout: WAIT_MS });
+
+  await alice.fill(tid('settings-topic'), 'season 2 starts Friday');
+  await alice.fill(tid('settings-title'), 'The Club');
+  await screenshot(alice, 'settings');
+  await alice.click(tid('settings-save'));
+  await waitHidden(alice, tid('settings-panel'), "alice's settings panel once saved");
+  await waitVisible(bob, tid('system-line'), "the change in bob's history", { hasText: "alice changed the group's settings" });
+  await waitVisible(bob, tid('group-sub'), "bob's header", { hasText: 'season 2 starts Friday' });
+  await waitVisible(bob, tid('group-title'), "bob's title", { hasText: '#club — The Club' });
+  // bob is no owner: he sees the settings, but cannot change them.
+  await bob.click(tid('group-settings-button'));
+  await waitVisible(bob, tid('settings-panel'), "bob's settings panel");
+  assert.equal(await bob.inputValue(tid('settings-topic')), 'season 2 starts Friday');
+  assert.ok(await bob.isDisabled(tid('settings-save')), "bob's save button is disabled");
+  await screenshot(bob, 'private-group');
+  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  await stopServer(server, 'SIGTERM');
+}
+
