@@ -181,7 +181,7 @@ Result<TokenClaims> Auth::verify(const std::string& token, int64_t now_ms) const
   if (jwt_ != nullptr && token.compare(0, 3, "v1.") != 0) {
     Result<JwtClaims> jwt = jwt_->verify(token, now_ms);
     if (!jwt) return jwt.status();
-    return TokenClaims{std::move(jwt->user), jwt->expires_at_ms};
+    return TokenClaims{std::move(jwt->user), jwt->expires_at_ms, jwt->valid_until_ms};
   }
   if (token.size() > 1024 || token.compare(0, 3, "v1.") != 0) return unauthenticated("malformed token");
   size_t mac_dot = token.rfind('.');
@@ -197,7 +197,8 @@ Result<TokenClaims> Auth::verify(const std::string& token, int64_t now_ms) const
       exp.find_first_not_of("0123456789") != std::string::npos) {
     return unauthenticated("malformed token");
   }
-  TokenClaims claims{user, std::stoll(exp)};
+  TokenClaims claims{user, std::stoll(exp), 0};
+  claims.valid_until_ms = claims.expires_at_ms;
   if (claims.expires_at_ms <= now_ms) return unauthenticated("token expired");
   return claims;
 }

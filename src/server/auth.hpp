@@ -19,6 +19,7 @@ namespace parley::server {
 struct TokenClaims {
   std::string user;
   int64_t expires_at_ms = 0;
+  int64_t valid_until_ms = 0;  // when a session on it ends (a JWT: its exp and the leeway)
 };
 
 class Auth {

@@ -109,6 +109,9 @@ bool parse_config(int argc, char** argv, Config* out, int* exit_code) {
   app.add_option("--jwt-user-claim", c.jwt_user_claim, "the JWT claim that names the user")->capture_default_str();
   app.add_option("--jwt-audience", c.jwt_audience, "the \"aud\" a JWT must carry");
   app.add_option("--jwt-issuer", c.jwt_issuer, "the \"iss\" a JWT must carry");
+  app.add_option("--jwt-leeway", c.jwt_leeway_s, "seconds of clock skew allowed on a JWT's exp and nbf")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
 
   app.add_option("--peer-listen", peer_listen, "peer transport address (POST /v1/peer/batch)");
   app.add_option("--peer", peers, "a peer node: ID=HOST:PORT (its --peer-listen); repeat per peer");

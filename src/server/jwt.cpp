@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -91,6 +92,9 @@ Result<std::string> rsa_pem(const rapidjson::Value& jwk) {
   if (Status st = member_bytes(jwk, "n", &n); !st) return st;
   if (Status st = member_bytes(jwk, "e", &e); !st) return st;
   if (n.size() < 256) return error(Code::kInvalidArgument, "an RSA key under 2048 bits");
+  if (e.size() > 8 || (e.size() == 1 && static_cast<unsigned char>(e[0]) < 3) || (e.back() & 1) == 0) {
+    return error(Code::kInvalidArgument, "an RSA key's exponent must be odd and at least 3");
+  }
   BIGNUM* bn_n = BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr);
   BIGNUM* bn_e = BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr);
   OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
@@ -131,20 +135,20 @@ struct JwtFree {
 };
 using Jwt = std::unique_ptr<jwt_t, JwtFree>;
 
-// A numeric claim (seconds) in ms; 0 when absent.
-int64_t claim_ms(jwt_t* j, const char* name) {
-  errno = 0;
-  const long v = jwt_get_grant_int(j, name);
-  if (errno != 0) return 0;
-  constexpr int64_t kFar = std::numeric_limits<int64_t>::max() / 4;  // no overflow in the sums below
-  return v >= kFar / 1000 ? kFar : v <= -kFar / 1000 ? -kFar : static_cast<int64_t>(v) * 1000;
-}
-
-bool has_claim(jwt_t* j, const char* name) {
+// A NumericDate claim (seconds, whole or not) in ms: nullopt when absent;
+// kUnauthenticated when present but not a number.
+Result<std::optional<int64_t>> claim_ms(jwt_t* j, const char* name) {
   char* json = jwt_get_grants_json(j, name);
-  const bool has = json != nullptr;
+  if (json == nullptr) return std::optional<int64_t>();
+  rapidjson::Document d;
+  d.Parse(json);
   free(json);
-  return has;
+  if (d.HasParseError() || !d.IsNumber()) {
+    return unauthenticated(fmt::format("the token's '{}' claim is not a number", name));
+  }
+  constexpr double kFar = static_cast<double>(std::numeric_limits<int64_t>::max() / 4);  // no overflow in sums
+  const double ms = std::clamp(d.GetDouble() * 1000.0, -kFar, kFar);
+  return std::optional<int64_t>(static_cast<int64_t>(ms));
 }
 
 // Whether the token's "aud" (a string or an array of strings) names `want`.
@@ -215,6 +219,12 @@ Status JwtVerifier::load_jwks() {
   if (::stat(opt_.jwks_file.c_str(), &info) != 0) {
     return error(Code::kInvalidArgument, fmt::format("cannot read the JWKS file {}", opt_.jwks_file));
   }
+  {
+    // Seen, good or bad: a file that does not load is warned about once per change.
+    std::lock_guard<std::mutex> lock(mu_);
+    file_mtime_ns_ = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+    file_size_ = static_cast<uint64_t>(info.st_size);
+  }
   std::ifstream in(opt_.jwks_file, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
@@ -226,8 +236,6 @@ Status JwtVerifier::load_jwks() {
   keys->by_kid = std::move(*parsed);
   std::lock_guard<std::mutex> lock(mu_);
   keys_ = std::move(keys);
-  file_mtime_ns_ = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
-  file_size_ = static_cast<uint64_t>(info.st_size);
   return Status::ok();
 }
 
@@ -268,6 +276,10 @@ Result<JwtClaims> JwtVerifier::verify(const std::string& token, int64_t now_ms) 
       !header.HasMember("alg") || !header["alg"].IsString()) {
     return unauthenticated("malformed token");
   }
+  // One alg only: libjwt's parser could read another duplicate than this one.
+  int algs = 0;
+  for (const auto& member : header.GetObject()) algs += std::string(member.name.GetString()) == "alg";
+  if (algs != 1) return unauthenticated("malformed token");
   const std::string alg_name = header["alg"].GetString();
   const jwt_alg_t alg = alg_name == "HS256" ? JWT_ALG_HS256
                         : alg_name == "RS256" ? JWT_ALG_RS256
@@ -312,12 +324,15 @@ Result<JwtClaims> JwtVerifier::verify(const std::string& token, int64_t now_ms) 
   if (Status st = validate_id(claims.user, opt_.user_claim.c_str(), Limits{}); !st) {
     return unauthenticated(fmt::format("the token's user: {}", st.message()));
   }
-  claims.expires_at_ms = claim_ms(j.get(), "exp");
-  if (claims.expires_at_ms == 0) return unauthenticated("the token has no 'exp' claim");
-  if (claims.expires_at_ms + opt_.leeway_ms <= now_ms) return unauthenticated("token expired");
-  if (has_claim(j.get(), "nbf") && claim_ms(j.get(), "nbf") > now_ms + opt_.leeway_ms) {
-    return unauthenticated("token not valid yet (nbf)");
-  }
+  Result<std::optional<int64_t>> exp = claim_ms(j.get(), "exp");
+  if (!exp) return exp.status();
+  if (!exp->has_value()) return unauthenticated("the token has no 'exp' claim");
+  claims.expires_at_ms = **exp;
+  claims.valid_until_ms = claims.expires_at_ms + opt_.leeway_ms;
+  if (claims.valid_until_ms <= now_ms) return unauthenticated("token expired");
+  Result<std::optional<int64_t>> nbf = claim_ms(j.get(), "nbf");
+  if (!nbf) return nbf.status();
+  if (nbf->has_value() && **nbf > now_ms + opt_.leeway_ms) return unauthenticated("token not valid yet (nbf)");
   if (!opt_.audience.empty() && !audience_has(j.get(), opt_.audience)) {
     return unauthenticated(fmt::format("the token is not for the audience '{}'", opt_.audience));
   }
@@ -327,7 +342,9 @@ Result<JwtClaims> JwtVerifier::verify(const std::string& token, int64_t now_ms) 
       return unauthenticated(fmt::format("the token is not from the issuer '{}'", opt_.issuer));
     }
   }
-  claims.issued_at_ms = claim_ms(j.get(), "iat");
+  Result<std::optional<int64_t>> iat = claim_ms(j.get(), "iat");
+  if (!iat) return iat.status();
+  claims.issued_at_ms = iat->value_or(0);
   return claims;
 }
 

@@ -32,7 +32,8 @@ struct JwtOptions {
 
 struct JwtClaims {
   std::string user;
-  int64_t expires_at_ms = 0;
+  int64_t expires_at_ms = 0;   // exp
+  int64_t valid_until_ms = 0;  // exp and the leeway: when a session on it ends
   int64_t issued_at_ms = 0;  // 0: the token has no iat
 };
 

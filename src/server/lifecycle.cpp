@@ -40,7 +40,8 @@ int ServerImpl<Ws>::start() {
   auth_->set_api_key(*api_key);
   if (!cfg_.jwt_secret.empty() || !cfg_.jwks_file.empty()) {
     Result<std::unique_ptr<JwtVerifier>> jwt = JwtVerifier::make(JwtOptions{
-        cfg_.jwt_secret, cfg_.jwks_file, cfg_.jwt_user_claim, cfg_.jwt_audience, cfg_.jwt_issuer, 30000});
+        cfg_.jwt_secret, cfg_.jwks_file, cfg_.jwt_user_claim, cfg_.jwt_audience, cfg_.jwt_issuer,
+        cfg_.jwt_leeway_s * 1000});
     if (!jwt) {
       PARLEY_LOG_ERROR("{}", jwt.status().to_string());
       return 1;

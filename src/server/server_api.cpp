@@ -89,9 +89,9 @@ void HttpApi::app_send(Call& c) {
 }
 
 // POST /v1/server/groups/{g}/members {"add": [users], "remove": [users],
-// "by"?}: members added (as members) and removed in one call; each change is
-// made once (adding a member or removing a non-member changes nothing) and
-// answered with the users it changed. The owner cannot be removed. Removals
+// "by"?}: members removed, then added (as members), in one call; each change
+// is made once (adding a member or removing a non-member changes nothing)
+// and answered with the users it changed. The owner cannot be removed. Removals
 // reach every node and are entries of the log (by "by", default "system")
 // with --membership-entries, as joins are.
 void HttpApi::app_members(Call& c) {
@@ -119,11 +119,6 @@ void HttpApi::app_members(Call& c) {
             return error(Code::kInvalidArgument, fmt::format("'{}' owns '{}' and cannot be removed", u, g));
           }
         }
-        for (const std::string& u : add) {
-          Result<std::optional<Role>> joined = s.membership.join(g, u, Admission::kAdmitted);
-          if (!joined) return joined.status();
-          if (!joined->has_value()) out->added.push_back(u);
-        }
         for (const std::string& u : remove) {
           Result<std::optional<Role>> role = s.membership.role_of(g, u);
           if (!role) return role.status();
@@ -131,15 +126,20 @@ void HttpApi::app_members(Call& c) {
           if (Status failed = s.membership.remove(g, u); !failed) return failed;
           out->removed.push_back(u);
         }
+        for (const std::string& u : add) {
+          Result<std::optional<Role>> joined = s.membership.join(g, u, Admission::kAdmitted);
+          if (!joined) return joined.status();
+          if (!joined->has_value()) out->added.push_back(u);
+        }
         return Status::ok();
       },
       [this, out, g = c.group, by, reply = c.reply()](const Status& done) {
         // What was changed before a failure stays changed: it is told too.
-        for (const std::string& u : out->added) ctx_.record_membership(g, EntryKind::kJoin, u, "");
         for (const std::string& u : out->removed) {
           ctx_.member_removed(g, u);
           ctx_.record_membership(g, EntryKind::kRemoved, by, u);
         }
+        for (const std::string& u : out->added) ctx_.record_membership(g, EntryKind::kJoin, u, "");
         if (!done) return reply.fail(done);
         Json j;
         j.str("group", g).array("added");

@@ -298,7 +298,7 @@ class ServerImpl final : public Server::Impl, public NodeHost {
       return reject(con, claims.status());
     }
     con->user = claims->user;
-    con->expires_at_ms = claims->expires_at_ms;
+    con->expires_at_ms = claims->valid_until_ms;
     return true;
   }
 

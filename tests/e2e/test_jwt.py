@@ -35,7 +35,7 @@ class JwtTest(ServerTestCase):
 
     async def test_the_apps_tokens_open_http_and_websocket(self):
         server = self.start_server("node-1", single_args(
-            self.tmp, extra=["--jwt-secret", SECRET, "--jwt-audience", "chat"]))
+            self.tmp, extra=["--jwt-secret", SECRET, "--jwt-audience", "chat", "--jwt-leeway", "0"]))
         now = int(time.time())
         good = jwt({"sub": "alice", "aud": "chat", "exp": now + 600, "iat": now})
         me = http_request(server, "GET", "/v1/me", token=good)
@@ -69,7 +69,8 @@ class JwtTest(ServerTestCase):
         ack = await alice.request({"t": "send", "g": "lobby", "cid": "a1", "c": "hi"})
         self.assertEqual(ack["id"], 1, ack)
 
-        # A session lives as long as its token: one that expires in two seconds is told, then closed.
+        # A session lives as long as its token (and the leeway, 0 here): one that expires in two
+        # seconds is told, then closed.
         short = jwt({"sub": "carol", "aud": "chat", "exp": int(time.time()) + 2})
         carol = Client("carol", short)
         await carol.connect(server)

@@ -38,8 +38,8 @@ TIMEOUTS = {"unit": 60, "sim": 600, "redis": 120, "server": 240}
 
 def stages_for(m, chosen):
     """The Redis tests come first for the Redis store's mutants, last for the rest;
-    the server's mutants run the server stage only."""
-    if m.file.startswith("src/server/"):
+    the server's and the C API's mutants run the server stage only (capi/c_test is there)."""
+    if m.file.startswith(("src/server/", "capi/")):
         order = ["server"]
     else:
         order = ["unit", "redis", "sim"] if "redis" in m.file else ["unit", "sim", "redis"]

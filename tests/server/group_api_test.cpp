@@ -47,6 +47,7 @@ TEST_CASE_FIXTURE(ApiFixture, "groups: a private group lets in whom its owner in
   CHECK(full.status == 429);
   CHECK(str(parse(full), "name") == "limit_exceeded");
   CHECK(ask("POST", "/v1/groups/nope/invites", "erin", R"({"user":"hal"})").status == 404);
+  CHECK(ask("POST", "/v1/groups/nope/join", "hal").status == 404);
   CHECK(refused("POST", "/v1/groups/club/invites", "erin", R"({"user":""})").status == 400);
 
   // A public group (the fixture's g) takes anyone who asks.
@@ -150,7 +151,16 @@ TEST_CASE_FIXTURE(ApiFixture, "groups: the app makes private groups, changes set
   CHECK(log[0].user_id == "referee");
   CHECK(app("POST", "/v1/server/groups/team/members", R"({"add":["gus"]})").status == 200);
   CHECK(ex_members->role_of("team", "gus")->has_value());
-  CHECK(app("POST", "/v1/server/groups/team/settings", R"({"by":""})").status == 400);
+  CHECK(app("POST", "/v1/server/groups/team/settings", R"({"by":"","topic":"x"})").status == 400);
+  CHECK(ex_members->settings("team")->topic.empty());
+
+  // Removals come before adds: a full group takes a new member in place of one removed in the same call.
+  HttpResponse swapped = app("POST", "/v1/server/groups/team/settings", R"({"member_limit":3})");
+  REQUIRE(swapped.status == 200);
+  HttpResponse both = app("POST", "/v1/server/groups/team/members", R"({"add":["hal"],"remove":["gus"]})");
+  REQUIRE(both.status == 200);
+  CHECK(ex_members->role_of("team", "hal")->has_value());
+  CHECK_FALSE(ex_members->role_of("team", "gus")->has_value());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <jwt.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <unistd.h>
 
@@ -152,6 +153,24 @@ TEST_CASE("jwt: HS256 with the shared secret, and its claims checked") {
   CHECK(why(jwt.verify(sign(JWT_ALG_HS384, kSecret, kValid, {{"sub", "alice"}}), kNow)).find("HS384") !=
         std::string::npos);
   for (const char* bad : {"", "a.b", "a.b.c.d", "!!.??.zz", "v1.x.y"}) CHECK(why(jwt.verify(bad, kNow)) != "");
+  // NumericDates may have a fraction; a claim that is not a number is refused, not read as absent.
+  auto with_claims = [](const std::string& payload) {
+    const std::string signing = b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(payload);
+    unsigned char mac[32];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
+         reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &len);
+    return signing + "." + b64url(std::string(reinterpret_cast<char*>(mac), len));
+  };
+  const std::string exp = std::to_string(kNowS + 600);
+  CHECK(jwt.verify(with_claims(R"({"sub":"a","exp":)" + exp + ".5}"), kNow)->expires_at_ms == kNow + 600500);
+  CHECK(why(jwt.verify(with_claims(R"({"sub":"a","exp":")" + exp + R"("})"), kNow)) ==
+        "the token's 'exp' claim is not a number");
+  CHECK(why(jwt.verify(with_claims(R"({"sub":"a","exp":)" + exp + R"(,"nbf":"later"})"), kNow)) ==
+        "the token's 'nbf' claim is not a number");
+  CHECK(jwt.verify(with_claims(R"({"sub":"a","exp":)" + exp + "}"), kNow).is_ok());  // the helper signs right
+  // A session on a token ends with its exp and the leeway, as the check at connect.
+  CHECK(jwt.verify(hs256({{"exp", kNowS - 10}}, {{"sub", "alice"}}), kNow)->valid_until_ms == kNow + 20000);
   // An RS256 token is refused without a JWKS.
   const TestKey rsa = make_key("RSA", "k1");
   CHECK(why(jwt.verify(sign(JWT_ALG_RS256, rsa.private_pem, kValid, {{"sub", "alice"}}, "k1"), kNow))
@@ -202,6 +221,10 @@ TEST_CASE("jwt: RS256 and ES256 with the JWKS's keys by kid, and the file read a
         "no EC key 'e2' in the JWKS");
   // Without a secret, HS256 is refused even when signed with a public key's text.
   CHECK(why(jwt.verify(sign(JWT_ALG_HS256, rsa.jwk, kValid, carol), kNow)) == "HS256 tokens are not accepted here");
+  // A header naming two algorithms is refused, whichever one a parser would keep.
+  const std::string two_algs = b64url(R"({"alg":"RS256","kid":"r1","alg":"HS256"})") + "." +
+                               b64url(R"({"sub":"carol","exp":)" + std::to_string(kNowS + 600) + "}") + ".c2ln";
+  CHECK(why(jwt.verify(two_algs, kNow)) == "malformed token");
 
   // The file changes: the new key is taken (after the one-second look), the dropped one refused.
   file.write(R"({"keys":[)" + later.jwk + "]}", 2000);
@@ -223,6 +246,9 @@ TEST_CASE("jwt: a JWKS that is not one is refused with what is wrong") {
         std::string::npos);
   CHECK(parse_jwks(R"({"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]})").status().message().find("2048") !=
         std::string::npos);
+  std::string e_one = rsa.jwk;
+  e_one.replace(e_one.find(R"("e":")") + 5, 4, "AQ");  // e = 1: any signature would pass
+  CHECK(parse_jwks(R"({"keys":[)" + e_one + "]}").status().message().find("exponent") != std::string::npos);
   CHECK(parse_jwks(R"({"keys":[)" + rsa.jwk + "," + rsa.jwk + "]}").status().message().find("two keys") !=
         std::string::npos);
   auto only_enc = parse_jwks(R"({"keys":[{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}]})");
@@ -244,6 +270,7 @@ TEST_CASE("jwt: Auth takes the app's JWTs beside its own tokens") {
   REQUIRE(claims.is_ok());
   CHECK(claims->user == "dave");
   CHECK(claims->expires_at_ms == kNow + 600000);
+  CHECK(claims->valid_until_ms == kNow + 600000);  // no leeway in this verifier
   const std::string own = auth.issue("erin", kNow + 1000);
   CHECK(auth.verify(own, kNow)->user == "erin");
 }

@@ -63,6 +63,7 @@ struct Config {
   std::string jwt_user_claim = "sub";
   std::string jwt_audience;
   std::string jwt_issuer;
+  int64_t jwt_leeway_s = 30;  // clock skew allowed on exp and nbf
 
   // Cluster.
   Endpoint peer_listen;  // port 0 with empty host: no peer listener
