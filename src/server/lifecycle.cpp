@@ -361,6 +361,66 @@ void ServerImpl<Ws>::finish_shutdown() {
   io_.stop();
 }
 
+// ---- idle timeout and token expiry --------------------------------------------
+
+template <typename Ws>
+void ServerImpl<Ws>::arm_expiry_sweep() {
+  if (expiry_sweep_armed_ || expiries_.empty() || shutting_down_) return;
+  expiry_sweep_armed_ = true;
+  const int64_t wait = std::clamp<int64_t>(expiries_.begin()->first - clock_.now_ms(), 0, 1000);
+  expiry_timer_.expires_after(std::chrono::milliseconds(wait));
+  expiry_timer_.async_wait([this](const std::error_code& ec) {
+    expiry_sweep_armed_ = false;
+    if (ec || shutting_down_) return;
+    const int64_t now = clock_.now_ms();
+    while (!expiries_.empty() && expiries_.begin()->first <= now) {
+      const SessionId id = expiries_.begin()->second;
+      expiries_.erase(expiries_.begin());
+      if (sessions_.count(id) == 0) continue;  // closed before its token expired
+      node_->end_session(id, error(Code::kUnauthenticated, "token expired"), "token_expired");
+    }
+    schedule_flush();
+    arm_expiry_sweep();
+  });
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::arm_idle_sweep() {
+  if (cfg_.idle_timeout_ms <= 0 || idle_sweep_armed_ || shutting_down_) return;
+  idle_sweep_armed_ = true;
+  idle_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(cfg_.idle_timeout_ms / 4, 25)));
+  idle_timer_.async_wait([this](const std::error_code& ec) {
+    idle_sweep_armed_ = false;
+    if (ec || shutting_down_) return;
+    sweep_idle();
+    if (!sessions_.empty()) arm_idle_sweep();
+  });
+}
+
+template <typename Ws>
+void ServerImpl<Ws>::sweep_idle() {
+  const int64_t now = steady_ms();
+  std::vector<ConnPtr> silent;
+  for (auto& [id, con] : sessions_) {
+    const int64_t quiet = now - con->heard_ms;
+    if (quiet >= cfg_.idle_timeout_ms && !con->idle_closed) {
+      silent.push_back(con);
+    } else if (quiet >= cfg_.idle_timeout_ms / 2 && !con->pinged) {
+      con->pinged = true;
+      websocketpp::lib::error_code ec;
+      con->ping("", ec);
+    }
+  }
+  for (const ConnPtr& con : silent) {
+    PARLEY_LOG_INFO("session {} of {}: nothing heard for {} ms, closing", con->session, con->user,
+                    now - con->heard_ms);
+    con->idle_closed = true;
+    ++gw_.idle_closed;
+    websocketpp::lib::error_code ec;
+    con->close(websocketpp::close::status::going_away, "idle_timeout", ec);
+  }
+}
+
 template class ServerImpl<PlainWsConfig>;
 template class ServerImpl<TlsWsConfig>;
 
